@@ -1,0 +1,455 @@
+//! The state of one account, its connectors' servers, and the host sessions that use them.
+//!
+//! Every name here is a word of SPEC.md §2 ("State variables"). Collections are fixed-size
+//! arrays so that a state is one flat, cheaply cloned and hashed value; the configuration
+//! ([`crate::Bounds`]) says how many slots are in use, and unused slots keep their defaults.
+
+use serde::Serialize;
+
+/// The largest number of connectors a configuration may use.
+pub const CONNECTORS_MAX: usize = 4;
+/// The largest number of host sessions a configuration may use.
+pub const SESSIONS_MAX: usize = 3;
+/// How many `tools/list` requests one session may have in flight for one connector.
+pub const FETCHES_IN_FLIGHT_MAX: usize = 2;
+/// How many undelivered `list_changed` notifications one link holds before further ones
+/// coalesce (a contentless notification adds nothing to one already queued).
+pub const NOTIFICATIONS_PENDING_MAX: u8 = 2;
+
+/// A connector (an MCP server reached through the account), by index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ConnectorId(pub u8);
+
+/// A host session (one running CLI, IDE or agent process), by index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct SessionId(pub u8);
+
+const CONNECTOR_NAMES: [&str; CONNECTORS_MAX] = ["gmail", "calendar", "drive", "notion"];
+const SESSION_NAMES: [&str; SESSIONS_MAX] = ["cli", "ide", "agent"];
+
+impl ConnectorId {
+    /// The slot index of this connector.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+    /// The name used in stories and fixtures.
+    pub fn name(self) -> &'static str {
+        CONNECTOR_NAMES[self.index()]
+    }
+}
+
+impl SessionId {
+    /// The slot index of this session.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+    /// The name used in stories and fixtures.
+    pub fn name(self) -> &'static str {
+        SESSION_NAMES[self.index()]
+    }
+}
+
+impl std::fmt::Display for ConnectorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The account's authorization state for one connector (SPEC.md §2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Auth {
+    /// Never authenticated: the server lists only the auth stubs.
+    #[default]
+    Unauthenticated,
+    /// Authenticated (on any surface): the server lists the action tools.
+    Authenticated,
+    /// The token expired: the server lists the auth stubs again.
+    Expired,
+    /// Access was revoked server-side: the server lists the auth stubs again.
+    Revoked,
+}
+
+impl Auth {
+    /// What `tools/list` returns for a connector in this state.
+    pub fn listing(self) -> Listing {
+        match self {
+            Auth::Authenticated => Listing::Actions,
+            Auth::Unauthenticated | Auth::Expired | Auth::Revoked => Listing::Stubs,
+        }
+    }
+}
+
+/// Whether and how a connector's server sends `notifications/tools/list_changed`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notify {
+    /// Declares `tools.listChanged` and sends the notification on every change.
+    #[default]
+    Advertised,
+    /// Sends the notification without declaring the capability.
+    Unadvertised,
+    /// Never sends it.
+    Silent,
+}
+
+/// The shape of a connector's tool list: the part of it that matters to the invariants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Listing {
+    /// Only the auth-handshake stubs (`authenticate`, `complete_authentication`).
+    Stubs,
+    /// The action tools (`create_draft`, ...).
+    Actions,
+}
+
+/// One connector's account and server state (SPEC.md §2.1, §2.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Connector {
+    /// The account's authorization for this connector.
+    pub auth: Auth,
+    /// The server's tool-list version; it grows by one at every change of the list.
+    pub version: u8,
+    /// The server's notification behaviour.
+    pub notify: Notify,
+}
+
+impl Connector {
+    /// What the server's `tools/list` returns now.
+    pub fn listing(&self) -> Listing {
+        self.auth.listing()
+    }
+}
+
+/// A `tools/list` failure, injected as a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListFailure {
+    /// HTTP 401 from the server although `initialize` succeeded.
+    Unauthorized,
+    /// The transport failed (connection reset, timeout).
+    Transport,
+    /// The server no longer knows the transport session (HTTP 404): the host must re-initialise.
+    SessionNotFound,
+}
+
+/// The reply a `tools/list` request will deliver.
+///
+/// The server answers from its state when it receives the request (requests are served in
+/// the order sent); the reply may be delivered after later changes, so it can lag them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// The list as the server had it when it served the request.
+    Listed {
+        /// Stubs or actions.
+        listing: Listing,
+        /// The server's version at serve time.
+        version: u8,
+    },
+    /// The request failed.
+    Failed(ListFailure),
+}
+
+/// A `tools/list` request in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Fetch {
+    /// What will be delivered.
+    pub reply: Reply,
+    /// A reply to a later request of the same link has already been applied: this reply is
+    /// older than what the catalogue shows. A host tells this from its own request order
+    /// (a generation counter); it never sees server versions.
+    pub superseded: bool,
+}
+
+/// What a host's catalogue holds for one connector: what the language model is offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Entry {
+    /// The tools offered.
+    pub listing: Listing,
+    /// The server version those tools came from (the oracle's bookkeeping: hosts never see it).
+    pub version: u8,
+}
+
+/// Why a notice is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeReason {
+    /// The connector needs (re-)authentication.
+    NeedsAuthentication,
+    /// The connector changed on another surface since the catalogue was built.
+    ChangedElsewhere,
+    /// A refresh of the connector's tools failed.
+    RefreshFailed,
+}
+
+/// A recovery step a notice or a tool result names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Quit and relaunch the session.
+    Restart,
+    /// Run `/mcp` (or the host's equivalent refresh command).
+    Refresh,
+    /// Complete the connector's authentication handshake in this session.
+    Authenticate,
+}
+
+/// A notice shown to the user and the language model about one connector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Notice {
+    /// Why.
+    pub reason: NoticeReason,
+    /// What to do.
+    pub recovery: Recovery,
+}
+
+/// One session's view of one connector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Link {
+    /// The catalogue entry, `None` until the first successful `tools/list` of this session.
+    pub entry: Option<Entry>,
+    /// The notice shown for this connector, if any.
+    pub notice: Option<Notice>,
+    /// `tools/list` requests in flight, oldest first.
+    pub fetches: [Option<Fetch>; FETCHES_IN_FLIGHT_MAX],
+    /// A refresh was asked for while the request slots were busy; the host re-lists as soon
+    /// as a reply arrives.
+    pub refetch_queued: bool,
+    /// Undelivered `list_changed` notifications.
+    pub notifications: u8,
+    /// The transport session ended server-side (HTTP 404) and the host has not re-initialised.
+    pub transport_lost: bool,
+    /// Oracle bookkeeping for INV-7: the host was given a reason to refresh (a notification,
+    /// `/mcp`, a restart, a failed call) since the server's list last changed.
+    pub triggered: bool,
+    /// Oracle bookkeeping for INV-6: the user performed the recovery step a notice named, and
+    /// nothing has changed or failed since.
+    pub following: bool,
+}
+
+impl Link {
+    /// How many requests are in flight.
+    pub fn fetch_count(&self) -> usize {
+        self.fetches.iter().filter(|f| f.is_some()).count()
+    }
+
+    /// No request in flight, none queued, and no notification undelivered.
+    pub fn settled(&self) -> bool {
+        self.fetch_count() == 0 && !self.refetch_queued && self.notifications == 0
+    }
+
+    /// What the language model is offered for this connector.
+    pub fn offered(&self) -> Option<Listing> {
+        self.entry.map(|e| e.listing)
+    }
+}
+
+/// The stage of a user turn (SPEC.md §2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The user asked; the agent has not acted yet.
+    Asked,
+    /// The host holds the turn, from its start, until its refresh settles.
+    Waiting,
+    /// The host refreshes on the agent's behalf and holds the turn until the refresh settles;
+    /// the agent then acts once more and must answer.
+    Retrying,
+}
+
+/// Whether the asked-for connector's action tools existed on the server for the whole turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Authenticated from the question to the answer.
+    Available,
+    /// Not authenticated from the question to the answer.
+    Absent,
+    /// The connector changed during the turn: no invariant judges this answer.
+    Changed,
+}
+
+/// A user turn in progress: the user asked the agent for one connector's capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Turn {
+    /// The connector whose capability the user wants. The host cannot see it.
+    pub connector: ConnectorId,
+    /// Where the turn is.
+    pub stage: Stage,
+    /// The oracle's record of the connector over the turn.
+    pub availability: Availability,
+}
+
+/// One host session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Session {
+    /// The user turn in progress, if any.
+    pub turn: Option<Turn>,
+}
+
+/// What a stub (`authenticate`) call returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StubReply {
+    /// The handshake started: "open this URL to authenticate".
+    AuthPrompt,
+    /// An opaque failure ("already authenticated", "error").
+    Opaque,
+    /// "Authenticated elsewhere; <recovery> to load the tools."
+    Guidance(Recovery),
+}
+
+/// How the agent's turn ended: what the user reads (SPEC.md §3, the user-visible moment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// The agent called an action tool and it worked.
+    UsedTool,
+    /// The agent called an action tool and it failed; the host may have named a recovery.
+    ToolFailed(Option<Recovery>),
+    /// The agent called a stub and relayed its reply.
+    StubReplied(StubReply),
+    /// The agent called a tool the catalogue does not list; the host said "no such tool".
+    NoSuchTool,
+    /// The agent called a tool the catalogue does not list; the host ran another connector's
+    /// tool of the same name.
+    Misrouted,
+    /// The agent said the capability is not available.
+    NotAvailable,
+    /// The agent relayed the connector's notice.
+    RelayedNotice,
+}
+
+impl Answer {
+    /// The recovery step the answer itself carries, if any.
+    pub fn recovery(self) -> Option<Recovery> {
+        match self {
+            Answer::ToolFailed(r) => r,
+            Answer::StubReplied(StubReply::Guidance(r)) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// A user-visible moment: the agent answered a turn. Recorded in the state that follows the
+/// answer (and only there), so that invariants can judge it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Moment {
+    /// Where.
+    pub session: SessionId,
+    /// About what.
+    pub connector: ConnectorId,
+    /// The connector over the turn.
+    pub availability: Availability,
+    /// What the catalogue offered for the connector at the answer, after the host reacted.
+    pub offered: Option<Listing>,
+    /// The notice shown for the connector at the answer.
+    pub notice: Option<Notice>,
+    /// The answer.
+    pub answer: Answer,
+}
+
+impl Moment {
+    /// The user and the model were told of the gap and a recovery step.
+    pub fn told(&self) -> bool {
+        self.notice.is_some() || self.answer.recovery().is_some()
+    }
+}
+
+/// Something the last step did that an invariant judges and that the state alone would not
+/// show. Cleared by every step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// The agent answered a turn.
+    Answered(Moment),
+    /// A `tools/list` reply replaced a catalogue entry.
+    Applied {
+        /// Where.
+        session: SessionId,
+        /// Which connector.
+        connector: ConnectorId,
+        /// The version the entry held before (`None`: empty).
+        from: Option<u8>,
+        /// The version of the reply applied.
+        to: u8,
+        /// The server's version when the reply was applied.
+        server: u8,
+    },
+    /// The agent called a stub, and the host re-listed instead of replying.
+    StubRefreshed {
+        /// Where.
+        session: SessionId,
+        /// Which connector.
+        connector: ConnectorId,
+        /// The connector since the question.
+        availability: Availability,
+    },
+}
+
+/// How much of each budget the run has used (SPEC.md §4, the bounds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Spent {
+    /// User turns asked.
+    pub turns: u8,
+    /// Auth changes: web authenticate/revoke, token expiry, in-session authentication.
+    pub auth_changes: u8,
+    /// Faults injected.
+    pub faults: u8,
+    /// User commands: `/mcp` and restarts.
+    pub commands: u8,
+}
+
+/// How many connector and session slots a state uses; fixed for a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Shape {
+    /// Connector slots in use.
+    pub connectors: u8,
+    /// Session slots in use.
+    pub sessions: u8,
+}
+
+/// The whole system state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct State {
+    /// Slots in use.
+    pub shape: Shape,
+    /// The account's connectors, with their servers.
+    pub connectors: [Connector; CONNECTORS_MAX],
+    /// The host sessions.
+    pub sessions: [Session; SESSIONS_MAX],
+    /// `links[s][c]`: session `s`'s view of connector `c`.
+    pub links: [[Link; CONNECTORS_MAX]; SESSIONS_MAX],
+    /// Budgets used.
+    pub spent: Spent,
+    /// What the last step did, when an invariant needs to see it.
+    pub event: Option<Event>,
+}
+
+impl State {
+    /// One connector.
+    pub fn connector(&self, c: ConnectorId) -> &Connector {
+        &self.connectors[c.index()]
+    }
+    /// One link.
+    pub fn link(&self, s: SessionId, c: ConnectorId) -> &Link {
+        &self.links[s.index()][c.index()]
+    }
+    /// One link, mutably.
+    pub fn link_mut(&mut self, s: SessionId, c: ConnectorId) -> &mut Link {
+        &mut self.links[s.index()][c.index()]
+    }
+    /// One session.
+    pub fn session(&self, s: SessionId) -> &Session {
+        &self.sessions[s.index()]
+    }
+}

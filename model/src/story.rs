@@ -1,0 +1,302 @@
+//! Counterexamples as stories: one numbered sentence per step, in the words of SPEC.md.
+
+use crate::explore::Trace;
+use crate::invariants::Invariant;
+use crate::state::*;
+use crate::system::{Action, CoherenceModel};
+
+fn listing_words(listing: Option<Listing>) -> &'static str {
+    match listing {
+        None => "nothing",
+        Some(Listing::Stubs) => "only the auth stubs",
+        Some(Listing::Actions) => "the action tools",
+    }
+}
+
+fn recovery_words(recovery: Recovery) -> &'static str {
+    match recovery {
+        Recovery::Restart => "restart the session",
+        Recovery::Refresh => "run /mcp",
+        Recovery::Authenticate => "authenticate in this session",
+    }
+}
+
+fn notice_words(notice: Notice) -> String {
+    let reason = match notice.reason {
+        NoticeReason::NeedsAuthentication => "needs authentication",
+        NoticeReason::ChangedElsewhere => "changed on another surface",
+        NoticeReason::RefreshFailed => "could not be refreshed",
+    };
+    format!("\"{reason}: {}\"", recovery_words(notice.recovery))
+}
+
+fn auth_words(auth: Auth) -> &'static str {
+    match auth {
+        Auth::Unauthenticated => "unauthenticated",
+        Auth::Authenticated => "authenticated",
+        Auth::Expired => "expired",
+        Auth::Revoked => "revoked",
+    }
+}
+
+fn notify_words(notify: Notify) -> &'static str {
+    match notify {
+        Notify::Advertised => "sends list_changed and declares it",
+        Notify::Unadvertised => "sends list_changed without declaring it",
+        Notify::Silent => "never sends list_changed",
+    }
+}
+
+fn failure_words(failure: ListFailure) -> &'static str {
+    match failure {
+        ListFailure::Unauthorized => "401 Unauthorized",
+        ListFailure::Transport => "a transport error",
+        ListFailure::SessionNotFound => "404, session not found",
+    }
+}
+
+/// What a session offers, connector by connector, with its notices.
+pub fn catalogue_words(model: &CoherenceModel, state: &State, session: SessionId) -> String {
+    let parts: Vec<String> = model
+        .bounds
+        .connector_ids()
+        .map(|c| {
+            let link = state.link(session, c);
+            let mut part = format!("{c}: {}", listing_words(link.offered()));
+            if let Some(notice) = link.notice {
+                part.push_str(&format!(" + notice {}", notice_words(notice)));
+            }
+            part
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// The initial state in one sentence.
+pub fn initial_words(model: &CoherenceModel, state: &State) -> String {
+    let connectors: Vec<String> = model
+        .bounds
+        .connector_ids()
+        .map(|c| {
+            let k = state.connector(c);
+            format!("{c} is {} (its server {})", auth_words(k.auth), notify_words(k.notify))
+        })
+        .collect();
+    let sessions: Vec<String> = model
+        .bounds
+        .session_ids()
+        .map(|s| format!("{s} offers {}", catalogue_words(model, state, s)))
+        .collect();
+    format!("Sessions start. {}. {}.", connectors.join("; "), sessions.join(". "))
+}
+
+fn answer_words(connector: ConnectorId, answer: Answer) -> String {
+    match answer {
+        Answer::UsedTool => format!("calls a {connector} action tool; it works"),
+        Answer::ToolFailed(None) => format!("calls a {connector} tool; it fails with no hint of a recovery"),
+        Answer::ToolFailed(Some(r)) => format!("calls a {connector} tool; it fails, and the reply says to {}", recovery_words(r)),
+        Answer::StubReplied(StubReply::AuthPrompt) => format!("calls {connector}'s authenticate stub; it starts the handshake"),
+        Answer::StubReplied(StubReply::Opaque) => format!("calls {connector}'s authenticate stub; it fails opaquely"),
+        Answer::StubReplied(StubReply::Guidance(r)) => {
+            format!("calls {connector}'s authenticate stub; it says {connector} is authenticated elsewhere: {}", recovery_words(r))
+        }
+        Answer::NoSuchTool => format!("calls a {connector} tool the catalogue does not list; the host says \"no such tool\""),
+        Answer::Misrouted => format!("calls a {connector} tool the catalogue does not list; the host runs another connector's tool of that name"),
+        Answer::NotAvailable => format!("answers that {connector} is not available"),
+        Answer::RelayedNotice => format!("relays the notice for {connector}"),
+    }
+}
+
+/// One step in one sentence: what happened and how the host reacted.
+pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after: &State) -> String {
+    let reaction = |s: SessionId| {
+        let mut words = Vec::new();
+        for c in model.bounds.connector_ids() {
+            let (b, a) = (before.link(s, c), after.link(s, c));
+            if a.fetch_count() > b.fetch_count() || (a.refetch_queued && !b.refetch_queued) {
+                words.push(format!("re-lists {c}"));
+            }
+        }
+        if let Some(turn) = after.session(s).turn
+            && matches!(turn.stage, Stage::Waiting | Stage::Retrying)
+            && before.session(s).turn.map(|t| t.stage) != Some(turn.stage)
+        {
+            words.push("holds the turn until the refresh settles".to_owned());
+        }
+        if words.is_empty() { String::new() } else { format!("; {s} {}", words.join(" and ")) }
+    };
+    match action {
+        Action::WebAuthenticate { connector } | Action::WebRevoke { connector } | Action::TokenExpire { connector } => {
+            let k = after.connector(connector);
+            let what = match action {
+                Action::WebAuthenticate { .. } => format!("The user authenticates {connector} on the web"),
+                Action::WebRevoke { .. } => format!("Access to {connector} is revoked"),
+                _ => format!("{connector}'s token expires"),
+            };
+            let notified = if k.notify == Notify::Silent {
+                format!("{connector} sends no list_changed")
+            } else {
+                format!("{connector} sends list_changed to every session")
+            };
+            format!("{what}. Its server now lists {} (v{}); {notified}.", listing_words(Some(k.listing())), k.version)
+        }
+        Action::DeliverNotification { session, connector } => {
+            let r = reaction(session);
+            if r.is_empty() {
+                format!("{session} receives {connector}'s list_changed and does nothing.")
+            } else {
+                format!("{session} receives {connector}'s list_changed{r}.")
+            }
+        }
+        Action::DeliverListing { session, connector, slot } => {
+            let fetch = before.link(session, connector).fetches[usize::from(slot)].expect("delivered a fetch in flight");
+            let got = match fetch.reply {
+                Reply::Listed { listing, version } => format!("{} (v{version})", listing_words(Some(listing))),
+                Reply::Failed(f) => format!("the request failed with {}", failure_words(f)),
+            };
+            let applied = matches!(after.event, Some(Event::Applied { .. }));
+            let effect = if applied {
+                format!("; {session} now offers {}", listing_words(after.link(session, connector).offered()))
+            } else if matches!(fetch.reply, Reply::Listed { .. }) {
+                "; it is older than what the catalogue holds, and is ignored".to_owned()
+            } else {
+                let link = after.link(session, connector);
+                match link.notice {
+                    Some(n) if before.link(session, connector).notice != Some(n) => format!("; {session} shows notice {}", notice_words(n)),
+                    _ => String::new(),
+                }
+            };
+            format!("{session} receives a tools/list reply for {connector}: {got}{effect}{}.", reaction(session))
+        }
+        Action::LoseNotification { session, connector } => format!("Fault: {connector}'s list_changed to {session} is lost."),
+        Action::DuplicateNotification { session, connector } => format!("Fault: {connector}'s list_changed to {session} is duplicated."),
+        Action::FailListing { session, connector, failure, .. } => {
+            format!("Fault: {session}'s tools/list for {connector} will fail with {}.", failure_words(failure))
+        }
+        Action::LoseTransportSession { session, connector } => {
+            format!("Fault: {connector}'s server ends {session}'s transport session; requests now get 404.")
+        }
+        Action::UserAsk { session, connector } => format!(
+            "In {session}, the user asks for a {connector} capability. {session} offers: {}{}.",
+            catalogue_words(model, after, session),
+            reaction(session)
+        ),
+        Action::UserMcp { session } => {
+            let r = reaction(session);
+            if r.is_empty() {
+                format!("In {session}, the user runs /mcp; it re-lists nothing.")
+            } else {
+                format!("In {session}, the user runs /mcp{r}.")
+            }
+        }
+        Action::UserRestart { session } => format!("The user restarts {session}; it lists every connector afresh."),
+        Action::UserAuthenticate { session, connector } => {
+            format!("In {session}, the user completes {connector}'s authentication handshake{}.", reaction(session))
+        }
+        Action::AgentCallTool { session }
+        | Action::AgentCallStub { session }
+        | Action::AgentCallUnlisted { session }
+        | Action::AgentAnswerNotAvailable { session }
+        | Action::AgentRelayNotice { session } => match after.event {
+            Some(Event::Answered(m)) => {
+                let shown = match m.notice {
+                    Some(n) => format!("notice {} for {}", notice_words(n), m.connector),
+                    None => "no notice".to_owned(),
+                };
+                format!(
+                    "The agent in {session} {}. {session} offers {} for {}, with {shown}.",
+                    answer_words(m.connector, m.answer),
+                    listing_words(m.offered),
+                    m.connector
+                )
+            }
+            _ => {
+                let connector = before.session(session).turn.expect("agent acts in a turn").connector;
+                let what = match action {
+                    Action::AgentCallTool { .. } => format!("calls a {connector} tool; it fails with 404"),
+                    Action::AgentCallStub { .. } => format!("calls {connector}'s authenticate stub"),
+                    _ => format!("calls a {connector} tool the catalogue does not list"),
+                };
+                format!("The agent in {session} {what}{}.", reaction(session))
+            }
+        },
+    }
+}
+
+/// Why the last state of a counterexample breaks `invariant`, in one sentence.
+pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &State) -> String {
+    let answered = match state.event {
+        Some(Event::Answered(m)) => Some(m),
+        _ => None,
+    };
+    match (invariant.id, answered) {
+        ("INV-1", Some(m)) => format!(
+            "{c} was authenticated for the whole turn, {s} offered {}, and neither a notice nor the reply named a recovery step: the tools were silently missing.",
+            listing_words(m.offered),
+            c = m.connector,
+            s = m.session
+        ),
+        ("INV-2", Some(m)) => format!(
+            "{c} was not authenticated for the whole turn, yet {s} still offered its action tools and nothing flagged them.",
+            c = m.connector,
+            s = m.session
+        ),
+        ("INV-3", Some(m)) => format!(
+            "{c} was authenticated for the whole turn, yet {s} told the agent it {}.",
+            if m.answer == Answer::NoSuchTool { "has no such tool" } else { "needs authentication" },
+            c = m.connector,
+            s = m.session
+        ),
+        ("INV-5", Some(m)) => format!(
+            "{c} was authenticated for the whole turn, and its stub failed without naming a recovery step.",
+            c = m.connector
+        ),
+        ("INV-8", Some(m)) => format!("A call meant for {} ran another connector's tool.", m.connector),
+        ("INV-4", _) => match state.event {
+            Some(Event::Applied { session, connector, from, to, .. }) => format!(
+                "{session} replaced its {connector} list (v{}) with an older reply (v{to}).",
+                from.unwrap_or_default()
+            ),
+            _ => String::new(),
+        },
+        ("INV-6" | "INV-7", _) => {
+            let mut gaps = Vec::new();
+            for s in model.bounds.session_ids() {
+                for c in model.bounds.connector_ids() {
+                    let link = state.link(s, c);
+                    let server = state.connector(c).listing();
+                    let judged = if invariant.id == "INV-6" {
+                        link.following
+                    } else {
+                        link.triggered && link.notice.is_none()
+                    };
+                    if judged && link.settled() && link.offered() != Some(server) {
+                        gaps.push(format!(
+                            "{s} offers {} for {c} while its server lists {}",
+                            listing_words(link.offered()),
+                            listing_words(Some(server))
+                        ));
+                    }
+                }
+            }
+            let why = if invariant.id == "INV-6" {
+                "after the user did what the notice said, and nothing is left in flight"
+            } else {
+                "after a reason to refresh, with nothing left in flight and no notice"
+            };
+            format!("{} {why}.", gaps.join("; "))
+        }
+        _ => String::new(),
+    }
+}
+
+/// A trace as numbered sentences, the initial state as step 0.
+pub fn story(model: &CoherenceModel, trace: &Trace) -> Vec<String> {
+    let mut lines = vec![format!("0. {}", initial_words(model, &trace.init))];
+    let mut before = trace.init;
+    for (i, (action, after)) in trace.steps.iter().enumerate() {
+        lines.push(format!("{}. {}", i + 1, step_words(model, &before, *action, after)));
+        before = *after;
+    }
+    lines
+}

@@ -1,0 +1,124 @@
+//! Symmetry reduction: connectors are interchangeable, and so are sessions (SPEC.md §4.2).
+//!
+//! Every policy treats connectors alike and sessions alike, the initial states are closed under
+//! renaming either, and every invariant quantifies over all of them; so a state and any renaming
+//! of it satisfy the same properties and have renamed successors. The representative of a state
+//! is the least renaming of it in the derived order of [`State`]: a canonical form, so the same
+//! orbit always maps to the same representative, whatever order the states are met in.
+
+use crate::state::*;
+use stateright::Representative;
+
+/// The permutations of `0..n`, in lexicographic order.
+fn permutations(n: usize) -> Vec<Vec<u8>> {
+    fn extend(prefix: &mut Vec<u8>, n: usize, out: &mut Vec<Vec<u8>>) {
+        if prefix.len() == n {
+            out.push(prefix.clone());
+            return;
+        }
+        for i in 0..n as u8 {
+            if !prefix.contains(&i) {
+                prefix.push(i);
+                extend(prefix, n, out);
+                prefix.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    extend(&mut Vec::new(), n, &mut out);
+    out
+}
+
+/// `state` with connector `c` renamed to `to_connector[c]` and session `s` to `to_session[s]`.
+fn renamed(state: &State, to_connector: &[u8], to_session: &[u8]) -> State {
+    let c_new = |c: ConnectorId| ConnectorId(to_connector[c.index()]);
+    let s_new = |s: SessionId| SessionId(to_session[s.index()]);
+    let mut next = *state;
+    for (c, &nc) in to_connector.iter().enumerate() {
+        next.connectors[usize::from(nc)] = state.connectors[c];
+    }
+    for (s, &ns) in to_session.iter().enumerate() {
+        let mut session = state.sessions[s];
+        if let Some(turn) = &mut session.turn {
+            turn.connector = c_new(turn.connector);
+        }
+        next.sessions[usize::from(ns)] = session;
+        for (c, &nc) in to_connector.iter().enumerate() {
+            next.links[usize::from(ns)][usize::from(nc)] = state.links[s][c];
+        }
+    }
+    next.event = state.event.map(|event| match event {
+        Event::Answered(m) => Event::Answered(Moment { session: s_new(m.session), connector: c_new(m.connector), ..m }),
+        Event::Applied { session, connector, from, to, server } => {
+            Event::Applied { session: s_new(session), connector: c_new(connector), from, to, server }
+        }
+        Event::StubRefreshed { session, connector, availability } => {
+            Event::StubRefreshed { session: s_new(session), connector: c_new(connector), availability }
+        }
+    });
+    next
+}
+
+thread_local! {
+    static PERMUTATIONS: Vec<Vec<Vec<u8>>> = (0..=CONNECTORS_MAX.max(SESSIONS_MAX)).map(permutations).collect();
+}
+
+/// The canonical member of `state`'s orbit under renaming connectors and sessions.
+pub fn canonical(state: &State) -> State {
+    let n = usize::from(state.shape.connectors);
+    let m = usize::from(state.shape.sessions);
+    PERMUTATIONS.with(|perms| {
+        let mut best = *state;
+        for cp in &perms[n] {
+            for sp in &perms[m] {
+                let candidate = renamed(state, cp, sp);
+                if candidate < best {
+                    best = candidate;
+                }
+            }
+        }
+        best
+    })
+}
+
+impl Representative for State {
+    fn representative(&self) -> Self {
+        canonical(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permutations_are_complete_and_ordered() {
+        assert_eq!(permutations(3), vec![
+            vec![0, 1, 2],
+            vec![0, 2, 1],
+            vec![1, 0, 2],
+            vec![1, 2, 0],
+            vec![2, 0, 1],
+            vec![2, 1, 0]
+        ]);
+    }
+
+    #[test]
+    fn canonical_is_the_same_for_every_renaming() {
+        let mut state = State { shape: Shape { connectors: 3, sessions: 2 }, ..State::default() };
+        state.connectors[0].auth = Auth::Authenticated;
+        state.connectors[2].notify = Notify::Silent;
+        state.links[1][2].notifications = 1;
+        state.sessions[1].turn = Some(Turn {
+            connector: ConnectorId(2),
+            stage: Stage::Asked,
+            availability: Availability::Absent,
+        });
+        let expected = canonical(&state);
+        for cp in permutations(3) {
+            for sp in permutations(2) {
+                assert_eq!(canonical(&renamed(&state, &cp, &sp)), expected);
+            }
+        }
+    }
+}

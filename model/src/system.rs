@@ -1,0 +1,845 @@
+//! The transition system: actions, their guards, and the host's reactions (SPEC.md §3).
+
+use crate::invariants;
+use crate::policy::{FetchMode, HostPolicy, OnListChanged, OnTurn, OnUnknownTool};
+use crate::state::*;
+use serde::Serialize;
+use stateright::{Model, Property};
+
+/// The bounds within which the model is checked (SPEC.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Bounds {
+    /// Connectors on the account.
+    pub connectors: u8,
+    /// Concurrent host sessions on the account.
+    pub sessions: u8,
+    /// User turns, over all sessions.
+    pub turns: u8,
+    /// Auth changes: web authenticate and revoke, token expiry, in-session authentication.
+    pub auth_changes: u8,
+    /// Injected faults: lost or duplicated notifications, failed `tools/list`, lost transport
+    /// sessions.
+    pub faults: u8,
+    /// User commands: `/mcp` and restarts.
+    pub commands: u8,
+    /// Reduce the state space by symmetry over connectors and sessions.
+    pub symmetry: bool,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds::DEFAULT
+    }
+}
+
+/// Why a set of bounds cannot be checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoundsError(pub String);
+
+impl std::fmt::Display for BoundsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BoundsError {}
+
+/// The largest per-run budget of turns, auth changes, faults or commands. Each budget is a
+/// depth bound: beyond it, the state space outgrows any machine this runs on.
+pub const BUDGET_MAX: u8 = 6;
+
+impl Bounds {
+    /// The default bounds: what `coherence check` uses without flags.
+    pub const DEFAULT: Bounds = Bounds {
+        connectors: 2,
+        sessions: 1,
+        turns: 2,
+        auth_changes: 2,
+        faults: 1,
+        commands: 1,
+        symmetry: true,
+    };
+
+    /// Checks that the bounds are within what the model can represent.
+    pub fn validate(&self) -> Result<(), BoundsError> {
+        let within = |what: &str, value: u8, min: u8, max: u8| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(BoundsError(format!("{what} must be between {min} and {max}, got {value}")))
+            }
+        };
+        within("connectors", self.connectors, 1, CONNECTORS_MAX as u8)?;
+        within("sessions", self.sessions, 1, SESSIONS_MAX as u8)?;
+        within("turns", self.turns, 1, BUDGET_MAX)?;
+        within("auth changes", self.auth_changes, 0, BUDGET_MAX)?;
+        within("faults", self.faults, 0, BUDGET_MAX)?;
+        within("commands", self.commands, 0, BUDGET_MAX)?;
+        Ok(())
+    }
+
+    /// The connectors in use.
+    pub fn connector_ids(&self) -> impl Iterator<Item = ConnectorId> + Clone {
+        (0..self.connectors).map(ConnectorId)
+    }
+
+    /// The sessions in use.
+    pub fn session_ids(&self) -> impl Iterator<Item = SessionId> + Clone {
+        (0..self.sessions).map(SessionId)
+    }
+}
+
+/// A step of the system. Each variant is an action of SPEC.md §3, under the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    // The web surface and the environment.
+    /// The user authenticates a connector on the web surface.
+    WebAuthenticate {
+        /// Which.
+        connector: ConnectorId,
+    },
+    /// Access to a connector is revoked on the web surface or server-side.
+    WebRevoke {
+        /// Which.
+        connector: ConnectorId,
+    },
+    /// A connector's token expires.
+    TokenExpire {
+        /// Which.
+        connector: ConnectorId,
+    },
+    // The network.
+    /// A `list_changed` notification reaches a session.
+    DeliverNotification {
+        /// Where.
+        session: SessionId,
+        /// From which connector.
+        connector: ConnectorId,
+    },
+    /// A `tools/list` reply reaches a session.
+    DeliverListing {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+        /// Which of the requests in flight (0 is the oldest).
+        slot: u8,
+    },
+    // Faults.
+    /// Fault: a `list_changed` notification is lost.
+    LoseNotification {
+        /// Where.
+        session: SessionId,
+        /// From which connector.
+        connector: ConnectorId,
+    },
+    /// Fault: a `list_changed` notification is duplicated.
+    DuplicateNotification {
+        /// Where.
+        session: SessionId,
+        /// From which connector.
+        connector: ConnectorId,
+    },
+    /// Fault: a `tools/list` request in flight fails.
+    FailListing {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+        /// Which request.
+        slot: u8,
+        /// How.
+        failure: ListFailure,
+    },
+    /// Fault: the server ends the session's transport session (later requests get 404).
+    LoseTransportSession {
+        /// Where.
+        session: SessionId,
+        /// Which connector's server.
+        connector: ConnectorId,
+    },
+    // The user.
+    /// The user asks the agent for a connector's capability.
+    UserAsk {
+        /// Where.
+        session: SessionId,
+        /// The connector the user needs.
+        connector: ConnectorId,
+    },
+    /// The user runs `/mcp`.
+    UserMcp {
+        /// Where.
+        session: SessionId,
+    },
+    /// The user quits and relaunches the session.
+    UserRestart {
+        /// Which.
+        session: SessionId,
+    },
+    /// The user completes a connector's authentication handshake inside the session.
+    UserAuthenticate {
+        /// Where.
+        session: SessionId,
+        /// Which connector.
+        connector: ConnectorId,
+    },
+    // The agent (the language model), acting on the turn in progress.
+    /// The agent calls one of the connector's action tools.
+    AgentCallTool {
+        /// Where.
+        session: SessionId,
+    },
+    /// The agent calls the connector's `authenticate` stub.
+    AgentCallStub {
+        /// Where.
+        session: SessionId,
+    },
+    /// The agent calls an action tool the catalogue does not list (it guesses its name).
+    AgentCallUnlisted {
+        /// Where.
+        session: SessionId,
+    },
+    /// The agent answers that the capability is not available.
+    AgentAnswerNotAvailable {
+        /// Where.
+        session: SessionId,
+    },
+    /// The agent relays the connector's notice.
+    AgentRelayNotice {
+        /// Where.
+        session: SessionId,
+    },
+}
+
+impl Action {
+    /// The action's name, as SPEC.md spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::WebAuthenticate { .. } => "WebAuthenticate",
+            Action::WebRevoke { .. } => "WebRevoke",
+            Action::TokenExpire { .. } => "TokenExpire",
+            Action::DeliverNotification { .. } => "DeliverNotification",
+            Action::DeliverListing { .. } => "DeliverListing",
+            Action::LoseNotification { .. } => "LoseNotification",
+            Action::DuplicateNotification { .. } => "DuplicateNotification",
+            Action::FailListing { .. } => "FailListing",
+            Action::LoseTransportSession { .. } => "LoseTransportSession",
+            Action::UserAsk { .. } => "UserAsk",
+            Action::UserMcp { .. } => "UserMcp",
+            Action::UserRestart { .. } => "UserRestart",
+            Action::UserAuthenticate { .. } => "UserAuthenticate",
+            Action::AgentCallTool { .. } => "AgentCallTool",
+            Action::AgentCallStub { .. } => "AgentCallStub",
+            Action::AgentCallUnlisted { .. } => "AgentCallUnlisted",
+            Action::AgentAnswerNotAvailable { .. } => "AgentAnswerNotAvailable",
+            Action::AgentRelayNotice { .. } => "AgentRelayNotice",
+        }
+    }
+
+    /// Every action name, in SPEC.md order.
+    pub const NAMES: [&'static str; 18] = [
+        "WebAuthenticate",
+        "WebRevoke",
+        "TokenExpire",
+        "DeliverNotification",
+        "DeliverListing",
+        "LoseNotification",
+        "DuplicateNotification",
+        "FailListing",
+        "LoseTransportSession",
+        "UserAsk",
+        "UserMcp",
+        "UserRestart",
+        "UserAuthenticate",
+        "AgentCallTool",
+        "AgentCallStub",
+        "AgentCallUnlisted",
+        "AgentAnswerNotAvailable",
+        "AgentRelayNotice",
+    ];
+
+    /// Whether this action spends the fault budget.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Action::LoseNotification { .. }
+                | Action::DuplicateNotification { .. }
+                | Action::FailListing { .. }
+                | Action::LoseTransportSession { .. }
+        )
+    }
+}
+
+/// The model: one account, its connectors, and `bounds.sessions` host sessions that all run the
+/// same host policy.
+#[derive(Clone, Debug)]
+pub struct CoherenceModel {
+    /// The bounds.
+    pub bounds: Bounds,
+    /// The host policy under check.
+    pub policy: HostPolicy,
+}
+
+impl CoherenceModel {
+    /// A model of `policy` within `bounds`.
+    pub fn new(policy: HostPolicy, bounds: Bounds) -> Self {
+        CoherenceModel { bounds, policy }
+    }
+
+    /// The initial states: every connector starts unauthenticated or authenticated, with any of
+    /// the three notification behaviours, and every session has just built its catalogue.
+    pub fn initial_states(&self) -> Vec<State> {
+        let choices: Vec<Connector> = [Auth::Unauthenticated, Auth::Authenticated]
+            .into_iter()
+            .flat_map(|auth| {
+                [Notify::Silent, Notify::Advertised, Notify::Unadvertised]
+                    .into_iter()
+                    .map(move |notify| Connector { auth, version: 0, notify })
+            })
+            .collect();
+        let n = usize::from(self.bounds.connectors);
+        let mut states = Vec::new();
+        let mut pick = vec![0usize; n];
+        loop {
+            let mut state = State {
+                shape: Shape { connectors: self.bounds.connectors, sessions: self.bounds.sessions },
+                ..State::default()
+            };
+            for (c, &i) in pick.iter().enumerate() {
+                state.connectors[c] = choices[i];
+            }
+            for s in self.bounds.session_ids() {
+                for c in self.bounds.connector_ids() {
+                    let connector = *state.connector(c);
+                    state.link_mut(s, c).entry =
+                        Some(Entry { listing: connector.listing(), version: connector.version });
+                }
+            }
+            states.push(state);
+            // Odometer over the connectors' choices.
+            let mut digit = 0;
+            loop {
+                if digit == n {
+                    return states;
+                }
+                pick[digit] += 1;
+                if pick[digit] < choices.len() {
+                    break;
+                }
+                pick[digit] = 0;
+                digit += 1;
+            }
+        }
+    }
+
+    /// The enabled actions of `state`, in a fixed order.
+    pub fn enabled_actions(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
+        if state.spent.auth_changes < b.auth_changes {
+            for connector in b.connector_ids() {
+                match state.connector(connector).auth {
+                    Auth::Authenticated => {
+                        actions.push(Action::WebRevoke { connector });
+                        actions.push(Action::TokenExpire { connector });
+                    }
+                    _ => actions.push(Action::WebAuthenticate { connector }),
+                }
+            }
+        }
+        for session in b.session_ids() {
+            for connector in b.connector_ids() {
+                let link = state.link(session, connector);
+                if link.notifications > 0 {
+                    actions.push(Action::DeliverNotification { session, connector });
+                }
+                for slot in 0..link.fetch_count() as u8 {
+                    actions.push(Action::DeliverListing { session, connector, slot });
+                }
+            }
+        }
+        if state.spent.faults < b.faults {
+            for session in b.session_ids() {
+                for connector in b.connector_ids() {
+                    let link = state.link(session, connector);
+                    if link.notifications > 0 {
+                        actions.push(Action::LoseNotification { session, connector });
+                        if link.notifications < NOTIFICATIONS_PENDING_MAX {
+                            actions.push(Action::DuplicateNotification { session, connector });
+                        }
+                    }
+                    for (slot, fetch) in link.fetches.iter().enumerate() {
+                        if let Some(Fetch { reply: Reply::Listed { .. }, .. }) = fetch {
+                            for failure in [ListFailure::Unauthorized, ListFailure::Transport] {
+                                actions.push(Action::FailListing {
+                                    session,
+                                    connector,
+                                    slot: slot as u8,
+                                    failure,
+                                });
+                            }
+                        }
+                    }
+                    if !link.transport_lost {
+                        actions.push(Action::LoseTransportSession { session, connector });
+                    }
+                }
+            }
+        }
+        for session in b.session_ids() {
+            match state.session(session).turn {
+                None => {
+                    if state.spent.turns < b.turns && !self.starting(state, session) {
+                        for connector in b.connector_ids() {
+                            actions.push(Action::UserAsk { session, connector });
+                        }
+                    }
+                    if state.spent.commands < b.commands {
+                        actions.push(Action::UserMcp { session });
+                        actions.push(Action::UserRestart { session });
+                    }
+                    if state.spent.auth_changes < b.auth_changes {
+                        for connector in b.connector_ids() {
+                            let link = state.link(session, connector);
+                            let prompted = link.offered() == Some(Listing::Stubs)
+                                || link.notice.map(|n| n.recovery) == Some(Recovery::Authenticate);
+                            if prompted && state.connector(connector).auth != Auth::Authenticated {
+                                actions.push(Action::UserAuthenticate { session, connector });
+                            }
+                        }
+                    }
+                }
+                Some(turn) => {
+                    if turn.stage != Stage::Asked && self.busy(state, session) {
+                        continue;
+                    }
+                    let link = state.link(session, turn.connector);
+                    if link.offered() == Some(Listing::Actions) {
+                        actions.push(Action::AgentCallTool { session });
+                    } else {
+                        actions.push(Action::AgentAnswerNotAvailable { session });
+                        if link.offered() == Some(Listing::Stubs) {
+                            actions.push(Action::AgentCallStub { session });
+                        }
+                        actions.push(Action::AgentCallUnlisted { session });
+                    }
+                    if link.notice.is_some() {
+                        actions.push(Action::AgentRelayNotice { session });
+                    }
+                }
+            }
+        }
+    }
+
+    /// A session is starting while some connector has no catalogue entry yet and a request for
+    /// it is outstanding. Users do not get a turn before the catalogue is built.
+    pub fn starting(&self, state: &State, session: SessionId) -> bool {
+        self.bounds.connector_ids().any(|c| {
+            let link = state.link(session, c);
+            link.entry.is_none() && (link.fetch_count() > 0 || link.refetch_queued)
+        })
+    }
+
+    /// A session has a `tools/list` outstanding.
+    pub fn busy(&self, state: &State, session: SessionId) -> bool {
+        self.bounds
+            .connector_ids()
+            .any(|c| state.link(session, c).fetch_count() > 0 || state.link(session, c).refetch_queued)
+    }
+
+    /// The state after `action`, or `None` when it is not enabled.
+    pub fn step(&self, state: &State, action: Action) -> Option<State> {
+        let mut next = *state;
+        next.event = None;
+        let p = &self.policy;
+        match action {
+            Action::WebAuthenticate { connector } => {
+                next.spent.auth_changes += 1;
+                self.change_auth(&mut next, connector, Auth::Authenticated);
+            }
+            Action::WebRevoke { connector } => {
+                next.spent.auth_changes += 1;
+                self.change_auth(&mut next, connector, Auth::Revoked);
+            }
+            Action::TokenExpire { connector } => {
+                next.spent.auth_changes += 1;
+                self.change_auth(&mut next, connector, Auth::Expired);
+            }
+            Action::DeliverNotification { session, connector } => {
+                let link = next.link_mut(session, connector);
+                link.notifications -= 1;
+                link.triggered = true;
+                let relist = match p.on_list_changed {
+                    OnListChanged::Ignore => false,
+                    OnListChanged::RelistIfAdvertised => {
+                        state.connector(connector).notify == Notify::Advertised
+                    }
+                    OnListChanged::Relist => true,
+                };
+                if relist {
+                    self.request_listing(&mut next, session, connector);
+                }
+            }
+            Action::DeliverListing { session, connector, slot } => {
+                self.deliver_listing(&mut next, session, connector, usize::from(slot));
+            }
+            Action::LoseNotification { session, connector } => {
+                next.spent.faults += 1;
+                let link = next.link_mut(session, connector);
+                link.notifications -= 1;
+                link.following = false;
+            }
+            Action::DuplicateNotification { session, connector } => {
+                next.spent.faults += 1;
+                let link = next.link_mut(session, connector);
+                link.notifications += 1;
+                link.following = false;
+            }
+            Action::FailListing { session, connector, slot, failure } => {
+                next.spent.faults += 1;
+                let link = next.link_mut(session, connector);
+                let fetch = link.fetches[usize::from(slot)].as_mut().expect("enabled on a fetch in flight");
+                fetch.reply = Reply::Failed(failure);
+                link.following = false;
+            }
+            Action::LoseTransportSession { session, connector } => {
+                next.spent.faults += 1;
+                let link = next.link_mut(session, connector);
+                link.transport_lost = true;
+                link.following = false;
+                for fetch in link.fetches.iter_mut().flatten() {
+                    fetch.reply = Reply::Failed(ListFailure::SessionNotFound);
+                }
+            }
+            Action::UserAsk { session, connector } => {
+                next.spent.turns += 1;
+                let availability = if state.connector(connector).auth == Auth::Authenticated {
+                    Availability::Available
+                } else {
+                    Availability::Absent
+                };
+                next.sessions[session.index()].turn =
+                    Some(Turn { connector, stage: Stage::Asked, availability });
+                self.check_account(&mut next, session, Recheck::No);
+            }
+            Action::UserMcp { session } => {
+                next.spent.commands += 1;
+                for connector in self.bounds.connector_ids() {
+                    let link = next.link_mut(session, connector);
+                    link.following = link.notice.map(|n| n.recovery) == Some(Recovery::Refresh);
+                    link.triggered = true;
+                    if p.mcp_refreshes {
+                        self.request_listing(&mut next, session, connector);
+                    }
+                }
+            }
+            Action::UserRestart { session } => {
+                next.spent.commands += 1;
+                next.sessions[session.index()].turn = None;
+                for connector in self.bounds.connector_ids() {
+                    let link = next.link_mut(session, connector);
+                    let following = link.notice.map(|n| n.recovery) == Some(Recovery::Restart);
+                    *link = Link { following, triggered: true, ..Link::default() };
+                    self.request_listing(&mut next, session, connector);
+                }
+            }
+            Action::UserAuthenticate { session, connector } => {
+                next.spent.auth_changes += 1;
+                let following =
+                    state.link(session, connector).notice.map(|n| n.recovery) == Some(Recovery::Authenticate);
+                self.change_auth(&mut next, connector, Auth::Authenticated);
+                let link = next.link_mut(session, connector);
+                link.following = following;
+                link.triggered = true;
+                // Completing the handshake in-session is the stubs' own flow: every host loads
+                // the tools it unlocks.
+                self.request_listing(&mut next, session, connector);
+            }
+            Action::AgentCallTool { session } => self.agent_call_tool(state, &mut next, session),
+            Action::AgentCallStub { session } => self.agent_call_stub(state, &mut next, session),
+            Action::AgentCallUnlisted { session } => self.agent_call_unlisted(state, &mut next, session),
+            Action::AgentAnswerNotAvailable { session } => {
+                self.answer(&mut next, session, Answer::NotAvailable);
+            }
+            Action::AgentRelayNotice { session } => {
+                self.answer(&mut next, session, Answer::RelayedNotice);
+            }
+        }
+        Some(next)
+    }
+
+    /// The server's tool list for `connector` changes: the version grows, notifying servers
+    /// queue a `list_changed` on every session, and the oracle's bookkeeping resets.
+    fn change_auth(&self, state: &mut State, connector: ConnectorId, auth: Auth) {
+        let c = &mut state.connectors[connector.index()];
+        c.auth = auth;
+        c.version += 1;
+        let notify = c.notify;
+        for session in self.bounds.session_ids() {
+            let link = state.link_mut(session, connector);
+            link.triggered = false;
+            link.following = false;
+            if notify != Notify::Silent {
+                link.notifications = (link.notifications + 1).min(NOTIFICATIONS_PENDING_MAX);
+            }
+            if let Some(turn) = &mut state.sessions[session.index()].turn
+                && turn.connector == connector
+            {
+                turn.availability = Availability::Changed;
+            }
+        }
+    }
+
+    /// The host sends `tools/list` for `connector`; the server serves it from its state now.
+    fn request_listing(&self, state: &mut State, session: SessionId, connector: ConnectorId) {
+        let server = *state.connector(connector);
+        let link = state.link_mut(session, connector);
+        let limit = match self.policy.fetch_mode {
+            FetchMode::Concurrent => FETCHES_IN_FLIGHT_MAX,
+            FetchMode::SingleFlight => 1,
+        };
+        let in_flight = link.fetch_count();
+        if in_flight >= limit {
+            link.refetch_queued = true;
+            return;
+        }
+        let reply = if link.transport_lost {
+            Reply::Failed(ListFailure::SessionNotFound)
+        } else {
+            Reply::Listed { listing: server.listing(), version: server.version }
+        };
+        link.fetches[in_flight] = Some(Fetch { reply, superseded: false });
+    }
+
+    fn deliver_listing(&self, state: &mut State, session: SessionId, connector: ConnectorId, slot: usize) {
+        let p = &self.policy;
+        let server = state.connector(connector).version;
+        let link = state.link_mut(session, connector);
+        let fetch = link.fetches[slot].take().expect("enabled on a fetch in flight");
+        // Keep the requests in flight packed, oldest first.
+        link.fetches[slot..].rotate_left(1);
+        match fetch.reply {
+            Reply::Listed { listing, version } => {
+                if !(fetch.superseded && p.guard_superseded) {
+                    let from = link.entry.map(|e| e.version);
+                    link.entry = Some(Entry { listing, version });
+                    for older in link.fetches[..slot].iter_mut().flatten() {
+                        older.superseded = true;
+                    }
+                    if p.clear_resolved_notices {
+                        let resolved = match link.notice.map(|n| n.reason) {
+                            None => false,
+                            Some(NoticeReason::NeedsAuthentication) => listing == Listing::Actions,
+                            Some(NoticeReason::ChangedElsewhere | NoticeReason::RefreshFailed) => true,
+                        };
+                        if resolved {
+                            link.notice = None;
+                        }
+                    }
+                    state.event = Some(Event::Applied { session, connector, from, to: version, server });
+                }
+            }
+            Reply::Failed(failure) => {
+                if failure == ListFailure::SessionNotFound && p.reinitialise_on_lost_session {
+                    link.transport_lost = false;
+                    self.request_listing(state, session, connector);
+                } else if p.notice_on_failure {
+                    let recovery = if failure == ListFailure::SessionNotFound {
+                        Recovery::Restart
+                    } else {
+                        p.failure_recovery
+                    };
+                    link.notice = Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
+                }
+            }
+        }
+        let link = state.link_mut(session, connector);
+        if link.refetch_queued && link.fetch_count() < FETCHES_IN_FLIGHT_MAX {
+            link.refetch_queued = false;
+            self.request_listing(state, session, connector);
+        }
+        // A turn held at its start is re-checked once the session's refreshes settle, so that the
+        // agent never acts on a catalogue the account already contradicts.
+        if let Some(turn) = state.session(session).turn
+            && turn.stage == Stage::Waiting
+            && !self.busy(state, session)
+        {
+            self.check_account(state, session, Recheck::Yes);
+        }
+    }
+
+    /// The host's turn-start check (policy [`OnTurn`]); it runs for every connector, because the
+    /// host cannot see which one the user needs. A re-check, once the refreshes the turn waited
+    /// for have settled, does not retry a connector whose refresh just failed: its notice stands.
+    fn check_account(&self, state: &mut State, session: SessionId, recheck: Recheck) {
+        match self.policy.on_turn {
+            OnTurn::Nothing => {}
+            OnTurn::Notice(recovery) => {
+                for connector in self.bounds.connector_ids() {
+                    let account = state.connector(connector).listing();
+                    let link = state.link_mut(session, connector);
+                    if link.offered() != Some(account) {
+                        let reason = if account == Listing::Actions {
+                            NoticeReason::ChangedElsewhere
+                        } else {
+                            NoticeReason::NeedsAuthentication
+                        };
+                        link.notice = Some(Notice { reason, recovery });
+                    }
+                }
+            }
+            OnTurn::Refresh => {
+                for connector in self.bounds.connector_ids() {
+                    let account = state.connector(connector).listing();
+                    let link = state.link(session, connector);
+                    let failed = link.notice.map(|n| n.reason) == Some(NoticeReason::RefreshFailed);
+                    if link.offered() != Some(account) && !(recheck == Recheck::Yes && failed) {
+                        self.request_listing(state, session, connector);
+                    }
+                }
+                if self.busy(state, session)
+                    && let Some(turn) = &mut state.sessions[session.index()].turn
+                {
+                    turn.stage = Stage::Waiting;
+                }
+            }
+        }
+    }
+
+    fn turn(state: &State, session: SessionId) -> Turn {
+        state.session(session).turn.expect("agent actions are enabled only during a turn")
+    }
+
+    /// The agent gets a second go after the host refreshed on its behalf, once per turn.
+    fn may_retry(state: &State, session: SessionId) -> bool {
+        Self::turn(state, session).stage != Stage::Retrying
+    }
+
+    fn hold_for_retry(state: &mut State, session: SessionId) {
+        let turn = state.sessions[session.index()].turn.as_mut().expect("turn in progress");
+        turn.stage = Stage::Retrying;
+    }
+
+    fn agent_call_tool(&self, state: &State, next: &mut State, session: SessionId) {
+        let p = &self.policy;
+        let connector = Self::turn(state, session).connector;
+        let link = *state.link(session, connector);
+        if link.transport_lost {
+            let link = next.link_mut(session, connector);
+            link.triggered = true;
+            if p.reinitialise_on_lost_session {
+                link.transport_lost = false;
+                self.request_listing(next, session, connector);
+                if Self::may_retry(state, session) {
+                    Self::hold_for_retry(next, session);
+                    return;
+                }
+            }
+            let recovery = p.notice_on_failure.then_some(Recovery::Restart);
+            self.answer(next, session, Answer::ToolFailed(recovery));
+        } else if state.connector(connector).auth == Auth::Authenticated {
+            self.answer(next, session, Answer::UsedTool);
+        } else {
+            // 401: the token expired or access was revoked.
+            let link = next.link_mut(session, connector);
+            link.triggered = true;
+            let recovery = if p.notice_on_failure {
+                link.notice = Some(Notice {
+                    reason: NoticeReason::NeedsAuthentication,
+                    recovery: Recovery::Authenticate,
+                });
+                self.request_listing(next, session, connector);
+                Some(Recovery::Authenticate)
+            } else {
+                None
+            };
+            self.answer(next, session, Answer::ToolFailed(recovery));
+        }
+    }
+
+    fn agent_call_stub(&self, state: &State, next: &mut State, session: SessionId) {
+        let p = &self.policy;
+        let connector = Self::turn(state, session).connector;
+        if state.connector(connector).auth != Auth::Authenticated {
+            self.answer(next, session, Answer::StubReplied(StubReply::AuthPrompt));
+            return;
+        }
+        if p.refresh_on_stub && Self::may_retry(state, session) {
+            self.request_listing(next, session, connector);
+            Self::hold_for_retry(next, session);
+            let availability = Self::turn(state, session).availability;
+            next.event = Some(Event::StubRefreshed { session, connector, availability });
+            return;
+        }
+        let reply = p.stub_guidance.map_or(StubReply::Opaque, StubReply::Guidance);
+        self.answer(next, session, Answer::StubReplied(reply));
+    }
+
+    fn agent_call_unlisted(&self, state: &State, next: &mut State, session: SessionId) {
+        let p = &self.policy;
+        let connector = Self::turn(state, session).connector;
+        match p.on_unknown_tool {
+            OnUnknownTool::Refresh if Self::may_retry(state, session) => {
+                self.request_listing(next, session, connector);
+                Self::hold_for_retry(next, session);
+                return;
+            }
+            OnUnknownTool::Misroute => {
+                let elsewhere = self.bounds.connector_ids().any(|other| {
+                    other != connector && state.link(session, other).offered() == Some(Listing::Actions)
+                });
+                if elsewhere {
+                    self.answer(next, session, Answer::Misrouted);
+                    return;
+                }
+            }
+            _ => {}
+        }
+        let answer = match state.link(session, connector).notice {
+            Some(notice) if p.explain_unknown_tool => Answer::ToolFailed(Some(notice.recovery)),
+            _ => Answer::NoSuchTool,
+        };
+        self.answer(next, session, answer);
+    }
+
+    /// The agent answers: the turn ends, and the moment is recorded for the invariants.
+    fn answer(&self, next: &mut State, session: SessionId, answer: Answer) {
+        let turn = next.sessions[session.index()].turn.take().expect("turn in progress");
+        let link = next.link(session, turn.connector);
+        next.event = Some(Event::Answered(Moment {
+            session,
+            connector: turn.connector,
+            availability: turn.availability,
+            offered: link.offered(),
+            notice: link.notice,
+            answer,
+        }));
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recheck {
+    No,
+    Yes,
+}
+
+impl Model for CoherenceModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        self.initial_states()
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.enabled_actions(state, actions);
+    }
+
+    fn next_state(&self, state: &State, action: Action) -> Option<State> {
+        self.step(state, action)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        invariants::properties()
+    }
+}

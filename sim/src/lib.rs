@@ -1,0 +1,1 @@
+//! Simulator and conformance kit (in progress).

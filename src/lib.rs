@@ -1,0 +1,8 @@
+//! `coherence`: the command-line front of mcp-coherence.
+//!
+//! The model and its checker live in [`coherence_model`]; the simulator and conformance kit in
+//! [`coherence_sim`]. This crate renders their results ([`report`]) and holds SPEC.md's expected
+//! verdict table ([`expected`]), so that the binary stays argument parsing and exit codes.
+
+pub mod expected;
+pub mod report;

@@ -1,0 +1,225 @@
+//! Rendering of `coherence check` results: the verdict table, per-policy statistics, and each
+//! counterexample as a numbered story, as text or as one JSON document.
+
+use crate::expected::{Difference, Verdict, computed};
+use coherence_model::story::{story, violation_words};
+use coherence_model::{Bounds, CheckReport, CoherenceModel, INVARIANTS, Trace};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Whether to print wall-clock times (they differ between runs; everything else is reproducible).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// Print them.
+    Shown,
+    /// Leave them out, for byte-identical output.
+    Hidden,
+}
+
+fn bounds_words(b: &Bounds) -> String {
+    format!(
+        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}",
+        b.connectors,
+        b.sessions,
+        b.turns,
+        b.auth_changes,
+        b.faults,
+        b.commands,
+        if b.symmetry { "on" } else { "off" }
+    )
+}
+
+fn cell(v: Verdict) -> String {
+    match v {
+        Verdict::Holds => "holds".to_owned(),
+        Verdict::Violated(n) => format!("✗ {n}"),
+    }
+}
+
+/// The counterexample of one invariant as text lines, with the closing verdict.
+pub fn counterexample_text(report: &CheckReport, id: &str) -> Option<String> {
+    let outcome = report.invariants.iter().find(|o| o.invariant.id == id)?;
+    let trace = outcome.counterexample.as_ref()?;
+    let model = CoherenceModel::new(report.policy, report.bounds);
+    let mut out = String::new();
+    for line in story(&model, trace) {
+        writeln!(out, "  {line}").expect("writing to a String");
+    }
+    writeln!(out, "  ✗ {}: {}", outcome.invariant.id, violation_words(&model, outcome.invariant, trace.last()))
+        .expect("writing to a String");
+    Some(out)
+}
+
+/// The human report.
+pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing: Timing) -> String {
+    let mut out = String::new();
+    let Some(first) = reports.first() else { return out };
+    let w = &mut out;
+    writeln!(w, "coherence check: {} policies; bounds: {}", reports.len(), bounds_words(&first.bounds)).unwrap();
+    writeln!(w).unwrap();
+
+    let name_width = reports.iter().map(|r| r.policy.name.len()).max().unwrap_or(6).max(6);
+    write!(w, "{:<name_width$}", "policy").unwrap();
+    for invariant in INVARIANTS {
+        write!(w, "  {:<6}", invariant.id).unwrap();
+    }
+    write!(w, "  {:>13}", "unique states").unwrap();
+    if timing == Timing::Shown {
+        write!(w, "  {:>8}", "time").unwrap();
+    }
+    writeln!(w).unwrap();
+    for report in reports {
+        write!(w, "{:<name_width$}", report.policy.name).unwrap();
+        for invariant in INVARIANTS {
+            write!(w, "  {:<6}", cell(computed(report, invariant.id))).unwrap();
+        }
+        write!(w, "  {:>13}", report.unique_states).unwrap();
+        if timing == Timing::Shown {
+            write!(w, "  {:>7.2}s", report.elapsed.as_secs_f64()).unwrap();
+        }
+        writeln!(w).unwrap();
+    }
+    writeln!(w).unwrap();
+    writeln!(w, "holds: no reachable state breaks the invariant within the bounds.").unwrap();
+    writeln!(w, "✗ n: violated; the shortest counterexample has n steps (below).").unwrap();
+    for invariant in INVARIANTS {
+        writeln!(w, "{}: {}", invariant.id, invariant.name).unwrap();
+    }
+
+    writeln!(w).unwrap();
+    writeln!(w, "Non-vacuity: where an invariant holds, was the situation it judges reached?").unwrap();
+    for report in reports {
+        let vacuous: Vec<&str> = report
+            .invariants
+            .iter()
+            .filter(|o| o.counterexample.is_none() && o.witness.is_none())
+            .map(|o| o.invariant.id)
+            .collect();
+        if vacuous.is_empty() {
+            writeln!(w, "  {}: every premise reached", report.policy.name).unwrap();
+        } else {
+            writeln!(w, "  {}: never reached the premise of {} (holds vacuously)", report.policy.name, vacuous.join(", "))
+                .unwrap();
+        }
+    }
+
+    for report in reports {
+        for outcome in &report.invariants {
+            if let Some(trace) = &outcome.counterexample {
+                writeln!(w).unwrap();
+                writeln!(
+                    w,
+                    "{} × {} {}: violated in {} steps",
+                    report.policy.name,
+                    outcome.invariant.id,
+                    outcome.invariant.name,
+                    trace.len()
+                )
+                .unwrap();
+                w.push_str(&counterexample_text(report, outcome.invariant.id).expect("violated"));
+            }
+        }
+    }
+
+    writeln!(w).unwrap();
+    match differences {
+        None => writeln!(w, "SPEC.md §7 records verdicts for the default bounds only; not compared.").unwrap(),
+        Some([]) => writeln!(w, "Every verdict matches SPEC.md §7.").unwrap(),
+        Some(diffs) => {
+            writeln!(w, "{} verdicts differ from SPEC.md §7:", diffs.len()).unwrap();
+            for d in diffs {
+                writeln!(w, "  {} × {}: SPEC.md says {}, the checker computed {}", d.policy, d.id, d.expected, d.computed)
+                    .unwrap();
+            }
+            writeln!(w, "Update the model or SPEC.md §7 so that they agree.").unwrap();
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct JsonStep {
+    step: usize,
+    action: Option<coherence_model::Action>,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct JsonProperty {
+    id: &'static str,
+    name: &'static str,
+    verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counterexample: Option<Vec<JsonStep>>,
+    premise_reached: bool,
+}
+
+#[derive(Serialize)]
+struct JsonPolicy {
+    policy: &'static str,
+    summary: &'static str,
+    unique_states: usize,
+    transitions: usize,
+    depth_max: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_ms: Option<u128>,
+    properties: Vec<JsonProperty>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    bounds: Bounds,
+    policies: Vec<JsonPolicy>,
+    expected: JsonExpected<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonExpected<'a> {
+    compared: bool,
+    differences: &'a [Difference],
+}
+
+fn json_steps(report: &CheckReport, trace: &Trace) -> Vec<JsonStep> {
+    let model = CoherenceModel::new(report.policy, report.bounds);
+    story(&model, trace)
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| JsonStep {
+            step: i,
+            action: i.checked_sub(1).map(|k| trace.steps[k].0),
+            text: line.split_once(". ").map_or(line.clone(), |(_, t)| t.to_owned()),
+        })
+        .collect()
+}
+
+/// The JSON report: one document.
+pub fn json(reports: &[CheckReport], differences: Option<&[Difference]>, timing: Timing) -> String {
+    let policies = reports
+        .iter()
+        .map(|report| JsonPolicy {
+            policy: report.policy.name,
+            summary: report.policy.summary,
+            unique_states: report.unique_states,
+            transitions: report.transitions,
+            depth_max: report.depth_max,
+            elapsed_ms: (timing == Timing::Shown).then(|| report.elapsed.as_millis()),
+            properties: report
+                .invariants
+                .iter()
+                .map(|o| JsonProperty {
+                    id: o.invariant.id,
+                    name: o.invariant.name,
+                    verdict: if o.counterexample.is_some() { "violated" } else { "holds" },
+                    counterexample: o.counterexample.as_ref().map(|t| json_steps(report, t)),
+                    premise_reached: o.witness.is_some(),
+                })
+                .collect(),
+        })
+        .collect();
+    let doc = JsonReport {
+        bounds: reports.first().map_or(Bounds::DEFAULT, |r| r.bounds),
+        policies,
+        expected: JsonExpected { compared: differences.is_some(), differences: differences.unwrap_or(&[]) },
+    };
+    serde_json::to_string_pretty(&doc).expect("the report serialises") + "\n"
+}

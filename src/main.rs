@@ -67,6 +67,9 @@ struct CheckArgs {
     /// Leave wall-clock times out, so that two runs print the same bytes.
     #[arg(long)]
     no_timing: bool,
+    /// Read the expected verdict table from this file instead of the SPEC.md built in.
+    #[arg(long, value_name = "PATH")]
+    spec: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -118,7 +121,11 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         }
         chosen
     };
-    let table = parse_table(SPEC).map_err(anyhow::Error::msg).context("SPEC.md's verdict table is malformed")?;
+    let spec = match &args.spec {
+        None => SPEC.to_owned(),
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    };
+    let table = parse_table(&spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
     let reports = check_all(&policies, bounds, usize::from(args.threads));
     let differences = compare(&reports, &table);
     let timing = if args.no_timing { Timing::Hidden } else { Timing::Shown };

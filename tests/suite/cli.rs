@@ -1,0 +1,110 @@
+//! The `coherence` binary: flags, exit codes, formats, determinism.
+
+use std::process::{Command, Output};
+
+fn coherence(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coherence")).args(args).output().expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+const SMALL: &[&str] = &["--turns", "1", "--auth-changes", "1"];
+
+#[track_caller]
+fn check_rejected(args: &[&str], message: &str) {
+    let out = coherence(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?} must exit 2; stderr: {}", stderr(&out));
+    assert!(stderr(&out).contains(message), "{args:?}: stderr lacks `{message}`:\n{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn bad_input_is_rejected_with_a_clear_error() {
+    check_rejected(&["check", "--connectors", "9"], "connectors must be between 1 and 4, got 9");
+    check_rejected(&["check", "--sessions", "0"], "sessions must be between 1 and 3, got 0");
+    check_rejected(&["check", "--turns", "7"], "turns must be between 1 and 6, got 7");
+    check_rejected(&["check", "--faults", "300"], "invalid value '300'");
+    check_rejected(&["check", "--faults", "-1"], "unexpected argument '-1'");
+    check_rejected(&["check", "--policy", "nope"], "unknown policy `nope`; known policies: session-start-only");
+    check_rejected(&["check", "--format", "xml"], "invalid value 'xml'");
+    check_rejected(&["check", "--bogus"], "unexpected argument '--bogus'");
+    check_rejected(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
+    check_rejected(&["check", "--spec", "/nonexistent/SPEC.md"], "cannot read /nonexistent/SPEC.md");
+}
+
+#[test]
+fn text_output_is_reproducible_and_names_everything() {
+    let args = [&["check", "--policy", "session-start-only", "--policy", "recommended", "--no-timing"], SMALL].concat();
+    let a = coherence(&args);
+    let b = coherence(&args);
+    assert_eq!(a.status.code(), Some(0));
+    assert_eq!(a.stdout, b.stdout, "two runs print different bytes");
+    let text = stdout(&a);
+    for needle in ["INV-1", "INV-8", "unique states", "session-start-only × INV-1", "not compared"] {
+        assert!(text.contains(needle), "lacks `{needle}`:\n{text}");
+    }
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let args = [&["check", "--format", "json", "--no-timing", "--policy", "session-start-only", "--policy", "recommended"], SMALL].concat();
+    let out = coherence(&args);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, coherence(&args).stdout);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let policies = doc["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 2);
+    for policy in policies {
+        assert!(policy["unique_states"].as_u64().unwrap() > 0);
+        let properties = policy["properties"].as_array().unwrap();
+        assert_eq!(properties.len(), 8);
+        for p in properties {
+            let violated = p["verdict"] == "violated";
+            assert!(p["id"].as_str().unwrap().starts_with("INV-"));
+            assert!(p["name"].is_string());
+            assert!(p["verdict"] == "holds" || violated);
+            assert_eq!(p.get("counterexample").is_some(), violated);
+            if violated {
+                let steps = p["counterexample"].as_array().unwrap();
+                assert!(steps.len() >= 2);
+                assert!(steps[1]["action"]["action"].is_string());
+                assert!(steps[1]["text"].is_string());
+            }
+        }
+    }
+    assert_eq!(policies[0]["properties"][0]["verdict"], "violated");
+    assert_eq!(policies[1]["properties"][0]["verdict"], "holds");
+}
+
+/// The default bounds are compared with SPEC.md §7; a drifted table fails the run, naming the cell.
+#[test]
+fn drift_from_the_spec_exits_non_zero() {
+    let spec = coherence::expected::SPEC.replacen(
+        "| session-start-only | violated (3) |",
+        "| session-start-only | holds |",
+        1,
+    );
+    let path = std::env::temp_dir().join(format!("coherence-drift-{}.md", std::process::id()));
+    std::fs::write(&path, spec).unwrap();
+    let out = coherence(&["check", "--policy", "session-start-only", "--spec", path.to_str().unwrap(), "--no-timing"]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("1 verdicts differ from SPEC.md §7"), "{text}");
+    assert!(text.contains("session-start-only × INV-1: SPEC.md says holds, the checker computed violated (3)"), "{text}");
+}
+
+#[test]
+fn the_policies_command_lists_every_policy() {
+    let out = coherence(&["policies"]);
+    assert_eq!(out.status.code(), Some(0));
+    for policy in coherence_model::POLICIES.iter().chain(coherence_model::BROKEN_POLICIES) {
+        assert!(stdout(&out).contains(policy.name));
+    }
+}

@@ -1,0 +1,28 @@
+//! The integration test suite: one binary, one module per concern.
+
+mod cli;
+mod nonvacuity;
+mod pinned;
+mod props;
+mod spec;
+mod stories;
+mod symmetry;
+
+use coherence_model::{BROKEN_POLICIES, Bounds, CheckReport, HostPolicy, POLICIES, check_all};
+use std::sync::OnceLock;
+
+/// Every policy, design space first, then the broken variants.
+pub fn all_policies() -> Vec<HostPolicy> {
+    POLICIES.iter().chain(BROKEN_POLICIES).copied().collect()
+}
+
+/// Every policy checked at the default bounds, once per test run.
+pub fn default_reports() -> &'static [CheckReport] {
+    static REPORTS: OnceLock<Vec<CheckReport>> = OnceLock::new();
+    REPORTS.get_or_init(|| check_all(&all_policies(), Bounds::DEFAULT, 2))
+}
+
+/// The report of one policy at the default bounds.
+pub fn default_report(policy: &str) -> &'static CheckReport {
+    default_reports().iter().find(|r| r.policy.name == policy).expect("a known policy")
+}

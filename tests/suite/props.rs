@@ -1,0 +1,55 @@
+//! Random walks through the model: no panic, and the structural facts hold in every state.
+
+use coherence_model::invariants::structural_violation;
+use coherence_model::symmetry::canonical;
+use coherence_model::{Bounds, CoherenceModel, fingerprint};
+use proptest::prelude::*;
+
+fn bounds() -> impl Strategy<Value = Bounds> {
+    (1u8..=3, 1u8..=2, 1u8..=3, 0u8..=3, 0u8..=3, 0u8..=2).prop_map(
+        |(connectors, sessions, turns, auth_changes, faults, commands)| Bounds {
+            connectors,
+            sessions,
+            turns,
+            auth_changes,
+            faults,
+            commands,
+            symmetry: true,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_walks_keep_the_structure(
+        policy in 0..crate::all_policies().len(),
+        bounds in bounds(),
+        init in any::<prop::sample::Index>(),
+        choices in prop::collection::vec(any::<prop::sample::Index>(), 0..60),
+    ) {
+        let model = CoherenceModel::new(crate::all_policies()[policy], bounds);
+        let inits = model.initial_states();
+        let mut state = inits[init.index(inits.len())];
+        let mut actions = Vec::new();
+        for choice in choices {
+            actions.clear();
+            model.enabled_actions(&state, &mut actions);
+            if actions.is_empty() {
+                break;
+            }
+            let action = actions[choice.index(actions.len())];
+            state = model.step(&state, action).expect("enabled actions step");
+            prop_assert_eq!(structural_violation(&model, &state), None);
+            // The representative is canonical: renaming twice changes nothing.
+            let rep = canonical(&state);
+            prop_assert_eq!(fingerprint(&canonical(&rep)), fingerprint(&rep));
+            // Invariants and premises are symmetric: the representative judges alike.
+            for invariant in coherence_model::INVARIANTS {
+                prop_assert_eq!((invariant.holds)(&model, &state), (invariant.holds)(&model, &rep));
+                prop_assert_eq!((invariant.premise_holds)(&model, &state), (invariant.premise_holds)(&model, &rep));
+            }
+        }
+    }
+}

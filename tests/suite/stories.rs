@@ -1,0 +1,39 @@
+//! The counterexample stories, as reviewed snapshots.
+
+use crate::default_report;
+use coherence::report::counterexample_text;
+use coherence_model::{INVARIANTS, POLICIES};
+
+fn stories(policy: &str) -> String {
+    let report = default_report(policy);
+    INVARIANTS
+        .iter()
+        .filter_map(|i| counterexample_text(report, i.id).map(|t| format!("{} {}\n{t}", i.id, i.name)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_headline_counterexample_tells_the_report() {
+    let text = counterexample_text(default_report("session-start-only"), "INV-1").unwrap();
+    insta::assert_snapshot!("headline", text);
+    for needle in [
+        "Sessions start.",
+        "The user authenticates gmail on the web",
+        "the user asks for a gmail capability",
+        "only the auth stubs",
+        "answers that gmail is not available",
+        "no notice",
+        "silently missing",
+    ] {
+        assert!(text.contains(needle), "the headline story lacks `{needle}`:\n{text}");
+    }
+}
+
+#[test]
+fn every_design_policy_has_its_stories_snapshotted() {
+    // `recommended` has no counterexample, hence no snapshot.
+    for policy in POLICIES.iter().filter(|p| p.name != "recommended") {
+        insta::assert_snapshot!(format!("stories-{}", policy.name), stories(policy.name));
+    }
+}

@@ -202,7 +202,7 @@ pub fn json(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
             unique_states: report.unique_states,
             transitions: report.transitions,
             depth_max: report.depth_max,
-            elapsed_ms: (timing == Timing::Shown).then(|| report.elapsed.as_millis()),
+            elapsed_ms: (timing == Timing::Shown).then_some(report.elapsed.as_millis()),
             properties: report
                 .invariants
                 .iter()

@@ -15,7 +15,6 @@ use crate::symmetry::canonical;
 use crate::system::{Action, Bounds, CoherenceModel};
 use nohash_hasher::BuildNoHashHasher;
 use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 /// A path through the model: an initial state and the steps taken from it.
@@ -76,9 +75,7 @@ pub struct CheckReport {
 
 /// The fingerprint of a state: a 64-bit hash with fixed keys, the same on every run.
 pub fn fingerprint(state: &State) -> u64 {
-    let mut hasher = FINGERPRINT.build_hasher();
-    state.hash(&mut hasher);
-    hasher.finish()
+    FINGERPRINT.hash_one(state)
 }
 
 static FINGERPRINT: ahash::RandomState =

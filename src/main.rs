@@ -21,6 +21,70 @@ enum Command {
     Check(CheckArgs),
     /// List the host policies.
     Policies,
+    /// Generate fixtures from the model.
+    Gen(GenArgs),
+    /// Replay fixtures through a host's adapter and judge every step by the invariants.
+    Conform(ConformArgs),
+    /// Speak the adapter protocol on stdin/stdout with the model's host logic for a policy.
+    RefAdapter(RefAdapterArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Strategy {
+    /// One fixture per counterexample of every policy other than recommended.
+    Counterexample,
+    /// Seeded random walks of the recommended model, with randomised bounds.
+    Walk,
+    /// Every strategy.
+    All,
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    /// The directory to write fixtures into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: std::path::PathBuf,
+    /// Which generation strategy.
+    #[arg(long, value_enum, default_value = "all")]
+    strategy: Strategy,
+    /// The seed of the random walks.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How many random walks.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    walks: u32,
+    /// Generate only shard i of n (1 <= i <= n); shards are disjoint and together make the whole.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ConformArgs {
+    /// The adapter command, run with `sh -c`.
+    #[arg(long, value_name = "CMD")]
+    adapter: String,
+    /// The fixture directory.
+    #[arg(long, value_name = "DIR", default_value = "fixtures")]
+    fixtures: std::path::PathBuf,
+    /// Replay only the fixture with this id (repeatable).
+    #[arg(long = "fixture", value_name = "ID")]
+    only: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<std::path::PathBuf>,
+    /// How long the adapter may take to answer one input.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    timeout_ms: u64,
+}
+
+#[derive(clap::Args)]
+struct RefAdapterArgs {
+    /// The policy whose host logic answers.
+    #[arg(long, default_value = "recommended")]
+    policy: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,6 +157,95 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => check(args),
+        Command::Gen(args) => generate(args),
+        Command::Conform(args) => conform(args),
+        Command::RefAdapter(args) => ref_adapter(args),
+    }
+}
+
+fn named_policy(name: &str) -> Result<HostPolicy> {
+    policy_named(name).ok_or_else(|| {
+        let known: Vec<&str> = POLICIES.iter().chain(BROKEN_POLICIES).map(|p| p.name).collect();
+        anyhow::anyhow!("unknown policy `{name}`; known policies: {}", known.join(", "))
+    })
+}
+
+fn generate(args: GenArgs) -> Result<ExitCode> {
+    use coherence_sim::generate::{Shard, counterexample_reports, counterexamples, random_walks};
+    let shard = match &args.shard {
+        None => Shard::ALL,
+        Some(text) => Shard::parse(text).map_err(anyhow::Error::msg)?,
+    };
+    let mut fixtures = Vec::new();
+    if matches!(args.strategy, Strategy::Counterexample | Strategy::All) {
+        fixtures.extend(counterexamples(&counterexample_reports(2), shard));
+    }
+    if matches!(args.strategy, Strategy::Walk | Strategy::All) {
+        fixtures.extend(random_walks(args.seed, args.walks as usize, shard));
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    for fixture in &fixtures {
+        let path = args.out.join(fixture.file_name());
+        std::fs::write(&path, fixture.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!("gen: wrote {} fixtures to {}", fixtures.len(), args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn conform(args: ConformArgs) -> Result<ExitCode> {
+    use coherence::conform as c;
+    use coherence_sim::adapter::ProcessHost;
+    let mut fixtures = c::read_fixtures(&args.fixtures)?;
+    if !args.only.is_empty() {
+        for id in &args.only {
+            if !fixtures.iter().any(|f| &f.id == id) {
+                bail!("no fixture with id `{id}` under {}", args.fixtures.display());
+            }
+        }
+        fixtures.retain(|f| args.only.contains(&f.id));
+    }
+    let timeout = std::time::Duration::from_millis(args.timeout_ms);
+    let command = args.adapter.clone();
+    let results = c::conform(fixtures, || {
+        let host = ProcessHost::spawn(&command, timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Box::new(host) as Box<dyn coherence_sim::host::Host>)
+    })?;
+    match args.format {
+        Format::Text => print!("{}", c::text(&results, &args.adapter, &args.fixtures)),
+        Format::Json => print!("{}", c::json(&results)),
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, c::junit(&results, &args.adapter, &args.fixtures))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if results.iter().all(c::FixtureResult::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
+    use coherence_sim::adapter::LINE_BYTES_MAX;
+    use coherence_sim::host::{Host, ReferenceHost};
+    use coherence_sim::protocol::{Input, Output};
+    use std::io::{BufRead, Read, Write};
+    let mut host = ReferenceHost::new(named_policy(&args.policy)?);
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let mut line = Vec::new();
+        let n = input.by_ref().take(LINE_BYTES_MAX as u64 + 1).read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let output = if line.len() > LINE_BYTES_MAX {
+            Output::Error { message: format!("input line over {LINE_BYTES_MAX} bytes") }
+        } else {
+            match serde_json::from_slice::<Input>(&line) {
+                Ok(input) => host.handle(&input).unwrap_or_else(|e| Output::Error { message: e.to_string() }),
+                Err(e) => Output::Error { message: format!("not a protocol input: {e}") },
+            }
+        };
+        writeln!(stdout, "{}", serde_json::to_string(&output)?)?;
+        stdout.flush()?;
     }
 }
 

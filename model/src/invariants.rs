@@ -18,6 +18,8 @@ pub struct Invariant {
     pub name: &'static str,
     /// The property name the checker reports: ID and name.
     pub property: &'static str,
+    /// What a host must do, in one sentence (SPEC.md §6).
+    pub must: &'static str,
     /// The name of the reachability property for this invariant's premise.
     pub reach_property: &'static str,
     /// What the premise is, in words.
@@ -32,6 +34,7 @@ pub struct Invariant {
 pub const INVARIANTS: &[Invariant] = &[
     Invariant {
         id: "INV-1",
+        must: "an answer about a connector authenticated for the whole turn uses its action tools, or a notice or the answer names a recovery step",
         name: "never silently missing tools",
         property: "INV-1 never silently missing tools",
         reach_property: "REACH-1 an answer while authenticated but not offered",
@@ -41,6 +44,7 @@ pub const INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         id: "INV-2",
+        must: "an answer about a connector unauthenticated for the whole turn does not rest on its action tools unless a notice or the answer flags them",
         name: "no phantom tools",
         property: "INV-2 no phantom tools",
         reach_property: "REACH-2 an answer while offered but not authenticated",
@@ -50,6 +54,7 @@ pub const INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         id: "INV-3",
+        must: "nothing shown says a connector authenticated for the whole turn needs authentication or has no such tool",
         name: "honest unavailability",
         property: "INV-3 honest unavailability",
         reach_property: "REACH-3 an answer with a notice while authenticated",
@@ -59,6 +64,7 @@ pub const INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         id: "INV-4",
+        must: "a catalogue entry is never replaced by a listing older than the one it holds",
         name: "no stale overwrite",
         property: "INV-4 no stale overwrite",
         reach_property: "REACH-4 a lagging reply is applied",
@@ -68,6 +74,7 @@ pub const INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         id: "INV-5",
+        must: "a stub called for a connector authenticated for the whole turn names a recovery step, or the host refreshes instead",
         name: "stub guidance",
         property: "INV-5 stub guidance",
         reach_property: "REACH-5 a stub is called while authenticated",
@@ -77,6 +84,7 @@ pub const INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         id: "INV-6",
+        must: "after the user performs a notice's recovery step, the catalogue matches the server once nothing is in flight",
         name: "actionable recovery",
         property: "INV-6 actionable recovery",
         reach_property: "REACH-6 a followed recovery settles",
@@ -86,6 +94,7 @@ pub const INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         id: "INV-7",
+        must: "after a reason to refresh, the catalogue matches the server or a notice names the connector once nothing is in flight",
         name: "bounded convergence",
         property: "INV-7 bounded convergence",
         reach_property: "REACH-7 a gap remains after a trigger settles",
@@ -95,6 +104,7 @@ pub const INVARIANTS: &[Invariant] = &[
     },
     Invariant {
         id: "INV-8",
+        must: "a call meant for one connector never runs another connector's tool",
         name: "no misrouting",
         property: "INV-8 no misrouting",
         reach_property: "REACH-8 an unlisted call while another connector offers tools",

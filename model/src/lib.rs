@@ -30,6 +30,6 @@ pub mod system;
 
 pub use explore::{CheckReport, InvariantOutcome, Trace, check, check_all, fingerprint};
 pub use invariants::{INVARIANTS, Invariant, invariant};
-pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, policy_named};
+pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, WORLD_ONLY, policy_named};
 pub use state::State;
 pub use system::{Action, Bounds, BoundsError, CoherenceModel};

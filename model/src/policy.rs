@@ -135,6 +135,16 @@ pub const RECOMMENDED: HostPolicy = HostPolicy {
     clear_resolved_notices: true,
 };
 
+/// No host reactions at all: stepping the model with this policy moves the world (account,
+/// servers, network, turns) and the oracle's bookkeeping, and nothing else. The conformance runner
+/// steps the world with it and takes the host's reactions from the implementation under test.
+pub const WORLD_ONLY: HostPolicy = HostPolicy {
+    name: "world-only",
+    summary: "no host reactions: the world alone, for the conformance runner",
+    broken: true,
+    ..BASE
+};
+
 /// Every policy of the design space, in verdict-table order.
 pub const POLICIES: &[HostPolicy] = &[
     HostPolicy {

@@ -4,7 +4,7 @@
 //! arrays so that a state is one flat, cheaply cloned and hashed value; the configuration
 //! ([`crate::Bounds`]) says how many slots are in use, and unused slots keep their defaults.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The largest number of connectors a configuration may use.
 pub const CONNECTORS_MAX: usize = 4;
@@ -16,14 +16,12 @@ pub const FETCHES_IN_FLIGHT_MAX: usize = 2;
 /// coalesce (a contentless notification adds nothing to one already queued).
 pub const NOTIFICATIONS_PENDING_MAX: u8 = 2;
 
-/// A connector (an MCP server reached through the account), by index.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+/// A connector (an MCP server reached through the account), by index; named in JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectorId(pub u8);
 
-/// A host session (one running CLI, IDE or agent process), by index.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+/// A host session (one running CLI, IDE or agent process), by index; named in JSON.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub u8);
 
 const CONNECTOR_NAMES: [&str; CONNECTORS_MAX] = ["gmail", "calendar", "drive", "notion"];
@@ -51,6 +49,40 @@ impl SessionId {
     }
 }
 
+impl ConnectorId {
+    /// The connector of this name.
+    pub fn named(name: &str) -> Option<ConnectorId> {
+        CONNECTOR_NAMES.iter().position(|n| *n == name).map(|i| ConnectorId(i as u8))
+    }
+}
+
+impl SessionId {
+    /// The session of this name.
+    pub fn named(name: &str) -> Option<SessionId> {
+        SESSION_NAMES.iter().position(|n| *n == name).map(|i| SessionId(i as u8))
+    }
+}
+
+macro_rules! serde_by_name {
+    ($ty:ident, $what:literal, $names:ident) => {
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.name())
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = String::deserialize(deserializer)?;
+                $ty::named(&name).ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown {} `{name}`; expected one of {}", $what, $names.join(", ")))
+                })
+            }
+        }
+    };
+}
+serde_by_name!(ConnectorId, "connector", CONNECTOR_NAMES);
+serde_by_name!(SessionId, "session", SESSION_NAMES);
+
 impl std::fmt::Display for ConnectorId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -64,7 +96,7 @@ impl std::fmt::Display for SessionId {
 }
 
 /// The account's authorization state for one connector (SPEC.md §2.1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Auth {
     /// Never authenticated: the server lists only the auth stubs.
@@ -89,7 +121,7 @@ impl Auth {
 }
 
 /// Whether and how a connector's server sends `notifications/tools/list_changed`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Notify {
     /// Declares `tools.listChanged` and sends the notification on every change.
@@ -102,7 +134,7 @@ pub enum Notify {
 }
 
 /// The shape of a connector's tool list: the part of it that matters to the invariants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Listing {
     /// Only the auth-handshake stubs (`authenticate`, `complete_authentication`).
@@ -112,7 +144,7 @@ pub enum Listing {
 }
 
 /// One connector's account and server state (SPEC.md §2.1, §2.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Connector {
     /// The account's authorization for this connector.
     pub auth: Auth,
@@ -130,7 +162,7 @@ impl Connector {
 }
 
 /// A `tools/list` failure, injected as a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListFailure {
     /// HTTP 401 from the server although `initialize` succeeded.
@@ -145,7 +177,7 @@ pub enum ListFailure {
 ///
 /// The server answers from its state when it receives the request (requests are served in
 /// the order sent); the reply may be delivered after later changes, so it can lag them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
     /// The list as the server had it when it served the request.
@@ -160,7 +192,7 @@ pub enum Reply {
 }
 
 /// A `tools/list` request in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Fetch {
     /// What will be delivered.
     pub reply: Reply,
@@ -171,7 +203,7 @@ pub struct Fetch {
 }
 
 /// What a host's catalogue holds for one connector: what the language model is offered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Entry {
     /// The tools offered.
     pub listing: Listing,
@@ -180,7 +212,7 @@ pub struct Entry {
 }
 
 /// Why a notice is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeReason {
     /// The connector needs (re-)authentication.
@@ -192,7 +224,7 @@ pub enum NoticeReason {
 }
 
 /// A recovery step a notice or a tool result names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Recovery {
     /// Quit and relaunch the session.
@@ -204,7 +236,7 @@ pub enum Recovery {
 }
 
 /// A notice shown to the user and the language model about one connector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Notice {
     /// Why.
     pub reason: NoticeReason,
@@ -213,7 +245,7 @@ pub struct Notice {
 }
 
 /// One session's view of one connector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Link {
     /// The catalogue entry, `None` until the first successful `tools/list` of this session.
     pub entry: Option<Entry>,
@@ -254,7 +286,7 @@ impl Link {
 }
 
 /// The stage of a user turn (SPEC.md §2.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// The user asked; the agent has not acted yet.
@@ -267,7 +299,7 @@ pub enum Stage {
 }
 
 /// Whether the asked-for connector's action tools existed on the server for the whole turn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {
     /// Authenticated from the question to the answer.
@@ -279,7 +311,7 @@ pub enum Availability {
 }
 
 /// A user turn in progress: the user asked the agent for one connector's capability.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Turn {
     /// The connector whose capability the user wants. The host cannot see it.
     pub connector: ConnectorId,
@@ -290,14 +322,14 @@ pub struct Turn {
 }
 
 /// One host session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Session {
     /// The user turn in progress, if any.
     pub turn: Option<Turn>,
 }
 
 /// What a stub (`authenticate`) call returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StubReply {
     /// The handshake started: "open this URL to authenticate".
@@ -309,7 +341,7 @@ pub enum StubReply {
 }
 
 /// How the agent's turn ended: what the user reads (SPEC.md §3, the user-visible moment).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
     /// The agent called an action tool and it worked.
@@ -342,7 +374,7 @@ impl Answer {
 
 /// A user-visible moment: the agent answered a turn. Recorded in the state that follows the
 /// answer (and only there), so that invariants can judge it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Moment {
     /// Where.
     pub session: SessionId,
@@ -367,7 +399,7 @@ impl Moment {
 
 /// Something the last step did that an invariant judges and that the state alone would not
 /// show. Cleared by every step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// The agent answered a turn.
@@ -397,7 +429,7 @@ pub enum Event {
 }
 
 /// How much of each budget the run has used (SPEC.md §4, the bounds).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Spent {
     /// User turns asked.
     pub turns: u8,
@@ -410,7 +442,7 @@ pub struct Spent {
 }
 
 /// How many connector and session slots a state uses; fixed for a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Shape {
     /// Connector slots in use.
     pub connectors: u8,
@@ -419,7 +451,7 @@ pub struct Shape {
 }
 
 /// The whole system state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct State {
     /// Slots in use.
     pub shape: Shape,

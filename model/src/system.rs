@@ -3,11 +3,12 @@
 use crate::invariants;
 use crate::policy::{FetchMode, HostPolicy, OnListChanged, OnTurn, OnUnknownTool};
 use crate::state::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::{Model, Property};
 
 /// The bounds within which the model is checked (SPEC.md §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Bounds {
     /// Connectors on the account.
     pub connectors: u8,
@@ -90,8 +91,8 @@ impl Bounds {
 }
 
 /// A step of the system. Each variant is an action of SPEC.md §3, under the same name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     // The web surface and the environment.
     /// The user authenticates a connector on the web surface.

@@ -1,1 +1,23 @@
-//! Simulator and conformance kit (in progress).
+//! The simulator and conformance kit: fixtures generated from the model, and a runner that replays
+//! them through a host and judges what it shows by the model's invariants.
+//!
+//! ```
+//! use coherence_sim::{engine::{replay, Verdict}, generate::{random_walks, Shard}, host::ReferenceHost};
+//! use coherence_model::RECOMMENDED;
+//!
+//! let fixtures = random_walks(7, 3, Shard::ALL);
+//! for fixture in &fixtures {
+//!     let run = replay(fixture, &mut ReferenceHost::new(RECOMMENDED));
+//!     assert!(matches!(run.verdict, Verdict::Pass));
+//! }
+//! ```
+//!
+//! Read ADAPTER.md for the protocol a host implements, [`engine`] for how a replay is judged, and
+//! [`generate`] for where fixtures come from.
+
+pub mod adapter;
+pub mod engine;
+pub mod fixture;
+pub mod generate;
+pub mod host;
+pub mod protocol;

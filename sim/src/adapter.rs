@@ -1,0 +1,138 @@
+//! A host behind a process boundary: the adapter protocol over a child's stdin and stdout.
+//!
+//! Every limit is explicit: one answer per input within the step timeout, lines of at most
+//! [`LINE_BYTES_MAX`] bytes, stderr kept to its last [`STDERR_BYTES_KEPT`] bytes for error messages.
+//! The child is killed when the host is dropped, whatever happened.
+
+use crate::host::{Host, HostError};
+use crate::protocol::{Input, Output};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The longest line an adapter may print.
+pub const LINE_BYTES_MAX: usize = 1 << 20;
+/// How much of the adapter's stderr is kept for error messages.
+pub const STDERR_BYTES_KEPT: usize = 4096;
+
+enum Line {
+    Text(String),
+    Oversized,
+    Eof,
+    Failed(String),
+}
+
+/// An adapter process.
+pub struct ProcessHost {
+    command: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<Line>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    timeout: Duration,
+}
+
+impl ProcessHost {
+    /// Starts `command` with `sh -c`.
+    pub fn spawn(command: &str, timeout: Duration) -> Result<ProcessHost, HostError> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| HostError::Crashed(format!("cannot start `{command}`: {e}")))?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr_pipe = child.stderr.take().expect("piped");
+        let (send, lines) = channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut buf = Vec::new();
+                let line = match reader.by_ref().take(LINE_BYTES_MAX as u64 + 1).read_until(b'\n', &mut buf) {
+                    Err(e) => Line::Failed(e.to_string()),
+                    Ok(0) => Line::Eof,
+                    Ok(_) if buf.len() > LINE_BYTES_MAX => Line::Oversized,
+                    Ok(_) => match String::from_utf8(buf) {
+                        Ok(text) => Line::Text(text),
+                        Err(_) => Line::Failed("a line is not UTF-8".to_owned()),
+                    },
+                };
+                let last = !matches!(line, Line::Text(_));
+                if send.send(line).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut pipe = stderr_pipe;
+            let mut chunk = [0u8; 1024];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    return;
+                }
+                let mut buf = kept.lock().expect("stderr buffer");
+                buf.extend_from_slice(&chunk[..n]);
+                let excess = buf.len().saturating_sub(STDERR_BYTES_KEPT);
+                buf.drain(..excess);
+            }
+        });
+        let stdin = child.stdin.take();
+        Ok(ProcessHost { command: command.to_owned(), child, stdin, lines, stderr, timeout })
+    }
+
+    fn stderr_tail(&self) -> String {
+        let buf = self.stderr.lock().expect("stderr buffer");
+        let text = String::from_utf8_lossy(&buf).trim().to_owned();
+        if text.is_empty() { String::new() } else { format!("; its stderr ends with: {text}") }
+    }
+
+    fn exit_words(&mut self) -> String {
+        // Give a dying process a moment to be reaped, so its status can be reported.
+        for _ in 0..20 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return format!("`{}` exited ({status}){}", self.command, self.stderr_tail());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        format!("`{}` closed its stdout{}", self.command, self.stderr_tail())
+    }
+}
+
+impl Host for ProcessHost {
+    fn handle(&mut self, input: &Input) -> Result<Output, HostError> {
+        let mut line = serde_json::to_string(input).expect("inputs serialise");
+        line.push('\n');
+        let written = match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(line.as_bytes()).and_then(|()| stdin.flush()),
+            None => Err(std::io::Error::other("stdin closed")),
+        };
+        if let Err(e) = written {
+            let words = self.exit_words();
+            return Err(HostError::Crashed(format!("cannot write to the adapter ({e}): {words}")));
+        }
+        match self.lines.recv_timeout(self.timeout) {
+            Ok(Line::Text(text)) => serde_json::from_str(text.trim_end()).map_err(|e| {
+                let shown: String = text.trim_end().chars().take(200).collect();
+                HostError::Protocol(format!("the adapter printed a line that is not a protocol message ({e}): `{shown}`"))
+            }),
+            Ok(Line::Oversized) => Err(HostError::Protocol(format!("the adapter printed a line over {LINE_BYTES_MAX} bytes"))),
+            Ok(Line::Failed(e)) => Err(HostError::Protocol(format!("cannot read the adapter's output: {e}"))),
+            Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => Err(HostError::Crashed(self.exit_words())),
+            Err(RecvTimeoutError::Timeout) => Err(HostError::Timeout(self.timeout.as_millis() as u64)),
+        }
+    }
+}
+
+impl Drop for ProcessHost {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

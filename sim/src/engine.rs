@@ -1,0 +1,613 @@
+//! The conformance engine: replays a fixture through a host and judges every step, online, by the
+//! model's invariants.
+//!
+//! The engine keeps one model [`State`]. Its world part (account, servers, network, turns, the
+//! oracle's bookkeeping) moves by the model's own rules: each stimulus is stepped with
+//! [`WORLD_ONLY`], the policy with no host reactions. Its host part (catalogue, notices, requests
+//! in flight, whether a turn is held, the answer) is taken from what the host reports. The model's
+//! invariant predicates then judge the combined state, exactly as the checker judges the model's.
+//!
+//! A fixture's steps are the world's intentions; the engine adapts them to the host (SPEC.md §11.3):
+//! a delivery of a request the host never sent is skipped; an agent step waits for a held turn
+//! (delivering the session's replies, oldest first) and, if the host's catalogue does not allow it,
+//! becomes the first agent step it does allow; at the end everything in flight is delivered.
+
+use crate::fixture::Fixture;
+use crate::host::{Host, HostError};
+use crate::protocol::{CallResult, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, SessionView, TurnState};
+use coherence_model::invariants::{INVARIANTS, Invariant};
+use coherence_model::state::{
+    Auth, ConnectorId, Entry, Event, Fetch, FETCHES_IN_FLIGHT_MAX, Moment, Reply, SessionId, Stage, State,
+};
+use coherence_model::story::violation_words;
+use coherence_model::{Action, CoherenceModel, WORLD_ONLY};
+use std::collections::BTreeMap;
+
+/// The most requests a host may have outstanding on one session and connector.
+pub const REQUESTS_OUTSTANDING_MAX: u32 = 16;
+/// The most deliveries the engine makes to release a held turn, or to drain at the end.
+pub const DRAIN_STEPS_MAX: usize = 64;
+
+/// Why a step was executed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The fixture's step, as written.
+    Fixture,
+    /// The fixture's agent step, replaced by one the host's catalogue allows.
+    Substituted,
+    /// A delivery the engine made so that a held turn or the end of the fixture could proceed.
+    Drained,
+}
+
+/// One executed step.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Executed {
+    /// The fixture step it came from (for drains, the next one).
+    pub fixture_step: usize,
+    /// What happened.
+    pub action: Action,
+    /// Why.
+    pub origin: Origin,
+    /// What the host was told, if anything.
+    pub input: Option<Input>,
+    /// The state afterwards.
+    #[serde(skip)]
+    pub state: State,
+}
+
+/// An invariant the host broke.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    /// Which (the lowest ID broken at the step).
+    pub invariant: &'static Invariant,
+    /// Any other invariants broken at the same step.
+    pub also: Vec<&'static Invariant>,
+    /// The index into [`Run::executed`] of the step that broke it.
+    pub step: usize,
+    /// What the spec requires.
+    pub required: String,
+    /// What the host did.
+    pub seen: String,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Every step stayed within what SPEC.md allows.
+    Pass,
+    /// An invariant broke.
+    Fail(Violation),
+    /// The host failed to answer (crash, hang, garbage, protocol error): never a pass.
+    HostFailed {
+        /// The index the failing step would have had in [`Run::executed`].
+        step: usize,
+        /// What went wrong.
+        error: HostError,
+    },
+}
+
+/// The replay of one fixture.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The model the steps belong to (world only).
+    pub model: CoherenceModel,
+    /// The initial state.
+    pub init: State,
+    /// The steps executed, in order.
+    pub executed: Vec<Executed>,
+    /// Fixture steps skipped because they did not apply to this host.
+    pub skipped: usize,
+    /// How it ended.
+    pub verdict: Verdict,
+    /// What the host reported at each executed step (for reference views).
+    pub views: Vec<Vec<SessionView>>,
+}
+
+struct Engine<'h> {
+    model: CoherenceModel,
+    state: State,
+    ids: BTreeMap<(SessionId, ConnectorId), Vec<u64>>,
+    next_id: BTreeMap<(SessionId, ConnectorId), u64>,
+    queued: BTreeMap<(SessionId, ConnectorId), u32>,
+    host: &'h mut dyn Host,
+    executed: Vec<Executed>,
+    views: Vec<Vec<SessionView>>,
+}
+
+enum Stop {
+    Violated(Violation),
+    Host(HostError),
+}
+
+impl From<HostError> for Stop {
+    fn from(e: HostError) -> Stop {
+        Stop::Host(e)
+    }
+}
+
+/// Replays `fixture` through `host`, from the handshake to the final drain.
+pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
+    let model = CoherenceModel::new(WORLD_ONLY, fixture.bounds);
+    let init = model
+        .initial_states()
+        .into_iter()
+        .find(|s| {
+            fixture.connectors.iter().all(|c| {
+                let k = s.connector(c.name);
+                k.auth == c.auth && k.notify == c.notify
+            })
+        })
+        .expect("a validated fixture starts in an initial state of the model");
+    let mut engine = Engine {
+        model: model.clone(),
+        state: init,
+        ids: BTreeMap::new(),
+        next_id: BTreeMap::new(),
+        queued: BTreeMap::new(),
+        host,
+        executed: Vec::new(),
+        views: Vec::new(),
+    };
+    let outcome = engine.run(fixture);
+    let verdict = match outcome {
+        Ok(()) => Verdict::Pass,
+        Err(Stop::Violated(v)) => Verdict::Fail(v),
+        Err(Stop::Host(error)) => Verdict::HostFailed { step: engine.executed.len(), error },
+    };
+    let skipped = engine.skipped(fixture);
+    Run { model, init, executed: engine.executed, skipped, verdict, views: engine.views }
+}
+
+impl Engine<'_> {
+    fn skipped(&self, fixture: &Fixture) -> usize {
+        let done: std::collections::BTreeSet<usize> =
+            self.executed.iter().filter(|e| e.origin != Origin::Drained).map(|e| e.fixture_step).collect();
+        fixture.steps.len() - done.len()
+    }
+
+    fn run(&mut self, fixture: &Fixture) -> Result<(), Stop> {
+        match self.host.handle(&Input::Hello { protocol: PROTOCOL_VERSION })? {
+            Output::Hello { protocol, .. } if protocol == PROTOCOL_VERSION => {}
+            Output::Hello { protocol, .. } => {
+                return Err(Stop::Host(HostError::Protocol(format!(
+                    "the host speaks protocol {protocol}; this runner speaks {PROTOCOL_VERSION}"
+                ))));
+            }
+            Output::Error { message } => return Err(Stop::Host(HostError::Reported(message))),
+            other => return Err(Stop::Host(HostError::Protocol(format!("expected hello, got {}", other.kind())))),
+        }
+        let reset = Input::Reset {
+            connectors: self
+                .model
+                .bounds
+                .connector_ids()
+                .map(|c| ConnectorSetup {
+                    name: c,
+                    notify: self.state.connector(c).notify,
+                    tools: self.state.connector(c).listing(),
+                })
+                .collect(),
+            sessions: self.model.bounds.session_ids().collect(),
+        };
+        let views = self.observe(&reset)?.1;
+        for (s, view) in self.model.bounds.session_ids().zip(&views) {
+            for c in self.model.bounds.connector_ids() {
+                let offered = view.catalogue.get(&c).copied();
+                if offered != self.state.link(s, c).offered() {
+                    return Err(Stop::Host(HostError::Protocol(format!(
+                        "after reset, {s} must offer {c}'s listing from the session start"
+                    ))));
+                }
+            }
+        }
+        for (i, step) in fixture.steps.iter().enumerate() {
+            self.fixture_step(i, step.action)?;
+        }
+        self.drain(fixture.steps.len(), None)
+    }
+
+    fn agent_session(action: Action) -> Option<SessionId> {
+        match action {
+            Action::AgentCallTool { session }
+            | Action::AgentCallStub { session }
+            | Action::AgentCallUnlisted { session }
+            | Action::AgentAnswerNotAvailable { session }
+            | Action::AgentRelayNotice { session } => Some(session),
+            _ => None,
+        }
+    }
+
+    fn enabled(&self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.model.enabled_actions(&self.state, &mut actions);
+        actions
+    }
+
+    fn fixture_step(&mut self, index: usize, action: Action) -> Result<(), Stop> {
+        let Some(session) = Self::agent_session(action) else {
+            if self.enabled().contains(&action) {
+                self.execute(index, action, Origin::Fixture)?;
+            }
+            return Ok(());
+        };
+        if self.state.session(session).turn.is_none() {
+            return Ok(());
+        }
+        self.drain(index, Some(session))?;
+        let enabled = self.enabled();
+        if enabled.contains(&action) {
+            return self.execute(index, action, Origin::Fixture);
+        }
+        let preference = [
+            Action::AgentCallTool { session },
+            Action::AgentRelayNotice { session },
+            Action::AgentAnswerNotAvailable { session },
+            Action::AgentCallStub { session },
+            Action::AgentCallUnlisted { session },
+        ];
+        match preference.into_iter().find(|a| enabled.contains(a)) {
+            Some(substitute) => self.execute(index, substitute, Origin::Substituted),
+            None => Err(Stop::Host(HostError::Protocol(format!(
+                "{session} holds its turn with nothing in flight: the agent can never act"
+            )))),
+        }
+    }
+
+    /// Delivers what is in flight, oldest first, until `session`'s turn is no longer held (or, at
+    /// the end, until nothing is in flight anywhere).
+    fn drain(&mut self, index: usize, session: Option<SessionId>) -> Result<(), Stop> {
+        for _ in 0..DRAIN_STEPS_MAX {
+            let held = |e: &Self, s: SessionId| {
+                e.state.session(s).turn.is_some_and(|t| t.stage != Stage::Asked) && e.model.busy(&e.state, s)
+            };
+            let sessions: Vec<SessionId> = match session {
+                Some(s) if !held(self, s) => return Ok(()),
+                Some(s) => vec![s],
+                None => self.model.bounds.session_ids().collect(),
+            };
+            let next = sessions.into_iter().find_map(|s| {
+                self.model.bounds.connector_ids().find_map(|c| {
+                    let link = self.state.link(s, c);
+                    if link.fetch_count() > 0 {
+                        Some(Action::DeliverListing { session: s, connector: c, slot: 0 })
+                    } else if link.notifications > 0 {
+                        Some(Action::DeliverNotification { session: s, connector: c })
+                    } else {
+                        None
+                    }
+                })
+            });
+            match next {
+                Some(action) => self.execute(index, action, Origin::Drained)?,
+                None if session.is_some() => {
+                    return Err(Stop::Host(HostError::Protocol(
+                        "the host holds a turn with no request in flight: the agent can never act".to_owned(),
+                    )));
+                }
+                None => return Ok(()),
+            }
+        }
+        Err(Stop::Host(HostError::Protocol(format!(
+            "still busy after {DRAIN_STEPS_MAX} deliveries: the host re-lists without end"
+        ))))
+    }
+
+    fn account(&self) -> BTreeMap<ConnectorId, Auth> {
+        self.model.bounds.connector_ids().map(|c| (c, self.state.connector(c).auth)).collect()
+    }
+
+    /// What the host is told for `action`, or `None` for a step of the world alone.
+    fn input(&self, action: Action) -> Option<Input> {
+        let turn_connector = |s: SessionId| self.state.session(s).turn.expect("agent steps run in a turn").connector;
+        Some(match action {
+            Action::WebAuthenticate { .. }
+            | Action::WebRevoke { .. }
+            | Action::TokenExpire { .. }
+            | Action::LoseNotification { .. }
+            | Action::DuplicateNotification { .. }
+            | Action::FailListing { .. }
+            | Action::LoseTransportSession { .. } => return None,
+            Action::DeliverNotification { session, connector } => Input::Notification { session, connector },
+            Action::DeliverListing { session, connector, slot } => {
+                let fetch = self.state.link(session, connector).fetches[usize::from(slot)].expect("enabled");
+                Input::Listing {
+                    session,
+                    connector,
+                    request: self.ids[&(session, connector)][usize::from(slot)],
+                    result: match fetch.reply {
+                        Reply::Listed { listing, .. } => ListResult::Tools(listing),
+                        Reply::Failed(f) => ListResult::Error(f),
+                    },
+                    account: self.account(),
+                }
+            }
+            Action::UserAsk { session, .. } => Input::Ask { session, account: self.account() },
+            Action::UserMcp { session } => Input::Mcp { session },
+            Action::UserRestart { session } => Input::Restart { session },
+            Action::UserAuthenticate { session, connector } => Input::Authenticated { session, connector },
+            Action::AgentCallTool { session } => {
+                let connector = turn_connector(session);
+                let server = if self.state.link(session, connector).transport_lost {
+                    CallResult::SessionNotFound
+                } else if self.state.connector(connector).auth == Auth::Authenticated {
+                    CallResult::Ok
+                } else {
+                    CallResult::Unauthorized
+                };
+                Input::CallTool { session, connector, server }
+            }
+            Action::AgentCallStub { session } => {
+                Input::CallStub { session, connector: turn_connector(session), account: self.account() }
+            }
+            Action::AgentCallUnlisted { session } => Input::CallUnlisted { session, connector: turn_connector(session) },
+            Action::AgentAnswerNotAvailable { session } => {
+                Input::AnswerNotAvailable { session, connector: turn_connector(session) }
+            }
+            Action::AgentRelayNotice { session } => Input::RelayNotice { session, connector: turn_connector(session) },
+        })
+    }
+
+    fn observe(&mut self, input: &Input) -> Result<(Vec<crate::protocol::SentRequest>, Vec<SessionView>, Option<coherence_model::state::Answer>), Stop> {
+        match self.host.handle(input)? {
+            Output::Observation { requests, sessions, answer } => {
+                let expected: Vec<SessionId> = self.model.bounds.session_ids().collect();
+                let got: Vec<SessionId> = sessions.iter().map(|v| v.session).collect();
+                if got != expected {
+                    return Err(Stop::Host(HostError::Protocol(format!(
+                        "the observation must list the sessions {expected:?} in order, got {got:?}"
+                    ))));
+                }
+                for view in &sessions {
+                    for c in view.catalogue.keys().chain(view.notices.keys()) {
+                        if c.0 >= self.model.bounds.connectors {
+                            return Err(Stop::Host(HostError::Protocol(format!("the observation names unknown connector {c}"))));
+                        }
+                    }
+                }
+                for r in &requests {
+                    if r.session.0 >= self.model.bounds.sessions || r.connector.0 >= self.model.bounds.connectors {
+                        return Err(Stop::Host(HostError::Protocol(format!(
+                            "a request names an unknown session or connector: {}/{}",
+                            r.session, r.connector
+                        ))));
+                    }
+                }
+                Ok((requests, sessions, answer))
+            }
+            Output::Error { message } => Err(Stop::Host(HostError::Reported(message))),
+            other => Err(Stop::Host(HostError::Protocol(format!("expected an observation, got {}", other.kind())))),
+        }
+    }
+
+    /// Serves one request of the host from the world as it is now.
+    fn serve(&mut self, s: SessionId, c: ConnectorId) {
+        let server = *self.state.connector(c);
+        let link = self.state.link_mut(s, c);
+        let n = link.fetch_count();
+        let reply = if link.transport_lost {
+            Reply::Failed(coherence_model::state::ListFailure::SessionNotFound)
+        } else {
+            Reply::Listed { listing: server.listing(), version: server.version }
+        };
+        link.fetches[n] = Some(Fetch { reply, superseded: false });
+        let id = self.next_id.entry((s, c)).or_default();
+        self.ids.entry((s, c)).or_default().push(*id);
+        *id += 1;
+    }
+
+    fn execute(&mut self, index: usize, action: Action, origin: Origin) -> Result<(), Stop> {
+        let before = self.state;
+        let world = self.model.step(&before, action).expect("the model steps every action");
+        let input = self.input(action);
+        let Some(input) = input else {
+            // The world alone moved; the host saw nothing.
+            // Requests keep their ids: a fault changes what a reply will say, not which it is.
+            self.state = world;
+            return self.record(index, action, origin, None);
+        };
+        let (requests, views, answer) = self.observe(&input)?;
+
+        // The world and the oracle's bookkeeping come from the model; the host's part is rebuilt.
+        let mut next = world;
+        next.event = None;
+        let mut delivered: Option<(SessionId, ConnectorId, Reply)> = None;
+        for s in self.model.bounds.session_ids() {
+            for c in self.model.bounds.connector_ids() {
+                let link = next.link_mut(s, c);
+                link.fetches = before.link(s, c).fetches;
+                link.refetch_queued = before.link(s, c).refetch_queued;
+                link.entry = before.link(s, c).entry;
+                link.notice = before.link(s, c).notice;
+                if action == (Action::UserRestart { session: s }) {
+                    link.fetches = Default::default();
+                    link.refetch_queued = false;
+                    self.ids.remove(&(s, c));
+                    self.queued.remove(&(s, c));
+                }
+            }
+        }
+        self.state = next;
+        if let Action::DeliverListing { session, connector, slot } = action {
+            let link = self.state.link_mut(session, connector);
+            let fetch = link.fetches[usize::from(slot)].take().expect("enabled");
+            link.fetches[usize::from(slot)..].rotate_left(1);
+            self.ids.get_mut(&(session, connector)).expect("aligned").remove(usize::from(slot));
+            delivered = Some((session, connector, fetch.reply));
+            self.release_queued(session, connector);
+        }
+        for r in &requests {
+            let link = self.state.link_mut(r.session, r.connector);
+            if r.initialize {
+                link.transport_lost = false;
+            }
+            if link.fetch_count() < FETCHES_IN_FLIGHT_MAX {
+                self.serve(r.session, r.connector);
+            } else {
+                let queued = self.queued.entry((r.session, r.connector)).or_default();
+                *queued += 1;
+                if *queued > REQUESTS_OUTSTANDING_MAX {
+                    return Err(Stop::Host(HostError::Protocol(format!(
+                        "more than {REQUESTS_OUTSTANDING_MAX} requests outstanding for {}/{}",
+                        r.session, r.connector
+                    ))));
+                }
+                self.state.link_mut(r.session, r.connector).refetch_queued = true;
+            }
+        }
+        self.overlay_views(&views, delivered);
+        self.overlay_turn(action, &before, &views, answer)?;
+        self.views.push(views);
+        self.record(index, action, origin, Some(input))
+    }
+
+    /// A request the host sent while two were in flight is served once a slot frees.
+    fn release_queued(&mut self, s: SessionId, c: ConnectorId) {
+        if let Some(q) = self.queued.get_mut(&(s, c))
+            && *q > 0
+        {
+            *q -= 1;
+            let left = *q;
+            self.serve(s, c);
+            self.state.link_mut(s, c).refetch_queued = left > 0;
+        }
+    }
+
+    fn overlay_views(&mut self, views: &[SessionView], delivered: Option<(SessionId, ConnectorId, Reply)>) {
+        for (s, view) in self.model.bounds.session_ids().zip(views) {
+            for c in self.model.bounds.connector_ids() {
+                let server = *self.state.connector(c);
+                let offered = view.catalogue.get(&c).copied();
+                let previous = self.state.link(s, c).entry;
+                let entry = match offered {
+                    None => None,
+                    Some(listing) if previous.map(|e| e.listing) == Some(listing) => previous,
+                    Some(listing) => {
+                        // The entry changed. If it changed to the reply just delivered, the host
+                        // applied that reply; otherwise it learned the server's current state
+                        // some other way (a failed call, an account read).
+                        let version = match delivered {
+                            Some((ds, dc, Reply::Listed { listing: l, version })) if ds == s && dc == c && l == listing => {
+                                self.state.event = Some(Event::Applied {
+                                    session: s,
+                                    connector: c,
+                                    from: previous.map(|e| e.version),
+                                    to: version,
+                                    server: server.version,
+                                });
+                                version
+                            }
+                            _ => server.version,
+                        };
+                        Some(Entry { listing, version })
+                    }
+                };
+                let link = self.state.link_mut(s, c);
+                link.entry = entry;
+                link.notice = view.notices.get(&c).copied();
+            }
+        }
+    }
+
+    fn overlay_turn(
+        &mut self,
+        action: Action,
+        before: &State,
+        views: &[SessionView],
+        answer: Option<coherence_model::state::Answer>,
+    ) -> Result<(), Stop> {
+        let agent = Self::agent_session(action);
+        for (s, view) in self.model.bounds.session_ids().zip(views) {
+            let protocol = |m: String| Err(Stop::Host(HostError::Protocol(m)));
+            if Some(s) == agent {
+                let turn = before.session(s).turn.expect("agent steps run in a turn");
+                match (answer, view.turn) {
+                    (Some(answer), TurnState::None) => {
+                        if !answer_fits(action, answer, before, s, turn.connector) {
+                            return protocol(format!("answer {answer:?} does not fit the agent's step {}", action.name()));
+                        }
+                        let link = *self.state.link(s, turn.connector);
+                        self.state.sessions[s.index()].turn = None;
+                        self.state.event = Some(Event::Answered(Moment {
+                            session: s,
+                            connector: turn.connector,
+                            availability: turn.availability,
+                            offered: link.offered(),
+                            notice: link.notice,
+                            answer,
+                        }));
+                    }
+                    (None, TurnState::Held | TurnState::Open)
+                        if matches!(
+                            action,
+                            Action::AgentCallTool { .. } | Action::AgentCallStub { .. } | Action::AgentCallUnlisted { .. }
+                        ) =>
+                    {
+                        // The host refreshes and lets the agent try again.
+                        let stage = if view.turn == TurnState::Held { Stage::Retrying } else { Stage::Asked };
+                        self.state.sessions[s.index()].turn = Some(coherence_model::state::Turn { stage, ..turn });
+                        if let Action::AgentCallStub { .. } = action {
+                            self.state.event = Some(Event::StubRefreshed {
+                                session: s,
+                                connector: turn.connector,
+                                availability: turn.availability,
+                            });
+                        }
+                    }
+                    (Some(_), _) => return protocol(format!("{s} answered the turn but still reports it in progress")),
+                    (None, _) => {
+                        return protocol(format!("{s}: the agent's step {} got neither an answer nor a held turn", action.name()));
+                    }
+                }
+                continue;
+            }
+            if answer.is_some() && agent.is_none() {
+                return protocol("an answer without an agent step".to_owned());
+            }
+            match (self.state.sessions[s.index()].turn.as_mut(), view.turn) {
+                (None, TurnState::None) => {}
+                (Some(turn), TurnState::Held) => {
+                    if turn.stage == Stage::Asked {
+                        turn.stage = Stage::Waiting;
+                    }
+                }
+                (Some(turn), TurnState::Open) => turn.stage = Stage::Asked,
+                (None, t) => return protocol(format!("{s} reports a turn ({t:?}) where none is in progress")),
+                (Some(_), TurnState::None) => return protocol(format!("{s} reports no turn while one is in progress")),
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, index: usize, action: Action, origin: Origin, input: Option<Input>) -> Result<(), Stop> {
+        self.executed.push(Executed { fixture_step: index, action, origin, input, state: self.state });
+        let broken: Vec<&'static Invariant> =
+            INVARIANTS.iter().filter(|i| !(i.holds)(&self.model, &self.state)).collect();
+        let Some(invariant) = broken.first().copied() else { return Ok(()) };
+        Err(Stop::Violated(Violation {
+            invariant,
+            also: broken[1..].to_vec(),
+            step: self.executed.len() - 1,
+            required: invariant.must.to_owned(),
+            seen: violation_words(&self.model, invariant, &self.state),
+        }))
+    }
+}
+
+/// Whether a host's answer is one the agent's step can produce.
+fn answer_fits(action: Action, answer: coherence_model::state::Answer, before: &State, s: SessionId, c: ConnectorId) -> bool {
+    use coherence_model::state::Answer as A;
+    let server_ok = !before.link(s, c).transport_lost && before.connector(c).auth == Auth::Authenticated;
+    match action {
+        Action::AgentCallTool { .. } => match answer {
+            A::UsedTool => server_ok,
+            A::ToolFailed(_) => !server_ok,
+            _ => false,
+        },
+        Action::AgentCallStub { .. } => matches!(answer, A::StubReplied(_)),
+        Action::AgentCallUnlisted { .. } => matches!(answer, A::NoSuchTool | A::Misrouted | A::ToolFailed(_)),
+        Action::AgentAnswerNotAvailable { .. } => answer == A::NotAvailable,
+        Action::AgentRelayNotice { .. } => answer == A::RelayedNotice,
+        _ => false,
+    }
+}

@@ -1,0 +1,205 @@
+//! Fixtures: traces of the model, in a versioned JSON format (SPEC.md §11).
+//!
+//! A fixture is the world's side of a behaviour: the initial account and servers, then a list of
+//! stimuli (model actions). A host is replayed through it by the runner, which adapts the agent's
+//! and the network's steps to what the host does and judges every step by the invariants. The
+//! `reference` of each step says what the `recommended` host shows there, for readers; it is never
+//! what a host is compared with.
+
+use coherence_model::state::{Answer, Auth, ConnectorId, Listing, Notice, Notify};
+use coherence_model::{Action, Bounds};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The value of the `format` field.
+pub const FORMAT: &str = "mcp-coherence/fixture";
+/// The fixture format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The SPEC.md version the fixtures are generated from.
+pub const SPEC_VERSION: u32 = 1;
+/// The largest fixture file the runner reads.
+pub const FIXTURE_BYTES_MAX: u64 = 4 << 20;
+/// The most steps one fixture may have.
+pub const STEPS_MAX: usize = 10_000;
+
+/// One connector at the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorInit {
+    /// Its name.
+    pub name: ConnectorId,
+    /// Its account state.
+    pub auth: Auth,
+    /// Its server's notification behaviour.
+    pub notify: Notify,
+}
+
+/// How the fixture was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The generation strategy.
+    pub strategy: String,
+    /// The policy whose behaviour the trace is (for counterexamples, the policy that breaks).
+    pub policy: String,
+    /// The invariant a counterexample breaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invariant: Option<String>,
+    /// The seed of a random walk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The bounds the trace lies within.
+    pub bounds: Bounds,
+    /// The SPEC.md version.
+    pub spec_version: u32,
+}
+
+/// What `recommended` shows after a step: its catalogue, notices and answer, in one session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceView {
+    /// Offered per connector (absent: nothing).
+    pub catalogue: BTreeMap<ConnectorId, Listing>,
+    /// Notices per connector.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notices: BTreeMap<ConnectorId, Notice>,
+    /// The answer, when the step ended a turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+}
+
+/// One step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The stimulus.
+    pub action: Action,
+    /// The step in words, as the model tells it for the generating policy.
+    pub story: String,
+    /// What `recommended` shows in the step's session afterwards (none for world-only steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceView>,
+}
+
+/// What a fixture exercises.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exercises {
+    /// Invariants whose premise the trace reaches (under `recommended`), or that it breaks.
+    pub invariants: Vec<String>,
+    /// The actions it takes, by name, each once.
+    pub actions: Vec<String>,
+}
+
+/// A fixture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`FORMAT_VERSION`].
+    pub version: u32,
+    /// A stable, path-safe identifier.
+    pub id: String,
+    /// One sentence.
+    pub description: String,
+    /// How it was made.
+    pub provenance: Provenance,
+    /// The bounds its world lies within (sessions and connectors in use).
+    pub bounds: Bounds,
+    /// The connectors at the start; every session starts with each one's listing.
+    pub connectors: Vec<ConnectorInit>,
+    /// The stimuli.
+    pub steps: Vec<Step>,
+    /// What it exercises.
+    pub exercises: Exercises,
+}
+
+/// Why a fixture cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    /// Not JSON, or not this format.
+    #[error("{path}: not a fixture: {message}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Cannot be read.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Fixture {
+    /// Serialises to the canonical text: pretty JSON, fields in declaration order, a final newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a fixture serialises") + "\n"
+    }
+
+    /// Parses and validates a fixture; `path` names it in errors.
+    pub fn from_json(text: &str, path: &str) -> Result<Fixture, FixtureError> {
+        let malformed = |message: String| FixtureError::Malformed { path: path.to_owned(), message };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(malformed(format!("the `format` field must be \"{FORMAT}\"")));
+        }
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(malformed(format!("format version {v} is not supported; this build reads version {FORMAT_VERSION}")));
+            }
+            None => return Err(malformed("the `version` field is missing".to_owned())),
+        }
+        let fixture: Fixture = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+        fixture.validate().map_err(malformed)?;
+        Ok(fixture)
+    }
+
+    /// Reads a fixture file, refusing files over [`FIXTURE_BYTES_MAX`].
+    pub fn read(path: &std::path::Path) -> Result<Fixture, FixtureError> {
+        let name = path.display().to_string();
+        let io = |e: std::io::Error| FixtureError::Io { path: name.clone(), message: e.to_string() };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > FIXTURE_BYTES_MAX {
+            return Err(FixtureError::Malformed {
+                path: name.clone(),
+                message: format!("{size} bytes; fixtures are at most {FIXTURE_BYTES_MAX}"),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        Fixture::from_json(&text, &name)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.bounds.validate().map_err(|e| format!("bounds: {e}"))?;
+        if self.connectors.len() != usize::from(self.bounds.connectors) {
+            return Err(format!("{} connectors listed, bounds say {}", self.connectors.len(), self.bounds.connectors));
+        }
+        for (i, c) in self.connectors.iter().enumerate() {
+            if c.name.index() != i {
+                return Err(format!("connector {i} must be named {}", ConnectorId(i as u8)));
+            }
+            if !matches!(c.auth, Auth::Unauthenticated | Auth::Authenticated) {
+                return Err(format!("{} starts {:?}; fixtures start unauthenticated or authenticated", c.name, c.auth));
+            }
+        }
+        if self.steps.len() > STEPS_MAX {
+            return Err(format!("{} steps; at most {STEPS_MAX}", self.steps.len()));
+        }
+        if !self.id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_./".contains(ch)) || self.id.contains("..") {
+            return Err(format!("id `{}` is not path-safe", self.id));
+        }
+        Ok(())
+    }
+
+    /// The file name the fixture is written under.
+    pub fn file_name(&self) -> String {
+        format!("{}.json", self.id.replace('/', "--"))
+    }
+}

@@ -1,0 +1,280 @@
+//! Fixture generation (SPEC.md §11.2). Every fixture is a behaviour of the model; none is written by
+//! hand.
+//!
+//! - **Counterexample-derived**: one fixture per violation the checker finds in a policy other
+//!   than `recommended`. The checker's counterexamples are shortest (breadth-first), so they are
+//!   already minimal in length: no step can be dropped without losing the violation at that depth.
+//! - **Seeded random walks**, swarm style: each walk draws its own bounds from its seed, then walks
+//!   the `recommended` model choosing uniformly among enabled actions.
+
+use crate::engine::{Origin, replay};
+use crate::fixture::{ConnectorInit, Exercises, FORMAT, FORMAT_VERSION, Fixture, Provenance, ReferenceView, SPEC_VERSION, Step};
+use crate::host::ReferenceHost;
+use coherence_model::explore::Trace;
+use coherence_model::invariants::INVARIANTS;
+use coherence_model::story::step_words;
+use coherence_model::{BROKEN_POLICIES, Bounds, CheckReport, CoherenceModel, HostPolicy, POLICIES, RECOMMENDED, check_all};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use std::collections::BTreeSet;
+
+/// A share of a generation: shard `index` of `count` (from 0). Work item `k` belongs to shard
+/// `k % count`, so shards are disjoint, cover everything, and do not depend on each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, from 0.
+    pub index: u32,
+    /// How many.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole generation.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `i/n`, with `1 <= i <= n` (shards are numbered from 1 on the command line).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (i, n) = text.split_once('/').ok_or_else(|| format!("shard `{text}` is not of the form i/n"))?;
+        let i: u32 = i.parse().map_err(|_| format!("shard index `{i}` is not a number"))?;
+        let n: u32 = n.parse().map_err(|_| format!("shard count `{n}` is not a number"))?;
+        if n == 0 || i == 0 || i > n {
+            return Err(format!("shard {i}/{n} does not exist: use i/n with 1 <= i <= n"));
+        }
+        Ok(Shard { index: i - 1, count: n })
+    }
+
+    /// Whether work item `k` is this shard's.
+    pub fn owns(&self, k: usize) -> bool {
+        k % self.count as usize == self.index as usize
+    }
+}
+
+/// Builds a fixture from a model trace, with `recommended`'s view of every step.
+pub fn fixture_from_trace(id: String, description: String, provenance: Provenance, policy: HostPolicy, trace: &Trace) -> Fixture {
+    let bounds = provenance.bounds;
+    let model = CoherenceModel::new(policy, bounds);
+    let connectors = bounds
+        .connector_ids()
+        .map(|c| ConnectorInit { name: c, auth: trace.init.connector(c).auth, notify: trace.init.connector(c).notify })
+        .collect();
+    let mut before = trace.init;
+    let steps: Vec<Step> = trace
+        .steps
+        .iter()
+        .map(|(action, after)| {
+            let story = step_words(&model, &before, *action, after);
+            before = *after;
+            Step { action: *action, story, reference: None }
+        })
+        .collect();
+    let mut fixture = Fixture {
+        format: FORMAT.to_owned(),
+        version: FORMAT_VERSION,
+        id,
+        description,
+        provenance,
+        bounds,
+        connectors,
+        steps,
+        exercises: Exercises::default(),
+    };
+    annotate(&mut fixture);
+    fixture
+}
+
+/// Fills in the reference views (what `recommended` shows) and what the fixture exercises.
+fn annotate(fixture: &mut Fixture) {
+    let mut host = ReferenceHost::new(RECOMMENDED);
+    let run = replay(fixture, &mut host);
+    let mut reached: BTreeSet<&str> = BTreeSet::new();
+    let mut views = run.views.iter();
+    for executed in &run.executed {
+        let view = executed.input.as_ref().and_then(|_| views.next());
+        for invariant in INVARIANTS {
+            if (invariant.premise_holds)(&run.model, &executed.state) {
+                reached.insert(invariant.id);
+            }
+        }
+        if executed.origin == Origin::Drained {
+            continue;
+        }
+        let step = &mut fixture.steps[executed.fixture_step];
+        let session = session_of(executed.action);
+        step.reference = match (view, session) {
+            (Some(views), Some(s)) => {
+                let v = &views[s.index()];
+                let answer = match executed.state.event {
+                    Some(coherence_model::state::Event::Answered(m)) => Some(m.answer),
+                    _ => None,
+                };
+                Some(ReferenceView { catalogue: v.catalogue.clone(), notices: v.notices.clone(), answer })
+            }
+            _ => None,
+        };
+    }
+    if let Some(id) = &fixture.provenance.invariant {
+        reached.insert(INVARIANTS.iter().find(|i| &i.id == id).map_or("", |i| i.id));
+    }
+    reached.remove("");
+    fixture.exercises.invariants = reached.into_iter().map(str::to_owned).collect();
+    let actions: BTreeSet<&str> = fixture.steps.iter().map(|s| s.action.name()).collect();
+    fixture.exercises.actions = actions.into_iter().map(str::to_owned).collect();
+}
+
+fn session_of(action: coherence_model::Action) -> Option<coherence_model::state::SessionId> {
+    use coherence_model::Action as A;
+    match action {
+        A::DeliverNotification { session, .. }
+        | A::DeliverListing { session, .. }
+        | A::UserAsk { session, .. }
+        | A::UserMcp { session }
+        | A::UserRestart { session }
+        | A::UserAuthenticate { session, .. }
+        | A::AgentCallTool { session }
+        | A::AgentCallStub { session }
+        | A::AgentCallUnlisted { session }
+        | A::AgentAnswerNotAvailable { session }
+        | A::AgentRelayNotice { session } => Some(session),
+        _ => None,
+    }
+}
+
+/// Bounds at which the counterexample strategy also looks, for defects that need more faults than
+/// the default bounds allow: one connector, two faults, no commands (SPEC.md §11.2).
+pub const DEEP_FAULT_BOUNDS: Bounds =
+    Bounds { connectors: 1, sessions: 1, turns: 2, auth_changes: 2, faults: 2, commands: 0, symmetry: true };
+
+/// One fixture per counterexample in `reports`, skipping `recommended` (it has none), and skipping
+/// a (policy, invariant) pair an earlier report already has.
+pub fn counterexamples(reports: &[CheckReport], shard: Shard) -> Vec<Fixture> {
+    let mut fixtures = Vec::new();
+    let mut k = 0;
+    let mut seen = BTreeSet::new();
+    for report in reports {
+        for outcome in &report.invariants {
+            let Some(trace) = &outcome.counterexample else { continue };
+            if !seen.insert((report.policy.name, outcome.invariant.id)) {
+                continue;
+            }
+            let deep = report.bounds != Bounds::DEFAULT;
+            k += 1;
+            if !shard.owns(k - 1) {
+                continue;
+            }
+            let provenance = Provenance {
+                strategy: "counterexample".to_owned(),
+                policy: report.policy.name.to_owned(),
+                invariant: Some(outcome.invariant.id.to_owned()),
+                seed: None,
+                bounds: report.bounds,
+                spec_version: SPEC_VERSION,
+            };
+            let id = if deep {
+                format!("counterexample/{}/{}-deep", report.policy.name, outcome.invariant.id)
+            } else {
+                format!("counterexample/{}/{}", report.policy.name, outcome.invariant.id)
+            };
+            fixtures.push(fixture_from_trace(
+                id,
+                format!(
+                    "{} breaks {} ({}) in {} steps; a host with that defect fails here.",
+                    report.policy.name,
+                    outcome.invariant.id,
+                    outcome.invariant.name,
+                    trace.len()
+                ),
+                provenance,
+                report.policy,
+                trace,
+            ));
+        }
+    }
+    fixtures
+}
+
+/// The bounds a walk draws from its seed.
+fn swarm_bounds(rng: &mut ChaCha8Rng) -> Bounds {
+    let mut pick = |lo: u32, hi: u32| (lo + rng.next_u32() % (hi - lo + 1)) as u8;
+    Bounds {
+        connectors: pick(1, 3),
+        sessions: pick(1, 2),
+        turns: pick(1, 4),
+        auth_changes: pick(0, 3),
+        faults: pick(0, 3),
+        commands: pick(0, 2),
+        symmetry: false,
+    }
+}
+
+/// The length of every walk, unless the model runs out of enabled actions first.
+pub const WALK_STEPS_MAX: usize = 30;
+
+/// A seeded random walk of the `recommended` model, as a trace.
+pub fn walk(seed: u64) -> (Bounds, Trace) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let bounds = swarm_bounds(&mut rng);
+    let model = CoherenceModel::new(RECOMMENDED, bounds);
+    let inits = model.initial_states();
+    let init = inits[rng.next_u32() as usize % inits.len()];
+    let mut state = init;
+    let mut steps = Vec::new();
+    let mut actions = Vec::new();
+    for _ in 0..WALK_STEPS_MAX {
+        actions.clear();
+        model.enabled_actions(&state, &mut actions);
+        if actions.is_empty() {
+            break;
+        }
+        let action = actions[rng.next_u32() as usize % actions.len()];
+        state = model.step(&state, action).expect("enabled actions step");
+        steps.push((action, state));
+    }
+    (bounds, Trace { init, steps })
+}
+
+/// The seed of walk `k` of a generation seeded with `seed`.
+pub fn walk_seed(seed: u64, k: u64) -> u64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(k);
+    rng.next_u64()
+}
+
+/// `count` seeded random walks as fixtures.
+pub fn random_walks(seed: u64, count: usize, shard: Shard) -> Vec<Fixture> {
+    (0..count)
+        .filter(|k| shard.owns(*k))
+        .map(|k| {
+            let walk_seed = walk_seed(seed, k as u64);
+            let (bounds, trace) = walk(walk_seed);
+            let provenance = Provenance {
+                strategy: "random-walk".to_owned(),
+                policy: RECOMMENDED.name.to_owned(),
+                invariant: None,
+                seed: Some(walk_seed),
+                bounds,
+                spec_version: SPEC_VERSION,
+            };
+            fixture_from_trace(
+                format!("walk/{seed}/{k:04}"),
+                format!("Random walk {k} of seed {seed}: {} steps of the recommended model.", trace.len()),
+                provenance,
+                RECOMMENDED,
+                &trace,
+            )
+        })
+        .collect()
+}
+
+/// Every policy but `recommended`: the ones whose counterexamples become fixtures.
+pub fn mutant_policies() -> Vec<HostPolicy> {
+    POLICIES.iter().chain(BROKEN_POLICIES).filter(|p| p.name != RECOMMENDED.name).copied().collect()
+}
+
+/// The checker's reports the counterexample strategy draws from: every mutant policy at the
+/// default bounds, then at [`DEEP_FAULT_BOUNDS`].
+pub fn counterexample_reports(threads: usize) -> Vec<CheckReport> {
+    let policies = mutant_policies();
+    let mut reports = check_all(&policies, Bounds::DEFAULT, threads);
+    reports.extend(check_all(&policies, DEEP_FAULT_BOUNDS, threads));
+    reports
+}

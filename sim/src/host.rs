@@ -1,0 +1,292 @@
+//! The host under test, behind one trait; and the reference host, which is the model's own host
+//! logic for a policy.
+
+use crate::protocol::{CallResult, Input, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView, TurnState};
+use coherence_model::state::{Auth, ConnectorId, Event, Listing, Reply, SessionId, Stage, State};
+use coherence_model::{Action, Bounds, CoherenceModel, HostPolicy};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Why a host failed to answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// The host said it cannot go on.
+    #[error("the host reported an error: {0}")]
+    Reported(String),
+    /// The host broke the protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The host did not answer in time.
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+    /// The host's process ended or failed.
+    #[error("the adapter process failed: {0}")]
+    Crashed(String),
+}
+
+/// A host, in-process or behind a process boundary: one answer per input, with the semantics of
+/// the adapter protocol (ADAPTER.md).
+pub trait Host {
+    /// Handles one input.
+    fn handle(&mut self, input: &Input) -> Result<Output, HostError>;
+}
+
+/// The model's host logic for one policy, answering the adapter protocol. With `recommended` it is
+/// the reference implementation; with any other policy, a mutant with that policy's defects.
+///
+/// It keeps a model [`State`] whose host part evolves by the model's own rules; the world part is
+/// whatever the inputs say (a host learns of the world only through them).
+pub struct ReferenceHost {
+    model: CoherenceModel,
+    state: State,
+    /// Per session and connector, the protocol ids of the requests in flight, oldest first,
+    /// aligned with the model's `fetches`.
+    ids: BTreeMap<(SessionId, ConnectorId), VecDeque<u64>>,
+    sent: BTreeMap<(SessionId, ConnectorId), u64>,
+}
+
+impl ReferenceHost {
+    /// A reference host with `policy`'s logic.
+    pub fn new(policy: HostPolicy) -> Self {
+        let model = CoherenceModel::new(policy, Bounds::DEFAULT);
+        ReferenceHost { model, state: State::default(), ids: BTreeMap::new(), sent: BTreeMap::new() }
+    }
+
+    fn reset(&mut self, connectors: &[crate::protocol::ConnectorSetup], sessions: &[SessionId]) -> Result<(), HostError> {
+        let bounds = Bounds {
+            connectors: connectors.len() as u8,
+            sessions: sessions.len() as u8,
+            turns: coherence_model::system::BUDGET_MAX,
+            auth_changes: coherence_model::system::BUDGET_MAX,
+            faults: coherence_model::system::BUDGET_MAX,
+            commands: coherence_model::system::BUDGET_MAX,
+            symmetry: false,
+        };
+        bounds.validate().map_err(|e| HostError::Protocol(format!("reset: {e}")))?;
+        for (i, c) in connectors.iter().enumerate() {
+            if c.name.index() != i {
+                return Err(HostError::Protocol(format!("reset: connector {i} must be {}", ConnectorId(i as u8))));
+            }
+        }
+        for (i, s) in sessions.iter().enumerate() {
+            if s.index() != i {
+                return Err(HostError::Protocol(format!("reset: session {i} must be {}", SessionId(i as u8))));
+            }
+        }
+        self.model = CoherenceModel::new(self.model.policy, bounds);
+        let mut state = State {
+            shape: coherence_model::state::Shape { connectors: bounds.connectors, sessions: bounds.sessions },
+            ..State::default()
+        };
+        for c in connectors {
+            let k = &mut state.connectors[c.name.index()];
+            k.notify = c.notify;
+            k.auth = if c.tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated };
+            for s in sessions {
+                state.link_mut(*s, c.name).entry =
+                    Some(coherence_model::state::Entry { listing: c.tools, version: 0 });
+            }
+        }
+        self.state = state;
+        self.ids.clear();
+        self.sent.clear();
+        Ok(())
+    }
+
+    fn check_session(&self, s: SessionId) -> Result<(), HostError> {
+        if s.0 < self.model.bounds.sessions { Ok(()) } else { Err(HostError::Protocol(format!("unknown session {s}"))) }
+    }
+
+    fn check_connector(&self, c: ConnectorId) -> Result<(), HostError> {
+        if c.0 < self.model.bounds.connectors {
+            Ok(())
+        } else {
+            Err(HostError::Protocol(format!("unknown connector {c}")))
+        }
+    }
+
+    fn read_account(&mut self, account: &BTreeMap<ConnectorId, Auth>) {
+        for (c, auth) in account {
+            if c.0 < self.model.bounds.connectors {
+                self.state.connectors[c.index()].auth = *auth;
+            }
+        }
+    }
+
+    fn set_turn_connector(&mut self, s: SessionId, c: ConnectorId) -> Result<(), HostError> {
+        match &mut self.state.sessions[s.index()].turn {
+            Some(turn) => {
+                turn.connector = c;
+                Ok(())
+            }
+            None => Err(HostError::Protocol(format!("the agent acts in {s}, which has no turn"))),
+        }
+    }
+
+    /// Steps the model and reports what the host did and shows.
+    fn step(&mut self, action: Action, delivered: Option<(SessionId, ConnectorId)>) -> Output {
+        let before = self.state;
+        let after = self.model.step(&before, action).expect("the model steps every action");
+        let mut requests = Vec::new();
+        for s in self.model.bounds.session_ids() {
+            for c in self.model.bounds.connector_ids() {
+                let mut kept = before.link(s, c).fetch_count();
+                if delivered == Some((s, c)) {
+                    kept -= 1;
+                }
+                if matches!(action, Action::UserRestart { session } if session == s) {
+                    kept = 0;
+                    self.ids.remove(&(s, c));
+                }
+                let initialize = before.link(s, c).transport_lost && !after.link(s, c).transport_lost;
+                for _ in kept..after.link(s, c).fetch_count() {
+                    let id = self.sent.entry((s, c)).or_default();
+                    self.ids.entry((s, c)).or_default().push_back(*id);
+                    *id += 1;
+                    requests.push(SentRequest { session: s, connector: c, initialize });
+                }
+            }
+        }
+        self.state = after;
+        let answer = match after.event {
+            Some(Event::Answered(m)) => Some(m.answer),
+            _ => None,
+        };
+        Output::Observation { requests, sessions: self.views(), answer }
+    }
+
+    fn views(&self) -> Vec<SessionView> {
+        self.model
+            .bounds
+            .session_ids()
+            .map(|s| {
+                let mut catalogue = BTreeMap::new();
+                let mut notices = BTreeMap::new();
+                for c in self.model.bounds.connector_ids() {
+                    let link = self.state.link(s, c);
+                    if let Some(listing) = link.offered() {
+                        catalogue.insert(c, listing);
+                    }
+                    if let Some(notice) = link.notice {
+                        notices.insert(c, notice);
+                    }
+                }
+                let turn = match self.state.session(s).turn {
+                    None => TurnState::None,
+                    Some(t) if t.stage != Stage::Asked && self.model.busy(&self.state, s) => TurnState::Held,
+                    Some(_) => TurnState::Open,
+                };
+                SessionView { session: s, catalogue, notices, turn }
+            })
+            .collect()
+    }
+}
+
+impl Host for ReferenceHost {
+    fn handle(&mut self, input: &Input) -> Result<Output, HostError> {
+        match input {
+            Input::Hello { protocol } => {
+                if *protocol != PROTOCOL_VERSION {
+                    return Ok(Output::Error { message: format!("protocol {protocol} is not supported; this host speaks {PROTOCOL_VERSION}") });
+                }
+                Ok(Output::Hello {
+                    protocol: PROTOCOL_VERSION,
+                    host: format!("reference/{}", self.model.policy.name),
+                    claims: Vec::new(),
+                })
+            }
+            Input::Reset { connectors, sessions } => {
+                self.reset(connectors, sessions)?;
+                Ok(Output::Observation { requests: Vec::new(), sessions: self.views(), answer: None })
+            }
+            Input::Notification { session, connector } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                let link = self.state.link_mut(*session, *connector);
+                link.notifications = link.notifications.max(1);
+                Ok(self.step(Action::DeliverNotification { session: *session, connector: *connector }, None))
+            }
+            Input::Listing { session, connector, request, result, account } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                self.read_account(account);
+                let (s, c) = (*session, *connector);
+                let ids = self.ids.entry((s, c)).or_default();
+                let slot = ids
+                    .iter()
+                    .position(|id| id == request)
+                    .ok_or_else(|| HostError::Protocol(format!("reply to request {request} of {s}/{c}, which is not in flight")))?;
+                ids.remove(slot);
+                let reply = match result {
+                    ListResult::Tools(listing) => Reply::Listed { listing: *listing, version: 0 },
+                    ListResult::Error(failure) => Reply::Failed(*failure),
+                };
+                let link = self.state.link_mut(s, c);
+                link.fetches[slot].as_mut().expect("ids are aligned with fetches").reply = reply;
+                // A 404 is how a host learns that its transport session is gone.
+                link.transport_lost = *result == ListResult::Error(coherence_model::state::ListFailure::SessionNotFound);
+                Ok(self.step(Action::DeliverListing { session: s, connector: c, slot: slot as u8 }, Some((s, c))))
+            }
+            Input::Ask { session, account } => {
+                self.check_session(*session)?;
+                self.read_account(account);
+                // The host cannot see the connector the user needs; the model's turn records one,
+                // which the agent's first call overwrites.
+                Ok(self.step(Action::UserAsk { session: *session, connector: ConnectorId(0) }, None))
+            }
+            Input::Mcp { session } => {
+                self.check_session(*session)?;
+                Ok(self.step(Action::UserMcp { session: *session }, None))
+            }
+            Input::Restart { session } => {
+                self.check_session(*session)?;
+                Ok(self.step(Action::UserRestart { session: *session }, None))
+            }
+            Input::Authenticated { session, connector } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                Ok(self.step(Action::UserAuthenticate { session: *session, connector: *connector }, None))
+            }
+            Input::CallTool { session, connector, server } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                self.set_turn_connector(*session, *connector)?;
+                let link = self.state.link_mut(*session, *connector);
+                link.transport_lost = *server == CallResult::SessionNotFound;
+                self.state.connectors[connector.index()].auth = match server {
+                    CallResult::Ok | CallResult::SessionNotFound => Auth::Authenticated,
+                    CallResult::Unauthorized => Auth::Expired,
+                };
+                Ok(self.step(Action::AgentCallTool { session: *session }, None))
+            }
+            Input::CallStub { session, connector, account } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                self.set_turn_connector(*session, *connector)?;
+                self.read_account(account);
+                Ok(self.step(Action::AgentCallStub { session: *session }, None))
+            }
+            Input::CallUnlisted { session, connector } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                self.set_turn_connector(*session, *connector)?;
+                Ok(self.step(Action::AgentCallUnlisted { session: *session }, None))
+            }
+            Input::AnswerNotAvailable { session, connector } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                self.set_turn_connector(*session, *connector)?;
+                Ok(self.step(Action::AgentAnswerNotAvailable { session: *session }, None))
+            }
+            Input::RelayNotice { session, connector } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                self.set_turn_connector(*session, *connector)?;
+                let c = *connector;
+                if self.state.link(*session, c).notice.is_none() {
+                    return Err(HostError::Protocol(format!("relay_notice in {session}, which shows no notice for the turn")));
+                }
+                Ok(self.step(Action::AgentRelayNotice { session: *session }, None))
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The adapter protocol: what the runner tells a host, and what the host reports back.
+//!
+//! One JSON object per line in each direction (see ADAPTER.md). The runner plays every part of
+//! the world (the account, the connectors' servers, the network, the user and the agent); the
+//! host under test sees only what a real host would: notifications, replies to its own requests,
+//! user turns and commands, the agent's calls, and the account state it may read (SPEC.md A-1).
+//! After every input the host answers with one [`Output`].
+
+use coherence_model::state::{Answer, Auth, ConnectorId, Listing, ListFailure, Notice, Notify, SessionId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The protocol version this runner speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The result of a `tools/list` request, as delivered to the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ListResult {
+    /// The listing.
+    Tools(Listing),
+    /// The request failed.
+    Error(ListFailure),
+}
+
+/// What the connector's server answered to an action-tool call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallResult {
+    /// The tool ran.
+    Ok,
+    /// 401: the token expired or access was revoked.
+    Unauthorized,
+    /// 404: the transport session is gone; the host must re-initialise.
+    SessionNotFound,
+}
+
+/// One connector as the host is told of it at reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSetup {
+    /// Its name.
+    pub name: ConnectorId,
+    /// Whether its server declared `tools.listChanged` at initialisation (`advertised`), or not
+    /// (`unadvertised` and `silent` look the same to a host).
+    pub notify: Notify,
+    /// The listing each session got when it started.
+    pub tools: Listing,
+}
+
+/// An input to the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Input {
+    /// The first message: the runner's protocol version.
+    Hello {
+        /// The version.
+        protocol: u32,
+    },
+    /// Forget everything; start these sessions, whose catalogues were just built from `tools`.
+    Reset {
+        /// The connectors.
+        connectors: Vec<ConnectorSetup>,
+        /// The sessions.
+        sessions: Vec<SessionId>,
+    },
+    /// A `notifications/tools/list_changed` arrives.
+    Notification {
+        /// Where.
+        session: SessionId,
+        /// From which server.
+        connector: ConnectorId,
+    },
+    /// The reply to one of the host's `tools/list` requests arrives.
+    Listing {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+        /// Which request: the host's requests for this session and connector are numbered from 0
+        /// in the order it sent them since the reset.
+        request: u64,
+        /// What it returned.
+        result: ListResult,
+        /// The account's connector state, should the host read it (a host that holds a turn
+        /// re-checks the account once its refreshes settle).
+        account: BTreeMap<ConnectorId, Auth>,
+    },
+    /// The user asks the agent something; the host cannot tell which connector it needs.
+    Ask {
+        /// Where.
+        session: SessionId,
+        /// The account's connector state, should the host read it.
+        account: BTreeMap<ConnectorId, Auth>,
+    },
+    /// The user runs `/mcp`.
+    Mcp {
+        /// Where.
+        session: SessionId,
+    },
+    /// The user quits and relaunches the session. Requests in flight are lost; the session lists
+    /// every connector afresh.
+    Restart {
+        /// Which.
+        session: SessionId,
+    },
+    /// The user completed a connector's authentication handshake in this session.
+    Authenticated {
+        /// Where.
+        session: SessionId,
+        /// Which connector.
+        connector: ConnectorId,
+    },
+    /// The agent calls one of the connector's action tools; `server` is what the server answers.
+    CallTool {
+        /// Where.
+        session: SessionId,
+        /// Whose tool.
+        connector: ConnectorId,
+        /// The server's answer.
+        server: CallResult,
+    },
+    /// The agent calls the connector's `authenticate` stub.
+    CallStub {
+        /// Where.
+        session: SessionId,
+        /// Whose stub.
+        connector: ConnectorId,
+        /// The account's connector state, should the host read it.
+        account: BTreeMap<ConnectorId, Auth>,
+    },
+    /// The agent calls an action tool of the connector that the catalogue does not list.
+    CallUnlisted {
+        /// Where.
+        session: SessionId,
+        /// Whose tool it meant.
+        connector: ConnectorId,
+    },
+    /// The agent answers that the connector's capability is not available.
+    AnswerNotAvailable {
+        /// Where.
+        session: SessionId,
+        /// About which connector.
+        connector: ConnectorId,
+    },
+    /// The agent relays the notice the host shows for the connector.
+    RelayNotice {
+        /// Where.
+        session: SessionId,
+        /// Which connector's notice.
+        connector: ConnectorId,
+    },
+}
+
+/// A request the host sent while handling an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentRequest {
+    /// From which session.
+    pub session: SessionId,
+    /// To which connector's server.
+    pub connector: ConnectorId,
+    /// The host re-initialised the transport session before sending it.
+    #[serde(default)]
+    pub initialize: bool,
+}
+
+/// Whether the session has a turn in progress, and whether the agent may act in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnState {
+    /// No turn.
+    None,
+    /// A turn in which the agent may act.
+    Open,
+    /// A turn the host holds until its refresh settles.
+    Held,
+}
+
+/// What one session shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionView {
+    /// Which session.
+    pub session: SessionId,
+    /// What the agent is offered, per connector; a connector absent from the map is offered
+    /// nothing.
+    pub catalogue: BTreeMap<ConnectorId, Listing>,
+    /// The notices shown, per connector.
+    #[serde(default)]
+    pub notices: BTreeMap<ConnectorId, Notice>,
+    /// The turn.
+    pub turn: TurnState,
+}
+
+/// What the host reports after an input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Output {
+    /// The answer to `hello`.
+    Hello {
+        /// The protocol version the host speaks.
+        protocol: u32,
+        /// The host's name, for reports.
+        host: String,
+        /// Optional behaviours the host claims (informative; the runner judges behaviour only).
+        #[serde(default)]
+        claims: Vec<String>,
+    },
+    /// The host's state after an input.
+    Observation {
+        /// `tools/list` requests sent while handling the input, in order.
+        #[serde(default)]
+        requests: Vec<SentRequest>,
+        /// Every session's view.
+        sessions: Vec<SessionView>,
+        /// What the turn's answer was, when the input ended a turn.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<Answer>,
+    },
+    /// The host cannot go on.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+impl Output {
+    /// A short name of the variant, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Output::Hello { .. } => "hello",
+            Output::Observation { .. } => "observation",
+            Output::Error { .. } => "error",
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! `coherence conform` and `coherence gen`: running fixtures through a host, and rendering results.
+
+use coherence_model::story::step_words;
+use coherence_sim::engine::{Origin, Run, Verdict, replay};
+use coherence_sim::fixture::Fixture;
+use coherence_sim::host::Host;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The most fixtures one `conform` run reads.
+pub const FIXTURES_MAX: usize = 100_000;
+
+/// Reads every `*.json` fixture under `dir` (recursively), sorted by path.
+pub fn read_fixtures(dir: &Path) -> anyhow::Result<Vec<Fixture>> {
+    let mut paths = Vec::new();
+    collect(dir, &mut paths)?;
+    paths.sort();
+    if paths.is_empty() {
+        anyhow::bail!("no fixtures (*.json) under {}", dir.display());
+    }
+    if paths.len() > FIXTURES_MAX {
+        anyhow::bail!("{} fixtures under {}; at most {FIXTURES_MAX}", paths.len(), dir.display());
+    }
+    let mut fixtures = Vec::with_capacity(paths.len());
+    for path in paths {
+        fixtures.push(Fixture::read(&path)?);
+    }
+    Ok(fixtures)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("cannot read fixture directory {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The outcome of one fixture.
+pub struct FixtureResult {
+    /// The fixture.
+    pub fixture: Fixture,
+    /// Its replay.
+    pub run: Run,
+}
+
+impl FixtureResult {
+    /// Passed.
+    pub fn passed(&self) -> bool {
+        matches!(self.run.verdict, Verdict::Pass)
+    }
+}
+
+/// Replays every fixture, each through a fresh host from `host`.
+pub fn conform(fixtures: Vec<Fixture>, mut host: impl FnMut() -> anyhow::Result<Box<dyn Host>>) -> anyhow::Result<Vec<FixtureResult>> {
+    let mut results = Vec::with_capacity(fixtures.len());
+    for fixture in fixtures {
+        let mut h = host()?;
+        let run = replay(&fixture, h.as_mut());
+        results.push(FixtureResult { fixture, run });
+    }
+    Ok(results)
+}
+
+/// The story of a run up to step `last` (inclusive), numbered from 1.
+pub fn run_story(run: &Run, last: usize) -> Vec<String> {
+    let mut lines = vec![format!("0. {}", coherence_model::story::initial_words(&run.model, &run.init))];
+    let mut before = run.init;
+    for (i, e) in run.executed.iter().enumerate().take(last + 1) {
+        let how = match e.origin {
+            Origin::Fixture => String::new(),
+            Origin::Substituted => " [the fixture's agent step, replaced: the host's catalogue did not allow it]".to_owned(),
+            Origin::Drained => " [delivered by the runner so that the run can proceed]".to_owned(),
+        };
+        lines.push(format!("{}. {}{how}", i + 1, step_words(&run.model, &before, e.action, &e.state)));
+        before = e.state;
+    }
+    lines
+}
+
+/// The human report.
+pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    for r in results {
+        let id = &r.fixture.id;
+        match &r.run.verdict {
+            Verdict::Pass => writeln!(w, "ok    {id}").unwrap(),
+            Verdict::Fail(v) => {
+                writeln!(w, "FAIL  {id}").unwrap();
+                writeln!(w, "      {} {} violated at step {}", v.invariant.id, v.invariant.name, v.step + 1).unwrap();
+                for other in &v.also {
+                    writeln!(w, "      (also {} {} at the same step)", other.id, other.name).unwrap();
+                }
+                writeln!(w, "      required: {}", v.required).unwrap();
+                writeln!(w, "      seen:     {}", v.seen).unwrap();
+                writeln!(w, "      trace:").unwrap();
+                for line in run_story(&r.run, v.step) {
+                    writeln!(w, "        {line}").unwrap();
+                }
+                writeln!(w, "      reproduce: {}", reproduce(adapter, dir, id)).unwrap();
+            }
+            Verdict::HostFailed { step, error } => {
+                writeln!(w, "ERROR {id}").unwrap();
+                writeln!(w, "      adapter `{adapter}` failed at step {}: {error}", step + 1).unwrap();
+                writeln!(w, "      reproduce: {}", reproduce(adapter, dir, id)).unwrap();
+            }
+        }
+    }
+    let failed = results.iter().filter(|r| matches!(r.run.verdict, Verdict::Fail(_))).count();
+    let errors = results.iter().filter(|r| matches!(r.run.verdict, Verdict::HostFailed { .. })).count();
+    let passed = results.len() - failed - errors;
+    writeln!(w).unwrap();
+    writeln!(w, "conform: {passed} passed, {failed} failed, {errors} errors ({} fixtures, adapter `{adapter}`)", results.len()).unwrap();
+    out
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that replays just one fixture.
+pub fn reproduce(adapter: &str, dir: &Path, id: &str) -> String {
+    format!(
+        "coherence conform --adapter {} --fixtures {} --fixture {}",
+        shell_quote(adapter),
+        shell_quote(&dir.display().to_string()),
+        shell_quote(id)
+    )
+}
+
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    id: &'a str,
+    verdict: &'static str,
+    violated: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    steps_executed: usize,
+    steps_skipped: usize,
+}
+
+/// The JSON report: one document.
+pub fn json(results: &[FixtureResult]) -> String {
+    let rows: Vec<JsonResult> = results
+        .iter()
+        .map(|r| {
+            let (verdict, violated, step, error) = match &r.run.verdict {
+                Verdict::Pass => ("pass", vec![], None, None),
+                Verdict::Fail(v) => {
+                    let ids = std::iter::once(v.invariant).chain(v.also.iter().copied()).map(|i| i.id).collect();
+                    ("fail", ids, Some(v.step + 1), None)
+                }
+                Verdict::HostFailed { step, error } => ("error", vec![], Some(step + 1), Some(error.to_string())),
+            };
+            JsonResult {
+                id: &r.fixture.id,
+                verdict,
+                violated,
+                step,
+                error,
+                steps_executed: r.run.executed.len(),
+                steps_skipped: r.run.skipped,
+            }
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "fixtures": rows })).expect("serialises") + "\n"
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A JUnit XML report, one test case per fixture.
+pub fn junit(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
+    let failures = results.iter().filter(|r| matches!(r.run.verdict, Verdict::Fail(_))).count();
+    let errors = results.iter().filter(|r| matches!(r.run.verdict, Verdict::HostFailed { .. })).count();
+    let mut out = String::new();
+    let w = &mut out;
+    writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#).unwrap();
+    writeln!(
+        w,
+        r#"<testsuite name="coherence conform" tests="{}" failures="{failures}" errors="{errors}">"#,
+        results.len()
+    )
+    .unwrap();
+    for r in results {
+        let name = xml_escape(&r.fixture.id);
+        match &r.run.verdict {
+            Verdict::Pass => writeln!(w, r#"  <testcase classname="conform" name="{name}"/>"#).unwrap(),
+            Verdict::Fail(v) => {
+                let body = format!(
+                    "required: {}\nseen: {}\n{}\nreproduce: {}",
+                    v.required,
+                    v.seen,
+                    run_story(&r.run, v.step).join("\n"),
+                    reproduce(adapter, dir, &r.fixture.id)
+                );
+                writeln!(w, r#"  <testcase classname="conform" name="{name}">"#).unwrap();
+                writeln!(
+                    w,
+                    r#"    <failure message="{} {} violated at step {}">{}</failure>"#,
+                    v.invariant.id,
+                    xml_escape(v.invariant.name),
+                    v.step + 1,
+                    xml_escape(&body)
+                )
+                .unwrap();
+                writeln!(w, "  </testcase>").unwrap();
+            }
+            Verdict::HostFailed { step, error } => {
+                writeln!(w, r#"  <testcase classname="conform" name="{name}">"#).unwrap();
+                writeln!(w, r#"    <error message="step {}: {}"/>"#, step + 1, xml_escape(&error.to_string())).unwrap();
+                writeln!(w, "  </testcase>").unwrap();
+            }
+        }
+    }
+    writeln!(w, "</testsuite>").unwrap();
+    out
+}

@@ -113,20 +113,32 @@ impl Host for ProcessHost {
             None => Err(std::io::Error::other("stdin closed")),
         };
         if let Err(e) = written {
+            // An adapter that gave up before reading may have said why, or printed garbage.
+            if let Ok(Line::Text(text)) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                match parse(&text) {
+                    Ok(Output::Error { message }) => return Err(HostError::Reported(message)),
+                    Err(e) => return Err(e),
+                    Ok(_) => {}
+                }
+            }
             let words = self.exit_words();
             return Err(HostError::Crashed(format!("cannot write to the adapter ({e}): {words}")));
         }
         match self.lines.recv_timeout(self.timeout) {
-            Ok(Line::Text(text)) => serde_json::from_str(text.trim_end()).map_err(|e| {
-                let shown: String = text.trim_end().chars().take(200).collect();
-                HostError::Protocol(format!("the adapter printed a line that is not a protocol message ({e}): `{shown}`"))
-            }),
+            Ok(Line::Text(text)) => parse(&text),
             Ok(Line::Oversized) => Err(HostError::Protocol(format!("the adapter printed a line over {LINE_BYTES_MAX} bytes"))),
             Ok(Line::Failed(e)) => Err(HostError::Protocol(format!("cannot read the adapter's output: {e}"))),
             Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => Err(HostError::Crashed(self.exit_words())),
             Err(RecvTimeoutError::Timeout) => Err(HostError::Timeout(self.timeout.as_millis() as u64)),
         }
     }
+}
+
+fn parse(text: &str) -> Result<Output, HostError> {
+    serde_json::from_str(text.trim_end()).map_err(|e| {
+        let shown: String = text.trim_end().chars().take(200).collect();
+        HostError::Protocol(format!("the adapter printed a line that is not a protocol message ({e}): `{shown}`"))
+    })
 }
 
 impl Drop for ProcessHost {

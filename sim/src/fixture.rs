@@ -178,6 +178,7 @@ impl Fixture {
 
     fn validate(&self) -> Result<(), String> {
         self.bounds.validate().map_err(|e| format!("bounds: {e}"))?;
+        self.provenance.bounds.validate().map_err(|e| format!("provenance bounds: {e}"))?;
         if self.connectors.len() != usize::from(self.bounds.connectors) {
             return Err(format!("{} connectors listed, bounds say {}", self.connectors.len(), self.bounds.connectors));
         }

@@ -1,6 +1,7 @@
 //! The integration test suite: one binary, one module per concern.
 
 mod cli;
+mod conform;
 mod nonvacuity;
 mod pinned;
 mod props;

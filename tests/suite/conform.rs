@@ -1,0 +1,263 @@
+//! The conformance kit: the committed corpus, the reference host, the mutants, bad adapters.
+
+use coherence_model::{Bounds, HostPolicy, RECOMMENDED, check_all};
+use coherence_sim::engine::{Verdict, replay};
+use coherence_sim::fixture::Fixture;
+use coherence_sim::generate::{DEEP_FAULT_BOUNDS, Shard, counterexamples, mutant_policies, random_walks};
+use coherence_sim::host::{HostError, ReferenceHost};
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The committed corpus, as `coherence gen --out fixtures` writes it.
+fn corpus() -> &'static [Fixture] {
+    static CORPUS: OnceLock<Vec<Fixture>> = OnceLock::new();
+    CORPUS.get_or_init(|| coherence::conform::read_fixtures(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").as_path()).unwrap())
+}
+
+/// What `coherence gen --out fixtures` generates now, from the shared default-bounds reports.
+fn regenerated() -> Vec<Fixture> {
+    let mutants = mutant_policies();
+    let mut reports: Vec<_> =
+        crate::default_reports().iter().filter(|r| r.policy.name != RECOMMENDED.name).cloned().collect();
+    assert_eq!(reports.iter().map(|r| r.policy.name).collect::<Vec<_>>(), mutants.iter().map(|p| p.name).collect::<Vec<_>>());
+    reports.extend(check_all(&mutants, DEEP_FAULT_BOUNDS, 2));
+    let mut fixtures = counterexamples(&reports, Shard::ALL);
+    fixtures.extend(random_walks(1, 64, Shard::ALL));
+    fixtures
+}
+
+#[test]
+fn the_committed_corpus_is_what_the_model_generates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let fresh = regenerated();
+    let mut names: Vec<String> = fresh.iter().map(Fixture::file_name).collect();
+    names.sort();
+    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    committed.sort();
+    assert_eq!(committed, names, "fixtures/ holds other files than the model generates: run `coherence gen --out fixtures`");
+    for fixture in &fresh {
+        let on_disk = std::fs::read_to_string(dir.join(fixture.file_name())).unwrap();
+        assert!(
+            on_disk == fixture.to_json(),
+            "fixtures/{} differs from what the model generates: run `cargo run --release -- gen --out fixtures` and review the diff",
+            fixture.file_name()
+        );
+    }
+}
+
+#[test]
+fn generation_is_deterministic_and_shards_partition_it() {
+    let a: Vec<String> = random_walks(42, 12, Shard::ALL).iter().map(Fixture::to_json).collect();
+    let b: Vec<String> = random_walks(42, 12, Shard::ALL).iter().map(Fixture::to_json).collect();
+    assert_eq!(a, b);
+    let mut shards: Vec<String> = (1..=3)
+        .flat_map(|i| random_walks(42, 12, Shard::parse(&format!("{i}/3")).unwrap()))
+        .map(|f| f.to_json())
+        .collect();
+    shards.sort();
+    let mut whole = a.clone();
+    whole.sort();
+    assert_eq!(shards, whole);
+    assert_eq!(Shard::parse("0/3").unwrap_err(), "shard 0/3 does not exist: use i/n with 1 <= i <= n");
+    assert_eq!(Shard::parse("4/3").unwrap_err(), "shard 4/3 does not exist: use i/n with 1 <= i <= n");
+    assert_eq!(Shard::parse("x").unwrap_err(), "shard `x` is not of the form i/n");
+}
+
+#[test]
+fn recommended_passes_the_whole_corpus() {
+    for fixture in corpus() {
+        let run = replay(fixture, &mut ReferenceHost::new(RECOMMENDED));
+        assert!(matches!(run.verdict, Verdict::Pass), "{}: {:?}", fixture.id, run.verdict);
+    }
+}
+
+fn kills(policy: HostPolicy) -> Vec<(String, &'static str)> {
+    corpus()
+        .iter()
+        .filter_map(|f| match replay(f, &mut ReferenceHost::new(policy)).verdict {
+            Verdict::Fail(v) => Some((f.id.clone(), v.invariant.id)),
+            Verdict::Pass => None,
+            Verdict::HostFailed { error, .. } => panic!("{}: the reference host failed: {error}", f.id),
+        })
+        .collect()
+}
+
+/// Every other policy is a mutant of the reference host with a realistic defect; the corpus must
+/// kill every one, and each on its own counterexamples, naming the invariant the checker found.
+#[test]
+fn the_corpus_kills_every_mutant() {
+    let mutants = mutant_policies();
+    assert!(mutants.len() >= 10);
+    let mut survivors = Vec::new();
+    for policy in &mutants {
+        let killed = kills(*policy);
+        if killed.is_empty() {
+            survivors.push(policy.name);
+        }
+        let own: Vec<_> = killed.iter().filter(|(id, _)| id.starts_with(&format!("counterexample/{}/", policy.name))).collect();
+        assert!(!own.is_empty(), "{} survives its own counterexamples", policy.name);
+    }
+    assert_eq!(survivors, Vec::<&str>::new(), "kill rate below 100%");
+}
+
+#[test]
+fn a_counterexample_fixture_names_its_invariant_and_the_reproduce_command() {
+    let fixture = corpus().iter().find(|f| f.id == "counterexample/session-start-only/INV-1").unwrap();
+    let run = replay(fixture, &mut ReferenceHost::new(coherence_model::policy_named("session-start-only").unwrap()));
+    let results = vec![coherence::conform::FixtureResult { fixture: fixture.clone(), run }];
+    let text = coherence::conform::text(&results, "my-host --stdio", Path::new("fixtures"));
+    insta::assert_snapshot!("conform-failure", text);
+}
+
+#[test]
+fn fixtures_round_trip_and_bad_ones_are_rejected() {
+    for fixture in corpus() {
+        assert_eq!(&Fixture::from_json(&fixture.to_json(), "x").unwrap(), fixture);
+    }
+    #[track_caller]
+    fn rejected(text: &str, message: &str) {
+        let error = Fixture::from_json(text, "f.json").unwrap_err().to_string();
+        assert!(error.contains(message), "`{error}` lacks `{message}`");
+    }
+    let good = corpus()[0].to_json();
+    rejected("{", "f.json: not a fixture: EOF while parsing");
+    rejected("{}", "the `format` field must be \"mcp-coherence/fixture\"");
+    rejected(&good.replacen("\"version\": 1", "\"version\": 9", 1), "format version 9 is not supported");
+    rejected(&good.replacen("\"gmail\"", "\"outlook\"", 1), "unknown connector `outlook`");
+    rejected(&good.replacen("\"steps\"", "\"stepz\"", 1), "unknown field `stepz`");
+    rejected(&good.replacen("\"connectors\": 2", "\"connectors\": 9", 1), "connectors must be between 1 and 4");
+}
+
+/// Every generated trace is a behaviour of the model it came from.
+#[test]
+fn every_fixture_is_a_behaviour_of_the_model() {
+    for fixture in corpus() {
+        let policy = coherence_model::policy_named(&fixture.provenance.policy).unwrap();
+        let model = coherence_model::CoherenceModel::new(policy, fixture.bounds);
+        let mut state = *model
+            .initial_states()
+            .iter()
+            .find(|s| fixture.connectors.iter().all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify))
+            .unwrap();
+        for step in &fixture.steps {
+            let mut enabled = Vec::new();
+            model.enabled_actions(&state, &mut enabled);
+            assert!(enabled.contains(&step.action), "{}: {:?} not enabled", fixture.id, step.action);
+            state = model.step(&state, step.action).unwrap();
+        }
+    }
+}
+
+fn coherence(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_coherence")).args(args).output().unwrap()
+}
+
+fn one_fixture_dir(id: &str) -> tempdir::Dir {
+    let dir = tempdir::Dir::new(id);
+    let fixture = corpus().iter().find(|f| f.id == id).unwrap();
+    std::fs::write(dir.path().join(fixture.file_name()), fixture.to_json()).unwrap();
+    dir
+}
+
+mod tempdir {
+    /// A directory removed when dropped.
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let path = std::env::temp_dir().join(format!("coherence-{}-{}", std::process::id(), tag.replace('/', "-")));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn conform_through_a_process_passes_and_fails_with_reproduction() {
+    let bin = env!("CARGO_BIN_EXE_coherence");
+    let dir = one_fixture_dir("counterexample/session-start-only/INV-1");
+    let d = dir.path().to_str().unwrap();
+    let good = coherence(&["conform", "--adapter", &format!("{bin} ref-adapter"), "--fixtures", d]);
+    assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stdout));
+    let junit = dir.path().join("junit.xml");
+    let bad_adapter = format!("{bin} ref-adapter --policy session-start-only");
+    let bad = coherence(&["conform", "--adapter", &bad_adapter, "--fixtures", d, "--junit", junit.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = String::from_utf8(bad.stdout).unwrap();
+    assert!(text.contains("INV-1 never silently missing tools violated at step 3"), "{text}");
+    assert!(text.contains("reproduce: coherence conform --adapter"), "{text}");
+    assert!(text.contains("--fixture counterexample/session-start-only/INV-1"), "{text}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"tests="1" failures="1" errors="0""#), "{xml}");
+    let json = coherence(&["conform", "--adapter", &bad_adapter, "--fixtures", d, "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["fixtures"][0]["verdict"], "fail");
+    assert_eq!(doc["fixtures"][0]["violated"][0], "INV-1");
+    assert_eq!(doc["fixtures"][0]["step"], 3);
+}
+
+/// A broken adapter is an error naming the adapter, the fixture and the step, never a pass; and
+/// the run ends (the child is killed).
+#[test]
+fn bad_adapters_fail_clearly() {
+    let dir = one_fixture_dir("counterexample/session-start-only/INV-7");
+    let d = dir.path().to_str().unwrap();
+    let hello = r#"{"type":"hello","protocol":1,"host":"x"}"#;
+    let cases: &[(&str, &str)] = &[
+        ("exit 3", "exited (exit status: 3)"),
+        ("echo 'not json'", "not a protocol message"),
+        (&format!("echo '{hello}'; sleep 30"), "no answer within 300 ms"),
+        (r#"echo '{"type":"hello","protocol":2,"host":"x"}'"#, "the host speaks protocol 2; this runner speaks 1"),
+        (&format!("echo '{hello}'; python3 -c 'print(\"x\" * 2000000)'; sleep 5"), "a line over 1048576 bytes"),
+        (&format!("echo '{hello}'; echo 'boom' >&2; exit 1"), "its stderr ends with: boom"),
+        (r#"echo '{"type":"error","message":"cannot start"}'"#, "the host reported an error: cannot start"),
+    ];
+    for (script, message) in cases {
+        let start = std::time::Instant::now();
+        let out = coherence(&["conform", "--adapter", script, "--fixtures", d, "--timeout-ms", "300"]);
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "`{script}` was not stopped");
+        assert_eq!(out.status.code(), Some(1), "`{script}` must fail the run");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("ERROR counterexample/session-start-only/INV-7"), "{text}");
+        assert!(text.contains(&format!("adapter `{script}` failed at step")), "{text}");
+        assert!(text.contains(message), "`{script}`: output lacks `{message}`:\n{text}");
+        assert!(text.contains("0 passed, 0 failed, 1 errors"), "{text}");
+    }
+}
+
+#[test]
+fn wrong_conform_and_gen_flags_are_rejected() {
+    let out = coherence(&["conform", "--adapter", "true", "--fixtures", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read fixture directory /nonexistent"));
+    let out = coherence(&["conform", "--adapter", "true", "--fixture", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no fixture with id `nope`"));
+    let out = coherence(&["gen", "--out", "/tmp/x", "--shard", "5/2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shard 5/2 does not exist"));
+    let out = coherence(&["ref-adapter", "--policy", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_reference_host_rejects_protocol_misuse() {
+    use coherence_sim::host::Host;
+    use coherence_sim::protocol::Input;
+    let mut host = ReferenceHost::new(RECOMMENDED);
+    let err = host.handle(&Input::Mcp { session: coherence_model::state::SessionId(2) }).unwrap_err();
+    assert_eq!(err, HostError::Protocol("unknown session agent".to_owned()));
+    let _ = Bounds::DEFAULT;
+}

@@ -27,6 +27,12 @@ enum Command {
     Conform(ConformArgs),
     /// Speak the adapter protocol on stdin/stdout with the model's host logic for a policy.
     RefAdapter(RefAdapterArgs),
+    /// Write the JSON Schemas of the adapter protocol and the fixture format.
+    Schema {
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -160,6 +166,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(args) => generate(args),
         Command::Conform(args) => conform(args),
         Command::RefAdapter(args) => ref_adapter(args),
+        Command::Schema { out } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            for (name, text) in coherence_sim::schema::all() {
+                let path = out.join(name);
+                std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            println!("schema: wrote {} schemas to {}", coherence_sim::schema::all().len(), out.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

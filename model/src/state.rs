@@ -81,6 +81,21 @@ macro_rules! serde_by_name {
     };
 }
 serde_by_name!(ConnectorId, "connector", CONNECTOR_NAMES);
+
+macro_rules! schema_by_name {
+    ($ty:ident, $names:ident) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "enum": $names })
+            }
+        }
+    };
+}
+schema_by_name!(ConnectorId, CONNECTOR_NAMES);
+schema_by_name!(SessionId, SESSION_NAMES);
 serde_by_name!(SessionId, "session", SESSION_NAMES);
 
 impl std::fmt::Display for ConnectorId {
@@ -96,7 +111,7 @@ impl std::fmt::Display for SessionId {
 }
 
 /// The account's authorization state for one connector (SPEC.md §2.1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Auth {
     /// Never authenticated: the server lists only the auth stubs.
@@ -121,7 +136,7 @@ impl Auth {
 }
 
 /// Whether and how a connector's server sends `notifications/tools/list_changed`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Notify {
     /// Declares `tools.listChanged` and sends the notification on every change.
@@ -134,7 +149,7 @@ pub enum Notify {
 }
 
 /// The shape of a connector's tool list: the part of it that matters to the invariants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Listing {
     /// Only the auth-handshake stubs (`authenticate`, `complete_authentication`).
@@ -144,7 +159,7 @@ pub enum Listing {
 }
 
 /// One connector's account and server state (SPEC.md §2.1, §2.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Connector {
     /// The account's authorization for this connector.
     pub auth: Auth,
@@ -162,7 +177,7 @@ impl Connector {
 }
 
 /// A `tools/list` failure, injected as a fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListFailure {
     /// HTTP 401 from the server although `initialize` succeeded.
@@ -177,7 +192,7 @@ pub enum ListFailure {
 ///
 /// The server answers from its state when it receives the request (requests are served in
 /// the order sent); the reply may be delivered after later changes, so it can lag them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
     /// The list as the server had it when it served the request.
@@ -192,7 +207,7 @@ pub enum Reply {
 }
 
 /// A `tools/list` request in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Fetch {
     /// What will be delivered.
     pub reply: Reply,
@@ -203,7 +218,7 @@ pub struct Fetch {
 }
 
 /// What a host's catalogue holds for one connector: what the language model is offered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     /// The tools offered.
     pub listing: Listing,
@@ -212,7 +227,7 @@ pub struct Entry {
 }
 
 /// Why a notice is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeReason {
     /// The connector needs (re-)authentication.
@@ -224,7 +239,7 @@ pub enum NoticeReason {
 }
 
 /// A recovery step a notice or a tool result names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Recovery {
     /// Quit and relaunch the session.
@@ -236,7 +251,7 @@ pub enum Recovery {
 }
 
 /// A notice shown to the user and the language model about one connector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Notice {
     /// Why.
     pub reason: NoticeReason,
@@ -245,7 +260,7 @@ pub struct Notice {
 }
 
 /// One session's view of one connector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Link {
     /// The catalogue entry, `None` until the first successful `tools/list` of this session.
     pub entry: Option<Entry>,
@@ -286,7 +301,7 @@ impl Link {
 }
 
 /// The stage of a user turn (SPEC.md §2.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// The user asked; the agent has not acted yet.
@@ -299,7 +314,7 @@ pub enum Stage {
 }
 
 /// Whether the asked-for connector's action tools existed on the server for the whole turn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {
     /// Authenticated from the question to the answer.
@@ -311,7 +326,7 @@ pub enum Availability {
 }
 
 /// A user turn in progress: the user asked the agent for one connector's capability.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Turn {
     /// The connector whose capability the user wants. The host cannot see it.
     pub connector: ConnectorId,
@@ -322,14 +337,14 @@ pub struct Turn {
 }
 
 /// One host session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Session {
     /// The user turn in progress, if any.
     pub turn: Option<Turn>,
 }
 
 /// What a stub (`authenticate`) call returned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StubReply {
     /// The handshake started: "open this URL to authenticate".
@@ -341,7 +356,7 @@ pub enum StubReply {
 }
 
 /// How the agent's turn ended: what the user reads (SPEC.md §3, the user-visible moment).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
     /// The agent called an action tool and it worked.
@@ -374,7 +389,7 @@ impl Answer {
 
 /// A user-visible moment: the agent answered a turn. Recorded in the state that follows the
 /// answer (and only there), so that invariants can judge it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Moment {
     /// Where.
     pub session: SessionId,
@@ -399,7 +414,7 @@ impl Moment {
 
 /// Something the last step did that an invariant judges and that the state alone would not
 /// show. Cleared by every step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// The agent answered a turn.
@@ -429,7 +444,7 @@ pub enum Event {
 }
 
 /// How much of each budget the run has used (SPEC.md §4, the bounds).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Spent {
     /// User turns asked.
     pub turns: u8,
@@ -442,7 +457,7 @@ pub struct Spent {
 }
 
 /// How many connector and session slots a state uses; fixed for a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shape {
     /// Connector slots in use.
     pub connectors: u8,
@@ -451,7 +466,7 @@ pub struct Shape {
 }
 
 /// The whole system state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct State {
     /// Slots in use.
     pub shape: Shape,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use stateright::{Model, Property};
 
 /// The bounds within which the model is checked (SPEC.md §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bounds {
     /// Connectors on the account.
@@ -91,7 +91,7 @@ impl Bounds {
 }
 
 /// A step of the system. Each variant is an action of SPEC.md §3, under the same name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     // The web surface and the environment.

@@ -23,7 +23,7 @@ pub const FIXTURE_BYTES_MAX: u64 = 4 << 20;
 pub const STEPS_MAX: usize = 10_000;
 
 /// One connector at the start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorInit {
     /// Its name.
@@ -35,7 +35,7 @@ pub struct ConnectorInit {
 }
 
 /// How the fixture was made.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Provenance {
     /// The generation strategy.
@@ -55,7 +55,7 @@ pub struct Provenance {
 }
 
 /// What `recommended` shows after a step: its catalogue, notices and answer, in one session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceView {
     /// Offered per connector (absent: nothing).
@@ -69,7 +69,7 @@ pub struct ReferenceView {
 }
 
 /// One step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// The stimulus.
@@ -82,7 +82,7 @@ pub struct Step {
 }
 
 /// What a fixture exercises.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Exercises {
     /// Invariants whose premise the trace reaches (under `recommended`), or that it breaks.
@@ -92,7 +92,7 @@ pub struct Exercises {
 }
 
 /// A fixture.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fixture {
     /// Always [`FORMAT`].

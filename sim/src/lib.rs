@@ -21,3 +21,4 @@ pub mod fixture;
 pub mod generate;
 pub mod host;
 pub mod protocol;
+pub mod schema;

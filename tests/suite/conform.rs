@@ -261,3 +261,15 @@ fn the_reference_host_rejects_protocol_misuse() {
     assert_eq!(err, HostError::Protocol("unknown session agent".to_owned()));
     let _ = Bounds::DEFAULT;
 }
+
+/// The Python example adapter (standard library only) implements `recommended` and passes the
+/// whole committed corpus through a real process boundary.
+#[test]
+fn the_python_example_adapter_passes_the_corpus() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let adapter = format!("python3 {root}/examples/python/recommended_adapter.py");
+    let out = coherence(&["conform", "--adapter", &adapter, "--fixtures", &format!("{root}/fixtures")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("conform: {} passed, 0 failed, 0 errors", corpus().len())), "{text}");
+}

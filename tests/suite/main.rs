@@ -5,6 +5,7 @@ mod conform;
 mod nonvacuity;
 mod pinned;
 mod props;
+mod schema;
 mod spec;
 mod stories;
 mod symmetry;

@@ -57,12 +57,20 @@ impl FixtureResult {
     }
 }
 
-/// Replays every fixture, each through a fresh host from `host`.
+/// Replays every fixture through hosts from `host`. One host serves fixture after fixture (each
+/// starts with `hello` and `reset`); after a host fails, the next fixture gets a fresh one.
 pub fn conform(fixtures: Vec<Fixture>, mut host: impl FnMut() -> anyhow::Result<Box<dyn Host>>) -> anyhow::Result<Vec<FixtureResult>> {
     let mut results = Vec::with_capacity(fixtures.len());
+    let mut current: Option<Box<dyn Host>> = None;
     for fixture in fixtures {
-        let mut h = host()?;
+        let h = match &mut current {
+            Some(h) => h,
+            None => current.insert(host()?),
+        };
         let run = replay(&fixture, h.as_mut());
+        if matches!(run.verdict, Verdict::HostFailed { .. }) {
+            current = None;
+        }
         results.push(FixtureResult { fixture, run });
     }
     Ok(results)

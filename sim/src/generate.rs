@@ -209,10 +209,15 @@ fn swarm_bounds(rng: &mut ChaCha8Rng) -> Bounds {
 /// The length of every walk, unless the model runs out of enabled actions first.
 pub const WALK_STEPS_MAX: usize = 30;
 
-/// A seeded random walk of the `recommended` model, as a trace.
+/// A seeded random walk of the `recommended` model, as a trace, within bounds drawn from the seed.
 pub fn walk(seed: u64) -> (Bounds, Trace) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let bounds = swarm_bounds(&mut rng);
+    (bounds, walk_within(bounds, &mut rng))
+}
+
+/// A random walk of the `recommended` model within `bounds`, of at most [`WALK_STEPS_MAX`] steps.
+pub fn walk_within(bounds: Bounds, rng: &mut ChaCha8Rng) -> Trace {
     let model = CoherenceModel::new(RECOMMENDED, bounds);
     let inits = model.initial_states();
     let init = inits[rng.next_u32() as usize % inits.len()];
@@ -229,7 +234,7 @@ pub fn walk(seed: u64) -> (Bounds, Trace) {
         state = model.step(&state, action).expect("enabled actions step");
         steps.push((action, state));
     }
-    (bounds, Trace { init, steps })
+    Trace { init, steps }
 }
 
 /// The seed of walk `k` of a generation seeded with `seed`.

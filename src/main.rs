@@ -41,6 +41,8 @@ enum Strategy {
     Counterexample,
     /// Seeded random walks of the recommended model, with randomised bounds.
     Walk,
+    /// The scripted scenarios (`*.scenario`) of the scenario directory.
+    Scenario,
     /// Every strategy.
     All,
 }
@@ -62,6 +64,9 @@ struct GenArgs {
     /// Generate only shard i of n (1 <= i <= n); shards are disjoint and together make the whole.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Where the scripted scenarios are.
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    scenarios: std::path::PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -197,6 +202,10 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
     }
     if matches!(args.strategy, Strategy::Walk | Strategy::All) {
         fixtures.extend(random_walks(args.seed, args.walks as usize, shard));
+    }
+    if matches!(args.strategy, Strategy::Scenario | Strategy::All) {
+        let scenarios = coherence_sim::scenario::scenario_fixtures(&args.scenarios).map_err(anyhow::Error::msg)?;
+        fixtures.extend(scenarios.into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).map(|(_, f)| f));
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     for fixture in &fixtures {

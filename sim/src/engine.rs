@@ -481,7 +481,18 @@ impl Engine<'_> {
                 let previous = self.state.link(s, c).entry;
                 let entry = match offered {
                     None => None,
-                    Some(listing) if previous.map(|e| e.listing) == Some(listing) => previous,
+                    Some(listing) if previous.map(|e| e.listing) == Some(listing) => {
+                        // Unchanged to the eye. A newer reply with the same listing counts as
+                        // applied: the host has seen it, so a later older reply is a regression.
+                        match (previous, delivered) {
+                            (Some(p), Some((ds, dc, Reply::Listed { listing: l, version })))
+                                if ds == s && dc == c && l == listing && version > p.version =>
+                            {
+                                Some(Entry { listing, version })
+                            }
+                            _ => previous,
+                        }
+                    }
                     Some(listing) => {
                         // The entry changed. If it changed to the reply just delivered, the host
                         // applied that reply; otherwise it learned the server's current state

@@ -21,4 +21,5 @@ pub mod fixture;
 pub mod generate;
 pub mod host;
 pub mod protocol;
+pub mod scenario;
 pub mod schema;

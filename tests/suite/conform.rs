@@ -5,6 +5,7 @@ use coherence_sim::engine::{Verdict, replay};
 use coherence_sim::fixture::Fixture;
 use coherence_sim::generate::{DEEP_FAULT_BOUNDS, Shard, counterexamples, mutant_policies, random_walks};
 use coherence_sim::host::{HostError, ReferenceHost};
+use coherence_sim::scenario::{Scenario, scenario_fixtures};
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -24,6 +25,7 @@ fn regenerated() -> Vec<Fixture> {
     reports.extend(check_all(&mutants, DEEP_FAULT_BOUNDS, 2));
     let mut fixtures = counterexamples(&reports, Shard::ALL);
     fixtures.extend(random_walks(1, 64, Shard::ALL));
+    fixtures.extend(scenario_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap());
     fixtures
 }
 
@@ -272,4 +274,48 @@ fn the_python_example_adapter_passes_the_corpus() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains(&format!("conform: {} passed, 0 failed, 0 errors", corpus().len())), "{text}");
+}
+
+/// Every failure scenario of the mission is scripted, and the host it is told against breaks the
+/// invariant it names, while `recommended` passes it.
+#[test]
+fn every_scenario_breaks_its_policy_and_not_recommended() {
+    let scenarios: Vec<&Fixture> = corpus().iter().filter(|f| f.provenance.strategy == "scenario").collect();
+    let names: Vec<&str> = scenarios.iter().map(|f| f.id.trim_start_matches("scenario/")).collect();
+    for expected in [
+        "ConnectorAuthMidSession", "StubNoGuidance", "FalseNeedsAuth", "ListChangedIgnored", "UnadvertisedListChanged",
+        "InFlightRace", "TokenExpiryMidSession", "RevokedNotSurfaced", "ListsFailedSilently", "UnknownToolMisrouted",
+        "SessionExpired404",
+    ] {
+        assert!(names.contains(&expected), "no scenario {expected}");
+    }
+    for fixture in scenarios {
+        let policy = coherence_model::policy_named(&fixture.provenance.policy).unwrap();
+        let expect = fixture.provenance.invariant.as_deref().unwrap();
+        match replay(fixture, &mut ReferenceHost::new(policy)).verdict {
+            Verdict::Fail(v) => {
+                let ids: Vec<&str> = std::iter::once(v.invariant).chain(v.also).map(|i| i.id).collect();
+                assert!(ids.contains(&expect), "{}: {} broke {ids:?}, not {expect}", fixture.id, policy.name);
+            }
+            other => panic!("{}: {} must fail, got {other:?}", fixture.id, policy.name),
+        }
+        assert!(matches!(replay(fixture, &mut ReferenceHost::new(RECOMMENDED)).verdict, Verdict::Pass));
+    }
+}
+
+#[test]
+fn bad_scenarios_are_rejected_with_their_line() {
+    #[track_caller]
+    fn rejected(text: &str, message: &str) {
+        let error = Scenario::parse(text, "s.scenario").and_then(|s| s.trace("s.scenario").map(|_| ())).unwrap_err();
+        assert!(error.contains(message), "`{error}` lacks `{message}`");
+    }
+    let head = "scenario X\nabout y\npolicy session-start-only\nconnector gmail unauthenticated silent\n";
+    rejected(&format!("{head}Frobnicate gmail"), "s.scenario:5: `Frobnicate` is neither a directive nor an action");
+    rejected(&format!("{head}UserAsk cli"), "s.scenario:5: UserAsk takes 2 arguments, got 1");
+    rejected(&format!("{head}UserAsk cli outlook"), "s.scenario:5: `outlook` is not a connector");
+    rejected(&format!("{head}AgentCallTool cli"), "s.scenario:5: AgentCallTool is not enabled here under session-start-only");
+    rejected("about y\npolicy session-start-only", "the `scenario` line is missing");
+    rejected("scenario X\nabout y\npolicy nope", "s.scenario:3: unknown policy `nope`");
+    rejected(&format!("{head}FailListing cli gmail 0 session_not_found"), "404s come from LoseTransportSession");
 }

@@ -1,0 +1,266 @@
+//! Scripted scenarios: a failure scenario written once, in SPEC.md's words, turned into a fixture.
+//!
+//! The format is line-based (see `scenarios/README.md`):
+//!
+//! ```text
+//! scenario ConnectorAuthMidSession
+//! about The seed report: a connector authenticated on the web mid-session.
+//! policy session-start-only      # the host the story is told against
+//! expect INV-1                   # the invariant that host breaks
+//! connector gmail unauthenticated silent
+//! connector calendar unauthenticated silent
+//! sessions 1
+//! WebAuthenticate gmail
+//! UserAsk cli gmail
+//! AgentAnswerNotAvailable cli
+//! ```
+//!
+//! Every step must be enabled in the model under the named policy; the bounds are the least that
+//! admit the steps. A scenario that is not a behaviour of the model is an error naming its line.
+
+use crate::fixture::{Fixture, Provenance, SPEC_VERSION};
+use crate::generate::fixture_from_trace;
+use coherence_model::explore::Trace;
+use coherence_model::state::{Auth, ConnectorId, ListFailure, Notify, SessionId, Shape, State};
+use coherence_model::{Action, Bounds, CoherenceModel, policy_named};
+
+/// The largest scenario file read.
+pub const SCENARIO_BYTES_MAX: usize = 64 << 10;
+
+/// A parsed scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Its name (an identifier).
+    pub name: String,
+    /// One sentence.
+    pub about: String,
+    /// The policy the story is told against.
+    pub policy: String,
+    /// The invariant that policy breaks in it, if any.
+    pub expect: Option<String>,
+    connectors: Vec<(Auth, Notify)>,
+    sessions: u8,
+    steps: Vec<(usize, Action)>,
+}
+
+fn word<T: serde::de::DeserializeOwned>(w: &str, what: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(w.to_owned())).map_err(|_| format!("`{w}` is not a {what}"))
+}
+
+fn parse_action(words: &[&str]) -> Result<Action, String> {
+    let arity = |n: usize| {
+        if words.len() == n + 1 {
+            Ok(())
+        } else {
+            Err(format!("{} takes {n} arguments, got {}", words[0], words.len() - 1))
+        }
+    };
+    let s = |i: usize| word::<SessionId>(words[i], "session");
+    let c = |i: usize| word::<ConnectorId>(words[i], "connector");
+    let slot = |i: usize| words[i].parse::<u8>().map_err(|_| format!("`{}` is not a request slot", words[i]));
+    Ok(match words[0] {
+        "WebAuthenticate" | "WebRevoke" | "TokenExpire" => {
+            arity(1)?;
+            let connector = c(1)?;
+            match words[0] {
+                "WebAuthenticate" => Action::WebAuthenticate { connector },
+                "WebRevoke" => Action::WebRevoke { connector },
+                _ => Action::TokenExpire { connector },
+            }
+        }
+        "DeliverNotification" | "LoseNotification" | "DuplicateNotification" | "LoseTransportSession" | "UserAsk"
+        | "UserAuthenticate" => {
+            arity(2)?;
+            let (session, connector) = (s(1)?, c(2)?);
+            match words[0] {
+                "DeliverNotification" => Action::DeliverNotification { session, connector },
+                "LoseNotification" => Action::LoseNotification { session, connector },
+                "DuplicateNotification" => Action::DuplicateNotification { session, connector },
+                "LoseTransportSession" => Action::LoseTransportSession { session, connector },
+                "UserAsk" => Action::UserAsk { session, connector },
+                _ => Action::UserAuthenticate { session, connector },
+            }
+        }
+        "DeliverListing" => {
+            arity(3)?;
+            Action::DeliverListing { session: s(1)?, connector: c(2)?, slot: slot(3)? }
+        }
+        "FailListing" => {
+            arity(4)?;
+            let failure = word::<ListFailure>(words[4], "failure (unauthorized, transport)")?;
+            if failure == ListFailure::SessionNotFound {
+                return Err("FailListing injects unauthorized or transport; 404s come from LoseTransportSession".to_owned());
+            }
+            Action::FailListing { session: s(1)?, connector: c(2)?, slot: slot(3)?, failure }
+        }
+        "UserMcp" | "UserRestart" | "AgentCallTool" | "AgentCallStub" | "AgentCallUnlisted" | "AgentAnswerNotAvailable"
+        | "AgentRelayNotice" => {
+            arity(1)?;
+            let session = s(1)?;
+            match words[0] {
+                "UserMcp" => Action::UserMcp { session },
+                "UserRestart" => Action::UserRestart { session },
+                "AgentCallTool" => Action::AgentCallTool { session },
+                "AgentCallStub" => Action::AgentCallStub { session },
+                "AgentCallUnlisted" => Action::AgentCallUnlisted { session },
+                "AgentAnswerNotAvailable" => Action::AgentAnswerNotAvailable { session },
+                _ => Action::AgentRelayNotice { session },
+            }
+        }
+        other => return Err(format!("`{other}` is neither a directive nor an action of SPEC.md §3")),
+    })
+}
+
+impl Scenario {
+    /// Parses a scenario; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Scenario, String> {
+        if text.len() > SCENARIO_BYTES_MAX {
+            return Err(format!("{path}: over {SCENARIO_BYTES_MAX} bytes"));
+        }
+        let mut scenario = Scenario {
+            name: String::new(),
+            about: String::new(),
+            policy: String::new(),
+            expect: None,
+            connectors: Vec::new(),
+            sessions: 1,
+            steps: Vec::new(),
+        };
+        for (i, raw) in text.lines().enumerate() {
+            let at = |e: String| format!("{path}:{}: {e}", i + 1);
+            let line = raw.split('#').next().unwrap_or("").trim();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let Some(first) = words.first() else { continue };
+            let rest = line[first.len()..].trim().to_owned();
+            match *first {
+                "scenario" => scenario.name = rest,
+                "about" => scenario.about = rest,
+                "policy" => {
+                    policy_named(&rest).ok_or_else(|| at(format!("unknown policy `{rest}`")))?;
+                    scenario.policy = rest;
+                }
+                "expect" => {
+                    coherence_model::invariant(&rest).ok_or_else(|| at(format!("unknown invariant `{rest}`")))?;
+                    scenario.expect = Some(rest);
+                }
+                "connector" => {
+                    if words.len() != 4 {
+                        return Err(at("connector takes a name, an auth state and a notify mode".to_owned()));
+                    }
+                    let name: ConnectorId = word(words[1], "connector").map_err(at)?;
+                    if name.index() != scenario.connectors.len() {
+                        return Err(at(format!("connectors are declared in order; expected {}", ConnectorId(scenario.connectors.len() as u8))));
+                    }
+                    let auth: Auth = word(words[2], "start state (unauthenticated, authenticated)").map_err(at)?;
+                    if !matches!(auth, Auth::Unauthenticated | Auth::Authenticated) {
+                        return Err(at("a connector starts unauthenticated or authenticated".to_owned()));
+                    }
+                    scenario.connectors.push((auth, word(words[3], "notify mode (advertised, unadvertised, silent)").map_err(at)?));
+                }
+                "sessions" => {
+                    scenario.sessions = rest.parse().map_err(|_| at(format!("`{rest}` is not a session count")))?;
+                }
+                _ => scenario.steps.push((i + 1, parse_action(&words).map_err(at)?)),
+            }
+        }
+        for (field, value) in [("scenario", &scenario.name), ("about", &scenario.about), ("policy", &scenario.policy)] {
+            if value.is_empty() {
+                return Err(format!("{path}: the `{field}` line is missing"));
+            }
+        }
+        if !scenario.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!("{path}: scenario name `{}` must be letters, digits and dashes", scenario.name));
+        }
+        Ok(scenario)
+    }
+
+    /// The least bounds that admit the scenario's steps.
+    pub fn bounds(&self) -> Bounds {
+        let count = |f: fn(&Action) -> bool| self.steps.iter().filter(|(_, a)| f(a)).count() as u8;
+        Bounds {
+            connectors: self.connectors.len() as u8,
+            sessions: self.sessions,
+            turns: count(|a| matches!(a, Action::UserAsk { .. })).max(1),
+            auth_changes: count(|a| {
+                matches!(a, Action::WebAuthenticate { .. } | Action::WebRevoke { .. } | Action::TokenExpire { .. } | Action::UserAuthenticate { .. })
+            }),
+            faults: count(Action::is_fault),
+            commands: count(|a| matches!(a, Action::UserMcp { .. } | Action::UserRestart { .. })),
+            symmetry: false,
+        }
+    }
+
+    /// The scenario as a model trace, checking that every step is enabled; `path` names it in errors.
+    pub fn trace(&self, path: &str) -> Result<Trace, String> {
+        let bounds = self.bounds();
+        bounds.validate().map_err(|e| format!("{path}: {e}"))?;
+        let model = CoherenceModel::new(policy_named(&self.policy).expect("checked at parse"), bounds);
+        let init = model
+            .initial_states()
+            .into_iter()
+            .find(|s: &State| {
+                s.shape == Shape { connectors: bounds.connectors, sessions: bounds.sessions }
+                    && self.connectors.iter().enumerate().all(|(i, (auth, notify))| {
+                        s.connectors[i].auth == *auth && s.connectors[i].notify == *notify
+                    })
+            })
+            .ok_or_else(|| format!("{path}: the connectors do not make an initial state"))?;
+        let mut state = init;
+        let mut steps = Vec::new();
+        let mut enabled = Vec::new();
+        for (line, action) in &self.steps {
+            enabled.clear();
+            model.enabled_actions(&state, &mut enabled);
+            if !enabled.contains(action) {
+                let names: Vec<String> = enabled.iter().map(|a| format!("{a:?}")).collect();
+                return Err(format!(
+                    "{path}:{line}: {} is not enabled here under {}; enabled: {}",
+                    action.name(),
+                    self.policy,
+                    names.join(", ")
+                ));
+            }
+            state = model.step(&state, *action).expect("enabled actions step");
+            steps.push((*action, state));
+        }
+        Ok(Trace { init, steps })
+    }
+
+    /// The scenario as a fixture.
+    pub fn fixture(&self, path: &str) -> Result<Fixture, String> {
+        let trace = self.trace(path)?;
+        let provenance = Provenance {
+            strategy: "scenario".to_owned(),
+            policy: self.policy.clone(),
+            invariant: self.expect.clone(),
+            seed: None,
+            bounds: self.bounds(),
+            spec_version: SPEC_VERSION,
+        };
+        Ok(fixture_from_trace(
+            format!("scenario/{}", self.name),
+            self.about.clone(),
+            provenance,
+            policy_named(&self.policy).expect("checked at parse"),
+            &trace,
+        ))
+    }
+}
+
+/// Every `*.scenario` file under `dir`, sorted by name, as fixtures.
+pub fn scenario_fixtures(dir: &std::path::Path) -> Result<Vec<Fixture>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read scenario directory {}: {e}", dir.display()))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "scenario"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{name}: {e}"))?;
+            Scenario::parse(&text, &name)?.fixture(&name)
+        })
+        .collect()
+}

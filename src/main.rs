@@ -43,6 +43,8 @@ enum Strategy {
     Walk,
     /// The scripted scenarios (`*.scenario`) of the scenario directory.
     Scenario,
+    /// The fewest traces found that cover every reachable abstract transition (SPEC.md §11.2).
+    Coverage,
     /// Every strategy.
     All,
 }
@@ -191,7 +193,7 @@ fn named_policy(name: &str) -> Result<HostPolicy> {
 }
 
 fn generate(args: GenArgs) -> Result<ExitCode> {
-    use coherence_sim::generate::{Shard, counterexample_reports, counterexamples, random_walks};
+    use coherence_sim::generate::{Shard, counterexample_reports, counterexamples, coverage_fixtures, random_walks};
     let shard = match &args.shard {
         None => Shard::ALL,
         Some(text) => Shard::parse(text).map_err(anyhow::Error::msg)?,
@@ -203,6 +205,11 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
     if matches!(args.strategy, Strategy::Walk | Strategy::All) {
         fixtures.extend(random_walks(args.seed, args.walks as usize, shard));
     }
+    let cover = matches!(args.strategy, Strategy::Coverage | Strategy::All)
+        .then(|| coherence_sim::coverage::cover(coherence_sim::coverage::COVERAGE_BOUNDS));
+    if let Some(cover) = &cover {
+        fixtures.extend(coverage_fixtures(cover, coherence_sim::coverage::COVERAGE_BOUNDS, shard));
+    }
     if matches!(args.strategy, Strategy::Scenario | Strategy::All) {
         let scenarios = coherence_sim::scenario::scenario_fixtures(&args.scenarios).map_err(anyhow::Error::msg)?;
         fixtures.extend(scenarios.into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).map(|(_, f)| f));
@@ -213,6 +220,16 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
         std::fs::write(&path, fixture.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("gen: wrote {} fixtures to {}", fixtures.len(), args.out.display());
+    if let Some(cover) = &cover {
+        let covered = coherence_sim::coverage::coverage_of(&fixtures, &cover.reachable);
+        println!(
+            "gen: coverage: {} traces cover the reachable abstract transitions of recommended at the default bounds; \
+             the fixtures written cover {covered} of {} ({:.1}%)",
+            cover.traces.len(),
+            cover.reachable.len(),
+            100.0 * covered as f64 / cover.reachable.len() as f64
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -91,12 +91,35 @@ struct Node {
 
 const ROOT: u32 = u32::MAX;
 
-/// Checks `policy` within `bounds`: every reachable state, every property.
-pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
-    let model = CoherenceModel::new(policy, bounds);
-    let start = Instant::now();
-    let reduce = |s: State| if bounds.symmetry { canonical(&s) } else { s };
+/// The result of a breadth-first search: what it visited, and the paths to every state.
+pub struct Search {
+    model: CoherenceModel,
+    nodes: Vec<Node>,
+    /// Distinct states visited.
+    pub unique_states: usize,
+    /// Transitions taken, including those to states already visited.
+    pub transitions: usize,
+    /// The length of the longest shortest path to a state.
+    pub depth_max: usize,
+}
 
+impl Search {
+    /// A shortest path to the state the search numbered `id`, as a concrete trace.
+    pub fn trace(&self, id: u32) -> Trace {
+        concrete_trace(&self.model, &self.nodes, id)
+    }
+}
+
+/// Visits every reachable state of `model` breadth-first, in a fixed order. `on_state` sees each
+/// distinct state (its representative, with symmetry on) once, with its number; `on_transition`
+/// sees every transition taken, from the numbered state, before reduction.
+pub fn search(
+    model: &CoherenceModel,
+    mut on_state: impl FnMut(u32, &State),
+    mut on_transition: impl FnMut(u32, &State, Action, &State),
+) -> Search {
+    let bounds = model.bounds;
+    let reduce = |s: State| if bounds.symmetry { canonical(&s) } else { s };
     let mut seen: HashSet<u64, BuildNoHashHasher<u64>> = HashSet::default();
     let mut nodes: Vec<Node> = Vec::new();
     let mut queue: VecDeque<(State, u32, u32)> = VecDeque::new();
@@ -107,26 +130,17 @@ pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
             queue.push_back((init, nodes.len() as u32 - 1, 0));
         }
     }
-
-    let mut violated: Vec<Option<u32>> = vec![None; INVARIANTS.len()];
-    let mut reached: Vec<Option<u32>> = vec![None; INVARIANTS.len()];
     let mut transitions = 0usize;
     let mut depth_max = 0u32;
     let mut actions = Vec::new();
     while let Some((state, id, depth)) = queue.pop_front() {
         depth_max = depth_max.max(depth);
-        for (k, invariant) in INVARIANTS.iter().enumerate() {
-            if violated[k].is_none() && !(invariant.holds)(&model, &state) {
-                violated[k] = Some(id);
-            }
-            if reached[k].is_none() && (invariant.premise_holds)(&model, &state) {
-                reached[k] = Some(id);
-            }
-        }
+        on_state(id, &state);
         model.enabled_actions(&state, &mut actions);
         for (choice, action) in actions.drain(..).enumerate() {
             let Some(next) = model.step(&state, action) else { continue };
             transitions += 1;
+            on_transition(id, &state, action, &next);
             let next = reduce(next);
             if seen.insert(fingerprint(&next)) {
                 assert!(nodes.len() < ROOT as usize, "more states than a node index can name");
@@ -135,9 +149,28 @@ pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
             }
         }
     }
+    Search { model: model.clone(), nodes, unique_states: seen.len(), transitions, depth_max: depth_max as usize }
+}
 
+/// Checks `policy` within `bounds`: every reachable state, every property.
+pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
+    let model = CoherenceModel::new(policy, bounds);
+    let start = Instant::now();
+    let mut violated: Vec<Option<u32>> = vec![None; INVARIANTS.len()];
+    let mut reached: Vec<Option<u32>> = vec![None; INVARIANTS.len()];
+    let on_state = |id: u32, state: &State| {
+        for (k, invariant) in INVARIANTS.iter().enumerate() {
+            if violated[k].is_none() && !(invariant.holds)(&model, state) {
+                violated[k] = Some(id);
+            }
+            if reached[k].is_none() && (invariant.premise_holds)(&model, state) {
+                reached[k] = Some(id);
+            }
+        }
+    };
+    let searched = search(&model, on_state, |_, _, _, _| {});
     let elapsed = start.elapsed();
-    let trace = |id: Option<u32>| id.map(|id| concrete_trace(&model, &nodes, id));
+    let trace = |id: Option<u32>| id.map(|id| searched.trace(id));
     let invariants = INVARIANTS
         .iter()
         .enumerate()
@@ -150,9 +183,9 @@ pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
     CheckReport {
         policy,
         bounds,
-        unique_states: seen.len(),
-        transitions,
-        depth_max: depth_max as usize,
+        unique_states: searched.unique_states,
+        transitions: searched.transitions,
+        depth_max: searched.depth_max,
         elapsed,
         invariants,
     }

@@ -28,7 +28,7 @@ pub mod story;
 pub mod symmetry;
 pub mod system;
 
-pub use explore::{CheckReport, InvariantOutcome, Trace, check, check_all, fingerprint};
+pub use explore::{CheckReport, InvariantOutcome, Search, Trace, check, check_all, fingerprint, search};
 pub use invariants::{INVARIANTS, Invariant, invariant};
 pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, WORLD_ONLY, policy_named};
 pub use state::State;

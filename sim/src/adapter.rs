@@ -31,6 +31,7 @@ pub struct ProcessHost {
     stdin: Option<ChildStdin>,
     lines: Receiver<Line>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_closed: Arc<std::sync::atomic::AtomicBool>,
     timeout: Duration,
 }
 
@@ -68,22 +69,25 @@ impl ProcessHost {
             }
         });
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let kept = Arc::clone(&stderr);
+        let closed = Arc::clone(&stderr_closed);
         std::thread::spawn(move || {
             let mut pipe = stderr_pipe;
             let mut chunk = [0u8; 1024];
             while let Ok(n) = pipe.read(&mut chunk) {
                 if n == 0 {
-                    return;
+                    break;
                 }
                 let mut buf = kept.lock().expect("stderr buffer");
                 buf.extend_from_slice(&chunk[..n]);
                 let excess = buf.len().saturating_sub(STDERR_BYTES_KEPT);
                 buf.drain(..excess);
             }
+            closed.store(true, std::sync::atomic::Ordering::Release);
         });
         let stdin = child.stdin.take();
-        Ok(ProcessHost { command: command.to_owned(), child, stdin, lines, stderr, timeout })
+        Ok(ProcessHost { command: command.to_owned(), child, stdin, lines, stderr, stderr_closed, timeout })
     }
 
     fn stderr_tail(&self) -> String {
@@ -96,6 +100,13 @@ impl ProcessHost {
         // Give a dying process a moment to be reaped, so its status can be reported.
         for _ in 0..20 {
             if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the stderr reader catch up with what the process wrote before it died.
+                for _ in 0..20 {
+                    if self.stderr_closed.load(std::sync::atomic::Ordering::Acquire) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return format!("`{}` exited ({status}){}", self.command, self.stderr_tail());
             }
             std::thread::sleep(Duration::from_millis(5));

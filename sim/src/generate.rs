@@ -283,3 +283,34 @@ pub fn counterexample_reports(threads: usize) -> Vec<CheckReport> {
     reports.extend(check_all(&policies, DEEP_FAULT_BOUNDS, threads));
     reports
 }
+
+/// Coverage-directed fixtures: the traces of a [`crate::coverage::cover`] made at `bounds`.
+pub fn coverage_fixtures(cover: &crate::coverage::Cover, bounds: Bounds, shard: Shard) -> Vec<Fixture> {
+    cover
+        .traces
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| shard.owns(*k))
+        .map(|(k, trace)| {
+            let provenance = Provenance {
+                strategy: "coverage".to_owned(),
+                policy: RECOMMENDED.name.to_owned(),
+                invariant: None,
+                seed: None,
+                bounds: Bounds { symmetry: false, ..bounds },
+                spec_version: SPEC_VERSION,
+            };
+            fixture_from_trace(
+                format!("coverage/{k:04}"),
+                format!(
+                    "Trace {k} of {} that together cover all {} reachable abstract transitions of the recommended model.",
+                    cover.traces.len(),
+                    cover.reachable.len()
+                ),
+                provenance,
+                RECOMMENDED,
+                trace,
+            )
+        })
+        .collect()
+}

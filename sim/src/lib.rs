@@ -16,6 +16,7 @@
 //! [`generate`] for where fixtures come from.
 
 pub mod adapter;
+pub mod coverage;
 pub mod engine;
 pub mod fixture;
 pub mod generate;

@@ -3,7 +3,8 @@
 use coherence_model::{Bounds, HostPolicy, RECOMMENDED, check_all};
 use coherence_sim::engine::{Verdict, replay};
 use coherence_sim::fixture::Fixture;
-use coherence_sim::generate::{DEEP_FAULT_BOUNDS, Shard, counterexamples, mutant_policies, random_walks};
+use coherence_sim::coverage::{COVERAGE_BOUNDS, Cover, cover, coverage_of};
+use coherence_sim::generate::{DEEP_FAULT_BOUNDS, Shard, counterexamples, coverage_fixtures, mutant_policies, random_walks};
 use coherence_sim::host::{HostError, ReferenceHost};
 use coherence_sim::scenario::{Scenario, scenario_fixtures};
 use std::path::Path;
@@ -25,6 +26,7 @@ fn regenerated() -> Vec<Fixture> {
     reports.extend(check_all(&mutants, DEEP_FAULT_BOUNDS, 2));
     let mut fixtures = counterexamples(&reports, Shard::ALL);
     fixtures.extend(random_walks(1, 64, Shard::ALL));
+    fixtures.extend(coverage_fixtures(cover_at_defaults(), COVERAGE_BOUNDS, Shard::ALL));
     fixtures.extend(scenario_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap());
     fixtures
 }
@@ -318,4 +320,22 @@ fn bad_scenarios_are_rejected_with_their_line() {
     rejected("about y\npolicy session-start-only", "the `scenario` line is missing");
     rejected("scenario X\nabout y\npolicy nope", "s.scenario:3: unknown policy `nope`");
     rejected(&format!("{head}FailListing cli gmail 0 session_not_found"), "404s come from LoseTransportSession");
+}
+
+fn cover_at_defaults() -> &'static Cover {
+    static COVER: OnceLock<Cover> = OnceLock::new();
+    COVER.get_or_init(|| cover(COVERAGE_BOUNDS))
+}
+
+/// The coverage-directed traces cover every reachable abstract transition; random walks alone do
+/// not, which is why the strategy exists.
+#[test]
+fn coverage_directed_traces_cover_every_reachable_abstract_transition() {
+    let cover = cover_at_defaults();
+    assert_eq!((cover.reachable.len(), cover.traces.len()), (705, 264));
+    let covering: Vec<Fixture> = corpus().iter().filter(|f| f.provenance.strategy == "coverage").cloned().collect();
+    assert_eq!(coverage_of(&covering, &cover.reachable), cover.reachable.len());
+    let walks: Vec<Fixture> = corpus().iter().filter(|f| f.provenance.strategy == "random-walk").cloned().collect();
+    assert!(coverage_of(&walks, &cover.reachable) < cover.reachable.len());
+    assert_eq!(coverage_of(corpus(), &cover.reachable), cover.reachable.len());
 }

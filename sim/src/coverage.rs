@@ -1,0 +1,229 @@
+//! Coverage-directed generation: the fewest traces found that cover every reachable abstract
+//! transition of the `recommended` model within bounds (SPEC.md §11.2).
+//!
+//! An **abstract transition** is an action name with the situation of its focal link before and
+//! after it. The focal link is the action's session (the first session for actions of the world
+//! alone) and its connector (the turn's connector for agent actions, the first connector for
+//! `/mcp` and restarts). A link's **situation** is: what the account holds for the connector
+//! (stubs or actions), what the catalogue offers (nothing, stubs, actions), the notice's reason,
+//! how many requests are in flight, and the turn (none, open, held). The abstraction is finite and
+//! speaks only of what SPEC.md's invariants speak of.
+//!
+//! The search visits every reachable state; each abstract transition is first met on a shortest
+//! path, which makes one candidate trace. The greedy set cover then takes the candidate covering
+//! the most transitions not yet covered, and repeats: 100% of the reachable abstract transitions
+//! by construction, in few traces (greedy set cover is within a factor ln(n) of the fewest).
+
+use coherence_model::explore::Trace;
+use coherence_model::state::{ConnectorId, Listing, NoticeReason, SessionId, Stage, State};
+use coherence_model::{Action, Bounds, CoherenceModel, RECOMMENDED, search};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The turn, as the abstraction sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnPhase {
+    /// No turn.
+    None,
+    /// The agent may act.
+    Open,
+    /// The host holds the turn.
+    Held,
+}
+
+/// A link's situation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Situation {
+    /// What the account holds.
+    pub account: Listing,
+    /// What the catalogue offers.
+    pub offered: Option<Listing>,
+    /// The notice's reason.
+    pub notice: Option<NoticeReason>,
+    /// Requests in flight.
+    pub in_flight: u8,
+    /// The turn.
+    pub turn: TurnPhase,
+}
+
+/// An abstract transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct AbstractTransition {
+    /// The action's name.
+    pub action: &'static str,
+    /// The focal link before.
+    pub before: Situation,
+    /// The focal link after.
+    pub after: Situation,
+}
+
+fn focal(state: &State, action: Action) -> (SessionId, ConnectorId) {
+    use Action as A;
+    match action {
+        A::WebAuthenticate { connector } | A::WebRevoke { connector } | A::TokenExpire { connector } => {
+            (SessionId(0), connector)
+        }
+        A::DeliverNotification { session, connector }
+        | A::DeliverListing { session, connector, .. }
+        | A::LoseNotification { session, connector }
+        | A::DuplicateNotification { session, connector }
+        | A::FailListing { session, connector, .. }
+        | A::LoseTransportSession { session, connector }
+        | A::UserAsk { session, connector }
+        | A::UserAuthenticate { session, connector } => (session, connector),
+        A::UserMcp { session } | A::UserRestart { session } => (session, ConnectorId(0)),
+        A::AgentCallTool { session }
+        | A::AgentCallStub { session }
+        | A::AgentCallUnlisted { session }
+        | A::AgentAnswerNotAvailable { session }
+        | A::AgentRelayNotice { session } => {
+            (session, state.session(session).turn.map_or(ConnectorId(0), |t| t.connector))
+        }
+    }
+}
+
+fn situation(model: &CoherenceModel, state: &State, s: SessionId, c: ConnectorId) -> Situation {
+    let link = state.link(s, c);
+    let turn = match state.session(s).turn {
+        None => TurnPhase::None,
+        Some(t) if t.stage != Stage::Asked && model.busy(state, s) => TurnPhase::Held,
+        Some(_) => TurnPhase::Open,
+    };
+    Situation {
+        account: state.connector(c).listing(),
+        offered: link.offered(),
+        notice: link.notice.map(|n| n.reason),
+        in_flight: link.fetch_count() as u8,
+        turn,
+    }
+}
+
+/// The abstract transition of one step.
+pub fn abstract_transition(model: &CoherenceModel, before: &State, action: Action, after: &State) -> AbstractTransition {
+    let (s, c) = focal(before, action);
+    AbstractTransition { action: action.name(), before: situation(model, before, s, c), after: situation(model, after, s, c) }
+}
+
+/// The bounds coverage is measured within: the defaults, without symmetry (traces are concrete).
+pub const COVERAGE_BOUNDS: Bounds = Bounds { symmetry: false, ..Bounds::DEFAULT };
+
+/// The outcome of coverage-directed generation.
+pub struct Cover {
+    /// The traces, in the order chosen.
+    pub traces: Vec<Trace>,
+    /// Every reachable abstract transition.
+    pub reachable: BTreeSet<AbstractTransition>,
+}
+
+fn covered_by(model: &CoherenceModel, trace: &Trace, into: &mut BTreeSet<AbstractTransition>) {
+    let mut before = trace.init;
+    for (action, after) in &trace.steps {
+        into.insert(abstract_transition(model, &before, *action, after));
+        before = *after;
+    }
+}
+
+/// The greedy cover of every reachable abstract transition of `recommended` within `bounds`.
+pub fn cover(bounds: Bounds) -> Cover {
+    let bounds = Bounds { symmetry: false, ..bounds };
+    let model = CoherenceModel::new(RECOMMENDED, bounds);
+    let mut first: BTreeMap<AbstractTransition, (u32, Action, State)> = BTreeMap::new();
+    let searched = search(&model, |_, _| {}, |from, before, action, after| {
+        first.entry(abstract_transition(&model, before, action, after)).or_insert((from, action, *after));
+    });
+    let reachable: BTreeSet<AbstractTransition> = first.keys().copied().collect();
+    // One candidate per transition: the shortest trace through it. Then greedy set cover: take the
+    // candidate that covers the most still-uncovered transitions (ties: the earlier candidate).
+    let candidates: Vec<(Trace, BTreeSet<AbstractTransition>)> = first
+        .values()
+        .map(|(from, action, after)| {
+            let mut trace = searched.trace(*from);
+            trace.steps.push((*action, *after));
+            let mut set = BTreeSet::new();
+            covered_by(&model, &trace, &mut set);
+            (trace, set)
+        })
+        .collect();
+    let mut covered = BTreeSet::new();
+    let mut traces = Vec::new();
+    let mut taken = vec![false; candidates.len()];
+    while covered.len() < reachable.len() {
+        let (best, gain) = candidates
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !taken[*i])
+            .map(|(i, (_, set))| (i, set.difference(&covered).count()))
+            .fold((usize::MAX, 0), |acc, (i, gain)| if gain > acc.1 { (i, gain) } else { acc });
+        assert!(gain > 0, "every reachable transition has a candidate through it");
+        taken[best] = true;
+        covered.extend(candidates[best].1.iter().copied());
+        let mut trace = candidates[best].0.clone();
+        // Go on from where the trace ends while something uncovered is a few steps away.
+        while let Some(more) = nearest_uncovered(&model, trace.last(), &covered) {
+            let mut before = *trace.last();
+            for (action, after) in more {
+                covered.insert(abstract_transition(&model, &before, action, &after));
+                trace.steps.push((action, after));
+                before = after;
+            }
+        }
+        traces.push(trace);
+    }
+    assert_eq!(covered, reachable, "the greedy cover covers everything reachable");
+    Cover { traces, reachable }
+}
+
+/// How far [`cover`] looks past the end of a trace for an uncovered transition.
+pub const EXTENSION_DEPTH_MAX: usize = 3;
+
+/// The shortest path (at most [`EXTENSION_DEPTH_MAX`] steps, first in action order) from `start`
+/// whose last step is an uncovered abstract transition.
+fn nearest_uncovered(model: &CoherenceModel, start: &State, covered: &BTreeSet<AbstractTransition>) -> Option<Vec<(Action, State)>> {
+    let mut frontier: Vec<(State, Vec<(Action, State)>)> = vec![(*start, Vec::new())];
+    let mut actions = Vec::new();
+    for _ in 0..EXTENSION_DEPTH_MAX {
+        let mut next = Vec::new();
+        for (state, path) in &frontier {
+            actions.clear();
+            model.enabled_actions(state, &mut actions);
+            for &action in &actions {
+                let after = model.step(state, action).expect("enabled actions step");
+                let mut extended = path.clone();
+                extended.push((action, after));
+                if !covered.contains(&abstract_transition(model, state, action, &after)) {
+                    return Some(extended);
+                }
+                next.push((after, extended));
+            }
+        }
+        frontier = next;
+    }
+    None
+}
+
+/// How many of `reachable` the traces of `fixtures` cover, replaying each under `recommended`
+/// (a step `recommended` does not enable ends that fixture's contribution).
+pub fn coverage_of(fixtures: &[crate::fixture::Fixture], reachable: &BTreeSet<AbstractTransition>) -> usize {
+    let mut covered = BTreeSet::new();
+    for fixture in fixtures {
+        let model = CoherenceModel::new(RECOMMENDED, fixture.bounds);
+        let Some(mut state) = model.initial_states().into_iter().find(|s| {
+            fixture.connectors.iter().all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify)
+        }) else {
+            continue;
+        };
+        let mut enabled = Vec::new();
+        for step in &fixture.steps {
+            enabled.clear();
+            model.enabled_actions(&state, &mut enabled);
+            if !enabled.contains(&step.action) {
+                break;
+            }
+            let after = model.step(&state, step.action).expect("enabled actions step");
+            covered.insert(abstract_transition(&model, &state, step.action, &after));
+            state = after;
+        }
+    }
+    covered.intersection(reachable).count()
+}

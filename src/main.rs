@@ -69,6 +69,9 @@ struct GenArgs {
     /// Where the scripted scenarios are.
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     scenarios: std::path::PathBuf,
+    /// Also write every fixture as an ITF trace (Quint, Apalache) into this directory.
+    #[arg(long, value_name = "DIR")]
+    itf: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -220,6 +223,15 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
         std::fs::write(&path, fixture.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("gen: wrote {} fixtures to {}", fixtures.len(), args.out.display());
+    if let Some(dir) = &args.itf {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for fixture in &fixtures {
+            let itf = coherence_sim::itf::to_itf(fixture).map_err(anyhow::Error::msg)?;
+            let path = dir.join(fixture.file_name().replace(".json", ".itf.json"));
+            std::fs::write(&path, serde_json::to_string_pretty(&itf)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        println!("gen: wrote {} ITF traces to {}", fixtures.len(), dir.display());
+    }
     if let Some(cover) = &cover {
         let covered = coherence_sim::coverage::coverage_of(&fixtures, &cover.reachable);
         println!(

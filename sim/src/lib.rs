@@ -21,6 +21,7 @@ pub mod engine;
 pub mod fixture;
 pub mod generate;
 pub mod host;
+pub mod itf;
 pub mod protocol;
 pub mod scenario;
 pub mod schema;

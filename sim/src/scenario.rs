@@ -111,6 +111,36 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
     })
 }
 
+/// An action's arguments as the scenario format writes them, in order.
+pub fn action_arguments(action: &Action) -> Vec<String> {
+    use Action as A;
+    let failure = |f: ListFailure| serde_json::to_value(f).expect("serialises").as_str().unwrap_or_default().to_owned();
+    match *action {
+        A::WebAuthenticate { connector } | A::WebRevoke { connector } | A::TokenExpire { connector } => {
+            vec![connector.name().to_owned()]
+        }
+        A::DeliverNotification { session, connector }
+        | A::LoseNotification { session, connector }
+        | A::DuplicateNotification { session, connector }
+        | A::LoseTransportSession { session, connector }
+        | A::UserAsk { session, connector }
+        | A::UserAuthenticate { session, connector } => vec![session.name().to_owned(), connector.name().to_owned()],
+        A::DeliverListing { session, connector, slot } => {
+            vec![session.name().to_owned(), connector.name().to_owned(), slot.to_string()]
+        }
+        A::FailListing { session, connector, slot, failure: f } => {
+            vec![session.name().to_owned(), connector.name().to_owned(), slot.to_string(), failure(f)]
+        }
+        A::UserMcp { session }
+        | A::UserRestart { session }
+        | A::AgentCallTool { session }
+        | A::AgentCallStub { session }
+        | A::AgentCallUnlisted { session }
+        | A::AgentAnswerNotAvailable { session }
+        | A::AgentRelayNotice { session } => vec![session.name().to_owned()],
+    }
+}
+
 impl Scenario {
     /// Parses a scenario; `path` names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Scenario, String> {
@@ -172,6 +202,11 @@ impl Scenario {
             return Err(format!("{path}: scenario name `{}` must be letters, digits and dashes", scenario.name));
         }
         Ok(scenario)
+    }
+
+    /// The scenario's steps.
+    pub fn actions(&self) -> impl Iterator<Item = Action> + '_ {
+        self.steps.iter().map(|(_, a)| *a)
     }
 
     /// The least bounds that admit the scenario's steps.

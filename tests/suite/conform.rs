@@ -339,3 +339,18 @@ fn coverage_directed_traces_cover_every_reachable_abstract_transition() {
     assert!(coverage_of(&walks, &cover.reachable) < cover.reachable.len());
     assert_eq!(coverage_of(corpus(), &cover.reachable), cover.reachable.len());
 }
+
+/// The scenario format writes what it reads: every action of the corpus, printed with its
+/// arguments, parses back to itself.
+#[test]
+fn scenario_action_syntax_round_trips() {
+    for fixture in corpus() {
+        for step in &fixture.steps {
+            let words = coherence_sim::scenario::action_arguments(&step.action);
+            let line = format!("{} {}", step.action.name(), words.join(" "));
+            let text = format!("scenario X\nabout y\npolicy recommended\n{line}\n");
+            let parsed = Scenario::parse(&text, "s").unwrap();
+            assert_eq!(parsed.actions().collect::<Vec<_>>(), vec![step.action], "{line}");
+        }
+    }
+}

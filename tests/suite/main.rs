@@ -2,6 +2,7 @@
 
 mod cli;
 mod conform;
+mod itf;
 mod nonvacuity;
 mod pinned;
 mod props;

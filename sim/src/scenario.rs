@@ -261,8 +261,52 @@ impl Scenario {
         Ok(Trace { init, steps })
     }
 
-    /// The scenario as a fixture.
+    /// Whether the actions, from the scenario's initial state, are a behaviour of the model under
+    /// its policy whose last state breaks the expected invariant.
+    fn breaks(&self, model: &CoherenceModel, init: State, actions: &[Action], id: &str) -> bool {
+        let invariant = coherence_model::invariant(id).expect("checked at parse");
+        let mut state = init;
+        let mut enabled = Vec::new();
+        for action in actions {
+            enabled.clear();
+            model.enabled_actions(&state, &mut enabled);
+            if !enabled.contains(action) {
+                return false;
+            }
+            state = model.step(&state, *action).expect("enabled actions step");
+        }
+        !(invariant.holds)(model, &state)
+    }
+
+    /// Checks that a scenario with `expect` breaks that invariant at its last step, and is
+    /// 1-minimal: dropping any one step loses the violation (the fixed point delta debugging
+    /// reaches). A scenario that can be shortened is an error naming the steps that can go.
+    pub fn check_minimal(&self, path: &str) -> Result<(), String> {
+        let Some(id) = &self.expect else { return Ok(()) };
+        let trace = self.trace(path)?;
+        let model = CoherenceModel::new(policy_named(&self.policy).expect("checked at parse"), self.bounds());
+        let actions: Vec<Action> = self.actions().collect();
+        if !self.breaks(&model, trace.init, &actions, id) {
+            return Err(format!("{path}: the last step does not break {id} under {}", self.policy));
+        }
+        let droppable: Vec<usize> = (0..actions.len())
+            .filter(|&i| {
+                let mut fewer = actions.clone();
+                fewer.remove(i);
+                self.breaks(&model, trace.init, &fewer, id)
+            })
+            .map(|i| self.steps[i].0)
+            .collect();
+        if droppable.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{path}: not minimal: {id} still breaks without the step on line {droppable:?}"))
+        }
+    }
+
+    /// The scenario as a fixture, once checked minimal.
     pub fn fixture(&self, path: &str) -> Result<Fixture, String> {
+        self.check_minimal(path)?;
         let trace = self.trace(path)?;
         let provenance = Provenance {
             strategy: "scenario".to_owned(),

@@ -320,6 +320,20 @@ fn bad_scenarios_are_rejected_with_their_line() {
     rejected("about y\npolicy session-start-only", "the `scenario` line is missing");
     rejected("scenario X\nabout y\npolicy nope", "s.scenario:3: unknown policy `nope`");
     rejected(&format!("{head}FailListing cli gmail 0 session_not_found"), "404s come from LoseTransportSession");
+    // Failure-directed scenarios must be 1-minimal, and break what they say they break.
+    let story = "scenario X\nabout y\npolicy session-start-only\nexpect INV-1\nconnector gmail unauthenticated silent\n";
+    let minimal = |extra: &str| {
+        Scenario::parse(&format!("{story}{extra}"), "s.scenario").unwrap().check_minimal("s.scenario")
+    };
+    assert_eq!(minimal("WebAuthenticate gmail\nUserAsk cli gmail\nAgentAnswerNotAvailable cli"), Ok(()));
+    assert_eq!(
+        minimal("WebAuthenticate gmail\nUserMcp cli\nUserAsk cli gmail\nAgentAnswerNotAvailable cli"),
+        Err("s.scenario: not minimal: INV-1 still breaks without the step on line [7]".to_owned())
+    );
+    assert_eq!(
+        minimal("WebAuthenticate gmail\nUserAsk cli gmail"),
+        Err("s.scenario: the last step does not break INV-1 under session-start-only".to_owned())
+    );
 }
 
 fn cover_at_defaults() -> &'static Cover {

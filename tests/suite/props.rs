@@ -53,3 +53,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Every generated walk is a behaviour of the model, reads back as written, and the reference
+    /// host passes it.
+    #[test]
+    fn generated_walks_are_behaviours_that_round_trip(seed in any::<u64>(), count in 1usize..4) {
+        use coherence_sim::fixture::Fixture;
+        for fixture in coherence_sim::generate::random_walks(seed, count, coherence_sim::generate::Shard::ALL) {
+            prop_assert_eq!(&Fixture::from_json(&fixture.to_json(), "walk").unwrap(), &fixture);
+            let states = coherence_sim::itf::states(&fixture);
+            prop_assert!(states.is_ok());
+            let model = CoherenceModel::new(coherence_model::RECOMMENDED, fixture.bounds);
+            let states = states.unwrap();
+            for (window, step) in states.windows(2).zip(&fixture.steps) {
+                let mut enabled = Vec::new();
+                model.enabled_actions(&window[0].1, &mut enabled);
+                prop_assert!(enabled.contains(&step.action));
+            }
+            let run = coherence_sim::engine::replay(&fixture, &mut coherence_sim::host::ReferenceHost::new(coherence_model::RECOMMENDED));
+            prop_assert!(matches!(run.verdict, coherence_sim::engine::Verdict::Pass), "{:?}", run.verdict);
+        }
+    }
+}

@@ -104,6 +104,9 @@ pub struct Run {
     pub views: Vec<Vec<SessionView>>,
 }
 
+/// An observation, taken apart: requests sent, session views, answer.
+type Observed = (Vec<crate::protocol::SentRequest>, Vec<SessionView>, Option<coherence_model::state::Answer>);
+
 struct Engine<'h> {
     model: CoherenceModel,
     state: State,
@@ -348,7 +351,7 @@ impl Engine<'_> {
         })
     }
 
-    fn observe(&mut self, input: &Input) -> Result<(Vec<crate::protocol::SentRequest>, Vec<SessionView>, Option<coherence_model::state::Answer>), Stop> {
+    fn observe(&mut self, input: &Input) -> Result<Observed, Stop> {
         match self.host.handle(input)? {
             Output::Observation { requests, sessions, answer } => {
                 let expected: Vec<SessionId> = self.model.bounds.session_ids().collect();

@@ -112,10 +112,9 @@ fn annotate(fixture: &mut Fixture) {
             _ => None,
         };
     }
-    if let Some(id) = &fixture.provenance.invariant {
-        reached.insert(INVARIANTS.iter().find(|i| &i.id == id).map_or("", |i| i.id));
+    if let Some(invariant) = fixture.provenance.invariant.as_deref().and_then(coherence_model::invariant) {
+        reached.insert(invariant.id);
     }
-    reached.remove("");
     fixture.exercises.invariants = reached.into_iter().map(str::to_owned).collect();
     let actions: BTreeSet<&str> = fixture.steps.iter().map(|s| s.action.name()).collect();
     fixture.exercises.actions = actions.into_iter().map(str::to_owned).collect();

@@ -13,7 +13,8 @@ use std::time::Duration;
 const WALKS: u64 = 2000;
 
 fn corpus() -> Vec<Fixture> {
-    coherence::conform::read_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).expect("the committed corpus")
+    coherence::conform::read_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+        .expect("the committed corpus")
 }
 
 fn bench_gen(c: &mut Criterion) {
@@ -26,7 +27,15 @@ fn bench_gen(c: &mut Criterion) {
         b.iter(|| (0..WALKS).map(|k| walk(walk_seed(1, k)).1.len()).sum::<usize>())
     });
     // Walks that run their full 30 steps, for comparison with simulators' ~30-step traces.
-    let wide = coherence_model::Bounds { connectors: 2, sessions: 2, turns: 6, auth_changes: 6, faults: 6, commands: 6, symmetry: false };
+    let wide = coherence_model::Bounds {
+        connectors: 2,
+        sessions: 2,
+        turns: 6,
+        auth_changes: 6,
+        faults: 6,
+        commands: 6,
+        symmetry: false,
+    };
     let mut rng = <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(1);
     let steps: usize = (0..WALKS).map(|_| walk_within(wide, &mut rng).len()).sum();
     println!("gen/walk-traces-30: {WALKS} traces, {:.1} steps each on average", steps as f64 / WALKS as f64);

@@ -30,7 +30,8 @@ pub fn read_fixtures(dir: &Path) -> anyhow::Result<Vec<Fixture>> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("cannot read fixture directory {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("cannot read fixture directory {}: {e}", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
         if path.is_dir() {
@@ -59,7 +60,10 @@ impl FixtureResult {
 
 /// Replays every fixture through hosts from `host`. One host serves fixture after fixture (each
 /// starts with `hello` and `reset`); after a host fails, the next fixture gets a fresh one.
-pub fn conform(fixtures: Vec<Fixture>, mut host: impl FnMut() -> anyhow::Result<Box<dyn Host>>) -> anyhow::Result<Vec<FixtureResult>> {
+pub fn conform(
+    fixtures: Vec<Fixture>,
+    mut host: impl FnMut() -> anyhow::Result<Box<dyn Host>>,
+) -> anyhow::Result<Vec<FixtureResult>> {
     let mut results = Vec::with_capacity(fixtures.len());
     let mut current: Option<Box<dyn Host>> = None;
     for fixture in fixtures {
@@ -83,7 +87,9 @@ pub fn run_story(run: &Run, last: usize) -> Vec<String> {
     for (i, e) in run.executed.iter().enumerate().take(last + 1) {
         let how = match e.origin {
             Origin::Fixture => String::new(),
-            Origin::Substituted => " [the fixture's agent step, replaced: the host's catalogue did not allow it]".to_owned(),
+            Origin::Substituted => {
+                " [the fixture's agent step, replaced: the host's catalogue did not allow it]".to_owned()
+            }
             Origin::Drained => " [delivered by the runner so that the run can proceed]".to_owned(),
         };
         lines.push(format!("{}. {}{how}", i + 1, step_words(&run.model, &before, e.action, &e.state)));
@@ -125,7 +131,12 @@ pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
     let errors = results.iter().filter(|r| matches!(r.run.verdict, Verdict::HostFailed { .. })).count();
     let passed = results.len() - failed - errors;
     writeln!(w).unwrap();
-    writeln!(w, "conform: {passed} passed, {failed} failed, {errors} errors ({} fixtures, adapter `{adapter}`)", results.len()).unwrap();
+    writeln!(
+        w,
+        "conform: {passed} passed, {failed} failed, {errors} errors ({} fixtures, adapter `{adapter}`)",
+        results.len()
+    )
+    .unwrap();
     out
 }
 

@@ -228,7 +228,8 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
         for fixture in &fixtures {
             let itf = coherence_sim::itf::to_itf(fixture).map_err(anyhow::Error::msg)?;
             let path = dir.join(fixture.file_name().replace(".json", ".itf.json"));
-            std::fs::write(&path, serde_json::to_string_pretty(&itf)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, serde_json::to_string_pretty(&itf)? + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
         println!("gen: wrote {} ITF traces to {}", fixtures.len(), dir.display());
     }

@@ -98,8 +98,13 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
         if vacuous.is_empty() {
             writeln!(w, "  {}: every premise reached", report.policy.name).unwrap();
         } else {
-            writeln!(w, "  {}: never reached the premise of {} (holds vacuously)", report.policy.name, vacuous.join(", "))
-                .unwrap();
+            writeln!(
+                w,
+                "  {}: never reached the premise of {} (holds vacuously)",
+                report.policy.name,
+                vacuous.join(", ")
+            )
+            .unwrap();
         }
     }
 
@@ -128,8 +133,12 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
         Some(diffs) => {
             writeln!(w, "{} verdicts differ from SPEC.md §7:", diffs.len()).unwrap();
             for d in diffs {
-                writeln!(w, "  {} × {}: SPEC.md says {}, the checker computed {}", d.policy, d.id, d.expected, d.computed)
-                    .unwrap();
+                writeln!(
+                    w,
+                    "  {} × {}: SPEC.md says {}, the checker computed {}",
+                    d.policy, d.id, d.expected, d.computed
+                )
+                .unwrap();
             }
             writeln!(w, "Update the model or SPEC.md §7 so that they agree.").unwrap();
         }

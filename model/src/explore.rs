@@ -78,8 +78,12 @@ pub fn fingerprint(state: &State) -> u64 {
     FINGERPRINT.hash_one(state)
 }
 
-static FINGERPRINT: ahash::RandomState =
-    ahash::RandomState::with_seeds(0x6d63_702d_636f_6865, 0x7265_6e63_6521_0001, 0x7370_6563_2d76_3031, 0x6578_706c_6f72_6521);
+static FINGERPRINT: ahash::RandomState = ahash::RandomState::with_seeds(
+    0x6d63_702d_636f_6865,
+    0x7265_6e63_6521_0001,
+    0x7370_6563_2d76_3031,
+    0x6578_706c_6f72_6521,
+);
 
 #[derive(Clone, Copy)]
 struct Node {

@@ -133,32 +133,28 @@ fn moment(state: &State) -> Option<Moment> {
     }
 }
 
-fn links<'a>(model: &'a CoherenceModel, state: &'a State) -> impl Iterator<Item = (SessionId, ConnectorId, &'a Link)> + 'a {
-    model
-        .bounds
-        .session_ids()
-        .flat_map(move |s| model.bounds.connector_ids().map(move |c| (s, c, state.link(s, c))))
+fn links<'a>(
+    model: &'a CoherenceModel,
+    state: &'a State,
+) -> impl Iterator<Item = (SessionId, ConnectorId, &'a Link)> + 'a {
+    model.bounds.session_ids().flat_map(move |s| model.bounds.connector_ids().map(move |c| (s, c, state.link(s, c))))
 }
 
 /// INV-1: at an answer about a connector authenticated for the whole turn, the agent used its
 /// tools, or the user and the agent were told of the gap and a recovery step.
 fn no_silent_missing_tools(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_none_or(|m| {
-        m.availability != Availability::Available || m.answer == Answer::UsedTool || m.told()
-    })
+    moment(state).is_none_or(|m| m.availability != Availability::Available || m.answer == Answer::UsedTool || m.told())
 }
 
 fn gap_at_answer(_: &CoherenceModel, state: &State) -> bool {
-    moment(state)
-        .is_some_and(|m| m.availability == Availability::Available && m.offered != Some(Listing::Actions))
+    moment(state).is_some_and(|m| m.availability == Availability::Available && m.offered != Some(Listing::Actions))
 }
 
 /// INV-2: at an answer about a connector unauthenticated for the whole turn, the catalogue does
 /// not offer its action tools unless a notice or the answer flags them.
 fn no_phantom_tools(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_none_or(|m| {
-        m.availability != Availability::Absent || m.offered != Some(Listing::Actions) || m.told()
-    })
+    moment(state)
+        .is_none_or(|m| m.availability != Availability::Absent || m.offered != Some(Listing::Actions) || m.told())
 }
 
 fn phantom_at_answer(_: &CoherenceModel, state: &State) -> bool {
@@ -204,7 +200,9 @@ fn stub_guidance(_: &CoherenceModel, state: &State) -> bool {
 fn stub_while_available(_: &CoherenceModel, state: &State) -> bool {
     match state.event {
         Some(Event::StubRefreshed { availability, .. }) => availability == Availability::Available,
-        Some(Event::Answered(m)) => m.availability == Availability::Available && matches!(m.answer, Answer::StubReplied(_)),
+        Some(Event::Answered(m)) => {
+            m.availability == Availability::Available && matches!(m.answer, Answer::StubReplied(_))
+        }
         _ => false,
     }
 }
@@ -212,9 +210,8 @@ fn stub_while_available(_: &CoherenceModel, state: &State) -> bool {
 /// INV-6: once the user has performed the recovery step a notice named, and nothing changed or
 /// failed since, the session's catalogue matches the server when it settles.
 fn actionable_recovery(model: &CoherenceModel, state: &State) -> bool {
-    links(model, state).all(|(_, c, link)| {
-        !(link.following && link.settled()) || link.offered() == Some(state.connector(c).listing())
-    })
+    links(model, state)
+        .all(|(_, c, link)| !(link.following && link.settled()) || link.offered() == Some(state.connector(c).listing()))
 }
 
 fn followed_recovery_settled(model: &CoherenceModel, state: &State) -> bool {
@@ -233,9 +230,8 @@ fn bounded_convergence(model: &CoherenceModel, state: &State) -> bool {
 }
 
 fn gap_after_trigger(model: &CoherenceModel, state: &State) -> bool {
-    links(model, state).any(|(_, c, link)| {
-        link.triggered && link.settled() && link.offered() != Some(state.connector(c).listing())
-    })
+    links(model, state)
+        .any(|(_, c, link)| link.triggered && link.settled() && link.offered() != Some(state.connector(c).listing()))
 }
 
 /// INV-8: a call meant for one connector never runs another connector's tool.
@@ -290,7 +286,8 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
         }
     }
     // Unused slots never change.
-    let unused_connector = (usize::from(b.connectors)..CONNECTORS_MAX).any(|c| state.connectors[c] != Connector::default());
+    let unused_connector =
+        (usize::from(b.connectors)..CONNECTORS_MAX).any(|c| state.connectors[c] != Connector::default());
     let unused_link = (0..SESSIONS_MAX).any(|s| {
         (0..CONNECTORS_MAX).any(|c| {
             (s >= usize::from(b.sessions) || c >= usize::from(b.connectors)) && state.links[s][c] != Link::default()

@@ -74,7 +74,11 @@ macro_rules! serde_by_name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let name = String::deserialize(deserializer)?;
                 $ty::named(&name).ok_or_else(|| {
-                    serde::de::Error::custom(format!("unknown {} `{name}`; expected one of {}", $what, $names.join(", ")))
+                    serde::de::Error::custom(format!(
+                        "unknown {} `{name}`; expected one of {}",
+                        $what,
+                        $names.join(", ")
+                    ))
                 })
             }
         }
@@ -111,7 +115,9 @@ impl std::fmt::Display for SessionId {
 }
 
 /// The account's authorization state for one connector (SPEC.md §2.1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Auth {
     /// Never authenticated: the server lists only the auth stubs.
@@ -136,7 +142,9 @@ impl Auth {
 }
 
 /// Whether and how a connector's server sends `notifications/tools/list_changed`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Notify {
     /// Declares `tools.listChanged` and sends the notification on every change.
@@ -159,7 +167,9 @@ pub enum Listing {
 }
 
 /// One connector's account and server state (SPEC.md §2.1, §2.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Connector {
     /// The account's authorization for this connector.
     pub auth: Auth,
@@ -260,7 +270,9 @@ pub struct Notice {
 }
 
 /// One session's view of one connector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Link {
     /// The catalogue entry, `None` until the first successful `tools/list` of this session.
     pub entry: Option<Entry>,
@@ -337,7 +349,9 @@ pub struct Turn {
 }
 
 /// One host session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Session {
     /// The user turn in progress, if any.
     pub turn: Option<Turn>,
@@ -444,7 +458,9 @@ pub enum Event {
 }
 
 /// How much of each budget the run has used (SPEC.md §4, the bounds).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Spent {
     /// User turns asked.
     pub turns: u8,
@@ -457,7 +473,9 @@ pub struct Spent {
 }
 
 /// How many connector and session slots a state uses; fixed for a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Shape {
     /// Connector slots in use.
     pub connectors: u8,
@@ -466,7 +484,9 @@ pub struct Shape {
 }
 
 /// The whole system state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct State {
     /// Slots in use.
     pub shape: Shape,

@@ -82,11 +82,8 @@ pub fn initial_words(model: &CoherenceModel, state: &State) -> String {
             format!("{c} is {} (its server {})", auth_words(k.auth), notify_words(k.notify))
         })
         .collect();
-    let sessions: Vec<String> = model
-        .bounds
-        .session_ids()
-        .map(|s| format!("{s} offers {}", catalogue_words(model, state, s)))
-        .collect();
+    let sessions: Vec<String> =
+        model.bounds.session_ids().map(|s| format!("{s} offers {}", catalogue_words(model, state, s))).collect();
     format!("Sessions start. {}. {}.", connectors.join("; "), sessions.join(". "))
 }
 
@@ -94,14 +91,25 @@ fn answer_words(connector: ConnectorId, answer: Answer) -> String {
     match answer {
         Answer::UsedTool => format!("calls a {connector} action tool; it works"),
         Answer::ToolFailed(None) => format!("calls a {connector} tool; it fails with no hint of a recovery"),
-        Answer::ToolFailed(Some(r)) => format!("calls a {connector} tool; it fails, and the reply says to {}", recovery_words(r)),
-        Answer::StubReplied(StubReply::AuthPrompt) => format!("calls {connector}'s authenticate stub; it starts the handshake"),
+        Answer::ToolFailed(Some(r)) => {
+            format!("calls a {connector} tool; it fails, and the reply says to {}", recovery_words(r))
+        }
+        Answer::StubReplied(StubReply::AuthPrompt) => {
+            format!("calls {connector}'s authenticate stub; it starts the handshake")
+        }
         Answer::StubReplied(StubReply::Opaque) => format!("calls {connector}'s authenticate stub; it fails opaquely"),
         Answer::StubReplied(StubReply::Guidance(r)) => {
-            format!("calls {connector}'s authenticate stub; it says {connector} is authenticated elsewhere: {}", recovery_words(r))
+            format!(
+                "calls {connector}'s authenticate stub; it says {connector} is authenticated elsewhere: {}",
+                recovery_words(r)
+            )
         }
-        Answer::NoSuchTool => format!("calls a {connector} tool the catalogue does not list; the host says \"no such tool\""),
-        Answer::Misrouted => format!("calls a {connector} tool the catalogue does not list; the host runs another connector's tool of that name"),
+        Answer::NoSuchTool => {
+            format!("calls a {connector} tool the catalogue does not list; the host says \"no such tool\"")
+        }
+        Answer::Misrouted => format!(
+            "calls a {connector} tool the catalogue does not list; the host runs another connector's tool of that name"
+        ),
         Answer::NotAvailable => format!("answers that {connector} is not available"),
         Answer::RelayedNotice => format!("relays the notice for {connector}"),
     }
@@ -149,7 +157,8 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
             }
         }
         Action::DeliverListing { session, connector, slot } => {
-            let fetch = before.link(session, connector).fetches[usize::from(slot)].expect("delivered a fetch in flight");
+            let fetch =
+                before.link(session, connector).fetches[usize::from(slot)].expect("delivered a fetch in flight");
             let got = match fetch.reply {
                 Reply::Listed { listing, version } => format!("{} (v{version})", listing_words(Some(listing))),
                 Reply::Failed(f) => format!("the request failed with {}", failure_words(f)),
@@ -162,14 +171,20 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
             } else {
                 let link = after.link(session, connector);
                 match link.notice {
-                    Some(n) if before.link(session, connector).notice != Some(n) => format!("; {session} shows notice {}", notice_words(n)),
+                    Some(n) if before.link(session, connector).notice != Some(n) => {
+                        format!("; {session} shows notice {}", notice_words(n))
+                    }
                     _ => String::new(),
                 }
             };
             format!("{session} receives a tools/list reply for {connector}: {got}{effect}{}.", reaction(session))
         }
-        Action::LoseNotification { session, connector } => format!("Fault: {connector}'s list_changed to {session} is lost."),
-        Action::DuplicateNotification { session, connector } => format!("Fault: {connector}'s list_changed to {session} is duplicated."),
+        Action::LoseNotification { session, connector } => {
+            format!("Fault: {connector}'s list_changed to {session} is lost.")
+        }
+        Action::DuplicateNotification { session, connector } => {
+            format!("Fault: {connector}'s list_changed to {session} is duplicated.")
+        }
         Action::FailListing { session, connector, failure, .. } => {
             format!("Fault: {session}'s tools/list for {connector} will fail with {}.", failure_words(failure))
         }
@@ -265,11 +280,8 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
                 for c in model.bounds.connector_ids() {
                     let link = state.link(s, c);
                     let server = state.connector(c).listing();
-                    let judged = if invariant.id == "INV-6" {
-                        link.following
-                    } else {
-                        link.triggered && link.notice.is_none()
-                    };
+                    let judged =
+                        if invariant.id == "INV-6" { link.following } else { link.triggered && link.notice.is_none() };
                     if judged && link.settled() && link.offered() != Some(server) {
                         gaps.push(format!(
                             "{s} offers {} for {c} while its server lists {}",

@@ -93,14 +93,10 @@ mod tests {
 
     #[test]
     fn permutations_are_complete_and_ordered() {
-        assert_eq!(permutations(3), vec![
-            vec![0, 1, 2],
-            vec![0, 2, 1],
-            vec![1, 0, 2],
-            vec![1, 2, 0],
-            vec![2, 0, 1],
-            vec![2, 1, 0]
-        ]);
+        assert_eq!(
+            permutations(3),
+            vec![vec![0, 1, 2], vec![0, 2, 1], vec![1, 0, 2], vec![1, 2, 0], vec![2, 0, 1], vec![2, 1, 0]]
+        );
     }
 
     #[test]
@@ -109,11 +105,8 @@ mod tests {
         state.connectors[0].auth = Auth::Authenticated;
         state.connectors[2].notify = Notify::Silent;
         state.links[1][2].notifications = 1;
-        state.sessions[1].turn = Some(Turn {
-            connector: ConnectorId(2),
-            stage: Stage::Asked,
-            availability: Availability::Absent,
-        });
+        state.sessions[1].turn =
+            Some(Turn { connector: ConnectorId(2), stage: Stage::Asked, availability: Availability::Absent });
         let expected = canonical(&state);
         for cp in permutations(3) {
             for sp in permutations(2) {

@@ -51,15 +51,8 @@ pub const BUDGET_MAX: u8 = 6;
 
 impl Bounds {
     /// The default bounds: what `coherence check` uses without flags.
-    pub const DEFAULT: Bounds = Bounds {
-        connectors: 2,
-        sessions: 1,
-        turns: 2,
-        auth_changes: 2,
-        faults: 1,
-        commands: 1,
-        symmetry: true,
-    };
+    pub const DEFAULT: Bounds =
+        Bounds { connectors: 2, sessions: 1, turns: 2, auth_changes: 2, faults: 1, commands: 1, symmetry: true };
 
     /// Checks that the bounds are within what the model can represent.
     pub fn validate(&self) -> Result<(), BoundsError> {
@@ -291,14 +284,15 @@ impl CoherenceModel {
     /// The initial states: every connector starts unauthenticated or authenticated, with any of
     /// the three notification behaviours, and every session has just built its catalogue.
     pub fn initial_states(&self) -> Vec<State> {
-        let choices: Vec<Connector> = [Auth::Unauthenticated, Auth::Authenticated]
-            .into_iter()
-            .flat_map(|auth| {
-                [Notify::Silent, Notify::Advertised, Notify::Unadvertised]
-                    .into_iter()
-                    .map(move |notify| Connector { auth, version: 0, notify })
-            })
-            .collect();
+        let choices: Vec<Connector> =
+            [Auth::Unauthenticated, Auth::Authenticated]
+                .into_iter()
+                .flat_map(|auth| {
+                    [Notify::Silent, Notify::Advertised, Notify::Unadvertised]
+                        .into_iter()
+                        .map(move |notify| Connector { auth, version: 0, notify })
+                })
+                .collect();
         let n = usize::from(self.bounds.connectors);
         let mut states = Vec::new();
         let mut pick = vec![0usize; n];
@@ -372,12 +366,7 @@ impl CoherenceModel {
                     for (slot, fetch) in link.fetches.iter().enumerate() {
                         if let Some(Fetch { reply: Reply::Listed { .. }, .. }) = fetch {
                             for failure in [ListFailure::Unauthorized, ListFailure::Transport] {
-                                actions.push(Action::FailListing {
-                                    session,
-                                    connector,
-                                    slot: slot as u8,
-                                    failure,
-                                });
+                                actions.push(Action::FailListing { session, connector, slot: slot as u8, failure });
                             }
                         }
                     }
@@ -472,9 +461,7 @@ impl CoherenceModel {
                 link.triggered = true;
                 let relist = match p.on_list_changed {
                     OnListChanged::Ignore => false,
-                    OnListChanged::RelistIfAdvertised => {
-                        state.connector(connector).notify == Notify::Advertised
-                    }
+                    OnListChanged::RelistIfAdvertised => state.connector(connector).notify == Notify::Advertised,
                     OnListChanged::Relist => true,
                 };
                 if relist {
@@ -519,8 +506,7 @@ impl CoherenceModel {
                 } else {
                     Availability::Absent
                 };
-                next.sessions[session.index()].turn =
-                    Some(Turn { connector, stage: Stage::Asked, availability });
+                next.sessions[session.index()].turn = Some(Turn { connector, stage: Stage::Asked, availability });
                 self.check_account(&mut next, session, Recheck::No);
             }
             Action::UserMcp { session } => {
@@ -645,11 +631,8 @@ impl CoherenceModel {
                     link.transport_lost = false;
                     self.request_listing(state, session, connector);
                 } else if p.notice_on_failure {
-                    let recovery = if failure == ListFailure::SessionNotFound {
-                        Recovery::Restart
-                    } else {
-                        p.failure_recovery
-                    };
+                    let recovery =
+                        if failure == ListFailure::SessionNotFound { Recovery::Restart } else { p.failure_recovery };
                     link.notice = Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
                 }
             }
@@ -745,10 +728,8 @@ impl CoherenceModel {
             let link = next.link_mut(session, connector);
             link.triggered = true;
             let recovery = if p.notice_on_failure {
-                link.notice = Some(Notice {
-                    reason: NoticeReason::NeedsAuthentication,
-                    recovery: Recovery::Authenticate,
-                });
+                link.notice =
+                    Some(Notice { reason: NoticeReason::NeedsAuthentication, recovery: Recovery::Authenticate });
                 self.request_listing(next, session, connector);
                 Some(Recovery::Authenticate)
             } else {
@@ -786,9 +767,10 @@ impl CoherenceModel {
                 return;
             }
             OnUnknownTool::Misroute => {
-                let elsewhere = self.bounds.connector_ids().any(|other| {
-                    other != connector && state.link(session, other).offered() == Some(Listing::Actions)
-                });
+                let elsewhere = self
+                    .bounds
+                    .connector_ids()
+                    .any(|other| other != connector && state.link(session, other).offered() == Some(Listing::Actions));
                 if elsewhere {
                     self.answer(next, session, Answer::Misrouted);
                     return;

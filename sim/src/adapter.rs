@@ -137,7 +137,9 @@ impl Host for ProcessHost {
         }
         match self.lines.recv_timeout(self.timeout) {
             Ok(Line::Text(text)) => parse(&text),
-            Ok(Line::Oversized) => Err(HostError::Protocol(format!("the adapter printed a line over {LINE_BYTES_MAX} bytes"))),
+            Ok(Line::Oversized) => {
+                Err(HostError::Protocol(format!("the adapter printed a line over {LINE_BYTES_MAX} bytes")))
+            }
             Ok(Line::Failed(e)) => Err(HostError::Protocol(format!("cannot read the adapter's output: {e}"))),
             Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => Err(HostError::Crashed(self.exit_words())),
             Err(RecvTimeoutError::Timeout) => Err(HostError::Timeout(self.timeout.as_millis() as u64)),

@@ -100,9 +100,18 @@ fn situation(model: &CoherenceModel, state: &State, s: SessionId, c: ConnectorId
 }
 
 /// The abstract transition of one step.
-pub fn abstract_transition(model: &CoherenceModel, before: &State, action: Action, after: &State) -> AbstractTransition {
+pub fn abstract_transition(
+    model: &CoherenceModel,
+    before: &State,
+    action: Action,
+    after: &State,
+) -> AbstractTransition {
     let (s, c) = focal(before, action);
-    AbstractTransition { action: action.name(), before: situation(model, before, s, c), after: situation(model, after, s, c) }
+    AbstractTransition {
+        action: action.name(),
+        before: situation(model, before, s, c),
+        after: situation(model, after, s, c),
+    }
 }
 
 /// The bounds coverage is measured within: the defaults, without symmetry (traces are concrete).
@@ -129,9 +138,13 @@ pub fn cover(bounds: Bounds) -> Cover {
     let bounds = Bounds { symmetry: false, ..bounds };
     let model = CoherenceModel::new(RECOMMENDED, bounds);
     let mut first: BTreeMap<AbstractTransition, (u32, Action, State)> = BTreeMap::new();
-    let searched = search(&model, |_, _| {}, |from, before, action, after| {
-        first.entry(abstract_transition(&model, before, action, after)).or_insert((from, action, *after));
-    });
+    let searched = search(
+        &model,
+        |_, _| {},
+        |from, before, action, after| {
+            first.entry(abstract_transition(&model, before, action, after)).or_insert((from, action, *after));
+        },
+    );
     let reachable: BTreeSet<AbstractTransition> = first.keys().copied().collect();
     // One candidate per transition: the shortest trace through it. Then greedy set cover: take the
     // candidate that covers the most still-uncovered transitions (ties: the earlier candidate).
@@ -179,7 +192,11 @@ pub const EXTENSION_DEPTH_MAX: usize = 3;
 
 /// The shortest path (at most [`EXTENSION_DEPTH_MAX`] steps, first in action order) from `start`
 /// whose last step is an uncovered abstract transition.
-fn nearest_uncovered(model: &CoherenceModel, start: &State, covered: &BTreeSet<AbstractTransition>) -> Option<Vec<(Action, State)>> {
+fn nearest_uncovered(
+    model: &CoherenceModel,
+    start: &State,
+    covered: &BTreeSet<AbstractTransition>,
+) -> Option<Vec<(Action, State)>> {
     let mut frontier: Vec<(State, Vec<(Action, State)>)> = vec![(*start, Vec::new())];
     let mut actions = Vec::new();
     for _ in 0..EXTENSION_DEPTH_MAX {
@@ -209,7 +226,10 @@ pub fn coverage_of(fixtures: &[crate::fixture::Fixture], reachable: &BTreeSet<Ab
     for fixture in fixtures {
         let model = CoherenceModel::new(RECOMMENDED, fixture.bounds);
         let Some(mut state) = model.initial_states().into_iter().find(|s| {
-            fixture.connectors.iter().all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify)
+            fixture
+                .connectors
+                .iter()
+                .all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify)
         }) else {
             continue;
         };

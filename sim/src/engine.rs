@@ -14,10 +14,12 @@
 
 use crate::fixture::Fixture;
 use crate::host::{Host, HostError};
-use crate::protocol::{CallResult, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, SessionView, TurnState};
+use crate::protocol::{
+    CallResult, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, SessionView, TurnState,
+};
 use coherence_model::invariants::{INVARIANTS, Invariant};
 use coherence_model::state::{
-    Auth, ConnectorId, Entry, Event, Fetch, FETCHES_IN_FLIGHT_MAX, Moment, Reply, SessionId, Stage, State,
+    Auth, ConnectorId, Entry, Event, FETCHES_IN_FLIGHT_MAX, Fetch, Moment, Reply, SessionId, Stage, State,
 };
 use coherence_model::story::violation_words;
 use coherence_model::{Action, CoherenceModel, WORLD_ONLY};
@@ -343,7 +345,9 @@ impl Engine<'_> {
             Action::AgentCallStub { session } => {
                 Input::CallStub { session, connector: turn_connector(session), account: self.account() }
             }
-            Action::AgentCallUnlisted { session } => Input::CallUnlisted { session, connector: turn_connector(session) },
+            Action::AgentCallUnlisted { session } => {
+                Input::CallUnlisted { session, connector: turn_connector(session) }
+            }
             Action::AgentAnswerNotAvailable { session } => {
                 Input::AnswerNotAvailable { session, connector: turn_connector(session) }
             }
@@ -364,7 +368,9 @@ impl Engine<'_> {
                 for view in &sessions {
                     for c in view.catalogue.keys().chain(view.notices.keys()) {
                         if c.0 >= self.model.bounds.connectors {
-                            return Err(Stop::Host(HostError::Protocol(format!("the observation names unknown connector {c}"))));
+                            return Err(Stop::Host(HostError::Protocol(format!(
+                                "the observation names unknown connector {c}"
+                            ))));
                         }
                     }
                 }
@@ -501,7 +507,9 @@ impl Engine<'_> {
                         // applied that reply; otherwise it learned the server's current state
                         // some other way (a failed call, an account read).
                         let version = match delivered {
-                            Some((ds, dc, Reply::Listed { listing: l, version })) if ds == s && dc == c && l == listing => {
+                            Some((ds, dc, Reply::Listed { listing: l, version }))
+                                if ds == s && dc == c && l == listing =>
+                            {
                                 self.state.event = Some(Event::Applied {
                                     session: s,
                                     connector: c,
@@ -538,7 +546,10 @@ impl Engine<'_> {
                 match (answer, view.turn) {
                     (Some(answer), TurnState::None) => {
                         if !answer_fits(action, answer, before, s, turn.connector) {
-                            return protocol(format!("answer {answer:?} does not fit the agent's step {}", action.name()));
+                            return protocol(format!(
+                                "answer {answer:?} does not fit the agent's step {}",
+                                action.name()
+                            ));
                         }
                         let link = *self.state.link(s, turn.connector);
                         self.state.sessions[s.index()].turn = None;
@@ -554,7 +565,9 @@ impl Engine<'_> {
                     (None, TurnState::Held | TurnState::Open)
                         if matches!(
                             action,
-                            Action::AgentCallTool { .. } | Action::AgentCallStub { .. } | Action::AgentCallUnlisted { .. }
+                            Action::AgentCallTool { .. }
+                                | Action::AgentCallStub { .. }
+                                | Action::AgentCallUnlisted { .. }
                         ) =>
                     {
                         // The host refreshes and lets the agent try again.
@@ -570,7 +583,10 @@ impl Engine<'_> {
                     }
                     (Some(_), _) => return protocol(format!("{s} answered the turn but still reports it in progress")),
                     (None, _) => {
-                        return protocol(format!("{s}: the agent's step {} got neither an answer nor a held turn", action.name()));
+                        return protocol(format!(
+                            "{s}: the agent's step {} got neither an answer nor a held turn",
+                            action.name()
+                        ));
                     }
                 }
                 continue;
@@ -609,7 +625,13 @@ impl Engine<'_> {
 }
 
 /// Whether a host's answer is one the agent's step can produce.
-fn answer_fits(action: Action, answer: coherence_model::state::Answer, before: &State, s: SessionId, c: ConnectorId) -> bool {
+fn answer_fits(
+    action: Action,
+    answer: coherence_model::state::Answer,
+    before: &State,
+    s: SessionId,
+    c: ConnectorId,
+) -> bool {
     use coherence_model::state::Answer as A;
     let server_ok = !before.link(s, c).transport_lost && before.connector(c).auth == Auth::Authenticated;
     match action {

@@ -152,7 +152,9 @@ impl Fixture {
         match value.get("version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
             Some(v) => {
-                return Err(malformed(format!("format version {v} is not supported; this build reads version {FORMAT_VERSION}")));
+                return Err(malformed(format!(
+                    "format version {v} is not supported; this build reads version {FORMAT_VERSION}"
+                )));
             }
             None => return Err(malformed("the `version` field is missing".to_owned())),
         }

@@ -8,12 +8,16 @@
 //!   the `recommended` model choosing uniformly among enabled actions.
 
 use crate::engine::{Origin, replay};
-use crate::fixture::{ConnectorInit, Exercises, FORMAT, FORMAT_VERSION, Fixture, Provenance, ReferenceView, SPEC_VERSION, Step};
+use crate::fixture::{
+    ConnectorInit, Exercises, FORMAT, FORMAT_VERSION, Fixture, Provenance, ReferenceView, SPEC_VERSION, Step,
+};
 use crate::host::ReferenceHost;
 use coherence_model::explore::Trace;
 use coherence_model::invariants::INVARIANTS;
 use coherence_model::story::step_words;
-use coherence_model::{BROKEN_POLICIES, Bounds, CheckReport, CoherenceModel, HostPolicy, POLICIES, RECOMMENDED, check_all};
+use coherence_model::{
+    BROKEN_POLICIES, Bounds, CheckReport, CoherenceModel, HostPolicy, POLICIES, RECOMMENDED, check_all,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use std::collections::BTreeSet;
@@ -50,7 +54,13 @@ impl Shard {
 }
 
 /// Builds a fixture from a model trace, with `recommended`'s view of every step.
-pub fn fixture_from_trace(id: String, description: String, provenance: Provenance, policy: HostPolicy, trace: &Trace) -> Fixture {
+pub fn fixture_from_trace(
+    id: String,
+    description: String,
+    provenance: Provenance,
+    policy: HostPolicy,
+    trace: &Trace,
+) -> Fixture {
     let bounds = provenance.bounds;
     let model = CoherenceModel::new(policy, bounds);
     let connectors = bounds

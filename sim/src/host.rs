@@ -51,7 +51,11 @@ impl ReferenceHost {
         ReferenceHost { model, state: State::default(), ids: BTreeMap::new(), sent: BTreeMap::new() }
     }
 
-    fn reset(&mut self, connectors: &[crate::protocol::ConnectorSetup], sessions: &[SessionId]) -> Result<(), HostError> {
+    fn reset(
+        &mut self,
+        connectors: &[crate::protocol::ConnectorSetup],
+        sessions: &[SessionId],
+    ) -> Result<(), HostError> {
         let bounds = Bounds {
             connectors: connectors.len() as u8,
             sessions: sessions.len() as u8,
@@ -82,8 +86,7 @@ impl ReferenceHost {
             k.notify = c.notify;
             k.auth = if c.tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated };
             for s in sessions {
-                state.link_mut(*s, c.name).entry =
-                    Some(coherence_model::state::Entry { listing: c.tools, version: 0 });
+                state.link_mut(*s, c.name).entry = Some(coherence_model::state::Entry { listing: c.tools, version: 0 });
             }
         }
         self.state = state;
@@ -186,7 +189,9 @@ impl Host for ReferenceHost {
         match input {
             Input::Hello { protocol } => {
                 if *protocol != PROTOCOL_VERSION {
-                    return Ok(Output::Error { message: format!("protocol {protocol} is not supported; this host speaks {PROTOCOL_VERSION}") });
+                    return Ok(Output::Error {
+                        message: format!("protocol {protocol} is not supported; this host speaks {PROTOCOL_VERSION}"),
+                    });
                 }
                 Ok(Output::Hello {
                     protocol: PROTOCOL_VERSION,
@@ -211,10 +216,9 @@ impl Host for ReferenceHost {
                 self.read_account(account);
                 let (s, c) = (*session, *connector);
                 let ids = self.ids.entry((s, c)).or_default();
-                let slot = ids
-                    .iter()
-                    .position(|id| id == request)
-                    .ok_or_else(|| HostError::Protocol(format!("reply to request {request} of {s}/{c}, which is not in flight")))?;
+                let slot = ids.iter().position(|id| id == request).ok_or_else(|| {
+                    HostError::Protocol(format!("reply to request {request} of {s}/{c}, which is not in flight"))
+                })?;
                 ids.remove(slot);
                 let reply = match result {
                     ListResult::Tools(listing) => Reply::Listed { listing: *listing, version: 0 },
@@ -223,7 +227,8 @@ impl Host for ReferenceHost {
                 let link = self.state.link_mut(s, c);
                 link.fetches[slot].as_mut().expect("ids are aligned with fetches").reply = reply;
                 // A 404 is how a host learns that its transport session is gone.
-                link.transport_lost = *result == ListResult::Error(coherence_model::state::ListFailure::SessionNotFound);
+                link.transport_lost =
+                    *result == ListResult::Error(coherence_model::state::ListFailure::SessionNotFound);
                 Ok(self.step(Action::DeliverListing { session: s, connector: c, slot: slot as u8 }, Some((s, c))))
             }
             Input::Ask { session, account } => {
@@ -283,7 +288,9 @@ impl Host for ReferenceHost {
                 self.set_turn_connector(*session, *connector)?;
                 let c = *connector;
                 if self.state.link(*session, c).notice.is_none() {
-                    return Err(HostError::Protocol(format!("relay_notice in {session}, which shows no notice for the turn")));
+                    return Err(HostError::Protocol(format!(
+                        "relay_notice in {session}, which shows no notice for the turn"
+                    )));
                 }
                 Ok(self.step(Action::AgentRelayNotice { session: *session }, None))
             }

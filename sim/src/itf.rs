@@ -30,9 +30,12 @@ pub fn action_words(action: &Action) -> String {
 
 fn state_value(model: &CoherenceModel, state: &State, action: &str, step: usize) -> Value {
     let b = &model.bounds;
-    let per_link = |f: &dyn Fn(&State, coherence_model::state::SessionId, coherence_model::state::ConnectorId) -> Value| {
-        map(b.session_ids().map(|s| (json!(s.name()), map(b.connector_ids().map(|c| (json!(c.name()), f(state, s, c)))))))
-    };
+    let per_link =
+        |f: &dyn Fn(&State, coherence_model::state::SessionId, coherence_model::state::ConnectorId) -> Value| {
+            map(b
+                .session_ids()
+                .map(|s| (json!(s.name()), map(b.connector_ids().map(|c| (json!(c.name()), f(state, s, c)))))))
+        };
     let listing = |l: Option<Listing>| match l {
         None => "none",
         Some(Listing::Stubs) => "stubs",
@@ -41,8 +44,16 @@ fn state_value(model: &CoherenceModel, state: &State, action: &str, step: usize)
     let mut value = serde_json::Map::new();
     value.insert("#meta".to_owned(), json!({ "index": step }));
     value.insert("action".to_owned(), json!(action));
-    value.insert("auth".to_owned(), map(b.connector_ids().map(|c| (json!(c.name()), serde_json::to_value(state.connector(c).auth).expect("serialises")))));
-    value.insert("version".to_owned(), map(b.connector_ids().map(|c| (json!(c.name()), bigint(state.connector(c).version)))));
+    value.insert(
+        "auth".to_owned(),
+        map(b
+            .connector_ids()
+            .map(|c| (json!(c.name()), serde_json::to_value(state.connector(c).auth).expect("serialises")))),
+    );
+    value.insert(
+        "version".to_owned(),
+        map(b.connector_ids().map(|c| (json!(c.name()), bigint(state.connector(c).version)))),
+    );
     value.insert("offered".to_owned(), per_link(&|st, s, c| json!(listing(st.link(s, c).offered()))));
     value.insert(
         "notice".to_owned(),
@@ -72,12 +83,18 @@ fn state_value(model: &CoherenceModel, state: &State, action: &str, step: usize)
 
 /// The model states along `fixture`, under the policy that generated it.
 pub fn states(fixture: &Fixture) -> Result<Vec<(String, State)>, String> {
-    let policy = policy_named(&fixture.provenance.policy).ok_or_else(|| format!("unknown policy {}", fixture.provenance.policy))?;
+    let policy = policy_named(&fixture.provenance.policy)
+        .ok_or_else(|| format!("unknown policy {}", fixture.provenance.policy))?;
     let model = CoherenceModel::new(policy, fixture.bounds);
     let mut state = model
         .initial_states()
         .into_iter()
-        .find(|s| fixture.connectors.iter().all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify))
+        .find(|s| {
+            fixture
+                .connectors
+                .iter()
+                .all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify)
+        })
         .ok_or("the fixture does not start in an initial state")?;
     let mut out = vec![("init".to_owned(), state)];
     for step in &fixture.steps {

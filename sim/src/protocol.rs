@@ -6,7 +6,7 @@
 //! user turns and commands, the agent's calls, and the account state it may read (SPEC.md A-1).
 //! After every input the host answers with one [`Output`].
 
-use coherence_model::state::{Answer, Auth, ConnectorId, Listing, ListFailure, Notice, Notify, SessionId};
+use coherence_model::state::{Answer, Auth, ConnectorId, ListFailure, Listing, Notice, Notify, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

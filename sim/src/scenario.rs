@@ -68,7 +68,11 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 _ => Action::TokenExpire { connector },
             }
         }
-        "DeliverNotification" | "LoseNotification" | "DuplicateNotification" | "LoseTransportSession" | "UserAsk"
+        "DeliverNotification"
+        | "LoseNotification"
+        | "DuplicateNotification"
+        | "LoseTransportSession"
+        | "UserAsk"
         | "UserAuthenticate" => {
             arity(2)?;
             let (session, connector) = (s(1)?, c(2)?);
@@ -89,11 +93,18 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
             arity(4)?;
             let failure = word::<ListFailure>(words[4], "failure (unauthorized, transport)")?;
             if failure == ListFailure::SessionNotFound {
-                return Err("FailListing injects unauthorized or transport; 404s come from LoseTransportSession".to_owned());
+                return Err(
+                    "FailListing injects unauthorized or transport; 404s come from LoseTransportSession".to_owned()
+                );
             }
             Action::FailListing { session: s(1)?, connector: c(2)?, slot: slot(3)?, failure }
         }
-        "UserMcp" | "UserRestart" | "AgentCallTool" | "AgentCallStub" | "AgentCallUnlisted" | "AgentAnswerNotAvailable"
+        "UserMcp"
+        | "UserRestart"
+        | "AgentCallTool"
+        | "AgentCallStub"
+        | "AgentCallUnlisted"
+        | "AgentAnswerNotAvailable"
         | "AgentRelayNotice" => {
             arity(1)?;
             let session = s(1)?;
@@ -179,13 +190,18 @@ impl Scenario {
                     }
                     let name: ConnectorId = word(words[1], "connector").map_err(at)?;
                     if name.index() != scenario.connectors.len() {
-                        return Err(at(format!("connectors are declared in order; expected {}", ConnectorId(scenario.connectors.len() as u8))));
+                        return Err(at(format!(
+                            "connectors are declared in order; expected {}",
+                            ConnectorId(scenario.connectors.len() as u8)
+                        )));
                     }
                     let auth: Auth = word(words[2], "start state (unauthenticated, authenticated)").map_err(at)?;
                     if !matches!(auth, Auth::Unauthenticated | Auth::Authenticated) {
                         return Err(at("a connector starts unauthenticated or authenticated".to_owned()));
                     }
-                    scenario.connectors.push((auth, word(words[3], "notify mode (advertised, unadvertised, silent)").map_err(at)?));
+                    scenario
+                        .connectors
+                        .push((auth, word(words[3], "notify mode (advertised, unadvertised, silent)").map_err(at)?));
                 }
                 "sessions" => {
                     scenario.sessions = rest.parse().map_err(|_| at(format!("`{rest}` is not a session count")))?;
@@ -217,7 +233,13 @@ impl Scenario {
             sessions: self.sessions,
             turns: count(|a| matches!(a, Action::UserAsk { .. })).max(1),
             auth_changes: count(|a| {
-                matches!(a, Action::WebAuthenticate { .. } | Action::WebRevoke { .. } | Action::TokenExpire { .. } | Action::UserAuthenticate { .. })
+                matches!(
+                    a,
+                    Action::WebAuthenticate { .. }
+                        | Action::WebRevoke { .. }
+                        | Action::TokenExpire { .. }
+                        | Action::UserAuthenticate { .. }
+                )
             }),
             faults: count(Action::is_fault),
             commands: count(|a| matches!(a, Action::UserMcp { .. } | Action::UserRestart { .. })),
@@ -230,16 +252,17 @@ impl Scenario {
         let bounds = self.bounds();
         bounds.validate().map_err(|e| format!("{path}: {e}"))?;
         let model = CoherenceModel::new(policy_named(&self.policy).expect("checked at parse"), bounds);
-        let init = model
-            .initial_states()
-            .into_iter()
-            .find(|s: &State| {
-                s.shape == Shape { connectors: bounds.connectors, sessions: bounds.sessions }
-                    && self.connectors.iter().enumerate().all(|(i, (auth, notify))| {
-                        s.connectors[i].auth == *auth && s.connectors[i].notify == *notify
-                    })
-            })
-            .ok_or_else(|| format!("{path}: the connectors do not make an initial state"))?;
+        let init =
+            model
+                .initial_states()
+                .into_iter()
+                .find(|s: &State| {
+                    s.shape == Shape { connectors: bounds.connectors, sessions: bounds.sessions }
+                        && self.connectors.iter().enumerate().all(|(i, (auth, notify))| {
+                            s.connectors[i].auth == *auth && s.connectors[i].notify == *notify
+                        })
+                })
+                .ok_or_else(|| format!("{path}: the connectors do not make an initial state"))?;
         let mut state = init;
         let mut steps = Vec::new();
         let mut enabled = Vec::new();
@@ -328,7 +351,8 @@ impl Scenario {
 
 /// Every `*.scenario` file under `dir`, sorted by name, as fixtures.
 pub fn scenario_fixtures(dir: &std::path::Path) -> Result<Vec<Fixture>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read scenario directory {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read scenario directory {}: {e}", dir.display()))?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "scenario"))

@@ -53,7 +53,11 @@ fn text_output_is_reproducible_and_names_everything() {
 
 #[test]
 fn json_output_has_the_documented_shape() {
-    let args = [&["check", "--format", "json", "--no-timing", "--policy", "session-start-only", "--policy", "recommended"], SMALL].concat();
+    let args = [
+        &["check", "--format", "json", "--no-timing", "--policy", "session-start-only", "--policy", "recommended"],
+        SMALL,
+    ]
+    .concat();
     let out = coherence(&args);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, coherence(&args).stdout);
@@ -97,7 +101,10 @@ fn drift_from_the_spec_exits_non_zero() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains("1 verdicts differ from SPEC.md §7"), "{text}");
-    assert!(text.contains("session-start-only × INV-1: SPEC.md says holds, the checker computed violated (3)"), "{text}");
+    assert!(
+        text.contains("session-start-only × INV-1: SPEC.md says holds, the checker computed violated (3)"),
+        "{text}"
+    );
 }
 
 #[test]

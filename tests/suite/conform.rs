@@ -1,10 +1,12 @@
 //! The conformance kit: the committed corpus, the reference host, the mutants, bad adapters.
 
 use coherence_model::{Bounds, HostPolicy, RECOMMENDED, check_all};
+use coherence_sim::coverage::{COVERAGE_BOUNDS, Cover, cover, coverage_of};
 use coherence_sim::engine::{Verdict, replay};
 use coherence_sim::fixture::Fixture;
-use coherence_sim::coverage::{COVERAGE_BOUNDS, Cover, cover, coverage_of};
-use coherence_sim::generate::{DEEP_FAULT_BOUNDS, Shard, counterexamples, coverage_fixtures, mutant_policies, random_walks};
+use coherence_sim::generate::{
+    DEEP_FAULT_BOUNDS, Shard, counterexamples, coverage_fixtures, mutant_policies, random_walks,
+};
 use coherence_sim::host::{HostError, ReferenceHost};
 use coherence_sim::scenario::{Scenario, scenario_fixtures};
 use std::path::Path;
@@ -14,7 +16,9 @@ use std::sync::OnceLock;
 /// The committed corpus, as `coherence gen --out fixtures` writes it.
 fn corpus() -> &'static [Fixture] {
     static CORPUS: OnceLock<Vec<Fixture>> = OnceLock::new();
-    CORPUS.get_or_init(|| coherence::conform::read_fixtures(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").as_path()).unwrap())
+    CORPUS.get_or_init(|| {
+        coherence::conform::read_fixtures(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").as_path()).unwrap()
+    })
 }
 
 /// What `coherence gen --out fixtures` generates now, from the shared default-bounds reports.
@@ -22,7 +26,10 @@ fn regenerated() -> Vec<Fixture> {
     let mutants = mutant_policies();
     let mut reports: Vec<_> =
         crate::default_reports().iter().filter(|r| r.policy.name != RECOMMENDED.name).cloned().collect();
-    assert_eq!(reports.iter().map(|r| r.policy.name).collect::<Vec<_>>(), mutants.iter().map(|p| p.name).collect::<Vec<_>>());
+    assert_eq!(
+        reports.iter().map(|r| r.policy.name).collect::<Vec<_>>(),
+        mutants.iter().map(|p| p.name).collect::<Vec<_>>()
+    );
     reports.extend(check_all(&mutants, DEEP_FAULT_BOUNDS, 2));
     let mut fixtures = counterexamples(&reports, Shard::ALL);
     fixtures.extend(random_walks(1, 64, Shard::ALL));
@@ -37,12 +44,13 @@ fn the_committed_corpus_is_what_the_model_generates() {
     let fresh = regenerated();
     let mut names: Vec<String> = fresh.iter().map(Fixture::file_name).collect();
     names.sort();
-    let mut committed: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut committed: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     committed.sort();
-    assert_eq!(committed, names, "fixtures/ holds other files than the model generates: run `coherence gen --out fixtures`");
+    assert_eq!(
+        committed, names,
+        "fixtures/ holds other files than the model generates: run `coherence gen --out fixtures`"
+    );
     for fixture in &fresh {
         let on_disk = std::fs::read_to_string(dir.join(fixture.file_name())).unwrap();
         assert!(
@@ -83,7 +91,9 @@ fn kills(policy: HostPolicy) -> Vec<(String, Vec<&'static str>)> {
     corpus()
         .iter()
         .filter_map(|f| match replay(f, &mut ReferenceHost::new(policy)).verdict {
-            Verdict::Fail(v) => Some((f.id.clone(), std::iter::once(v.invariant).chain(v.also).map(|i| i.id).collect())),
+            Verdict::Fail(v) => {
+                Some((f.id.clone(), std::iter::once(v.invariant).chain(v.also).map(|i| i.id).collect()))
+            }
             Verdict::Pass => None,
             Verdict::HostFailed { error, .. } => panic!("{}: the reference host failed: {error}", f.id),
         })
@@ -104,7 +114,8 @@ fn the_corpus_kills_every_mutant() {
         if killed.is_empty() {
             survivors.push(policy.name);
         }
-        let own: Vec<_> = killed.iter().filter(|(id, _)| id.starts_with(&format!("counterexample/{}/", policy.name))).collect();
+        let own: Vec<_> =
+            killed.iter().filter(|(id, _)| id.starts_with(&format!("counterexample/{}/", policy.name))).collect();
         assert!(!own.is_empty(), "{} survives its own counterexamples", policy.name);
         let checker: std::collections::BTreeSet<&str> = crate::default_reports()
             .iter()
@@ -113,7 +124,11 @@ fn the_corpus_kills_every_mutant() {
             .flat_map(|r| r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id))
             .collect();
         for (fixture, ids) in &killed {
-            assert!(ids.iter().any(|id| checker.contains(id)), "{}: {fixture} names {ids:?}; the checker says {checker:?}", policy.name);
+            assert!(
+                ids.iter().any(|id| checker.contains(id)),
+                "{}: {fixture} names {ids:?}; the checker says {checker:?}",
+                policy.name
+            );
         }
         println!("{}: killed by {} of {} fixtures", policy.name, killed.len(), corpus().len());
     }
@@ -158,7 +173,12 @@ fn every_fixture_is_a_behaviour_of_the_model() {
         let mut state = *model
             .initial_states()
             .iter()
-            .find(|s| fixture.connectors.iter().all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify))
+            .find(|s| {
+                fixture
+                    .connectors
+                    .iter()
+                    .all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify)
+            })
             .unwrap();
         for step in &fixture.steps {
             let mut enabled = Vec::new();
@@ -298,8 +318,16 @@ fn every_scenario_breaks_its_policy_and_not_recommended() {
     let scenarios: Vec<&Fixture> = corpus().iter().filter(|f| f.provenance.strategy == "scenario").collect();
     let names: Vec<&str> = scenarios.iter().map(|f| f.id.trim_start_matches("scenario/")).collect();
     for expected in [
-        "ConnectorAuthMidSession", "StubNoGuidance", "FalseNeedsAuth", "ListChangedIgnored", "UnadvertisedListChanged",
-        "InFlightRace", "TokenExpiryMidSession", "RevokedNotSurfaced", "ListsFailedSilently", "UnknownToolMisrouted",
+        "ConnectorAuthMidSession",
+        "StubNoGuidance",
+        "FalseNeedsAuth",
+        "ListChangedIgnored",
+        "UnadvertisedListChanged",
+        "InFlightRace",
+        "TokenExpiryMidSession",
+        "RevokedNotSurfaced",
+        "ListsFailedSilently",
+        "UnknownToolMisrouted",
         "SessionExpired404",
     ] {
         assert!(names.contains(&expected), "no scenario {expected}");
@@ -329,15 +357,18 @@ fn bad_scenarios_are_rejected_with_their_line() {
     rejected(&format!("{head}Frobnicate gmail"), "s.scenario:5: `Frobnicate` is neither a directive nor an action");
     rejected(&format!("{head}UserAsk cli"), "s.scenario:5: UserAsk takes 2 arguments, got 1");
     rejected(&format!("{head}UserAsk cli outlook"), "s.scenario:5: `outlook` is not a connector");
-    rejected(&format!("{head}AgentCallTool cli"), "s.scenario:5: AgentCallTool is not enabled here under session-start-only");
+    rejected(
+        &format!("{head}AgentCallTool cli"),
+        "s.scenario:5: AgentCallTool is not enabled here under session-start-only",
+    );
     rejected("about y\npolicy session-start-only", "the `scenario` line is missing");
     rejected("scenario X\nabout y\npolicy nope", "s.scenario:3: unknown policy `nope`");
     rejected(&format!("{head}FailListing cli gmail 0 session_not_found"), "404s come from LoseTransportSession");
     // Failure-directed scenarios must be 1-minimal, and break what they say they break.
-    let story = "scenario X\nabout y\npolicy session-start-only\nexpect INV-1\nconnector gmail unauthenticated silent\n";
-    let minimal = |extra: &str| {
-        Scenario::parse(&format!("{story}{extra}"), "s.scenario").unwrap().check_minimal("s.scenario")
-    };
+    let story =
+        "scenario X\nabout y\npolicy session-start-only\nexpect INV-1\nconnector gmail unauthenticated silent\n";
+    let minimal =
+        |extra: &str| Scenario::parse(&format!("{story}{extra}"), "s.scenario").unwrap().check_minimal("s.scenario");
     assert_eq!(minimal("WebAuthenticate gmail\nUserAsk cli gmail\nAgentAnswerNotAvailable cli"), Ok(()));
     assert_eq!(
         minimal("WebAuthenticate gmail\nUserMcp cli\nUserAsk cli gmail\nAgentAnswerNotAvailable cli"),

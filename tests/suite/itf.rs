@@ -21,7 +21,8 @@ fn itf_traces_read_back_as_the_model_states() {
     let mut checked = 0;
     for fixture in fixtures.iter().filter(|f| f.provenance.strategy != "coverage" || f.id.ends_with('0')) {
         let value = coherence_sim::itf::to_itf(fixture).unwrap();
-        let trace: itf::Trace<ItfState> = itf::trace_from_value(value).unwrap_or_else(|e| panic!("{}: {e}", fixture.id));
+        let trace: itf::Trace<ItfState> =
+            itf::trace_from_value(value).unwrap_or_else(|e| panic!("{}: {e}", fixture.id));
         let states = coherence_sim::itf::states(fixture).unwrap();
         assert_eq!(trace.vars, coherence_sim::itf::VARS.map(str::to_owned).to_vec());
         assert_eq!(trace.states.len(), fixture.steps.len() + 1);
@@ -50,8 +51,11 @@ fn itf_traces_read_back_as_the_model_states() {
         checked += 1;
     }
     assert!(checked > 100);
-    assert_eq!(coherence_sim::itf::action_words(&coherence_model::Action::UserAsk {
-        session: coherence_model::state::SessionId(0),
-        connector: coherence_model::state::ConnectorId(1),
-    }), "UserAsk(cli, calendar)");
+    assert_eq!(
+        coherence_sim::itf::action_words(&coherence_model::Action::UserAsk {
+            session: coherence_model::state::SessionId(0),
+            connector: coherence_model::state::ConnectorId(1),
+        }),
+        "UserAsk(cli, calendar)"
+    );
 }

@@ -71,7 +71,12 @@ fn counterexamples_replay() {
             for (action, next) in &trace.steps {
                 let mut enabled = Vec::new();
                 model.enabled_actions(&state, &mut enabled);
-                assert!(enabled.contains(action), "{} × {}: {action:?} not enabled", report.policy.name, outcome.invariant.id);
+                assert!(
+                    enabled.contains(action),
+                    "{} × {}: {action:?} not enabled",
+                    report.policy.name,
+                    outcome.invariant.id
+                );
                 state = model.step(&state, *action).unwrap();
                 assert_eq!(&state, next);
             }

@@ -22,7 +22,8 @@ fn fixtures_and_protocol_messages_validate() {
     let fixture = jsonschema::validator_for(&committed("fixture.schema.json")).unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     for entry in std::fs::read_dir(dir).unwrap() {
-        let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
         if let Err(e) = fixture.validate(&value) {
             panic!("{}: {e}", value["id"]);
         }
@@ -37,7 +38,10 @@ fn fixtures_and_protocol_messages_validate() {
         count: usize,
     }
     impl coherence_sim::host::Host for Recording<'_> {
-        fn handle(&mut self, i: &coherence_sim::protocol::Input) -> Result<coherence_sim::protocol::Output, coherence_sim::host::HostError> {
+        fn handle(
+            &mut self,
+            i: &coherence_sim::protocol::Input,
+        ) -> Result<coherence_sim::protocol::Output, coherence_sim::host::HostError> {
             let o = self.host.handle(i)?;
             let (iv, ov) = (serde_json::to_value(i).unwrap(), serde_json::to_value(&o).unwrap());
             assert!(self.input.validate(&iv).is_ok(), "{iv}");
@@ -47,8 +51,17 @@ fn fixtures_and_protocol_messages_validate() {
         }
     }
     let mut count = 0;
-    for fixture in coherence::conform::read_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).unwrap().iter().take(40) {
-        let mut host = Recording { host: coherence_sim::host::ReferenceHost::new(coherence_model::RECOMMENDED), input: &input, output: &output, count: 0 };
+    for fixture in coherence::conform::read_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+        .unwrap()
+        .iter()
+        .take(40)
+    {
+        let mut host = Recording {
+            host: coherence_sim::host::ReferenceHost::new(coherence_model::RECOMMENDED),
+            input: &input,
+            output: &output,
+            count: 0,
+        };
         coherence_sim::engine::replay(fixture, &mut host);
         count += host.count;
     }

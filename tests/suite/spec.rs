@@ -31,11 +31,8 @@ fn spec_defines_exactly_the_invariants_the_code_checks() {
 #[test]
 fn spec_names_every_action_and_only_those() {
     let section = &SPEC[SPEC.find("## 3. Actions").unwrap()..SPEC.find("### 3.1").unwrap()];
-    let named: BTreeSet<&str> = section
-        .lines()
-        .filter_map(|l| l.strip_prefix("| `"))
-        .map(|l| l.split(['(', '`']).next().unwrap())
-        .collect();
+    let named: BTreeSet<&str> =
+        section.lines().filter_map(|l| l.strip_prefix("| `")).map(|l| l.split(['(', '`']).next().unwrap()).collect();
     let code: BTreeSet<&str> = Action::NAMES.into_iter().collect();
     assert_eq!(named, code);
 }

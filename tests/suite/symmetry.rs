@@ -6,14 +6,20 @@ use coherence_model::{Bounds, CoherenceModel, check_all};
 use stateright::{Checker, HasDiscoveries, Model};
 use std::collections::BTreeSet;
 
-const SMALL: Bounds = Bounds { connectors: 2, sessions: 1, turns: 1, auth_changes: 1, faults: 1, commands: 1, symmetry: true };
+const SMALL: Bounds =
+    Bounds { connectors: 2, sessions: 1, turns: 1, auth_changes: 1, faults: 1, commands: 1, symmetry: true };
 
 fn verdicts(reports: &[coherence_model::CheckReport]) -> Vec<(String, &'static str, Option<usize>, bool)> {
     reports
         .iter()
         .flat_map(|r| {
             r.invariants.iter().map(|o| {
-                (r.policy.name.to_owned(), o.invariant.id, o.counterexample.as_ref().map(|t| t.len()), o.witness.is_some())
+                (
+                    r.policy.name.to_owned(),
+                    o.invariant.id,
+                    o.counterexample.as_ref().map(|t| t.len()),
+                    o.witness.is_some(),
+                )
             })
         })
         .collect()

@@ -22,9 +22,14 @@ pub fn read_fixtures(dir: &Path) -> anyhow::Result<Vec<Fixture>> {
     if paths.len() > FIXTURES_MAX {
         anyhow::bail!("{} fixtures under {}; at most {FIXTURES_MAX}", paths.len(), dir.display());
     }
-    let mut fixtures = Vec::with_capacity(paths.len());
+    let mut fixtures: Vec<Fixture> = Vec::with_capacity(paths.len());
+    let mut ids = std::collections::BTreeMap::new();
     for path in paths {
-        fixtures.push(Fixture::read(&path)?);
+        let fixture = Fixture::read(&path)?;
+        if let Some(other) = ids.insert(fixture.id.clone(), path.clone()) {
+            anyhow::bail!("{} and {} both have the id `{}`", other.display(), path.display(), fixture.id);
+        }
+        fixtures.push(fixture);
     }
     Ok(fixtures)
 }
@@ -33,10 +38,13 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("cannot read fixture directory {}: {e}", dir.display()))?;
     for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        // Links are not followed and only regular files are read: no loops, no FIFOs.
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
             collect(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "json") {
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "json") {
             out.push(path);
         }
     }
@@ -199,7 +207,10 @@ pub fn json(results: &[FixtureResult]) -> String {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    // XML 1.0 allows no control characters but tab, newline and carriage return.
+    let allowed: String =
+        s.chars().map(|c| if c.is_control() && !"\t\n\r".contains(c) { '\u{fffd}' } else { c }).collect();
+    allowed.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A JUnit XML report, one test case per fixture.

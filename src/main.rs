@@ -153,6 +153,14 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
+    // A closed stdout (`coherence check | head`) ends the program quietly, as it does for `cat`.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str).unwrap_or("");
+        if message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        eprintln!("coherence: internal error: {info}");
+    }));
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -216,6 +224,12 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
     if matches!(args.strategy, Strategy::Scenario | Strategy::All) {
         let scenarios = coherence_sim::scenario::scenario_fixtures(&args.scenarios).map_err(anyhow::Error::msg)?;
         fixtures.extend(scenarios.into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).map(|(_, f)| f));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for fixture in &fixtures {
+        if !ids.insert(fixture.file_name()) {
+            bail!("two fixtures would both be written as {}: give them different ids", fixture.file_name());
+        }
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     for fixture in &fixtures {
@@ -290,15 +304,21 @@ fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
         if n == 0 {
             return Ok(ExitCode::SUCCESS);
         }
-        let output = if line.len() > LINE_BYTES_MAX {
-            Output::Error { message: format!("input line over {LINE_BYTES_MAX} bytes") }
+        let text = String::from_utf8_lossy(&line);
+        let (seq, output) = if line.len() > LINE_BYTES_MAX {
+            (0, Output::Error { message: format!("input line over {LINE_BYTES_MAX} bytes") })
         } else {
-            match serde_json::from_slice::<Input>(&line) {
-                Ok(input) => host.handle(&input).unwrap_or_else(|e| Output::Error { message: e.to_string() }),
-                Err(e) => Output::Error { message: format!("not a protocol input: {e}") },
+            match coherence_sim::protocol::split_seq(&text) {
+                Err(e) => (0, Output::Error { message: format!("not a protocol input: {e}") }),
+                Ok((seq, value)) => match serde_json::from_value::<Input>(value) {
+                    Ok(input) => {
+                        (seq, host.handle(&input).unwrap_or_else(|e| Output::Error { message: e.to_string() }))
+                    }
+                    Err(e) => (seq, Output::Error { message: format!("not a protocol input: {e}") }),
+                },
             }
         };
-        writeln!(stdout, "{}", serde_json::to_string(&output)?)?;
+        writeln!(stdout, "{}", coherence_sim::protocol::output_line(&output, seq))?;
         stdout.flush()?;
     }
 }

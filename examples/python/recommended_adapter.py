@@ -176,6 +176,7 @@ def main():
             out = {"type": "observation", "requests": host.requests, "sessions": host.views()}
             if answer is not None:
                 out["answer"] = answer
+        out["seq"] = msg["seq"]  # echo the number of the input answered
         print(json.dumps(out), flush=True)
 
 

@@ -33,14 +33,18 @@ pub struct ProcessHost {
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_closed: Arc<std::sync::atomic::AtomicBool>,
     timeout: Duration,
+    seq: u64,
 }
 
 impl ProcessHost {
-    /// Starts `command` with `sh -c`.
+    /// Starts `command` with `sh -c`, in a process group of its own so that everything it starts
+    /// is killed with it.
     pub fn spawn(command: &str, timeout: Duration) -> Result<ProcessHost, HostError> {
+        use std::os::unix::process::CommandExt as _;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(command)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -87,7 +91,28 @@ impl ProcessHost {
             closed.store(true, std::sync::atomic::Ordering::Release);
         });
         let stdin = child.stdin.take();
-        Ok(ProcessHost { command: command.to_owned(), child, stdin, lines, stderr, stderr_closed, timeout })
+        Ok(ProcessHost { command: command.to_owned(), child, stdin, lines, stderr, stderr_closed, timeout, seq: 0 })
+    }
+
+    /// A line printed that no input asked for shifts every later answer: a protocol error.
+    fn unrequested_line(&mut self) -> Option<HostError> {
+        match self.lines.try_recv() {
+            Ok(Line::Text(text)) => {
+                let shown: String = text.trim_end().chars().take(200).collect();
+                Some(HostError::Protocol(format!(
+                    "the adapter printed a line no input asked for: `{shown}`{}",
+                    self.stderr_tail()
+                )))
+            }
+            _ => None,
+        }
+    }
+
+    fn with_stderr(&self, error: HostError) -> HostError {
+        match error {
+            HostError::Protocol(m) => HostError::Protocol(format!("{m}{}", self.stderr_tail())),
+            other => other,
+        }
     }
 
     fn stderr_tail(&self) -> String {
@@ -117,7 +142,12 @@ impl ProcessHost {
 
 impl Host for ProcessHost {
     fn handle(&mut self, input: &Input) -> Result<Output, HostError> {
-        let mut line = serde_json::to_string(input).expect("inputs serialise");
+        if let Some(error) = self.unrequested_line() {
+            return Err(error);
+        }
+        let seq = self.seq;
+        self.seq += 1;
+        let mut line = crate::protocol::input_line(input, seq);
         line.push('\n');
         let written = match self.stdin.as_mut() {
             Some(stdin) => stdin.write_all(line.as_bytes()).and_then(|()| stdin.flush()),
@@ -126,7 +156,7 @@ impl Host for ProcessHost {
         if let Err(e) = written {
             // An adapter that gave up before reading may have said why, or printed garbage.
             if let Ok(Line::Text(text)) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                match parse(&text) {
+                match parse(&text, None) {
                     Ok(Output::Error { message }) => return Err(HostError::Reported(message)),
                     Err(e) => return Err(e),
                     Ok(_) => {}
@@ -136,27 +166,48 @@ impl Host for ProcessHost {
             return Err(HostError::Crashed(format!("cannot write to the adapter ({e}): {words}")));
         }
         match self.lines.recv_timeout(self.timeout) {
-            Ok(Line::Text(text)) => parse(&text),
-            Ok(Line::Oversized) => {
-                Err(HostError::Protocol(format!("the adapter printed a line over {LINE_BYTES_MAX} bytes")))
+            Ok(Line::Text(text)) => parse(&text, Some(seq)).map_err(|e| self.with_stderr(e)),
+            Ok(Line::Oversized) => Err(self
+                .with_stderr(HostError::Protocol(format!("the adapter printed a line over {LINE_BYTES_MAX} bytes")))),
+            Ok(Line::Failed(e)) => {
+                Err(self.with_stderr(HostError::Protocol(format!("cannot read the adapter's output: {e}"))))
             }
-            Ok(Line::Failed(e)) => Err(HostError::Protocol(format!("cannot read the adapter's output: {e}"))),
             Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => Err(HostError::Crashed(self.exit_words())),
-            Err(RecvTimeoutError::Timeout) => Err(HostError::Timeout(self.timeout.as_millis() as u64)),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(HostError::Timeout(self.timeout.as_millis() as u64, self.stderr_tail()))
+            }
         }
     }
 }
 
-fn parse(text: &str) -> Result<Output, HostError> {
-    serde_json::from_str(text.trim_end()).map_err(|e| {
-        let shown: String = text.trim_end().chars().take(200).collect();
+/// Parses an output line; with `expected`, its `seq` must be that one.
+fn parse(text: &str, expected: Option<u64>) -> Result<Output, HostError> {
+    let shown: String = text.trim_end().chars().take(200).collect();
+    let garbage = |e: String| {
         HostError::Protocol(format!("the adapter printed a line that is not a protocol message ({e}): `{shown}`"))
-    })
+    };
+    let (seq, value) = crate::protocol::split_seq(text).map_err(garbage)?;
+    if let Some(expected) = expected
+        && seq != expected
+    {
+        return Err(HostError::Protocol(format!(
+            "the adapter answered input {expected} with a line for input {seq}: it printed a line twice or skipped one: `{shown}`"
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| garbage(e.to_string()))
 }
 
 impl Drop for ProcessHost {
     fn drop(&mut self) {
         drop(self.stdin.take());
+        // The whole process group: `sh -c` may have started the adapter as a child of its own.
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg("--")
+            .arg(format!("-{}", self.child.id()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -25,10 +25,12 @@ use coherence_model::story::violation_words;
 use coherence_model::{Action, CoherenceModel, WORLD_ONLY};
 use std::collections::BTreeMap;
 
-/// The most requests a host may have outstanding on one session and connector.
-pub const REQUESTS_OUTSTANDING_MAX: u32 = 16;
-/// The most deliveries the engine makes to release a held turn, or to drain at the end.
-pub const DRAIN_STEPS_MAX: usize = 64;
+/// The most requests a host may have outstanding (in flight or waiting to be served) on one
+/// session and connector.
+pub const REQUESTS_OUTSTANDING_MAX: usize = 16;
+/// The most deliveries the engine makes, per session and connector, to release a held turn or to
+/// drain at the end; more means the host re-lists without end.
+pub const DRAIN_STEPS_PER_LINK_MAX: usize = 32;
 
 /// Why a step was executed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -112,9 +114,12 @@ type Observed = (Vec<crate::protocol::SentRequest>, Vec<SessionView>, Option<coh
 struct Engine<'h> {
     model: CoherenceModel,
     state: State,
+    /// Per link, the protocol ids of the host's outstanding requests: those in flight (aligned with
+    /// the state's `fetches`), then those waiting to be served.
     ids: BTreeMap<(SessionId, ConnectorId), Vec<u64>>,
     next_id: BTreeMap<(SessionId, ConnectorId), u64>,
-    queued: BTreeMap<(SessionId, ConnectorId), u32>,
+    /// Sessions whose turn in progress has had its one retry.
+    retried: std::collections::BTreeSet<SessionId>,
     host: &'h mut dyn Host,
     executed: Vec<Executed>,
     views: Vec<Vec<SessionView>>,
@@ -149,7 +154,7 @@ pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
         state: init,
         ids: BTreeMap::new(),
         next_id: BTreeMap::new(),
-        queued: BTreeMap::new(),
+        retried: Default::default(),
         host,
         executed: Vec::new(),
         views: Vec::new(),
@@ -189,13 +194,22 @@ impl Engine<'_> {
                 .connector_ids()
                 .map(|c| ConnectorSetup {
                     name: c,
-                    notify: self.state.connector(c).notify,
+                    // A host sees only whether the capability was declared.
+                    notify: match self.state.connector(c).notify {
+                        coherence_model::state::Notify::Advertised => coherence_model::state::Notify::Advertised,
+                        _ => coherence_model::state::Notify::Unadvertised,
+                    },
                     tools: self.state.connector(c).listing(),
                 })
                 .collect(),
             sessions: self.model.bounds.session_ids().collect(),
         };
-        let views = self.observe(&reset)?.1;
+        let (requests, views, _) = self.observe(&reset)?;
+        if !requests.is_empty() {
+            return Err(Stop::Host(HostError::Protocol(
+                "the reset observation reports requests: a reset session has just listed every connector".to_owned(),
+            )));
+        }
         for (s, view) in self.model.bounds.session_ids().zip(&views) {
             for c in self.model.bounds.connector_ids() {
                 let offered = view.catalogue.get(&c).copied();
@@ -262,7 +276,9 @@ impl Engine<'_> {
     /// Delivers what is in flight, oldest first, until `session`'s turn is no longer held (or, at
     /// the end, until nothing is in flight anywhere).
     fn drain(&mut self, index: usize, session: Option<SessionId>) -> Result<(), Stop> {
-        for _ in 0..DRAIN_STEPS_MAX {
+        let links = usize::from(self.model.bounds.sessions) * usize::from(self.model.bounds.connectors);
+        let limit = DRAIN_STEPS_PER_LINK_MAX * links;
+        for _ in 0..limit {
             let held = |e: &Self, s: SessionId| {
                 e.state.session(s).turn.is_some_and(|t| t.stage != Stage::Asked) && e.model.busy(&e.state, s)
             };
@@ -294,7 +310,7 @@ impl Engine<'_> {
             }
         }
         Err(Stop::Host(HostError::Protocol(format!(
-            "still busy after {DRAIN_STEPS_MAX} deliveries: the host re-lists without end"
+            "still busy after {limit} deliveries: the host re-lists without end"
         ))))
     }
 
@@ -400,9 +416,6 @@ impl Engine<'_> {
             Reply::Listed { listing: server.listing(), version: server.version }
         };
         link.fetches[n] = Some(Fetch { reply, superseded: false });
-        let id = self.next_id.entry((s, c)).or_default();
-        self.ids.entry((s, c)).or_default().push(*id);
-        *id += 1;
     }
 
     fn execute(&mut self, index: usize, action: Action, origin: Origin) -> Result<(), Stop> {
@@ -429,10 +442,10 @@ impl Engine<'_> {
                 link.entry = before.link(s, c).entry;
                 link.notice = before.link(s, c).notice;
                 if action == (Action::UserRestart { session: s }) {
+                    // The connection is new: requests in flight and waiting are gone. Ids go on.
                     link.fetches = Default::default();
                     link.refetch_queued = false;
                     self.ids.remove(&(s, c));
-                    self.queued.remove(&(s, c));
                 }
             }
         }
@@ -446,6 +459,17 @@ impl Engine<'_> {
             self.release_queued(session, connector);
         }
         for r in &requests {
+            // Ids follow the order the host reports its requests in (ADAPTER.md).
+            let id = self.next_id.entry((r.session, r.connector)).or_default();
+            let ids = self.ids.entry((r.session, r.connector)).or_default();
+            ids.push(*id);
+            *id += 1;
+            if ids.len() > REQUESTS_OUTSTANDING_MAX {
+                return Err(Stop::Host(HostError::Protocol(format!(
+                    "more than {REQUESTS_OUTSTANDING_MAX} requests outstanding for {}/{}",
+                    r.session, r.connector
+                ))));
+            }
             let link = self.state.link_mut(r.session, r.connector);
             if r.initialize {
                 link.transport_lost = false;
@@ -453,15 +477,8 @@ impl Engine<'_> {
             if link.fetch_count() < FETCHES_IN_FLIGHT_MAX {
                 self.serve(r.session, r.connector);
             } else {
-                let queued = self.queued.entry((r.session, r.connector)).or_default();
-                *queued += 1;
-                if *queued > REQUESTS_OUTSTANDING_MAX {
-                    return Err(Stop::Host(HostError::Protocol(format!(
-                        "more than {REQUESTS_OUTSTANDING_MAX} requests outstanding for {}/{}",
-                        r.session, r.connector
-                    ))));
-                }
-                self.state.link_mut(r.session, r.connector).refetch_queued = true;
+                // Served once a reply frees a slot: a server may take its time.
+                link.refetch_queued = true;
             }
         }
         self.overlay_views(&views, delivered);
@@ -472,14 +489,12 @@ impl Engine<'_> {
 
     /// A request the host sent while two were in flight is served once a slot frees.
     fn release_queued(&mut self, s: SessionId, c: ConnectorId) {
-        if let Some(q) = self.queued.get_mut(&(s, c))
-            && *q > 0
-        {
-            *q -= 1;
-            let left = *q;
+        let outstanding = self.ids.get(&(s, c)).map_or(0, Vec::len);
+        if outstanding > self.state.link(s, c).fetch_count() {
             self.serve(s, c);
-            self.state.link_mut(s, c).refetch_queued = left > 0;
         }
+        let waiting = outstanding > self.state.link(s, c).fetch_count();
+        self.state.link_mut(s, c).refetch_queued = waiting;
     }
 
     fn overlay_views(&mut self, views: &[SessionView], delivered: Option<(SessionId, ConnectorId, Reply)>) {
@@ -497,6 +512,13 @@ impl Engine<'_> {
                             (Some(p), Some((ds, dc, Reply::Listed { listing: l, version })))
                                 if ds == s && dc == c && l == listing && version > p.version =>
                             {
+                                self.state.event = Some(Event::Applied {
+                                    session: s,
+                                    connector: c,
+                                    from: Some(p.version),
+                                    to: version,
+                                    server: server.version,
+                                });
                                 Some(Entry { listing, version })
                             }
                             _ => previous,
@@ -553,6 +575,7 @@ impl Engine<'_> {
                         }
                         let link = *self.state.link(s, turn.connector);
                         self.state.sessions[s.index()].turn = None;
+                        self.retried.remove(&s);
                         self.state.event = Some(Event::Answered(Moment {
                             session: s,
                             connector: turn.connector,
@@ -570,7 +593,20 @@ impl Engine<'_> {
                                 | Action::AgentCallUnlisted { .. }
                         ) =>
                     {
-                        // The host refreshes and lets the agent try again.
+                        // The host refreshes and lets the agent try again: once per turn, and only
+                        // with a refresh of that connector under way.
+                        if !self.retried.insert(s) {
+                            return protocol(format!(
+                                "{s}: the agent's second call in a turn got no answer; a host retries once"
+                            ));
+                        }
+                        let link = self.state.link(s, turn.connector);
+                        if link.fetch_count() == 0 && !link.refetch_queued {
+                            return protocol(format!(
+                                "{s}: the agent's call got no answer, yet no refresh of {} is under way",
+                                turn.connector
+                            ));
+                        }
                         let stage = if view.turn == TurnState::Held { Stage::Retrying } else { Stage::Asked };
                         self.state.sessions[s.index()].turn = Some(coherence_model::state::Turn { stage, ..turn });
                         if let Action::AgentCallStub { .. } = action {
@@ -593,6 +629,12 @@ impl Engine<'_> {
             }
             if answer.is_some() && agent.is_none() {
                 return protocol("an answer without an agent step".to_owned());
+            }
+            if view.turn == TurnState::Held && !self.model.busy(&self.state, s) {
+                return protocol(format!("{s} holds its turn with no request in flight: the agent could never act"));
+            }
+            if self.state.session(s).turn.is_none() {
+                self.retried.remove(&s);
             }
             match (self.state.sessions[s.index()].turn.as_mut(), view.turn) {
                 (None, TurnState::None) => {}

@@ -195,7 +195,10 @@ impl Fixture {
         if self.steps.len() > STEPS_MAX {
             return Err(format!("{} steps; at most {STEPS_MAX}", self.steps.len()));
         }
-        if !self.id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_./".contains(ch)) || self.id.contains("..") {
+        if self.id.is_empty()
+            || !self.id.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_./".contains(ch))
+            || self.id.contains("..")
+        {
             return Err(format!("id `{}` is not path-safe", self.id));
         }
         Ok(())

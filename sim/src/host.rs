@@ -15,9 +15,9 @@ pub enum HostError {
     /// The host broke the protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),
-    /// The host did not answer in time.
-    #[error("no answer within {0} ms")]
-    Timeout(u64),
+    /// The host did not answer in time (and what its stderr last said).
+    #[error("no answer within {0} ms{1}")]
+    Timeout(u64, String),
     /// The host's process ended or failed.
     #[error("the adapter process failed: {0}")]
     Crashed(String),

@@ -13,6 +13,33 @@ use std::collections::BTreeMap;
 /// The protocol version this runner speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// On the wire every line also carries `"seq"`: the runner numbers its inputs from 0 for each
+/// adapter process, and each output echoes the number of the input it answers, so that a line
+/// printed twice, or one skipped, is caught at once instead of shifting every later answer.
+pub const SEQ: &str = "seq";
+
+/// An input as one wire line: its JSON with `seq` added.
+pub fn input_line(input: &Input, seq: u64) -> String {
+    let mut value = serde_json::to_value(input).expect("inputs serialise");
+    value.as_object_mut().expect("inputs are objects").insert(SEQ.to_owned(), seq.into());
+    value.to_string()
+}
+
+/// Splits a wire line into its `seq` and the message without it.
+pub fn split_seq(line: &str) -> Result<(u64, serde_json::Value), String> {
+    let mut value: serde_json::Value = serde_json::from_str(line.trim_end()).map_err(|e| e.to_string())?;
+    let object = value.as_object_mut().ok_or("a protocol line is a JSON object")?;
+    let seq = object.remove(SEQ).and_then(|v| v.as_u64()).ok_or("the line has no `seq` number")?;
+    Ok((seq, value))
+}
+
+/// An output as one wire line, echoing `seq`.
+pub fn output_line(output: &Output, seq: u64) -> String {
+    let mut value = serde_json::to_value(output).expect("outputs serialise");
+    value.as_object_mut().expect("outputs are objects").insert(SEQ.to_owned(), seq.into());
+    value.to_string()
+}
+
 /// The result of a `tools/list` request, as delivered to the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

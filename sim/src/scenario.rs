@@ -270,7 +270,8 @@ impl Scenario {
             enabled.clear();
             model.enabled_actions(&state, &mut enabled);
             if !enabled.contains(action) {
-                let names: Vec<String> = enabled.iter().map(|a| format!("{a:?}")).collect();
+                let names: Vec<String> =
+                    enabled.iter().map(|a| format!("{} {}", a.name(), action_arguments(a).join(" "))).collect();
                 return Err(format!(
                     "{path}:{line}: {} is not enabled here under {}; enabled: {}",
                     action.name(),

@@ -9,11 +9,25 @@ fn pretty(schema: schemars::Schema) -> String {
     serde_json::to_string_pretty(&schema).expect("schemas serialise") + "\n"
 }
 
+/// A protocol schema as on the wire: every message also carries the `seq` number.
+fn wire(schema: schemars::Schema) -> String {
+    let mut value = schema.to_value();
+    for variant in value["oneOf"].as_array_mut().expect("protocol messages are tagged unions") {
+        variant["properties"][crate::protocol::SEQ] = serde_json::json!({
+            "description": "The input's number (from 0 for each adapter process); an output echoes the number of the input it answers.",
+            "type": "integer",
+            "minimum": 0
+        });
+        variant["required"].as_array_mut().expect("variants list required fields").push(crate::protocol::SEQ.into());
+    }
+    serde_json::to_string_pretty(&value).expect("schemas serialise") + "\n"
+}
+
 /// Every schema: file name and text.
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
-        ("adapter-input.schema.json", pretty(schemars::schema_for!(Input))),
-        ("adapter-output.schema.json", pretty(schemars::schema_for!(Output))),
+        ("adapter-input.schema.json", wire(schemars::schema_for!(Input))),
+        ("adapter-output.schema.json", wire(schemars::schema_for!(Output))),
         ("fixture.schema.json", pretty(schemars::schema_for!(Fixture))),
     ]
 }

@@ -251,15 +251,20 @@ fn conform_through_a_process_passes_and_fails_with_reproduction() {
 fn bad_adapters_fail_clearly() {
     let dir = one_fixture_dir("counterexample/session-start-only/INV-7");
     let d = dir.path().to_str().unwrap();
-    let hello = r#"{"type":"hello","protocol":1,"host":"x"}"#;
+    let hello = r#"{"type":"hello","protocol":1,"host":"x","seq":0}"#;
     let cases: &[(&str, &str)] = &[
         ("exit 3", "exited (exit status: 3)"),
         ("echo 'not json'", "not a protocol message"),
         (&format!("echo '{hello}'; sleep 30"), "no answer within 300 ms"),
-        (r#"echo '{"type":"hello","protocol":2,"host":"x"}'"#, "the host speaks protocol 2; this runner speaks 1"),
+        (
+            r#"echo '{"type":"hello","protocol":2,"host":"x","seq":0}'"#,
+            "the host speaks protocol 2; this runner speaks 1",
+        ),
         (&format!("echo '{hello}'; python3 -c 'print(\"x\" * 2000000)'; sleep 5"), "a line over 1048576 bytes"),
         (&format!("echo '{hello}'; echo 'boom' >&2; exit 1"), "its stderr ends with: boom"),
-        (r#"echo '{"type":"error","message":"cannot start"}'"#, "the host reported an error: cannot start"),
+        (r#"echo '{"type":"error","message":"cannot start","seq":0}'"#, "the host reported an error: cannot start"),
+        (&format!("echo '{hello}'; echo '{hello}'; sleep 5"), "printed a line twice or skipped one"),
+        (r#"echo '{"type":"hello","protocol":1,"host":"x"}'; sleep 5"#, "the line has no `seq` number"),
     ];
     for (script, message) in cases {
         let start = std::time::Instant::now();
@@ -411,4 +416,79 @@ fn scenario_action_syntax_round_trips() {
             assert_eq!(parsed.actions().collect::<Vec<_>>(), vec![step.action], "{line}");
         }
     }
+}
+
+/// A host wrapped so that it lies about what it does; the engine must catch each lie as an error.
+struct Lying<F: FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Output)> {
+    host: ReferenceHost,
+    lie: F,
+}
+
+impl<F: FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Output)> coherence_sim::host::Host
+    for Lying<F>
+{
+    fn handle(&mut self, input: &coherence_sim::protocol::Input) -> Result<coherence_sim::protocol::Output, HostError> {
+        let mut output = self.host.handle(input)?;
+        (self.lie)(input, &mut output);
+        Ok(output)
+    }
+}
+
+#[track_caller]
+fn caught(lie: impl FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Output), message: &str) {
+    let mut host = Lying { host: ReferenceHost::new(RECOMMENDED), lie };
+    let errors: Vec<String> = corpus()
+        .iter()
+        .filter_map(|f| match replay(f, &mut host).verdict {
+            Verdict::HostFailed { error, .. } => Some(error.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains(message)),
+        "no error says `{message}`: {:?}",
+        &errors[..errors.len().min(3)]
+    );
+}
+
+#[test]
+fn lies_about_refreshes_and_held_turns_are_caught() {
+    use coherence_sim::protocol::{Input, Output, TurnState};
+    // Claims to refresh for a stub call, but sends nothing.
+    caught(
+        |input, output| {
+            if let (Input::CallStub { .. }, Output::Observation { requests, answer, sessions }) = (input, output)
+                && answer.is_some()
+            {
+                *answer = None;
+                requests.clear();
+                sessions[0].turn = TurnState::Open;
+            }
+        },
+        "yet no refresh of",
+    );
+    // Holds every turn, with or without a request in flight.
+    caught(
+        |_, output| {
+            if let Output::Observation { sessions, .. } = output {
+                for view in sessions.iter_mut().filter(|v| v.turn == TurnState::Open) {
+                    view.turn = TurnState::Held;
+                }
+            }
+        },
+        "holds its turn with no request in flight",
+    );
+    // Reports requests at reset.
+    caught(
+        |input, output| {
+            if let (Input::Reset { sessions, connectors }, Output::Observation { requests, .. }) = (input, output) {
+                requests.push(coherence_sim::protocol::SentRequest {
+                    session: sessions[0],
+                    connector: connectors[0].name,
+                    initialize: false,
+                });
+            }
+        },
+        "the reset observation reports requests",
+    );
 }

@@ -43,7 +43,9 @@ fn fixtures_and_protocol_messages_validate() {
             i: &coherence_sim::protocol::Input,
         ) -> Result<coherence_sim::protocol::Output, coherence_sim::host::HostError> {
             let o = self.host.handle(i)?;
-            let (iv, ov) = (serde_json::to_value(i).unwrap(), serde_json::to_value(&o).unwrap());
+            let seq = self.count as u64;
+            let iv: serde_json::Value = serde_json::from_str(&coherence_sim::protocol::input_line(i, seq)).unwrap();
+            let ov: serde_json::Value = serde_json::from_str(&coherence_sim::protocol::output_line(&o, seq)).unwrap();
             assert!(self.input.validate(&iv).is_ok(), "{iv}");
             assert!(self.output.validate(&ov).is_ok(), "{ov}");
             self.count += 1;

@@ -437,7 +437,8 @@ impl CoherenceModel {
             .any(|c| state.link(session, c).fetch_count() > 0 || state.link(session, c).refetch_queued)
     }
 
-    /// The state after `action`, or `None` when it is not enabled.
+    /// The state after `action`. Always `Some` (it is `Option` for stateright's `Model`): callers
+    /// pass only actions [`Self::enabled_actions`] lists; a disabled action is a programming error.
     pub fn step(&self, state: &State, action: Action) -> Option<State> {
         let mut next = *state;
         next.event = None;

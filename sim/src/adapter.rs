@@ -100,7 +100,7 @@ impl ProcessHost {
             Ok(Line::Text(text)) => {
                 let shown: String = text.trim_end().chars().take(200).collect();
                 Some(HostError::Protocol(format!(
-                    "the adapter printed a line no input asked for: `{shown}`{}",
+                    "the adapter printed a line no input asked for (it printed a line twice or skipped one): `{shown}`{}",
                     self.stderr_tail()
                 )))
             }
@@ -154,13 +154,10 @@ impl Host for ProcessHost {
             None => Err(std::io::Error::other("stdin closed")),
         };
         if let Err(e) = written {
-            // An adapter that gave up before reading may have said why, or printed garbage.
+            // An adapter that printed its answer and exited before reading: its line is waiting.
             if let Ok(Line::Text(text)) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                match parse(&text, None) {
-                    Ok(Output::Error { message }) => return Err(HostError::Reported(message)),
-                    Err(e) => return Err(e),
-                    Ok(_) => {}
-                }
+                // It answered before it read: take the answer; its exit shows at the next input.
+                return parse(&text, Some(seq)).map_err(|e| self.with_stderr(e));
             }
             let words = self.exit_words();
             return Err(HostError::Crashed(format!("cannot write to the adapter ({e}): {words}")));

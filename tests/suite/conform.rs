@@ -267,9 +267,11 @@ fn bad_adapters_fail_clearly() {
         (r#"echo '{"type":"hello","protocol":1,"host":"x"}'; sleep 5"#, "the line has no `seq` number"),
     ];
     for (script, message) in cases {
+        // Only the hang needs a short timeout; the others get room for a loaded machine.
+        let timeout = if message.starts_with("no answer") { "300" } else { "5000" };
         let start = std::time::Instant::now();
-        let out = coherence(&["conform", "--adapter", script, "--fixtures", d, "--timeout-ms", "300"]);
-        assert!(start.elapsed() < std::time::Duration::from_secs(10), "`{script}` was not stopped");
+        let out = coherence(&["conform", "--adapter", script, "--fixtures", d, "--timeout-ms", timeout]);
+        assert!(start.elapsed() < std::time::Duration::from_secs(15), "`{script}` was not stopped");
         assert_eq!(out.status.code(), Some(1), "`{script}` must fail the run");
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.contains("ERROR counterexample/session-start-only/INV-7"), "{text}");

@@ -253,6 +253,40 @@ impl Action {
         "AgentRelayNotice",
     ];
 
+    /// The session the action happens in; `None` for the web surface and the environment.
+    pub fn session(&self) -> Option<SessionId> {
+        match *self {
+            Action::WebAuthenticate { .. } | Action::WebRevoke { .. } | Action::TokenExpire { .. } => None,
+            Action::DeliverNotification { session, .. }
+            | Action::DeliverListing { session, .. }
+            | Action::LoseNotification { session, .. }
+            | Action::DuplicateNotification { session, .. }
+            | Action::FailListing { session, .. }
+            | Action::LoseTransportSession { session, .. }
+            | Action::UserAsk { session, .. }
+            | Action::UserMcp { session }
+            | Action::UserRestart { session }
+            | Action::UserAuthenticate { session, .. }
+            | Action::AgentCallTool { session }
+            | Action::AgentCallStub { session }
+            | Action::AgentCallUnlisted { session }
+            | Action::AgentAnswerNotAvailable { session }
+            | Action::AgentRelayNotice { session } => Some(session),
+        }
+    }
+
+    /// Whether the agent takes this action, in a turn.
+    pub fn is_agent(&self) -> bool {
+        matches!(
+            self,
+            Action::AgentCallTool { .. }
+                | Action::AgentCallStub { .. }
+                | Action::AgentCallUnlisted { .. }
+                | Action::AgentAnswerNotAvailable { .. }
+                | Action::AgentRelayNotice { .. }
+        )
+    }
+
     /// Whether this action spends the fault budget.
     pub fn is_fault(&self) -> bool {
         matches!(

@@ -225,14 +225,7 @@ pub fn coverage_of(fixtures: &[crate::fixture::Fixture], reachable: &BTreeSet<Ab
     let mut covered = BTreeSet::new();
     for fixture in fixtures {
         let model = CoherenceModel::new(RECOMMENDED, fixture.bounds);
-        let Some(mut state) = model.initial_states().into_iter().find(|s| {
-            fixture
-                .connectors
-                .iter()
-                .all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify)
-        }) else {
-            continue;
-        };
+        let Some(mut state) = fixture.initial_state(&model) else { continue };
         let mut enabled = Vec::new();
         for step in &fixture.steps {
             enabled.clear();

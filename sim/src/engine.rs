@@ -139,16 +139,7 @@ impl From<HostError> for Stop {
 /// Replays `fixture` through `host`, from the handshake to the final drain.
 pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
     let model = CoherenceModel::new(WORLD_ONLY, fixture.bounds);
-    let init = model
-        .initial_states()
-        .into_iter()
-        .find(|s| {
-            fixture.connectors.iter().all(|c| {
-                let k = s.connector(c.name);
-                k.auth == c.auth && k.notify == c.notify
-            })
-        })
-        .expect("a validated fixture starts in an initial state of the model");
+    let init = fixture.initial_state(&model).expect("a validated fixture starts in an initial state of the model");
     let mut engine = Engine {
         model: model.clone(),
         state: init,
@@ -227,14 +218,7 @@ impl Engine<'_> {
     }
 
     fn agent_session(action: Action) -> Option<SessionId> {
-        match action {
-            Action::AgentCallTool { session }
-            | Action::AgentCallStub { session }
-            | Action::AgentCallUnlisted { session }
-            | Action::AgentAnswerNotAvailable { session }
-            | Action::AgentRelayNotice { session } => Some(session),
-            _ => None,
-        }
+        action.session().filter(|_| action.is_agent())
     }
 
     fn enabled(&self) -> Vec<Action> {

@@ -204,6 +204,20 @@ impl Fixture {
         Ok(())
     }
 
+    /// The initial state of `model` the fixture starts in (the connectors' auth and notify
+    /// behaviour; every session with each connector's listing). `None` if `model`'s bounds do not
+    /// fit the fixture.
+    pub fn initial_state(&self, model: &coherence_model::CoherenceModel) -> Option<coherence_model::State> {
+        model.initial_states().into_iter().find(|s| {
+            s.shape.connectors == self.bounds.connectors
+                && s.shape.sessions == self.bounds.sessions
+                && self.connectors.iter().all(|c| {
+                    let k = s.connector(c.name);
+                    k.auth == c.auth && k.notify == c.notify
+                })
+        })
+    }
+
     /// The file name the fixture is written under.
     pub fn file_name(&self) -> String {
         format!("{}.json", self.id.replace('/', "--"))

@@ -109,7 +109,7 @@ fn annotate(fixture: &mut Fixture) {
             continue;
         }
         let step = &mut fixture.steps[executed.fixture_step];
-        let session = session_of(executed.action);
+        let session = executed.action.session();
         step.reference = match (view, session) {
             (Some(views), Some(s)) => {
                 let v = &views[s.index()];
@@ -128,24 +128,6 @@ fn annotate(fixture: &mut Fixture) {
     fixture.exercises.invariants = reached.into_iter().map(str::to_owned).collect();
     let actions: BTreeSet<&str> = fixture.steps.iter().map(|s| s.action.name()).collect();
     fixture.exercises.actions = actions.into_iter().map(str::to_owned).collect();
-}
-
-fn session_of(action: coherence_model::Action) -> Option<coherence_model::state::SessionId> {
-    use coherence_model::Action as A;
-    match action {
-        A::DeliverNotification { session, .. }
-        | A::DeliverListing { session, .. }
-        | A::UserAsk { session, .. }
-        | A::UserMcp { session }
-        | A::UserRestart { session }
-        | A::UserAuthenticate { session, .. }
-        | A::AgentCallTool { session }
-        | A::AgentCallStub { session }
-        | A::AgentCallUnlisted { session }
-        | A::AgentAnswerNotAvailable { session }
-        | A::AgentRelayNotice { session } => Some(session),
-        _ => None,
-    }
 }
 
 /// Bounds at which the counterexample strategy also looks, for defects that need more faults than

@@ -86,16 +86,7 @@ pub fn states(fixture: &Fixture) -> Result<Vec<(String, State)>, String> {
     let policy = policy_named(&fixture.provenance.policy)
         .ok_or_else(|| format!("unknown policy {}", fixture.provenance.policy))?;
     let model = CoherenceModel::new(policy, fixture.bounds);
-    let mut state = model
-        .initial_states()
-        .into_iter()
-        .find(|s| {
-            fixture
-                .connectors
-                .iter()
-                .all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify)
-        })
-        .ok_or("the fixture does not start in an initial state")?;
+    let mut state = fixture.initial_state(&model).ok_or("the fixture does not start in an initial state")?;
     let mut out = vec![("init".to_owned(), state)];
     for step in &fixture.steps {
         state = model.step(&state, step.action).ok_or("a step is not a transition")?;

@@ -170,16 +170,7 @@ fn every_fixture_is_a_behaviour_of_the_model() {
     for fixture in corpus() {
         let policy = coherence_model::policy_named(&fixture.provenance.policy).unwrap();
         let model = coherence_model::CoherenceModel::new(policy, fixture.bounds);
-        let mut state = *model
-            .initial_states()
-            .iter()
-            .find(|s| {
-                fixture
-                    .connectors
-                    .iter()
-                    .all(|c| s.connector(c.name).auth == c.auth && s.connector(c.name).notify == c.notify)
-            })
-            .unwrap();
+        let mut state = fixture.initial_state(&model).unwrap();
         for step in &fixture.steps {
             let mut enabled = Vec::new();
             model.enabled_actions(&state, &mut enabled);

@@ -128,9 +128,9 @@ pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                 }
                 writeln!(w, "      reproduce: {}", reproduce(adapter, dir, id)).unwrap();
             }
-            Verdict::HostFailed { step, error } => {
+            Verdict::HostFailed { during, error, .. } => {
                 writeln!(w, "ERROR {id}").unwrap();
-                writeln!(w, "      adapter `{adapter}` failed at step {}: {error}", step + 1).unwrap();
+                writeln!(w, "      adapter `{adapter}` failed during {during}: {error}").unwrap();
                 writeln!(w, "      reproduce: {}", reproduce(adapter, dir, id)).unwrap();
             }
         }
@@ -190,7 +190,9 @@ pub fn json(results: &[FixtureResult]) -> String {
                     let ids = std::iter::once(v.invariant).chain(v.also.iter().copied()).map(|i| i.id).collect();
                     ("fail", ids, Some(v.step + 1), None)
                 }
-                Verdict::HostFailed { step, error } => ("error", vec![], Some(step + 1), Some(error.to_string())),
+                Verdict::HostFailed { step, during, error } => {
+                    ("error", vec![], Some(step + 1), Some(format!("during {during}: {error}")))
+                }
             };
             JsonResult {
                 id: &r.fixture.id,
@@ -250,9 +252,15 @@ pub fn junit(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                 .unwrap();
                 writeln!(w, "  </testcase>").unwrap();
             }
-            Verdict::HostFailed { step, error } => {
+            Verdict::HostFailed { during, error, .. } => {
                 writeln!(w, r#"  <testcase classname="conform" name="{name}">"#).unwrap();
-                writeln!(w, r#"    <error message="step {}: {}"/>"#, step + 1, xml_escape(&error.to_string())).unwrap();
+                writeln!(
+                    w,
+                    r#"    <error message="during {}: {}"/>"#,
+                    xml_escape(during),
+                    xml_escape(&error.to_string())
+                )
+                .unwrap();
                 writeln!(w, "  </testcase>").unwrap();
             }
         }

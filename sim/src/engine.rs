@@ -86,6 +86,8 @@ pub enum Verdict {
     HostFailed {
         /// The index the failing step would have had in [`Run::executed`].
         step: usize,
+        /// Where, in words: the handshake, fixture step n, or the final drain.
+        during: String,
         /// What went wrong.
         error: HostError,
     },
@@ -111,7 +113,16 @@ pub struct Run {
 /// An observation, taken apart: requests sent, session views, answer.
 type Observed = (Vec<crate::protocol::SentRequest>, Vec<SessionView>, Option<coherence_model::state::Answer>);
 
+/// Where a replay is.
+#[derive(Clone, Copy)]
+enum Phase {
+    Handshake,
+    Step(usize),
+    Drain,
+}
+
 struct Engine<'h> {
+    phase: Phase,
     model: CoherenceModel,
     state: State,
     /// Per link, the protocol ids of the host's outstanding requests: those in flight (aligned with
@@ -141,6 +152,7 @@ pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
     let model = CoherenceModel::new(WORLD_ONLY, fixture.bounds);
     let init = fixture.initial_state(&model).expect("a validated fixture starts in an initial state of the model");
     let mut engine = Engine {
+        phase: Phase::Handshake,
         model: model.clone(),
         state: init,
         ids: BTreeMap::new(),
@@ -154,7 +166,14 @@ pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
     let verdict = match outcome {
         Ok(()) => Verdict::Pass,
         Err(Stop::Violated(v)) => Verdict::Fail(v),
-        Err(Stop::Host(error)) => Verdict::HostFailed { step: engine.executed.len(), error },
+        Err(Stop::Host(error)) => {
+            let during = match engine.phase {
+                Phase::Handshake => "the handshake (hello and reset)".to_owned(),
+                Phase::Step(i) => format!("fixture step {} (executed step {})", i + 1, engine.executed.len() + 1),
+                Phase::Drain => format!("the final deliveries (executed step {})", engine.executed.len() + 1),
+            };
+            Verdict::HostFailed { step: engine.executed.len(), during, error }
+        }
     };
     let skipped = engine.skipped(fixture);
     Run { model, init, executed: engine.executed, skipped, verdict, views: engine.views }
@@ -212,8 +231,10 @@ impl Engine<'_> {
             }
         }
         for (i, step) in fixture.steps.iter().enumerate() {
+            self.phase = Phase::Step(i);
             self.fixture_step(i, step.action)?;
         }
+        self.phase = Phase::Drain;
         self.drain(fixture.steps.len(), None)
     }
 

@@ -266,7 +266,7 @@ fn bad_adapters_fail_clearly() {
         assert_eq!(out.status.code(), Some(1), "`{script}` must fail the run");
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.contains("ERROR counterexample/session-start-only/INV-7"), "{text}");
-        assert!(text.contains(&format!("adapter `{script}` failed at step")), "{text}");
+        assert!(text.contains(&format!("adapter `{script}` failed during ")), "{text}");
         assert!(text.contains(message), "`{script}`: output lacks `{message}`:\n{text}");
         assert!(text.contains("0 passed, 0 failed, 1 errors"), "{text}");
     }

@@ -3,9 +3,10 @@
 //! A breadth-first search over the [`CoherenceModel`] (a stateright [`Model`]) that visits every
 //! reachable state within the bounds, evaluates every property in every state, and keeps, for
 //! each property, the first discovery in breadth-first order: a shortest counterexample (or
-//! witness), chosen deterministically. Stateright's own breadth-first checker explores the same
-//! states (a test checks the counts agree), but records discoveries from racing threads and may
-//! overwrite one with a longer one; the verdict table needs shortest, reproducible paths, so the
+//! witness), chosen deterministically. Stateright's own checkers explore the same states (a test
+//! checks its depth-first checker's counts, with and without symmetry), but its breadth-first
+//! checker records discoveries from racing threads, may overwrite one with a longer one, and
+//! applies symmetry only depth-first; the verdict table needs shortest, reproducible paths, so the
 //! search is done here, single-threaded per policy. Policies are checked in parallel.
 
 use crate::invariants::{INVARIANTS, Invariant};

@@ -1,24 +1,64 @@
-//! The expected verdict table, read from SPEC.md §7, and its comparison with computed verdicts.
+//! The expected verdict tables, read from SPEC.md §7, and their comparison with computed verdicts.
 //!
 //! SPEC.md is the reference a review cites; the checker recomputes every verdict on every run and
-//! fails when the two disagree, so the document cannot drift from the model. The table is parsed
-//! from between two HTML comments; each cell is `holds` or `violated (n)`, n being the length of
-//! the shortest counterexample.
+//! fails when the two disagree, so the document cannot drift from the model. A table is parsed
+//! from between two HTML comments naming it. A cell is `holds`, `holds (vacuous)` (the premise was
+//! never reached) or `violated (n)` (n: the length of the shortest counterexample), at the
+//! [`Profile::Default`] bounds; `; deep: <verdict>` follows when the verdict differs at the
+//! [`Profile::Deep`] bounds. `coherence check` compares the first part, `coherence check --profile
+//! deep` the second, so both marks are computed, never written by hand.
 
+use coherence_model::system::Servers;
 use coherence_model::{Bounds, CheckReport, INVARIANTS};
 use std::collections::BTreeMap;
 
 /// SPEC.md, as compiled into the binary.
 pub const SPEC: &str = include_str!("../SPEC.md");
 
-const BEGIN: &str = "<!-- verdict-table:begin -->";
-const END: &str = "<!-- verdict-table:end -->";
+/// A set of bounds the verdict tables are computed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// The default bounds (SPEC.md §4): what `coherence check` runs.
+    Default,
+    /// Deeper bounds: more turns, auth changes and faults. Verdicts that change here are marked
+    /// bound-sensitive in SPEC.md §7.
+    Deep,
+}
 
-/// One cell of the table.
+impl Profile {
+    /// The bounds of this profile, for the given servers.
+    pub fn bounds(self, servers: Servers) -> Bounds {
+        match self {
+            Profile::Default => Bounds { servers, ..Bounds::DEFAULT },
+            Profile::Deep => Bounds { servers, ..DEEP },
+        }
+    }
+
+    /// The profile whose bounds these are (symmetry aside), if any.
+    pub fn of(bounds: Bounds) -> Option<Profile> {
+        let plain = Bounds { symmetry: true, servers: Servers::Any, ..bounds };
+        [Profile::Default, Profile::Deep].into_iter().find(|p| p.bounds(Servers::Any) == plain)
+    }
+}
+
+/// The bounds of [`Profile::Deep`].
+pub const DEEP: Bounds = Bounds { connectors: 1, turns: 4, auth_changes: 4, faults: 3, commands: 2, ..Bounds::DEFAULT };
+
+/// The name of the table for `servers` in SPEC.md.
+pub fn table_name(servers: Servers) -> &'static str {
+    match servers {
+        Servers::Any => "verdict-table",
+        Servers::Reliable => "verdict-table-reliable",
+    }
+}
+
+/// One verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// The invariant holds within the bounds.
+    /// The invariant holds within the bounds, and its premise was reached.
     Holds,
+    /// It holds, but its premise was never reached: nothing was judged.
+    Vacuous,
     /// It is violated; the shortest counterexample has this many steps.
     Violated(usize),
 }
@@ -27,19 +67,47 @@ impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Verdict::Holds => f.write_str("holds"),
+            Verdict::Vacuous => f.write_str("holds (vacuous)"),
             Verdict::Violated(n) => write!(f, "violated ({n})"),
         }
     }
 }
 
-/// The verdicts SPEC.md records: policy name, then invariant ID.
-pub type Table = BTreeMap<String, BTreeMap<String, Verdict>>;
+/// One cell: the verdict at the default bounds, and at the deep bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cell {
+    /// At [`Profile::Default`].
+    pub default: Verdict,
+    /// At [`Profile::Deep`].
+    pub deep: Verdict,
+}
 
-/// Reads the verdict table out of a SPEC.md text.
-pub fn parse_table(spec: &str) -> Result<Table, String> {
-    let start = spec.find(BEGIN).ok_or("SPEC.md has no verdict-table:begin marker")? + BEGIN.len();
-    let end = spec[start..].find(END).ok_or("SPEC.md has no verdict-table:end marker")? + start;
-    let mut rows = spec[start..end].lines().map(str::trim).filter(|l| l.starts_with('|'));
+impl Cell {
+    /// The verdict at `profile`.
+    pub fn at(&self, profile: Profile) -> Verdict {
+        match profile {
+            Profile::Default => self.default,
+            Profile::Deep => self.deep,
+        }
+    }
+}
+
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.deep == self.default { write!(f, "{}", self.default) } else { write!(f, "{}; deep: {}", self.default, self.deep) }
+    }
+}
+
+/// The verdicts SPEC.md records: policy name, then invariant ID.
+pub type Table = BTreeMap<String, BTreeMap<String, Cell>>;
+
+/// Reads the table `name` out of a SPEC.md text.
+pub fn parse_table(spec: &str, name: &str) -> Result<Table, String> {
+    let begin = format!("<!-- {name}:begin -->");
+    let end = format!("<!-- {name}:end -->");
+    let start = spec.find(&begin).ok_or(format!("SPEC.md has no {name}:begin marker"))? + begin.len();
+    let stop = spec[start..].find(&end).ok_or(format!("SPEC.md has no {name}:end marker"))? + start;
+    let mut rows = spec[start..stop].lines().map(str::trim).filter(|l| l.starts_with('|'));
     let cells = |line: &str| -> Vec<String> {
         line.trim_matches('|').split('|').map(|c| c.trim().trim_matches('`').to_owned()).collect()
     };
@@ -58,28 +126,47 @@ pub fn parse_table(spec: &str) -> Result<Table, String> {
         for (id, cell) in ids.iter().zip(&row[1..]) {
             verdicts.insert(id.clone(), parse_cell(cell).map_err(|e| format!("{} / {id}: {e}", row[0]))?);
         }
-        table.insert(row[0].clone(), verdicts);
+        if table.insert(row[0].clone(), verdicts).is_some() {
+            return Err(format!("the verdict table has two rows for {}", row[0]));
+        }
     }
     Ok(table)
 }
 
-fn parse_cell(cell: &str) -> Result<Verdict, String> {
-    if cell == "holds" {
-        return Ok(Verdict::Holds);
+fn parse_verdict(text: &str) -> Result<Verdict, String> {
+    match text {
+        "holds" => return Ok(Verdict::Holds),
+        "holds (vacuous)" => return Ok(Verdict::Vacuous),
+        _ => {}
     }
-    cell.strip_prefix("violated (")
+    text.strip_prefix("violated (")
         .and_then(|rest| rest.strip_suffix(')'))
         .and_then(|n| n.parse().ok())
         .map(Verdict::Violated)
-        .ok_or_else(|| format!("cell `{cell}` is neither `holds` nor `violated (n)`"))
+        .ok_or_else(|| format!("`{text}` is not `holds`, `holds (vacuous)` or `violated (n)`"))
+}
+
+fn parse_cell(cell: &str) -> Result<Cell, String> {
+    let (default, deep) = match cell.split_once("; deep: ") {
+        Some((default, deep)) => (parse_verdict(default)?, parse_verdict(deep)?),
+        None => {
+            let v = parse_verdict(cell)?;
+            (v, v)
+        }
+    };
+    if default == deep && cell.contains("; deep: ") {
+        return Err(format!("cell `{cell}` marks a deep verdict equal to the default one"));
+    }
+    Ok(Cell { default, deep })
 }
 
 /// The verdict the checker computed.
 pub fn computed(report: &CheckReport, id: &str) -> Verdict {
     let outcome = report.invariants.iter().find(|o| o.invariant.id == id).expect("every invariant is checked");
-    match &outcome.counterexample {
-        None => Verdict::Holds,
-        Some(trace) => Verdict::Violated(trace.len()),
+    match (&outcome.counterexample, &outcome.witness) {
+        (Some(trace), _) => Verdict::Violated(trace.len()),
+        (None, Some(_)) => Verdict::Holds,
+        (None, None) => Verdict::Vacuous,
     }
 }
 
@@ -96,28 +183,49 @@ pub struct Difference {
     pub computed: String,
 }
 
-/// Compares computed reports with the table. The table applies to the default bounds only;
-/// with other bounds, `None` (nothing to compare).
-pub fn compare(reports: &[CheckReport], table: &Table) -> Option<Vec<Difference>> {
-    let bounds = reports.first()?.bounds;
-    if (Bounds { symmetry: Bounds::DEFAULT.symmetry, ..bounds }) != Bounds::DEFAULT {
-        return None;
-    }
+/// Compares computed reports with the table for their servers, at the profile of their bounds.
+/// With bounds of no profile, `None` (nothing to compare).
+pub fn compare(reports: &[CheckReport], spec: &str) -> Result<Option<Vec<Difference>>, String> {
+    let Some(first) = reports.first() else { return Ok(None) };
+    let Some(profile) = Profile::of(first.bounds) else { return Ok(None) };
+    let table = parse_table(spec, table_name(first.bounds.servers))?;
     let mut differences = Vec::new();
     for report in reports {
         let row = table.get(report.policy.name);
         for invariant in INVARIANTS {
             let got = computed(report, invariant.id);
-            let want = row.and_then(|r| r.get(invariant.id));
-            if want != Some(&got) {
+            let want = row.and_then(|r| r.get(invariant.id)).map(|c| c.at(profile));
+            if want != Some(got) {
                 differences.push(Difference {
                     policy: report.policy.name.to_owned(),
                     id: invariant.id.to_owned(),
-                    expected: want.map_or("absent".to_owned(), ToString::to_string),
+                    expected: want.map_or("absent".to_owned(), |w| w.to_string()),
                     computed: got.to_string(),
                 });
             }
         }
     }
-    Some(differences)
+    Ok(Some(differences))
+}
+
+/// The table as SPEC.md writes it, from reports at the default and the deep bounds (same
+/// policies, same order): `coherence check --write-table` prints this.
+pub fn render_table(default: &[CheckReport], deep: &[CheckReport]) -> String {
+    let mut out = String::from("| policy |");
+    for invariant in INVARIANTS {
+        out.push_str(&format!(" {} |", invariant.id));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(INVARIANTS.len()));
+    out.push('\n');
+    for (d, e) in default.iter().zip(deep) {
+        assert_eq!(d.policy.name, e.policy.name, "the same policies in the same order");
+        out.push_str(&format!("| {} |", d.policy.name));
+        for invariant in INVARIANTS {
+            let cell = Cell { default: computed(d, invariant.id), deep: computed(e, invariant.id) };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    out
 }

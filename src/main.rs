@@ -2,8 +2,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use coherence::expected::{SPEC, compare, parse_table};
+use coherence::expected::{Profile, SPEC, compare, render_table};
 use coherence::report::{self, Timing};
+use coherence_model::system::Servers;
 use coherence_model::{BROKEN_POLICIES, Bounds, HostPolicy, POLICIES, check_all, policy_named};
 use std::process::ExitCode;
 
@@ -109,6 +110,14 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ServersArg {
+    /// Any server: silent, unadvertised or advertised; notifications may be lost or late.
+    Any,
+    /// Servers that meet SPEC.md's requirements S-1 and S-2 (SPEC.md §7.2).
+    Reliable,
+}
+
 #[derive(clap::Args)]
 struct CheckArgs {
     /// Check only this policy (repeatable); default: every policy of the design space.
@@ -117,24 +126,33 @@ struct CheckArgs {
     /// Also check the deliberately broken policies kept to show every invariant can fail.
     #[arg(long)]
     include_broken: bool,
+    /// The bounds to start from: `default` (SPEC.md §4) or `deep`; the flags below override them.
+    #[arg(long, value_enum, default_value = "default")]
+    profile: Profile,
+    /// Which servers the model admits.
+    #[arg(long, value_enum, default_value = "any")]
+    servers: ServersArg,
     /// Connectors on the account (1-4).
-    #[arg(long, default_value_t = Bounds::DEFAULT.connectors)]
-    connectors: u8,
+    #[arg(long)]
+    connectors: Option<u8>,
     /// Concurrent host sessions (1-3).
-    #[arg(long, default_value_t = Bounds::DEFAULT.sessions)]
-    sessions: u8,
+    #[arg(long)]
+    sessions: Option<u8>,
     /// User turns over the whole run (1-6).
-    #[arg(long, default_value_t = Bounds::DEFAULT.turns)]
-    turns: u8,
+    #[arg(long)]
+    turns: Option<u8>,
     /// Auth changes: web authenticate or revoke, token expiry, in-session authentication (0-6).
-    #[arg(long, default_value_t = Bounds::DEFAULT.auth_changes)]
-    auth_changes: u8,
+    #[arg(long)]
+    auth_changes: Option<u8>,
     /// Injected faults (0-6).
-    #[arg(long, default_value_t = Bounds::DEFAULT.faults)]
-    faults: u8,
+    #[arg(long)]
+    faults: Option<u8>,
     /// User commands: /mcp and restarts (0-6).
-    #[arg(long, default_value_t = Bounds::DEFAULT.commands)]
-    commands: u8,
+    #[arg(long)]
+    commands: Option<u8>,
+    /// Print the verdict table as SPEC.md §7 writes it (checks both profiles).
+    #[arg(long)]
+    write_table: bool,
     /// Turn symmetry reduction off.
     #[arg(long)]
     no_symmetry: bool,
@@ -256,6 +274,15 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
             cover.reachable.len(),
             100.0 * covered as f64 / cover.reachable.len() as f64
         );
+        let walks: Vec<_> = fixtures.iter().filter(|f| f.provenance.strategy == "random-walk").cloned().collect();
+        if !walks.is_empty() {
+            let by_walks = coherence_sim::coverage::coverage_of(&walks, &cover.reachable);
+            println!(
+                "gen: coverage: the {} random walks alone cover {by_walks} ({:.1}%)",
+                walks.len(),
+                100.0 * by_walks as f64 / cover.reachable.len() as f64
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -324,14 +351,20 @@ fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
+    let servers = match args.servers {
+        ServersArg::Any => Servers::Any,
+        ServersArg::Reliable => Servers::Reliable,
+    };
+    let base = args.profile.bounds(servers);
     let bounds = Bounds {
-        connectors: args.connectors,
-        sessions: args.sessions,
-        turns: args.turns,
-        auth_changes: args.auth_changes,
-        faults: args.faults,
-        commands: args.commands,
+        connectors: args.connectors.unwrap_or(base.connectors),
+        sessions: args.sessions.unwrap_or(base.sessions),
+        turns: args.turns.unwrap_or(base.turns),
+        auth_changes: args.auth_changes.unwrap_or(base.auth_changes),
+        faults: args.faults.unwrap_or(base.faults),
+        commands: args.commands.unwrap_or(base.commands),
         symmetry: !args.no_symmetry,
+        servers,
     };
     bounds.validate().context("impossible bounds")?;
     let policies: Vec<HostPolicy> = if args.policies.is_empty() {
@@ -352,9 +385,15 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         None => SPEC.to_owned(),
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     };
-    let table = parse_table(&spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
+    if args.write_table {
+        let default = check_all(&policies, Profile::Default.bounds(servers), usize::from(args.threads));
+        let deep = check_all(&policies, Profile::Deep.bounds(servers), usize::from(args.threads));
+        print!("{}", render_table(&default, &deep));
+        return Ok(ExitCode::SUCCESS);
+    }
     let reports = check_all(&policies, bounds, usize::from(args.threads));
-    let differences = compare(&reports, &table);
+    let differences =
+        compare(&reports, &spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
     let timing = if args.no_timing { Timing::Hidden } else { Timing::Shown };
     let out = match args.format {
         Format::Text => report::text(&reports, differences.as_deref(), timing),

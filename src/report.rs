@@ -18,20 +18,22 @@ pub enum Timing {
 
 fn bounds_words(b: &Bounds) -> String {
     format!(
-        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}",
+        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}",
         b.connectors,
         b.sessions,
         b.turns,
         b.auth_changes,
         b.faults,
         b.commands,
-        if b.symmetry { "on" } else { "off" }
+        if b.symmetry { "on" } else { "off" },
+        if b.servers == coherence_model::system::Servers::Reliable { " servers=reliable" } else { "" }
     )
 }
 
 fn cell(v: Verdict) -> String {
     match v {
         Verdict::Holds => "holds".to_owned(),
+        Verdict::Vacuous => "vacuous".to_owned(),
         Verdict::Violated(n) => format!("✗ {n}"),
     }
 }
@@ -61,7 +63,7 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
     let name_width = reports.iter().map(|r| r.policy.name.len()).max().unwrap_or(6).max(6);
     write!(w, "{:<name_width$}", "policy").unwrap();
     for invariant in INVARIANTS {
-        write!(w, "  {:<6}", invariant.id).unwrap();
+        write!(w, "  {:<7}", invariant.id).unwrap();
     }
     write!(w, "  {:>13}", "unique states").unwrap();
     if timing == Timing::Shown {
@@ -71,7 +73,7 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
     for report in reports {
         write!(w, "{:<name_width$}", report.policy.name).unwrap();
         for invariant in INVARIANTS {
-            write!(w, "  {:<6}", cell(computed(report, invariant.id))).unwrap();
+            write!(w, "  {:<7}", cell(computed(report, invariant.id))).unwrap();
         }
         write!(w, "  {:>13}", report.unique_states).unwrap();
         if timing == Timing::Shown {
@@ -80,7 +82,8 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
         writeln!(w).unwrap();
     }
     writeln!(w).unwrap();
-    writeln!(w, "holds: no reachable state breaks the invariant within the bounds.").unwrap();
+    writeln!(w, "holds: no reachable state breaks the invariant within the bounds, and its premise was reached.").unwrap();
+    writeln!(w, "vacuous: it holds, but its premise (the situation it judges) was never reached.").unwrap();
     writeln!(w, "✗ n: violated; the shortest counterexample has n steps (below).").unwrap();
     for invariant in INVARIANTS {
         writeln!(w, "{}: {}", invariant.id, invariant.name).unwrap();

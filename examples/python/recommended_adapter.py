@@ -5,11 +5,14 @@ This is an example for implementers in other languages: a real host would wire t
 decisions to its MCP client, its catalogue and its UI. Standard library only.
 
     coherence conform --adapter 'python3 examples/python/recommended_adapter.py'
+
+Pass --generic for `recommended-mcp`: the same host without the account read (a generic MCP
+host of third-party servers).
 """
 import json
 import sys
 
-PROTOCOL = 1
+PROTOCOL = 2
 
 
 class Link:
@@ -18,21 +21,27 @@ class Link:
     def __init__(self, tools):
         self.catalogue = tools  # "stubs", "actions" or None (not listed yet)
         self.notice = None  # {"reason": ..., "recovery": ...}
-        self.in_flight = []  # ids of our tools/list requests, oldest first
+        self.in_flight = []  # ids of our tools/list requests, oldest first (at most one)
         self.queued = False  # a refresh was asked for while one was in flight
-        self.applied = -1  # id of the newest reply applied (the generation guard)
         self.reinitialise = False  # the transport session is gone: re-initialise first
 
 
+def resolved(notice, tools):
+    """Whether a listing (from a refresh or an account read) closes the gap a notice is about."""
+    return notice["reason"] != "needs_authentication" or tools == "actions"
+
+
 class Host:
-    def __init__(self):
-        self.links, self.turns, self.account, self.sent = {}, {}, {}, {}
+    def __init__(self, reads_account):
+        self.reads_account = reads_account
+        self.links, self.turns, self.reading, self.sent = {}, {}, {}, {}
 
     def reset(self, connectors, sessions):
         self.sessions = sessions
         self.connectors = [c["name"] for c in connectors]
         self.links = {(s, c["name"]): Link(c["tools"]) for s in sessions for c in connectors}
-        self.turns = {s: None for s in sessions}  # None, "asked", "waiting" or "retrying"
+        self.turns = {s: None for s in sessions}  # None, or {"retried": bool}
+        self.reading = {s: False for s in sessions}  # an account read is in flight
         self.sent = {key: 0 for key in self.links}
 
     # Requests: one in flight per connector; a refresh asked for meanwhile runs when it returns.
@@ -46,61 +55,87 @@ class Host:
         self.requests.append({"session": s, "connector": c, "initialize": link.reinitialise})
         link.reinitialise = False
 
-    def busy(self, s):
-        return any(self.links[(s, c)].in_flight or self.links[(s, c)].queued for c in self.connectors)
+    def waiting(self, s):
+        busy = any(self.links[(s, c)].in_flight or self.links[(s, c)].queued for c in self.connectors)
+        return busy or self.reading[s]
 
-    def check_account(self, s, recheck):
-        """At a turn's start, re-list every connector the account contradicts; hold the turn."""
+    def account(self, s, result):
+        """The turn-start read: re-list every connector it contradicts (all of them, if it failed)."""
+        self.reading[s] = False
         for c in self.connectors:
             link = self.links[(s, c)]
-            expected = "actions" if self.account.get(c) == "authenticated" else "stubs"
-            failed = link.notice is not None and link.notice["reason"] == "refresh_failed"
-            if link.catalogue != expected and not (recheck and failed):
+            if result == "failed":
                 self.request(s, c)
-        if self.busy(s):
-            self.turns[s] = "waiting"
+                continue
+            expected = "actions" if result["connectors"].get(c) == "authenticated" else "stubs"
+            failed = link.notice is not None and link.notice["reason"] == "refresh_failed"
+            if link.catalogue != expected:
+                self.request(s, c)
+                continue
+            if link.notice and not failed and resolved(link.notice, expected):
+                link.notice = None
+            # A reply in flight may predate the read, and a read cannot see a failed refresh.
+            if failed or link.in_flight:
+                self.request(s, c)
+
+    def settle(self, s, c):
+        """After a reply or a timeout: send the refetch asked for meanwhile."""
+        link = self.links[(s, c)]
+        if link.queued and not link.in_flight:
+            link.queued = False
+            self.request(s, c)
 
     def listing(self, s, c, request, result):
         link = self.links[(s, c)]
         link.in_flight.remove(request)
         if "tools" in result:
-            if request > link.applied:  # never let an older reply overwrite a newer one
-                link.applied = request
-                link.catalogue = result["tools"]
-                if link.notice and (link.notice["reason"] != "needs_authentication" or result["tools"] == "actions"):
-                    link.notice = None
+            link.catalogue = result["tools"]
+            if link.notice and resolved(link.notice, result["tools"]):
+                link.notice = None
         elif result["error"] == "session_not_found":
             link.reinitialise = True
             self.request(s, c)
         else:
             link.notice = {"reason": "refresh_failed", "recovery": "refresh"}
-        if link.queued and not link.in_flight:
-            link.queued = False
-            self.request(s, c)
-        if self.turns[s] == "waiting" and not self.busy(s):
-            self.check_account(s, recheck=True)
+        self.settle(s, c)
+
+    def timeout(self, s, c, request):
+        """A tools/list that never returns is given up, as a transport failure."""
+        link = self.links[(s, c)]
+        link.in_flight.remove(request)
+        link.notice = {"reason": "refresh_failed", "recovery": "refresh"}
+        self.settle(s, c)
 
     def retry(self, s, c):
-        """Refresh for the agent and hold the turn; it gets one more go."""
+        """Refresh for the agent; it gets one more go once the refresh settles."""
         self.request(s, c)
-        self.turns[s] = "retrying"
+        if not self.turns[s]["retried"]:
+            self.turns[s]["retried"] = True
+            return True
+        return False
 
     def handle(self, msg):
         kind, s, c = msg["type"], msg.get("session"), msg.get("connector")
-        self.account = msg.get("account", self.account)
         answer = None
         if kind == "notification" or kind == "authenticated":
             self.request(s, c)
         elif kind == "listing":
             self.listing(s, c, msg["request"], msg["result"])
+        elif kind == "timeout":
+            self.timeout(s, c, msg["request"])
+        elif kind == "account":
+            self.account(s, msg["result"])
         elif kind == "ask":
-            self.turns[s] = "asked"
-            self.check_account(s, recheck=False)
+            self.turns[s] = {"retried": False}
+            if self.reads_account:
+                self.reading[s] = True
+                self.reads.append(s)
         elif kind == "mcp":
             for each in self.connectors:
                 self.request(s, each)
         elif kind == "restart":
             self.turns[s] = None
+            self.reading[s] = False
             for each in self.connectors:
                 self.links[(s, each)] = Link(None)
                 self.request(s, each)
@@ -110,28 +145,20 @@ class Host:
                 answer = "used_tool"
             elif msg["server"] == "session_not_found":
                 link.reinitialise = True
-                if self.turns[s] != "retrying":
-                    self.retry(s, c)
-                else:
-                    self.request(s, c)
+                if not self.retry(s, c):
                     answer = {"tool_failed": "restart"}
             else:
                 link.notice = {"reason": "needs_authentication", "recovery": "authenticate"}
                 self.request(s, c)
                 answer = {"tool_failed": "authenticate"}
         elif kind == "call_stub":
-            if self.account.get(c) != "authenticated":
+            if not msg["authenticated"]:
                 answer = {"stub_replied": "auth_prompt"}
-            elif self.turns[s] != "retrying":
-                self.retry(s, c)
-            else:
+            elif not self.retry(s, c):
                 answer = {"stub_replied": {"guidance": "refresh"}}
         elif kind == "call_unlisted":
             notice = self.links[(s, c)].notice
-            if self.turns[s] != "retrying":
-                self.retry(s, c)
-            else:
-                answer = {"tool_failed": notice["recovery"]} if notice else "no_such_tool"
+            answer = {"tool_failed": notice["recovery"]} if notice else "no_such_tool"
         elif kind == "answer_not_available":
             answer = "not_available"
         elif kind == "relay_notice":
@@ -146,7 +173,8 @@ class Host:
         def turn(s):
             if self.turns[s] is None:
                 return "none"
-            return "held" if self.turns[s] in ("waiting", "retrying") and self.busy(s) else "open"
+            # Hold the turn while anything this session sent is outstanding.
+            return "held" if self.waiting(s) else "open"
 
         return [
             {
@@ -160,12 +188,14 @@ class Host:
 
 
 def main():
-    host = Host()
+    generic = "--generic" in sys.argv[1:]
+    host = Host(reads_account=not generic)
+    name = "python-example/" + ("recommended-mcp" if generic else "recommended")
     for line in sys.stdin:
         msg = json.loads(line)
-        host.requests = []
+        host.requests, host.reads = [], []
         if msg["type"] == "hello":
-            out = {"type": "hello", "protocol": PROTOCOL, "host": "python-example/recommended"}
+            out = {"type": "hello", "protocol": PROTOCOL, "host": name}
             if msg["protocol"] != PROTOCOL:
                 out = {"type": "error", "message": f"protocol {msg['protocol']} is not supported"}
         elif msg["type"] == "reset":
@@ -173,7 +203,7 @@ def main():
             out = {"type": "observation", "sessions": host.views()}
         else:
             answer = host.handle(msg)
-            out = {"type": "observation", "requests": host.requests, "sessions": host.views()}
+            out = {"type": "observation", "requests": host.requests, "reads": host.reads, "sessions": host.views()}
             if answer is not None:
                 out["answer"] = answer
         out["seq"] = msg["seq"]  # echo the number of the input answered

@@ -1,13 +1,338 @@
-//! The invariants of SPEC.md §6, with their permanent IDs, and the reachability properties that
-//! show none of them holds vacuously.
+//! The invariants of SPEC.md §6, with their permanent IDs, and the premises that show none of
+//! them holds vacuously.
 //!
-//! Every invariant is a safety property: a predicate on one state, which sees the step that led
-//! to it through [`State::event`]. Liveness (INV-6, INV-7) is stated in a bounded form that is a
-//! state predicate too; see SPEC.md §6 for why that form is sound and `eventually` is not used.
+//! An invariant is data, not code: a [`Scope`] (where it is judged), a condition `when` and a
+//! requirement `require`, each an [`Expr`] over named [`Atom`]s. The checker evaluates exactly
+//! that; SPEC.md §6 states exactly that, because its text is rendered from the same data
+//! ([`Invariant::statement`]) and a test compares the two. Each invariant's premise (`REACH-n`) is
+//! an expression too, and is implied by any violation: [`Invariant::premise_gap`] proves it over
+//! every assignment of the atoms the invariant mentions, given the model facts in
+//! [`CONSTRAINTS`], and the checker confirms those facts in every state it visits.
+//!
+//! Every invariant is a safety property: a predicate on one state, which sees the step that led to
+//! it through [`State::event`]. Liveness (INV-6, INV-7, INV-11) is stated in a bounded form that is
+//! a state predicate too; see SPEC.md §6 for why that form is sound and `eventually` is not used.
 
 use crate::state::*;
 use crate::system::CoherenceModel;
 use stateright::Property;
+
+/// Where an invariant is judged: the things it quantifies over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every answer (the user-visible moment), about the turn's connector.
+    Answer,
+    /// Every answer, for every connector of the session that answered.
+    AnswerLinks,
+    /// Every call of a stub: the answer it got, or a refresh in its place.
+    StubCall,
+    /// Every `tools/list` reply a host applies to its catalogue.
+    Applied,
+    /// Every state, for every session and connector (every link).
+    Link,
+    /// Every state, for every session with a turn in progress.
+    Turn,
+}
+
+impl Scope {
+    /// How SPEC.md opens a statement judged here.
+    pub fn words(self) -> &'static str {
+        match self {
+            Scope::Answer => "At every answer",
+            Scope::AnswerLinks => "At every answer, for every connector of the session that answered",
+            Scope::StubCall => "At every call of a stub",
+            Scope::Applied => "At every `tools/list` reply a host applies to its catalogue",
+            Scope::Link => "In every state, for every session and connector",
+            Scope::Turn => "In every state, for every session with a turn in progress",
+        }
+    }
+}
+
+/// A fact about one thing in scope (its **focus**: an answer, a link, a reply, a turn).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Atom {
+    /// The connector was authenticated from the question to the answer.
+    AvailableWholeTurn,
+    /// The connector was not authenticated at any point from the question to the answer.
+    AbsentWholeTurn,
+    /// The connector changed during the turn, and every change was signalled to the session
+    /// before the answer.
+    ChangedSignalled,
+    /// The connector changed during the turn and the session was not told.
+    ChangedUnsignalled,
+    /// The connector is authenticated at the answer.
+    AuthenticatedAtAnswer,
+    /// The link was due before the agent's last step.
+    Due,
+    /// The agent used the connector's action tools.
+    UsedTool,
+    /// The host offered the connector's action tools at the answer.
+    OfferedActions,
+    /// A notice was shown for the connector at the answer.
+    NoticeShown,
+    /// That notice said the connector needs authentication.
+    NoticeNeedsAuthentication,
+    /// The answer itself named a recovery step.
+    AnswerNamesRecovery,
+    /// The host answered "no such tool".
+    AnsweredNoSuchTool,
+    /// The call ran another connector's tool.
+    Misrouted,
+    /// The agent's last step called a tool the catalogue does not list.
+    CalledUnlisted,
+    /// The stub's reply named a recovery step.
+    StubGuided,
+    /// The host re-listed instead of replying to the stub.
+    StubRefreshed,
+    /// The session shows a notice for the connector.
+    LinkNotice,
+    /// The host has unanswered evidence of trouble on the link.
+    Evidence,
+    /// What the catalogue offers differs from what the server lists.
+    Gap,
+    /// The link's notice says the connector needs authentication, and it is not authenticated.
+    NeedsAuthenticationTruly,
+    /// The user performed the recovery step the link's notice named, and nothing has changed or
+    /// failed on the link since.
+    Following,
+    /// The session has had a reason to refresh the connector since its list last changed.
+    Triggered,
+    /// The link is settled.
+    Settled,
+    /// The turn is held.
+    Held,
+    /// Something the session waits for will arrive.
+    CanProgress,
+    /// A request of the session hangs.
+    RequestHangs,
+    /// The session waits for nothing.
+    NothingOutstanding,
+    /// The reply changed what the catalogue offers.
+    ReplyChanged,
+    /// The reply is older than one the link had already received.
+    ReplyOutdated,
+    /// The reply lists differently from the newest one the link had received.
+    ReplyContradictsNewest,
+}
+
+impl Atom {
+    /// The atom in SPEC.md's words, as it holds and as it fails.
+    pub fn words(self) -> (&'static str, &'static str) {
+        use Atom::*;
+        match self {
+            AvailableWholeTurn => (
+                "the connector was authenticated for the whole turn",
+                "the connector was not authenticated for the whole turn",
+            ),
+            AbsentWholeTurn => (
+                "the connector was unauthenticated for the whole turn",
+                "the connector was authenticated at some point of the turn",
+            ),
+            ChangedSignalled => (
+                "the connector changed during the turn and the session was told of every change before the answer",
+                "the connector did not change during the turn, or a change was never signalled to the session",
+            ),
+            ChangedUnsignalled => (
+                "the connector changed during the turn without the session being told",
+                "every change of the connector during the turn, if any, was signalled to the session",
+            ),
+            AuthenticatedAtAnswer => {
+                ("the connector is authenticated at the answer", "the connector is not authenticated at the answer")
+            }
+            Due => (
+                "before the agent's last step the link was due (a reason to refresh the session could act on, since the connector's list last changed, and no fault on the link since)",
+                "the link was not due",
+            ),
+            UsedTool => ("the agent used its action tools", "the agent did not use its action tools"),
+            OfferedActions => ("the host offered its action tools", "the host did not offer its action tools"),
+            NoticeShown => ("a notice was shown for it", "no notice was shown for it"),
+            NoticeNeedsAuthentication => {
+                ("a notice said it needs authentication", "no notice said it needs authentication")
+            }
+            AnswerNamesRecovery => ("the answer named a recovery step", "the answer named no recovery step"),
+            AnsweredNoSuchTool => ("the host answered \"no such tool\"", "the host did not answer \"no such tool\""),
+            Misrouted => ("the call ran another connector's tool", "the call ran no other connector's tool"),
+            CalledUnlisted => (
+                "the agent called a tool the catalogue does not list",
+                "the agent called no tool the catalogue does not list",
+            ),
+            StubGuided => ("the stub's reply named a recovery step", "the stub's reply named no recovery step"),
+            StubRefreshed => {
+                ("the host re-listed instead of replying", "the host replied instead of re-listing")
+            }
+            LinkNotice => ("the session shows a notice for it", "the session shows no notice for it"),
+            Evidence => (
+                "the host has evidence of trouble on the link that nothing has answered since (a failure, a list_changed, an account read showing a difference)",
+                "the host has no unanswered evidence of trouble on the link",
+            ),
+            Gap => (
+                "the catalogue differs from the server's listing",
+                "the catalogue matches the server's listing",
+            ),
+            NeedsAuthenticationTruly => (
+                "the notice says the connector needs authentication and it is not authenticated",
+                "the notice does not truly say the connector needs authentication",
+            ),
+            Following => (
+                "the user performed the recovery step the link's notice named and nothing changed or failed on the link since",
+                "the user is not following a notice's recovery step",
+            ),
+            Triggered => (
+                "the session has had a reason to refresh the connector since its list last changed",
+                "the session has had no reason to refresh the connector since its list last changed",
+            ),
+            Settled => ("the link is settled", "the link is not settled"),
+            Held => ("the turn is held", "the turn is not held"),
+            CanProgress => (
+                "something the session waits for will arrive (an account read, a reply that is not hung, or a hung request the host's timeout will end)",
+                "nothing the session waits for will ever arrive",
+            ),
+            RequestHangs => ("a request of the session hangs", "no request of the session hangs"),
+            NothingOutstanding => ("the session waits for nothing", "the session waits for something"),
+            ReplyChanged => ("it changes what the catalogue offers", "it does not change what the catalogue offers"),
+            ReplyOutdated => (
+                "it is older than a reply the link had already received",
+                "it is not older than any reply the link had already received",
+            ),
+            ReplyContradictsNewest => (
+                "it lists differently from the newest reply the link had received",
+                "it lists as the newest reply the link had received did",
+            ),
+        }
+    }
+
+    fn eval(self, f: &Focus) -> bool {
+        use Atom::*;
+        let m = f.moment;
+        let link = || f.state.link(f.session, f.connector);
+        match self {
+            AvailableWholeTurn => f.availability == Some(Availability::Available),
+            AbsentWholeTurn => f.availability == Some(Availability::Absent),
+            ChangedSignalled => m.is_some_and(|m| m.availability == Availability::Changed && m.signalled),
+            ChangedUnsignalled => m.is_some_and(|m| m.availability == Availability::Changed && !m.signalled),
+            AuthenticatedAtAnswer => m.is_some_and(|m| m.authenticated),
+            Due => m.is_some_and(|m| m.due),
+            UsedTool => m.is_some_and(|m| m.answer == Answer::UsedTool),
+            OfferedActions => m.is_some_and(|m| m.offered == Some(Listing::Actions)),
+            NoticeShown => m.is_some_and(|m| m.notice.is_some()),
+            NoticeNeedsAuthentication => {
+                m.is_some_and(|m| m.notice.is_some_and(|n| n.reason == NoticeReason::NeedsAuthentication))
+            }
+            AnswerNamesRecovery => m.is_some_and(|m| m.answer.recovery().is_some()),
+            AnsweredNoSuchTool => m.is_some_and(|m| m.answer == Answer::NoSuchTool),
+            Misrouted => m.is_some_and(|m| m.answer == Answer::Misrouted),
+            CalledUnlisted => m.is_some_and(|m| m.call == Call::Unlisted),
+            StubGuided => m.is_some_and(|m| matches!(m.answer, Answer::StubReplied(StubReply::Guidance(_)))),
+            StubRefreshed => f.refreshed,
+            LinkNotice => link().notice.is_some(),
+            Evidence => link().evidence || link().failed,
+            Gap => link().offered() != Some(f.state.connector(f.connector).listing()),
+            NeedsAuthenticationTruly => {
+                link().notice.is_some_and(|n| n.reason == NoticeReason::NeedsAuthentication)
+                    && f.state.connector(f.connector).auth != Auth::Authenticated
+            }
+            Following => link().following,
+            Triggered => link().triggered,
+            Settled => link().settled(),
+            Held => f.state.session(f.session).turn.is_some_and(|t| t.held),
+            CanProgress => f.model.can_progress(f.state, f.session),
+            RequestHangs => f.model.bounds.connector_ids().any(|c| f.state.link(f.session, c).hung()),
+            NothingOutstanding => !f.model.waiting(f.state, f.session),
+            ReplyChanged => f.applied.is_some_and(|a| a.changed()),
+            ReplyOutdated => f.applied.is_some_and(|a| a.outdated()),
+            ReplyContradictsNewest => f.applied.is_some_and(|a| a.contradicts_newest()),
+        }
+    }
+}
+
+/// A condition over atoms.
+#[derive(Clone, Copy, Debug)]
+pub enum Expr {
+    /// Always.
+    True,
+    /// An atom holds.
+    Is(Atom),
+    /// An atom fails.
+    Not(Atom),
+    /// Every part holds.
+    All(&'static [Expr]),
+    /// Some part holds.
+    Any(&'static [Expr]),
+    /// If the first holds, so does the second.
+    Implies(&'static Expr, &'static Expr),
+}
+
+impl Expr {
+    fn eval_with(&self, atom: &mut impl FnMut(Atom) -> bool) -> bool {
+        match self {
+            Expr::True => true,
+            Expr::Is(a) => atom(*a),
+            Expr::Not(a) => !atom(*a),
+            Expr::All(parts) => parts.iter().all(|e| e.eval_with(atom)),
+            Expr::Any(parts) => parts.iter().any(|e| e.eval_with(atom)),
+            Expr::Implies(a, b) => !a.eval_with(atom) || b.eval_with(atom),
+        }
+    }
+
+    fn eval(&self, focus: &Focus) -> bool {
+        self.eval_with(&mut |a| a.eval(focus))
+    }
+
+    fn atoms(&self, out: &mut Vec<Atom>) {
+        match self {
+            Expr::True => {}
+            Expr::Is(a) | Expr::Not(a) => {
+                if !out.contains(a) {
+                    out.push(*a);
+                }
+            }
+            Expr::All(parts) | Expr::Any(parts) => parts.iter().for_each(|e| e.atoms(out)),
+            Expr::Implies(a, b) => {
+                a.atoms(out);
+                b.atoms(out);
+            }
+        }
+    }
+
+    /// The condition in SPEC.md's words.
+    pub fn words(&self) -> String {
+        self.words_nested(false)
+    }
+
+    fn words_nested(&self, nested: bool) -> String {
+        let wrap = |s: String| if nested { format!("({s})") } else { s };
+        match self {
+            Expr::True => "always".to_owned(),
+            Expr::Is(a) => a.words().0.to_owned(),
+            Expr::Not(a) => a.words().1.to_owned(),
+            Expr::All(parts) => wrap(parts.iter().map(|e| e.words_nested(true)).collect::<Vec<_>>().join(" and ")),
+            Expr::Any(parts) => wrap(parts.iter().map(|e| e.words_nested(true)).collect::<Vec<_>>().join(", or ")),
+            Expr::Implies(a, b) => wrap(format!("if {}, then {}", a.words_nested(true), b.words_nested(true))),
+        }
+    }
+}
+
+/// Facts about the model that relate atoms: they hold in every reachable state of every policy
+/// (the checker confirms them in every state it visits, and the conformance runner in every state
+/// it builds), and the proof that violations imply premises may use them.
+pub const CONSTRAINTS: &[(&str, Expr)] = &[
+    (
+        "a notice that says the connector needs authentication is a notice",
+        Expr::Implies(&Expr::Is(Atom::NoticeNeedsAuthentication), &Expr::Is(Atom::NoticeShown)),
+    ),
+    (
+        "\"no such tool\" answers a call of a tool the catalogue does not list",
+        Expr::Implies(&Expr::Is(Atom::AnsweredNoSuchTool), &Expr::Is(Atom::CalledUnlisted)),
+    ),
+    (
+        "a misrouted call is a call of a tool the catalogue does not list",
+        Expr::Implies(&Expr::Is(Atom::Misrouted), &Expr::Is(Atom::CalledUnlisted)),
+    ),
+    (
+        "a session that can make no progress has a hung request or waits for nothing",
+        Expr::Any(&[Expr::Is(Atom::CanProgress), Expr::Is(Atom::RequestHangs), Expr::Is(Atom::NothingOutstanding)]),
+    ),
+];
 
 /// One invariant.
 #[derive(Clone, Copy, Debug)]
@@ -18,99 +343,200 @@ pub struct Invariant {
     pub name: &'static str,
     /// The property name the checker reports: ID and name.
     pub property: &'static str,
-    /// What a host must do, in one sentence (SPEC.md §6).
-    pub must: &'static str,
+    /// Where it is judged.
+    pub scope: Scope,
+    /// When it applies.
+    pub when: Expr,
+    /// What a host must then satisfy.
+    pub require: Expr,
     /// The name of the reachability property for this invariant's premise.
     pub reach_property: &'static str,
-    /// What the premise is, in words.
-    pub premise: &'static str,
-    /// Holds in every state of a conforming host.
-    pub holds: fn(&CoherenceModel, &State) -> bool,
-    /// The situation the invariant judges occurs in this state.
-    pub premise_holds: fn(&CoherenceModel, &State) -> bool,
+    /// The situation the invariant judges; implied by any violation.
+    pub premise: Expr,
+    /// Why, in one sentence (SPEC.md §6 gives the whole rationale).
+    pub rationale: &'static str,
 }
+
+/// IDs that were defined once and are retired: never checked, never reused (SPEC.md §6).
+pub const RETIRED: &[(&str, &str)] = &[(
+    "INV-4",
+    "no stale overwrite: compared server versions, which a user cannot see; replaced by INV-12, which judges a regression of what is offered the same way in the checker and in conformance",
+)];
 
 /// Every invariant, by ID.
 pub const INVARIANTS: &[Invariant] = &[
     Invariant {
         id: "INV-1",
-        must: "an answer about a connector authenticated for the whole turn uses its action tools, or a notice or the answer names a recovery step",
         name: "never silently missing tools",
         property: "INV-1 never silently missing tools",
-        reach_property: "REACH-1 an answer while authenticated but not offered",
-        premise: "the agent answers about a connector authenticated for the whole turn whose tools the catalogue does not offer",
-        holds: no_silent_missing_tools,
-        premise_holds: gap_at_answer,
+        scope: Scope::Answer,
+        when: Expr::Is(Atom::AvailableWholeTurn),
+        require: Expr::Any(&[Expr::Is(Atom::UsedTool), Expr::Is(Atom::NoticeShown), Expr::Is(Atom::AnswerNamesRecovery)]),
+        reach_property: "REACH-1 an answer while authenticated, without using the tools",
+        premise: Expr::All(&[Expr::Is(Atom::AvailableWholeTurn), Expr::Not(Atom::UsedTool)]),
+        rationale: "the headline guarantee: the motivating report's failure",
     },
     Invariant {
         id: "INV-2",
-        must: "an answer about a connector unauthenticated for the whole turn does not rest on its action tools unless a notice or the answer flags them",
         name: "no phantom tools",
         property: "INV-2 no phantom tools",
+        scope: Scope::Answer,
+        when: Expr::Is(Atom::AbsentWholeTurn),
+        require: Expr::Any(&[
+            Expr::Not(Atom::OfferedActions),
+            Expr::Is(Atom::NoticeShown),
+            Expr::Is(Atom::AnswerNamesRecovery),
+        ]),
         reach_property: "REACH-2 an answer while offered but not authenticated",
-        premise: "the agent answers about a connector unauthenticated for the whole turn whose action tools the catalogue offers",
-        holds: no_phantom_tools,
-        premise_holds: phantom_at_answer,
+        premise: Expr::All(&[Expr::Is(Atom::AbsentWholeTurn), Expr::Is(Atom::OfferedActions)]),
+        rationale: "RevokedNotSurfaced and TokenExpiryMidSession: the agent calls tools that fail, and nobody says why",
     },
     Invariant {
         id: "INV-3",
-        must: "nothing shown says a connector authenticated for the whole turn needs authentication or has no such tool",
         name: "honest unavailability",
         property: "INV-3 honest unavailability",
-        reach_property: "REACH-3 an answer with a notice while authenticated",
-        premise: "the agent answers about a connector authenticated for the whole turn while a notice is shown for it",
-        holds: honest_unavailability,
-        premise_holds: notice_while_available,
-    },
-    Invariant {
-        id: "INV-4",
-        must: "a catalogue entry is never replaced by a listing older than the one it holds",
-        name: "no stale overwrite",
-        property: "INV-4 no stale overwrite",
-        reach_property: "REACH-4 a lagging reply is applied",
-        premise: "a tools/list reply older than the server's current list is applied",
-        holds: no_stale_overwrite,
-        premise_holds: lagging_reply_applied,
+        scope: Scope::Answer,
+        when: Expr::Is(Atom::AvailableWholeTurn),
+        require: Expr::All(&[Expr::Not(Atom::NoticeNeedsAuthentication), Expr::Not(Atom::AnsweredNoSuchTool)]),
+        reach_property: "REACH-3 an answer while authenticated, with a notice or after an unlisted call",
+        premise: Expr::All(&[
+            Expr::Is(Atom::AvailableWholeTurn),
+            Expr::Any(&[Expr::Is(Atom::NoticeShown), Expr::Is(Atom::CalledUnlisted)]),
+        ]),
+        rationale: "FalseNeedsAuth and UnknownToolMisrouted: a stale reminder or a bare protocol error makes the agent say \"unavailable\"",
     },
     Invariant {
         id: "INV-5",
-        must: "a stub called for a connector authenticated for the whole turn names a recovery step, or the host refreshes instead",
         name: "stub guidance",
         property: "INV-5 stub guidance",
+        scope: Scope::StubCall,
+        when: Expr::Is(Atom::AvailableWholeTurn),
+        require: Expr::Any(&[Expr::Is(Atom::StubRefreshed), Expr::Is(Atom::StubGuided)]),
         reach_property: "REACH-5 a stub is called while authenticated",
-        premise: "the agent calls a stub of a connector authenticated since the question",
-        holds: stub_guidance,
-        premise_holds: stub_while_available,
+        premise: Expr::Is(Atom::AvailableWholeTurn),
+        rationale: "StubNoGuidance, and the report's third fix",
     },
     Invariant {
         id: "INV-6",
-        must: "after the user performs a notice's recovery step, the catalogue matches the server once nothing is in flight",
         name: "actionable recovery",
         property: "INV-6 actionable recovery",
+        scope: Scope::Link,
+        when: Expr::All(&[Expr::Is(Atom::Following), Expr::Is(Atom::Settled)]),
+        require: Expr::Not(Atom::Gap),
         reach_property: "REACH-6 a followed recovery settles",
-        premise: "the user has performed a notice's recovery step and the session has settled",
-        holds: actionable_recovery,
-        premise_holds: followed_recovery_settled,
+        premise: Expr::All(&[Expr::Is(Atom::Following), Expr::Is(Atom::Settled)]),
+        rationale: "a notice that names a step that does not work is silence with extra steps",
     },
     Invariant {
         id: "INV-7",
-        must: "after a reason to refresh, the catalogue matches the server or a notice names the connector once nothing is in flight",
         name: "bounded convergence",
         property: "INV-7 bounded convergence",
+        scope: Scope::Link,
+        when: Expr::All(&[Expr::Is(Atom::Triggered), Expr::Is(Atom::Settled)]),
+        require: Expr::Any(&[Expr::Not(Atom::Gap), Expr::Is(Atom::LinkNotice)]),
         reach_property: "REACH-7 a gap remains after a trigger settles",
-        premise: "a session had a reason to refresh, settled, and its catalogue still differs from the server",
-        holds: bounded_convergence,
-        premise_holds: gap_after_trigger,
+        premise: Expr::All(&[Expr::Is(Atom::Triggered), Expr::Is(Atom::Settled), Expr::Is(Atom::Gap)]),
+        rationale: "ListChangedIgnored, UnadvertisedListChanged, ListsFailedSilently, SessionExpired404",
     },
     Invariant {
         id: "INV-8",
-        must: "a call meant for one connector never runs another connector's tool",
         name: "no misrouting",
         property: "INV-8 no misrouting",
-        reach_property: "REACH-8 an unlisted call while another connector offers tools",
-        premise: "the agent answers about a connector whose tools are not offered while another connector's are",
-        holds: no_misrouting,
-        premise_holds: misroute_possible,
+        scope: Scope::Answer,
+        when: Expr::True,
+        require: Expr::Not(Atom::Misrouted),
+        reach_property: "REACH-8 an unlisted tool is called",
+        premise: Expr::Is(Atom::CalledUnlisted),
+        rationale: "UnknownToolMisrouted",
+    },
+    Invariant {
+        id: "INV-9",
+        name: "truthful notices",
+        property: "INV-9 truthful notices",
+        scope: Scope::AnswerLinks,
+        when: Expr::Is(Atom::LinkNotice),
+        require: Expr::Any(&[
+            Expr::Is(Atom::Evidence),
+            Expr::Is(Atom::Gap),
+            Expr::Is(Atom::NeedsAuthenticationTruly),
+        ]),
+        reach_property: "REACH-9 an answer while a notice is shown",
+        premise: Expr::Is(Atom::LinkNotice),
+        rationale: "a notice that cries wolf teaches the user and the agent to ignore notices, and satisfies every \"or a notice\" for free",
+    },
+    Invariant {
+        id: "INV-10",
+        name: "refresh when you can",
+        property: "INV-10 refresh when you can",
+        scope: Scope::Answer,
+        when: Expr::All(&[
+            Expr::Is(Atom::AuthenticatedAtAnswer),
+            Expr::Is(Atom::Due),
+            Expr::Not(Atom::ChangedUnsignalled),
+        ]),
+        require: Expr::Is(Atom::OfferedActions),
+        reach_property: "REACH-10 an answer about an authenticated connector the session was due to refresh",
+        premise: Expr::All(&[
+            Expr::Is(Atom::AuthenticatedAtAnswer),
+            Expr::Is(Atom::Due),
+            Expr::Not(Atom::ChangedUnsignalled),
+        ]),
+        rationale: "telling is not enough when the host could have acted: a notice must not replace a refresh the host had every reason and means to do",
+    },
+    Invariant {
+        id: "INV-11",
+        name: "bounded holds",
+        property: "INV-11 bounded holds",
+        scope: Scope::Turn,
+        when: Expr::Is(Atom::Held),
+        require: Expr::Is(Atom::CanProgress),
+        reach_property: "REACH-11 a turn is held while a request hangs",
+        premise: Expr::All(&[
+            Expr::Is(Atom::Held),
+            Expr::Any(&[Expr::Is(Atom::RequestHangs), Expr::Is(Atom::NothingOutstanding)]),
+        ]),
+        rationale: "a host that waits for a request that never returns holds the user for ever",
+    },
+    Invariant {
+        id: "INV-12",
+        name: "no stale regression",
+        property: "INV-12 no stale regression",
+        scope: Scope::Applied,
+        when: Expr::Is(Atom::ReplyChanged),
+        require: Expr::Any(&[Expr::Not(Atom::ReplyOutdated), Expr::Not(Atom::ReplyContradictsNewest)]),
+        reach_property: "REACH-12 an outdated reply changes the catalogue",
+        premise: Expr::All(&[Expr::Is(Atom::ReplyChanged), Expr::Is(Atom::ReplyOutdated)]),
+        rationale: "InFlightRace: a reply to an earlier tools/list arrives after a later one and overwrites what the user sees",
+    },
+    Invariant {
+        id: "INV-13",
+        name: "changes told during a turn",
+        property: "INV-13 changes told during a turn",
+        scope: Scope::Answer,
+        when: Expr::Is(Atom::ChangedSignalled),
+        require: Expr::All(&[
+            Expr::Implies(
+                &Expr::Is(Atom::AuthenticatedAtAnswer),
+                &Expr::Any(&[Expr::Is(Atom::UsedTool), Expr::Is(Atom::NoticeShown), Expr::Is(Atom::AnswerNamesRecovery)]),
+            ),
+            Expr::Implies(
+                &Expr::Not(Atom::AuthenticatedAtAnswer),
+                &Expr::Any(&[
+                    Expr::Not(Atom::OfferedActions),
+                    Expr::Is(Atom::NoticeShown),
+                    Expr::Is(Atom::AnswerNamesRecovery),
+                ]),
+            ),
+        ]),
+        reach_property: "REACH-13 an answer after a signalled change, without the tools or with phantom ones",
+        premise: Expr::All(&[
+            Expr::Is(Atom::ChangedSignalled),
+            Expr::Any(&[
+                Expr::All(&[Expr::Is(Atom::AuthenticatedAtAnswer), Expr::Not(Atom::UsedTool)]),
+                Expr::All(&[Expr::Not(Atom::AuthenticatedAtAnswer), Expr::Is(Atom::OfferedActions)]),
+            ]),
+        ]),
+        rationale: "a change the host was told of before the answer is the host's to act on: TokenExpiryMidSession, a list_changed during a turn",
     },
 ];
 
@@ -119,134 +545,208 @@ pub fn invariant(id: &str) -> Option<&'static Invariant> {
     INVARIANTS.iter().find(|i| i.id == id)
 }
 
-/// The stateright properties: one `always` per invariant, then one `sometimes` per premise.
-pub fn properties() -> Vec<Property<CoherenceModel>> {
-    let mut properties: Vec<_> = INVARIANTS.iter().map(|i| Property::always(i.property, i.holds)).collect();
-    properties.extend(INVARIANTS.iter().map(|i| Property::sometimes(i.reach_property, i.premise_holds)));
-    properties
+/// One thing in an invariant's scope.
+#[derive(Clone, Copy, Debug)]
+pub struct Focus<'a> {
+    /// The model.
+    pub model: &'a CoherenceModel,
+    /// The state.
+    pub state: &'a State,
+    /// The session.
+    pub session: SessionId,
+    /// The connector.
+    pub connector: ConnectorId,
+    /// The answer, in the answer scopes.
+    pub moment: Option<&'a Moment>,
+    /// The connector over the turn, in the answer and stub-call scopes.
+    pub availability: Option<Availability>,
+    /// The host re-listed instead of replying to a stub.
+    pub refreshed: bool,
+    /// The reply applied, in the reply scope.
+    pub applied: Option<&'a Applied>,
 }
 
-fn moment(state: &State) -> Option<Moment> {
-    match state.event {
-        Some(Event::Answered(m)) => Some(m),
-        _ => None,
+impl<'a> Focus<'a> {
+    fn new(model: &'a CoherenceModel, state: &'a State, session: SessionId, connector: ConnectorId) -> Self {
+        Focus { model, state, session, connector, moment: None, availability: None, refreshed: false, applied: None }
     }
 }
 
-fn links<'a>(
+/// Calls `visit` on every focus of `scope` in `state`, until it returns `true`; returns whether
+/// it did.
+fn find_focus<'a>(
+    scope: Scope,
     model: &'a CoherenceModel,
     state: &'a State,
-) -> impl Iterator<Item = (SessionId, ConnectorId, &'a Link)> + 'a {
-    model.bounds.session_ids().flat_map(move |s| model.bounds.connector_ids().map(move |c| (s, c, state.link(s, c))))
-}
-
-/// INV-1: at an answer about a connector authenticated for the whole turn, the agent used its
-/// tools, or the user and the agent were told of the gap and a recovery step.
-fn no_silent_missing_tools(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_none_or(|m| m.availability != Availability::Available || m.answer == Answer::UsedTool || m.told())
-}
-
-fn gap_at_answer(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_some_and(|m| m.availability == Availability::Available && m.offered != Some(Listing::Actions))
-}
-
-/// INV-2: at an answer about a connector unauthenticated for the whole turn, the catalogue does
-/// not offer its action tools unless a notice or the answer flags them.
-fn no_phantom_tools(_: &CoherenceModel, state: &State) -> bool {
-    moment(state)
-        .is_none_or(|m| m.availability != Availability::Absent || m.offered != Some(Listing::Actions) || m.told())
-}
-
-fn phantom_at_answer(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_some_and(|m| m.availability == Availability::Absent && m.offered == Some(Listing::Actions))
-}
-
-/// INV-3: nothing the host shows claims that a connector authenticated for the whole turn needs
-/// authentication or has no such tool.
-fn honest_unavailability(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_none_or(|m| {
-        m.availability != Availability::Available
-            || (m.notice.map(|n| n.reason) != Some(NoticeReason::NeedsAuthentication) && m.answer != Answer::NoSuchTool)
-    })
-}
-
-fn notice_while_available(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_some_and(|m| m.availability == Availability::Available && m.notice.is_some())
-}
-
-/// INV-4: a catalogue entry is never replaced by a list older than the one it holds.
-fn no_stale_overwrite(_: &CoherenceModel, state: &State) -> bool {
-    match state.event {
-        Some(Event::Applied { from: Some(from), to, .. }) => to >= from,
-        _ => true,
+    mut visit: impl FnMut(&Focus<'a>) -> bool,
+) -> bool {
+    let moment = match &state.event {
+        Some(Event::Answered(m)) => Some(m),
+        _ => None,
+    };
+    match scope {
+        Scope::Answer => moment.is_some_and(|m| {
+            visit(&Focus {
+                moment: Some(m),
+                availability: Some(m.availability),
+                ..Focus::new(model, state, m.session, m.connector)
+            })
+        }),
+        Scope::AnswerLinks => moment.is_some_and(|m| {
+            model.bounds.connector_ids().any(|c| {
+                visit(&Focus { moment: Some(m), availability: Some(m.availability), ..Focus::new(model, state, m.session, c) })
+            })
+        }),
+        Scope::StubCall => match &state.event {
+            Some(Event::Answered(m)) if m.call == Call::Stub => visit(&Focus {
+                moment: Some(m),
+                availability: Some(m.availability),
+                ..Focus::new(model, state, m.session, m.connector)
+            }),
+            Some(Event::StubRefreshed { session, connector, availability }) => visit(&Focus {
+                availability: Some(*availability),
+                refreshed: true,
+                ..Focus::new(model, state, *session, *connector)
+            }),
+            _ => false,
+        },
+        Scope::Applied => match &state.event {
+            Some(Event::Applied(a)) => {
+                visit(&Focus { applied: Some(a), ..Focus::new(model, state, a.session, a.connector) })
+            }
+            _ => false,
+        },
+        Scope::Link => model
+            .bounds
+            .session_ids()
+            .any(|s| model.bounds.connector_ids().any(|c| visit(&Focus::new(model, state, s, c)))),
+        Scope::Turn => model.bounds.session_ids().any(|s| {
+            state.session(s).turn.is_some_and(|t| visit(&Focus::new(model, state, s, t.connector)))
+        }),
     }
 }
 
-fn lagging_reply_applied(_: &CoherenceModel, state: &State) -> bool {
-    matches!(state.event, Some(Event::Applied { to, server, .. }) if to < server)
-}
+impl Invariant {
+    /// Holds in `state`: every focus in scope that satisfies `when` satisfies `require`.
+    pub fn holds(&self, model: &CoherenceModel, state: &State) -> bool {
+        self.violation(model, state).is_none()
+    }
 
-/// INV-5: a stub called for a connector authenticated for the whole turn returns guidance that
-/// names a recovery step.
-fn stub_guidance(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_none_or(|m| match m.answer {
-        Answer::StubReplied(reply) => {
-            m.availability != Availability::Available || matches!(reply, StubReply::Guidance(_))
-        }
-        _ => true,
-    })
-}
+    /// The first focus in scope that breaks the invariant, if any.
+    pub fn violation<'a>(&self, model: &'a CoherenceModel, state: &'a State) -> Option<Focus<'a>> {
+        let mut found = None;
+        find_focus(self.scope, model, state, |f| {
+            let broken = self.when.eval(f) && !self.require.eval(f);
+            if broken {
+                found = Some(*f);
+            }
+            broken
+        });
+        found
+    }
 
-fn stub_while_available(_: &CoherenceModel, state: &State) -> bool {
-    match state.event {
-        Some(Event::StubRefreshed { availability, .. }) => availability == Availability::Available,
-        Some(Event::Answered(m)) => {
-            m.availability == Availability::Available && matches!(m.answer, Answer::StubReplied(_))
+    /// The premise is reached in `state`: some focus in scope satisfies it.
+    pub fn premise_holds(&self, model: &CoherenceModel, state: &State) -> bool {
+        find_focus(self.scope, model, state, |f| self.premise.eval(f))
+    }
+
+    /// Whether the premise holds at `focus`.
+    pub fn premise_at(&self, focus: &Focus) -> bool {
+        self.premise.eval(focus)
+    }
+
+    /// The normative statement of SPEC.md §6, rendered from the predicate the checker evaluates.
+    pub fn statement(&self) -> String {
+        let when = match self.when {
+            Expr::True => String::new(),
+            when => format!("if {}, then ", when.words()),
+        };
+        format!("{}: {when}{}.", self.scope.words(), self.require.words())
+    }
+
+    /// The premise in words.
+    pub fn premise_words(&self) -> String {
+        format!("{}: {}.", self.scope.words(), self.premise.words())
+    }
+
+    /// A proof over the atoms the invariant mentions: every assignment that satisfies the model's
+    /// [`CONSTRAINTS`] and breaks the invariant satisfies its premise, and the premise implies
+    /// `when` (a premise is a situation the invariant judges). Returns an assignment that shows
+    /// otherwise, if any.
+    pub fn premise_gap(&self) -> Option<Vec<(Atom, bool)>> {
+        let mut atoms = Vec::new();
+        self.when.atoms(&mut atoms);
+        self.require.atoms(&mut atoms);
+        self.premise.atoms(&mut atoms);
+        for (_, c) in CONSTRAINTS {
+            let mut mentioned = Vec::new();
+            c.atoms(&mut mentioned);
+            if mentioned.iter().any(|a| atoms.contains(a)) {
+                for a in mentioned {
+                    if !atoms.contains(&a) {
+                        atoms.push(a);
+                    }
+                }
+            }
         }
-        _ => false,
+        assert!(atoms.len() < 20, "too many atoms for a truth table");
+        for bits in 0u32..(1 << atoms.len()) {
+            let mut value = |a: Atom| bits & (1 << atoms.iter().position(|x| *x == a).expect("collected")) != 0;
+            let consistent = CONSTRAINTS.iter().all(|(_, c)| {
+                let mut mentioned = Vec::new();
+                c.atoms(&mut mentioned);
+                !mentioned.iter().all(|a| atoms.contains(a)) || c.eval_with(&mut value)
+            });
+            if !consistent {
+                continue;
+            }
+            let violated = self.when.eval_with(&mut value) && !self.require.eval_with(&mut value);
+            let premise = self.premise.eval_with(&mut value);
+            let judged = self.when.eval_with(&mut value);
+            if (violated && !premise) || (premise && !judged) {
+                return Some(atoms.iter().map(|a| (*a, value(*a))).collect());
+            }
+        }
+        None
     }
 }
 
-/// INV-6: once the user has performed the recovery step a notice named, and nothing changed or
-/// failed since, the session's catalogue matches the server when it settles.
-fn actionable_recovery(model: &CoherenceModel, state: &State) -> bool {
-    links(model, state)
-        .all(|(_, c, link)| !(link.following && link.settled()) || link.offered() == Some(state.connector(c).listing()))
+/// The model facts of [`CONSTRAINTS`] that `state` breaks, by name: none, in every reachable state.
+pub fn broken_constraints(model: &CoherenceModel, state: &State) -> Vec<&'static str> {
+    let mut broken = Vec::new();
+    for scope in [Scope::Answer, Scope::Turn] {
+        find_focus(scope, model, state, |f| {
+            for (name, c) in CONSTRAINTS {
+                if !c.eval(f) && !broken.contains(name) {
+                    broken.push(*name);
+                }
+            }
+            false
+        });
+    }
+    broken
 }
 
-fn followed_recovery_settled(model: &CoherenceModel, state: &State) -> bool {
-    links(model, state).any(|(_, _, link)| link.following && link.settled())
-}
-
-/// INV-7: once a session has had a reason to refresh a connector since its last change, and
-/// every message in flight for it has been delivered, its catalogue matches the server or a
-/// notice names the connector and a recovery step.
-fn bounded_convergence(model: &CoherenceModel, state: &State) -> bool {
-    links(model, state).all(|(_, c, link)| {
-        !(link.triggered && link.settled())
-            || link.offered() == Some(state.connector(c).listing())
-            || link.notice.is_some()
-    })
-}
-
-fn gap_after_trigger(model: &CoherenceModel, state: &State) -> bool {
-    links(model, state)
-        .any(|(_, c, link)| link.triggered && link.settled() && link.offered() != Some(state.connector(c).listing()))
-}
-
-/// INV-8: a call meant for one connector never runs another connector's tool.
-fn no_misrouting(_: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_none_or(|m| m.answer != Answer::Misrouted)
-}
-
-fn misroute_possible(model: &CoherenceModel, state: &State) -> bool {
-    moment(state).is_some_and(|m| {
-        m.offered != Some(Listing::Actions)
-            && model
-                .bounds
-                .connector_ids()
-                .any(|c| c != m.connector && state.link(m.session, c).offered() == Some(Listing::Actions))
-    })
+/// The stateright properties: one `always` per invariant, then one `sometimes` per premise.
+pub fn properties() -> Vec<Property<CoherenceModel>> {
+    macro_rules! props {
+        ($($k:literal)*) => {{
+            let mut always: Vec<Property<CoherenceModel>> = Vec::new();
+            let mut sometimes: Vec<Property<CoherenceModel>> = Vec::new();
+            $(
+                if let Some(i) = INVARIANTS.get($k) {
+                    always.push(Property::always(i.property, |m: &CoherenceModel, s: &State| INVARIANTS[$k].holds(m, s)));
+                    sometimes.push(Property::sometimes(i.reach_property, |m: &CoherenceModel, s: &State| {
+                        INVARIANTS[$k].premise_holds(m, s)
+                    }));
+                }
+            )*
+            always.extend(sometimes);
+            always
+        }};
+    }
+    // Stateright's properties are plain function pointers: one closure per index, up to 16.
+    props!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
 }
 
 /// Structural facts every reachable state satisfies, whatever the policy. A broken one is a bug in
@@ -265,23 +765,37 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
             return Some(format!("{c}'s version outgrew the auth changes"));
         }
     }
-    for (s, c, link) in links(model, state) {
-        let server = state.connector(c).version;
-        if link.entry.is_some_and(|e| e.version > server) {
-            return Some(format!("{s} holds a {c} list newer than the server's"));
+    for s in b.session_ids() {
+        for c in b.connector_ids() {
+            let link = state.link(s, c);
+            let server = state.connector(c).version;
+            if link.entry.is_some_and(|e| e.version > server) || link.newest.is_some_and(|e| e.version > server) {
+                return Some(format!("{s} holds a {c} list newer than the server's"));
+            }
+            let packed = link.fetches.iter().skip_while(|f| f.is_some()).all(|f| f.is_none());
+            if !packed {
+                return Some(format!("{s}'s requests for {c} are not packed oldest first"));
+            }
+            if link.notifications > NOTIFICATIONS_PENDING_MAX {
+                return Some(format!("{s} holds too many notifications from {c}"));
+            }
+            if link.refetch_queued && link.fetch_count() == 0 {
+                return Some(format!("{s} queued a refetch of {c} with nothing in flight"));
+            }
+            for fetch in link.fetches.iter().flatten() {
+                if let Reply::Listed { version, .. } = fetch.reply
+                    && version > server
+                {
+                    return Some(format!("a reply to {s} carries a {c} version the server never had"));
+                }
+            }
         }
-        let packed = link.fetches.iter().skip_while(|f| f.is_some()).all(|f| f.is_none());
-        if !packed {
-            return Some(format!("{s}'s requests for {c} are not packed oldest first"));
-        }
-        if link.notifications > NOTIFICATIONS_PENDING_MAX {
-            return Some(format!("{s} holds too many notifications from {c}"));
-        }
-        for fetch in link.fetches.iter().flatten() {
-            if let Reply::Listed { version, .. } = fetch.reply
-                && version > server
-            {
-                return Some(format!("a reply to {s} carries a {c} version the server never had"));
+        if let Some(turn) = state.session(s).turn {
+            if turn.connector.0 >= b.connectors {
+                return Some(format!("{s}'s turn names a connector out of range"));
+            }
+            if turn.held && !model.waiting(state, s) {
+                return Some(format!("{s} holds its turn while waiting for nothing"));
             }
         }
     }
@@ -295,13 +809,6 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
     });
     if unused_connector || unused_link {
         return Some("an unused slot changed".to_owned());
-    }
-    for s in b.session_ids() {
-        if let Some(turn) = state.session(s).turn
-            && turn.connector.0 >= b.connectors
-        {
-            return Some(format!("{s}'s turn names a connector out of range"));
-        }
     }
     None
 }

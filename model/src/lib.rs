@@ -22,6 +22,7 @@
 
 pub mod explore;
 pub mod invariants;
+pub mod packed;
 pub mod policy;
 pub mod state;
 pub mod story;

@@ -5,7 +5,7 @@
 //! its catalogue. Every policy is checked against every invariant; the verdict table is the
 //! result.
 
-use crate::state::Recovery;
+use crate::state::{Notice, NoticeReason, Recovery};
 use serde::Serialize;
 
 /// What the host does when a `notifications/tools/list_changed` arrives.
@@ -43,6 +43,16 @@ pub enum OnTurn {
     /// Read the account's connector state; where it differs from the catalogue, re-list and hold
     /// the turn until the refresh settles.
     Refresh,
+}
+
+/// What a host that reads the account at a turn's start does when the read fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnReadFailure {
+    /// Nothing: the catalogue is taken to be current (it trusts the read).
+    Trust,
+    /// Treat every connector as different: re-list them all.
+    Relist,
 }
 
 /// What the host answers when the agent calls a tool the catalogue does not list.
@@ -91,8 +101,25 @@ pub struct HostPolicy {
     pub on_unknown_tool: OnUnknownTool,
     /// A "no such tool" reply names the connector's notice's recovery step, if it has a notice.
     pub explain_unknown_tool: bool,
-    /// Clear a connector's notice once a refresh shows the gap closed.
+    /// Clear a connector's notice once a refresh or an account read shows the gap closed.
     pub clear_resolved_notices: bool,
+    /// Reaction to a failed account read (hosts that read the account at a turn's start).
+    pub on_read_failure: OnReadFailure,
+    /// Give up on a `tools/list` request that never returns, after a timeout, as on a transport
+    /// failure.
+    pub request_timeout: bool,
+    /// Hold a turn while any `tools/list` of the session is outstanding, so that the agent's next
+    /// step sees the refreshed catalogue.
+    pub hold_while_refreshing: bool,
+    /// A notice shown on every connector at all times (the crying-wolf host).
+    pub banner: Option<Notice>,
+}
+
+impl HostPolicy {
+    /// The host reads the account's connector state at a turn's start (a connector platform).
+    pub fn reads_account(&self) -> bool {
+        self.on_turn != OnTurn::Nothing
+    }
 }
 
 const BASE: HostPolicy = HostPolicy {
@@ -112,17 +139,23 @@ const BASE: HostPolicy = HostPolicy {
     on_unknown_tool: OnUnknownTool::NoSuchTool,
     explain_unknown_tool: false,
     clear_resolved_notices: true,
+    on_read_failure: OnReadFailure::Trust,
+    request_timeout: false,
+    hold_while_refreshing: false,
+    banner: None,
 };
 
-/// The policy SPEC.md recommends.
+/// The policy SPEC.md recommends for a connector platform: a host that may read the account's
+/// connector state and recognise its own auth stubs.
 pub const RECOMMENDED: HostPolicy = HostPolicy {
     name: "recommended",
-    summary: "re-check the account at every turn and re-list on any list_changed, one request in flight, \
-              guarded replies, notices on every failure, stubs with guidance, /mcp refreshes",
+    summary: "read the account at every turn and re-list where it differs (all, if the read fails), re-list on \
+              any list_changed, one request in flight, hold the turn while refreshing, time out hung requests, \
+              notices on every failure, stubs refresh then guide, /mcp refreshes",
     broken: false,
     on_list_changed: OnListChanged::Relist,
     fetch_mode: FetchMode::SingleFlight,
-    guard_superseded: true,
+    guard_superseded: false,
     on_turn: OnTurn::Refresh,
     refresh_on_stub: true,
     stub_guidance: Some(Recovery::Refresh),
@@ -130,9 +163,24 @@ pub const RECOMMENDED: HostPolicy = HostPolicy {
     failure_recovery: Recovery::Refresh,
     mcp_refreshes: true,
     reinitialise_on_lost_session: true,
-    on_unknown_tool: OnUnknownTool::Refresh,
+    on_unknown_tool: OnUnknownTool::NoSuchTool,
     explain_unknown_tool: true,
     clear_resolved_notices: true,
+    on_read_failure: OnReadFailure::Relist,
+    request_timeout: true,
+    hold_while_refreshing: true,
+    banner: None,
+};
+
+/// The policy SPEC.md recommends for a generic MCP host of third-party servers: `recommended`
+/// without the account read, using only what MCP gives it (notifications, `tools/list`, errors,
+/// its own commands).
+pub const RECOMMENDED_MCP: HostPolicy = HostPolicy {
+    name: "recommended-mcp",
+    summary: "recommended without the account read: only what MCP gives a host (notifications, tools/list, \
+              errors, its own commands)",
+    on_turn: OnTurn::Nothing,
+    ..RECOMMENDED
 };
 
 /// No host reactions at all: stepping the model with this policy moves the world (account,
@@ -142,6 +190,8 @@ pub const WORLD_ONLY: HostPolicy = HostPolicy {
     name: "world-only",
     summary: "no host reactions: the world alone, for the conformance runner",
     broken: true,
+    // The runner plays the clock: it may always tell a host that a hung request's time is up.
+    request_timeout: true,
     ..BASE
 };
 
@@ -186,25 +236,61 @@ pub const POLICIES: &[HostPolicy] = &[
         notice_on_failure: true,
         ..BASE
     },
+    HostPolicy {
+        name: "restart-banner",
+        summary: "as session-start-only, plus a permanent \"changed elsewhere: restart\" notice on every connector \
+                  and stubs that say \"restart\" (crying wolf)",
+        stub_guidance: Some(Recovery::Restart),
+        banner: Some(Notice { reason: NoticeReason::ChangedElsewhere, recovery: Recovery::Restart }),
+        ..BASE
+    },
     RECOMMENDED,
+    RECOMMENDED_MCP,
 ];
 
 /// Deliberately broken variants of `recommended`, one defect each, kept so that every invariant
 /// is shown to fail (SPEC.md §6, non-vacuity).
 pub const BROKEN_POLICIES: &[HostPolicy] = &[
     HostPolicy {
-        name: "broken-unguarded",
-        summary: "recommended with concurrent requests and no generation guard",
+        name: "broken-advertised-only",
+        summary: "recommended that re-lists only for servers that declared tools.listChanged",
         broken: true,
-        fetch_mode: FetchMode::Concurrent,
-        guard_superseded: false,
+        on_list_changed: OnListChanged::RelistIfAdvertised,
         ..RECOMMENDED
     },
     HostPolicy {
-        name: "broken-stale-notice",
-        summary: "recommended that never clears a notice",
+        name: "broken-concurrent",
+        summary: "recommended with concurrent requests (no single flight, no generation guard)",
         broken: true,
-        clear_resolved_notices: false,
+        fetch_mode: FetchMode::Concurrent,
+        ..RECOMMENDED
+    },
+    HostPolicy {
+        name: "broken-trusts-read",
+        summary: "recommended that takes a failed account read to mean nothing changed",
+        broken: true,
+        on_read_failure: OnReadFailure::Trust,
+        ..RECOMMENDED
+    },
+    HostPolicy {
+        name: "broken-no-hold",
+        summary: "recommended that lets the agent act while a refresh is outstanding",
+        broken: true,
+        hold_while_refreshing: false,
+        ..RECOMMENDED
+    },
+    HostPolicy {
+        name: "broken-no-timeout",
+        summary: "recommended that waits for a hung tools/list for ever",
+        broken: true,
+        request_timeout: false,
+        ..RECOMMENDED
+    },
+    HostPolicy {
+        name: "broken-no-stub-refresh",
+        summary: "recommended whose stubs guide but never re-list",
+        broken: true,
+        refresh_on_stub: false,
         ..RECOMMENDED
     },
     HostPolicy {
@@ -215,10 +301,38 @@ pub const BROKEN_POLICIES: &[HostPolicy] = &[
         ..RECOMMENDED
     },
     HostPolicy {
+        name: "broken-silent-failure",
+        summary: "recommended that shows no notice when a refresh or a call fails",
+        broken: true,
+        notice_on_failure: false,
+        ..RECOMMENDED
+    },
+    HostPolicy {
         name: "broken-mcp-hint",
         summary: "recommended whose failure notices say \"run /mcp\" although /mcp does not re-list",
         broken: true,
         mcp_refreshes: false,
+        ..RECOMMENDED
+    },
+    HostPolicy {
+        name: "broken-no-reinit",
+        summary: "recommended that never re-initialises after a 404",
+        broken: true,
+        reinitialise_on_lost_session: false,
+        ..RECOMMENDED
+    },
+    HostPolicy {
+        name: "broken-unexplained",
+        summary: "recommended whose \"no such tool\" does not name the notice's recovery step",
+        broken: true,
+        explain_unknown_tool: false,
+        ..RECOMMENDED
+    },
+    HostPolicy {
+        name: "broken-stale-notice",
+        summary: "recommended that never clears a notice",
+        broken: true,
+        clear_resolved_notices: false,
         ..RECOMMENDED
     },
     HostPolicy {
@@ -228,22 +342,94 @@ pub const BROKEN_POLICIES: &[HostPolicy] = &[
         on_unknown_tool: OnUnknownTool::Misroute,
         ..RECOMMENDED
     },
-    HostPolicy {
-        name: "broken-silent-failure",
-        summary: "recommended that drops the notice when a refresh fails",
-        broken: true,
-        notice_on_failure: false,
-        explain_unknown_tool: false,
-        ..RECOMMENDED
+];
+
+/// One element of a recommended policy: a choice that differs from the do-nothing host, with the
+/// broken variant that drops it. SPEC.md §7.3 shows each necessary: its variant breaks something.
+#[derive(Clone, Copy, Debug)]
+pub struct Element {
+    /// What the element is, in SPEC.md's words.
+    pub what: &'static str,
+    /// The broken variant of `recommended` without it (`recommended-mcp` for the account read).
+    pub variant: &'static str,
+    /// The policy without the element.
+    pub drop: fn(HostPolicy) -> HostPolicy,
+}
+
+/// The elements of `recommended`. `recommended-mcp` has every one but the first two.
+pub const ELEMENTS: &[Element] = &[
+    Element {
+        what: "read the account at a turn's start and re-list where it differs",
+        variant: "recommended-mcp",
+        drop: |p| HostPolicy { on_turn: OnTurn::Nothing, ..p },
     },
-    HostPolicy {
-        name: "broken-no-turn-check",
-        summary: "recommended without the account check at turn start",
-        broken: true,
-        on_turn: OnTurn::Nothing,
-        ..RECOMMENDED
+    Element {
+        what: "re-list every connector when the account read fails",
+        variant: "broken-trusts-read",
+        drop: |p| HostPolicy { on_read_failure: OnReadFailure::Trust, ..p },
+    },
+    Element {
+        what: "re-list on any list_changed, declared or not",
+        variant: "broken-advertised-only",
+        drop: |p| HostPolicy { on_list_changed: OnListChanged::RelistIfAdvertised, ..p },
+    },
+    Element {
+        what: "one tools/list in flight per connector, one queued",
+        variant: "broken-concurrent",
+        drop: |p| HostPolicy { fetch_mode: FetchMode::Concurrent, ..p },
+    },
+    Element {
+        what: "hold the turn while a refresh is outstanding",
+        variant: "broken-no-hold",
+        drop: |p| HostPolicy { hold_while_refreshing: false, ..p },
+    },
+    Element {
+        what: "time out a hung tools/list",
+        variant: "broken-no-timeout",
+        drop: |p| HostPolicy { request_timeout: false, ..p },
+    },
+    Element {
+        what: "re-list when a stale stub is called",
+        variant: "broken-no-stub-refresh",
+        drop: |p| HostPolicy { refresh_on_stub: false, ..p },
+    },
+    Element {
+        what: "a stale stub's reply names a recovery step",
+        variant: "broken-opaque-stubs",
+        drop: |p| HostPolicy { stub_guidance: None, ..p },
+    },
+    Element {
+        what: "a notice when a refresh or a call fails",
+        variant: "broken-silent-failure",
+        drop: |p| HostPolicy { notice_on_failure: false, ..p },
+    },
+    Element {
+        what: "/mcp re-lists every connector",
+        variant: "broken-mcp-hint",
+        drop: |p| HostPolicy { mcp_refreshes: false, ..p },
+    },
+    Element {
+        what: "re-initialise and re-list after a 404",
+        variant: "broken-no-reinit",
+        drop: |p| HostPolicy { reinitialise_on_lost_session: false, ..p },
+    },
+    Element {
+        what: "\"no such tool\" names the notice's recovery step",
+        variant: "broken-unexplained",
+        drop: |p| HostPolicy { explain_unknown_tool: false, ..p },
+    },
+    Element {
+        what: "clear a notice once a refresh or a read shows its gap closed",
+        variant: "broken-stale-notice",
+        drop: |p| HostPolicy { clear_resolved_notices: false, ..p },
     },
 ];
+
+/// Whether two policies make the same choices (names and summaries aside).
+pub fn same_choices(a: &HostPolicy, b: &HostPolicy) -> bool {
+    let strip = |p: &HostPolicy| HostPolicy { name: "", summary: "", broken: false, ..*p };
+    strip(a) == strip(b)
+}
 
 /// Looks a policy up by name, among the design space and the broken variants.
 pub fn policy_named(name: &str) -> Option<HostPolicy> {

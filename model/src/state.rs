@@ -214,6 +214,9 @@ pub enum Reply {
     },
     /// The request failed.
     Failed(ListFailure),
+    /// The request will never be answered (a hung streamable-HTTP request): only the host's own
+    /// timeout ends it.
+    Hung,
 }
 
 /// A `tools/list` request in flight.
@@ -293,12 +296,31 @@ pub struct Link {
     /// Oracle bookkeeping for INV-6: the user performed the recovery step a notice named, and
     /// nothing has changed or failed since.
     pub following: bool,
+    /// Oracle bookkeeping for INV-10: the session has had a reason to refresh this connector that
+    /// it can act on (SPEC.md §2.5) since the server's list last changed, and no fault has touched
+    /// the link since.
+    pub due: bool,
+    /// Oracle bookkeeping for INV-9: the host has evidence of a difference on this link (a
+    /// `list_changed`, an account read showing one, a stale stub called) that nothing has answered
+    /// since (a successful `tools/list` reply, an account read showing no difference, a restart).
+    pub evidence: bool,
+    /// Oracle bookkeeping for INV-9: a request or call on this link failed, and no `tools/list`
+    /// has succeeded since (an account read does not answer a failure).
+    pub failed: bool,
+    /// Oracle bookkeeping for INV-12: the newest `tools/list` reply this link has received since
+    /// the session (re)started, applied or not.
+    pub newest: Option<Entry>,
 }
 
 impl Link {
     /// How many requests are in flight.
     pub fn fetch_count(&self) -> usize {
         self.fetches.iter().filter(|f| f.is_some()).count()
+    }
+
+    /// Whether some request in flight will never be answered.
+    pub fn hung(&self) -> bool {
+        self.fetches.iter().flatten().any(|f| f.reply == Reply::Hung)
     }
 
     /// No request in flight, none queued, and no notification undelivered.
@@ -312,19 +334,6 @@ impl Link {
     }
 }
 
-/// The stage of a user turn (SPEC.md §2.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// The user asked; the agent has not acted yet.
-    Asked,
-    /// The host holds the turn, from its start, until its refresh settles.
-    Waiting,
-    /// The host refreshes on the agent's behalf and holds the turn until the refresh settles;
-    /// the agent then acts once more and must answer.
-    Retrying,
-}
-
 /// Whether the asked-for connector's action tools existed on the server for the whole turn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -333,7 +342,7 @@ pub enum Availability {
     Available,
     /// Not authenticated from the question to the answer.
     Absent,
-    /// The connector changed during the turn: no invariant judges this answer.
+    /// The connector changed during the turn.
     Changed,
 }
 
@@ -342,10 +351,49 @@ pub enum Availability {
 pub struct Turn {
     /// The connector whose capability the user wants. The host cannot see it.
     pub connector: ConnectorId,
-    /// Where the turn is.
-    pub stage: Stage,
+    /// The host holds the turn: the agent cannot act until the host releases it.
+    pub held: bool,
+    /// The host has already refreshed once on the agent's behalf; the agent's next step answers.
+    pub retried: bool,
     /// The oracle's record of the connector over the turn.
     pub availability: Availability,
+    /// The connector changed during the turn and the session has not been told of it since (no
+    /// `list_changed`, no reply served after the change, no failed call). Oracle bookkeeping.
+    pub unsignalled: bool,
+}
+
+/// The account read a host may make at a turn's start (SPEC.md §2.4): served when sent, delivered
+/// later, so it may lag; it may fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountRead {
+    /// The account as it was when the read was served: bit `c` is set when connector `c` was
+    /// authenticated.
+    Served(u8),
+    /// The read failed (a fault).
+    Failed,
+}
+
+impl AccountRead {
+    /// A snapshot of the account's connectors in `state`.
+    pub fn of(state: &State) -> AccountRead {
+        let mut mask = 0u8;
+        for (c, connector) in state.connectors.iter().enumerate().take(usize::from(state.shape.connectors)) {
+            if connector.auth == Auth::Authenticated {
+                mask |= 1 << c;
+            }
+        }
+        AccountRead::Served(mask)
+    }
+
+    /// What the read says the server lists for `c`, if it succeeded.
+    pub fn listing(self, c: ConnectorId) -> Option<Listing> {
+        match self {
+            AccountRead::Served(mask) if mask & (1 << c.0) != 0 => Some(Listing::Actions),
+            AccountRead::Served(_) => Some(Listing::Stubs),
+            AccountRead::Failed => None,
+        }
+    }
 }
 
 /// One host session.
@@ -355,6 +403,8 @@ pub struct Turn {
 pub struct Session {
     /// The user turn in progress, if any.
     pub turn: Option<Turn>,
+    /// The account read in flight, if any.
+    pub read: Option<AccountRead>,
 }
 
 /// What a stub (`authenticate`) call returned.
@@ -401,6 +451,20 @@ impl Answer {
     }
 }
 
+/// What the agent did in the step that ended its turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// It called one of the connector's action tools the catalogue offers.
+    Tool,
+    /// It called the connector's `authenticate` stub.
+    Stub,
+    /// It called an action tool of the connector that the catalogue does not list.
+    Unlisted,
+    /// It called nothing: it said "not available", or relayed a notice.
+    Nothing,
+}
+
 /// A user-visible moment: the agent answered a turn. Recorded in the state that follows the
 /// answer (and only there), so that invariants can judge it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
@@ -409,8 +473,18 @@ pub struct Moment {
     pub session: SessionId,
     /// About what.
     pub connector: ConnectorId,
+    /// What the agent did last.
+    pub call: Call,
     /// The connector over the turn.
     pub availability: Availability,
+    /// Every change of the connector during the turn was signalled to the session before the
+    /// answer (true when nothing changed).
+    pub signalled: bool,
+    /// The connector is authenticated at the answer.
+    pub authenticated: bool,
+    /// Before the agent's last step, the session had an unfaulted reason to refresh the connector
+    /// since its list last changed (the link was due, INV-10).
+    pub due: bool,
     /// What the catalogue offered for the connector at the answer, after the host reacted.
     pub offered: Option<Listing>,
     /// The notice shown for the connector at the answer.
@@ -426,6 +500,40 @@ impl Moment {
     }
 }
 
+/// A `tools/list` reply delivered to a host, and what the host did with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Applied {
+    /// Where.
+    pub session: SessionId,
+    /// Which connector.
+    pub connector: ConnectorId,
+    /// What the catalogue offered before.
+    pub before: Option<Listing>,
+    /// The reply applied, with the server version it was served at.
+    pub reply: Entry,
+    /// The newest reply the link had received before this one (oracle bookkeeping).
+    pub newest: Option<Entry>,
+    /// The server's version when the reply was applied.
+    pub server: u8,
+}
+
+impl Applied {
+    /// The reply changed what the catalogue offers.
+    pub fn changed(&self) -> bool {
+        self.before != Some(self.reply.listing)
+    }
+
+    /// The reply is older than one the link had already received.
+    pub fn outdated(&self) -> bool {
+        self.newest.is_some_and(|n| n.version > self.reply.version)
+    }
+
+    /// The reply lists differently from the newest one the link had already received.
+    pub fn contradicts_newest(&self) -> bool {
+        self.newest.is_some_and(|n| n.listing != self.reply.listing)
+    }
+}
+
 /// Something the last step did that an invariant judges and that the state alone would not
 /// show. Cleared by every step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
@@ -433,19 +541,8 @@ impl Moment {
 pub enum Event {
     /// The agent answered a turn.
     Answered(Moment),
-    /// A `tools/list` reply replaced a catalogue entry.
-    Applied {
-        /// Where.
-        session: SessionId,
-        /// Which connector.
-        connector: ConnectorId,
-        /// The version the entry held before (`None`: empty).
-        from: Option<u8>,
-        /// The version of the reply applied.
-        to: u8,
-        /// The server's version when the reply was applied.
-        server: u8,
-    },
+    /// A `tools/list` reply was applied to a catalogue entry.
+    Applied(Applied),
     /// The agent called a stub, and the host re-listed instead of replying.
     StubRefreshed {
         /// Where.
@@ -484,9 +581,11 @@ pub struct Shape {
 }
 
 /// The whole system state.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
+///
+/// Equality and order compare every slot; hashing covers only the slots in use, which is
+/// consistent with equality because unused slots always hold their defaults (a structural fact
+/// the property tests check), and several times faster for small bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct State {
     /// Slots in use.
     pub shape: Shape,
@@ -500,6 +599,20 @@ pub struct State {
     pub spent: Spent,
     /// What the last step did, when an invariant needs to see it.
     pub event: Option<Event>,
+}
+
+impl std::hash::Hash for State {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (n, m) = (usize::from(self.shape.connectors), usize::from(self.shape.sessions));
+        self.shape.hash(h);
+        self.connectors[..n].hash(h);
+        self.sessions[..m].hash(h);
+        for links in &self.links[..m] {
+            links[..n].hash(h);
+        }
+        self.spent.hash(h);
+        self.event.hash(h);
+    }
 }
 
 impl State {

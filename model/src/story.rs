@@ -125,11 +125,14 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                 words.push(format!("re-lists {c}"));
             }
         }
-        if let Some(turn) = after.session(s).turn
-            && matches!(turn.stage, Stage::Waiting | Stage::Retrying)
-            && before.session(s).turn.map(|t| t.stage) != Some(turn.stage)
-        {
-            words.push("holds the turn until the refresh settles".to_owned());
+        if before.session(s).read.is_none() && after.session(s).read.is_some() {
+            words.push("reads the account".to_owned());
+        }
+        let held = |state: &State| state.session(s).turn.is_some_and(|t| t.held);
+        if held(after) && !held(before) {
+            words.push("holds the turn".to_owned());
+        } else if held(before) && !held(after) && after.session(s).turn.is_some() {
+            words.push("releases the turn".to_owned());
         }
         if words.is_empty() { String::new() } else { format!("; {s} {}", words.join(" and ")) }
     };
@@ -156,12 +159,13 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                 format!("{session} receives {connector}'s list_changed{r}.")
             }
         }
-        Action::DeliverListing { session, connector, slot } => {
+        Action::DeliverListing { session, connector, slot } | Action::TimeOutListing { session, connector, slot } => {
             let fetch =
                 before.link(session, connector).fetches[usize::from(slot)].expect("delivered a fetch in flight");
             let got = match fetch.reply {
                 Reply::Listed { listing, version } => format!("{} (v{version})", listing_words(Some(listing))),
                 Reply::Failed(f) => format!("the request failed with {}", failure_words(f)),
+                Reply::Hung => "nothing; the request timed out, a transport failure".to_owned(),
             };
             let applied = matches!(after.event, Some(Event::Applied { .. }));
             let effect = if applied {
@@ -177,8 +181,40 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                     _ => String::new(),
                 }
             };
+            if matches!(action, Action::TimeOutListing { .. }) {
+                return format!("{session} gives up its hung tools/list for {connector}: {got}{effect}{}.", reaction(session));
+            }
             format!("{session} receives a tools/list reply for {connector}: {got}{effect}{}.", reaction(session))
         }
+        Action::DeliverAccount { session } => {
+            let read = before.session(session).read.expect("delivered a read in flight");
+            let got = match read {
+                AccountRead::Failed => "the read failed".to_owned(),
+                AccountRead::Served(_) => model
+                    .bounds
+                    .connector_ids()
+                    .map(|c| {
+                        let says = if read.listing(c) == Some(Listing::Actions) { "authenticated" } else { "not authenticated" };
+                        format!("{c} {says}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            let notices: Vec<String> = model
+                .bounds
+                .connector_ids()
+                .filter_map(|c| {
+                    let n = after.link(session, c).notice?;
+                    (before.link(session, c).notice != Some(n)).then(|| format!("notice {} for {c}", notice_words(n)))
+                })
+                .collect();
+            let shows = if notices.is_empty() { String::new() } else { format!("; {session} shows {}", notices.join(", ")) };
+            format!("{session}'s account read returns: {got}{shows}{}.", reaction(session))
+        }
+        Action::HangListing { session, connector, .. } => {
+            format!("Fault: {session}'s tools/list for {connector} hangs: it will never be answered.")
+        }
+        Action::FailAccountRead { session } => format!("Fault: {session}'s account read will fail."),
         Action::LoseNotification { session, connector } => {
             format!("Fault: {connector}'s list_changed to {session} is lost.")
         }
@@ -204,7 +240,7 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                 format!("In {session}, the user runs /mcp{r}.")
             }
         }
-        Action::UserRestart { session } => format!("The user restarts {session}; it lists every connector afresh."),
+        Action::UserRestart { session } => format!("The user restarts {session}{}.", reaction(session)),
         Action::UserAuthenticate { session, connector } => {
             format!("In {session}, the user completes {connector}'s authentication handshake{}.", reaction(session))
         }
@@ -240,65 +276,74 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
 
 /// Why the last state of a counterexample breaks `invariant`, in one sentence.
 pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &State) -> String {
-    let answered = match state.event {
-        Some(Event::Answered(m)) => Some(m),
-        _ => None,
-    };
-    match (invariant.id, answered) {
+    let Some(focus) = invariant.violation(model, state) else { return String::new() };
+    let (s, c) = (focus.session, focus.connector);
+    let link = state.link(s, c);
+    let server = state.connector(c).listing();
+    let m = focus.moment;
+    match (invariant.id, m) {
         ("INV-1", Some(m)) => format!(
-            "{c} was authenticated for the whole turn, {s} offered {}, and neither a notice nor the reply named a recovery step: the tools were silently missing.",
-            listing_words(m.offered),
-            c = m.connector,
-            s = m.session
+            "{c} was authenticated for the whole turn, {s} offered {} and the agent did not use it, and neither a notice nor the reply named a recovery step: the tools were silently missing.",
+            listing_words(m.offered)
         ),
-        ("INV-2", Some(m)) => format!(
-            "{c} was not authenticated for the whole turn, yet {s} still offered its action tools and nothing flagged them.",
-            c = m.connector,
-            s = m.session
+        ("INV-2", Some(_)) => format!(
+            "{c} was not authenticated for the whole turn, yet {s} still offered its action tools and nothing flagged them."
         ),
         ("INV-3", Some(m)) => format!(
             "{c} was authenticated for the whole turn, yet {s} told the agent it {}.",
-            if m.answer == Answer::NoSuchTool { "has no such tool" } else { "needs authentication" },
-            c = m.connector,
-            s = m.session
+            if m.answer == Answer::NoSuchTool { "has no such tool" } else { "needs authentication" }
         ),
-        ("INV-5", Some(m)) => format!(
-            "{c} was authenticated for the whole turn, and its stub failed without naming a recovery step.",
-            c = m.connector
+        ("INV-5", _) => {
+            format!("{c} was authenticated for the whole turn, and its stub failed without naming a recovery step.")
+        }
+        ("INV-8", Some(_)) => format!("A call meant for {c} ran another connector's tool."),
+        ("INV-9", Some(_)) => format!(
+            "{s} shows notice {} for {c}, yet nothing justifies it: {s} offers {} as the server lists {}, and nothing on the link has failed or signalled a change since it was last answered.",
+            link.notice.map(notice_words).unwrap_or_default(),
+            listing_words(link.offered()),
+            listing_words(Some(server))
         ),
-        ("INV-8", Some(m)) => format!("A call meant for {} ran another connector's tool.", m.connector),
-        ("INV-4", _) => match state.event {
-            Some(Event::Applied { session, connector, from, to, .. }) => format!(
-                "{session} replaced its {connector} list (v{}) with an older reply (v{to}).",
-                from.unwrap_or_default()
+        ("INV-10", Some(m)) => format!(
+            "{s} had a reason to refresh {c} it could act on, and no fault since, yet at the answer it offered {} while {c} was authenticated.",
+            listing_words(m.offered)
+        ),
+        ("INV-11", _) => format!(
+            "{s} holds the turn, and nothing it waits for will ever arrive: the agent can never act."
+        ),
+        ("INV-12", _) => match state.event {
+            Some(Event::Applied(a)) => format!(
+                "{s} replaced its {c} list with an older reply (v{}: {}) although it had already received a newer one (v{}: {}).",
+                a.reply.version,
+                listing_words(Some(a.reply.listing)),
+                a.newest.map(|n| n.version).unwrap_or_default(),
+                listing_words(a.newest.map(|n| n.listing))
             ),
             _ => String::new(),
         },
+        ("INV-13", Some(m)) => {
+            let what = if m.authenticated {
+                format!("{s} offered {} and the agent did not use its tools", listing_words(m.offered))
+            } else {
+                format!("{s} still offered its action tools")
+            };
+            format!(
+                "{c} changed during the turn and {s} was told before the answer; {c} is {} now, yet {what}, and nothing named a recovery step.",
+                if m.authenticated { "authenticated" } else { "not authenticated" }
+            )
+        }
         ("INV-6" | "INV-7", _) => {
-            let mut gaps = Vec::new();
-            for s in model.bounds.session_ids() {
-                for c in model.bounds.connector_ids() {
-                    let link = state.link(s, c);
-                    let server = state.connector(c).listing();
-                    let judged =
-                        if invariant.id == "INV-6" { link.following } else { link.triggered && link.notice.is_none() };
-                    if judged && link.settled() && link.offered() != Some(server) {
-                        gaps.push(format!(
-                            "{s} offers {} for {c} while its server lists {}",
-                            listing_words(link.offered()),
-                            listing_words(Some(server))
-                        ));
-                    }
-                }
-            }
             let why = if invariant.id == "INV-6" {
                 "after the user did what the notice said, and nothing is left in flight"
             } else {
                 "after a reason to refresh, with nothing left in flight and no notice"
             };
-            format!("{} {why}.", gaps.join("; "))
+            format!(
+                "{s} offers {} for {c} while its server lists {} {why}.",
+                listing_words(link.offered()),
+                listing_words(Some(server))
+            )
         }
-        _ => String::new(),
+        _ => format!("{}: {}", invariant.id, invariant.statement()),
     }
 }
 

@@ -29,6 +29,7 @@ fn permutations(n: usize) -> Vec<Vec<u8>> {
     out
 }
 
+#[cfg(test)]
 /// `state` with connector `c` renamed to `to_connector[c]` and session `s` to `to_session[s]`.
 fn renamed(state: &State, to_connector: &[u8], to_session: &[u8]) -> State {
     let c_new = |c: ConnectorId| ConnectorId(to_connector[c.index()]);
@@ -42,6 +43,15 @@ fn renamed(state: &State, to_connector: &[u8], to_session: &[u8]) -> State {
         if let Some(turn) = &mut session.turn {
             turn.connector = c_new(turn.connector);
         }
+        if let Some(AccountRead::Served(mask)) = &mut session.read {
+            let old = *mask;
+            *mask = 0;
+            for (c, &nc) in to_connector.iter().enumerate() {
+                if old & (1 << c) != 0 {
+                    *mask |= 1 << nc;
+                }
+            }
+        }
         next.sessions[usize::from(ns)] = session;
         for (c, &nc) in to_connector.iter().enumerate() {
             next.links[usize::from(ns)][usize::from(nc)] = state.links[s][c];
@@ -49,9 +59,7 @@ fn renamed(state: &State, to_connector: &[u8], to_session: &[u8]) -> State {
     }
     next.event = state.event.map(|event| match event {
         Event::Answered(m) => Event::Answered(Moment { session: s_new(m.session), connector: c_new(m.connector), ..m }),
-        Event::Applied { session, connector, from, to, server } => {
-            Event::Applied { session: s_new(session), connector: c_new(connector), from, to, server }
-        }
+        Event::Applied(a) => Event::Applied(Applied { session: s_new(a.session), connector: c_new(a.connector), ..a }),
         Event::StubRefreshed { session, connector, availability } => {
             Event::StubRefreshed { session: s_new(session), connector: c_new(connector), availability }
         }
@@ -59,26 +67,39 @@ fn renamed(state: &State, to_connector: &[u8], to_session: &[u8]) -> State {
     next
 }
 
-thread_local! {
-    static PERMUTATIONS: Vec<Vec<Vec<u8>>> = (0..=CONNECTORS_MAX.max(SESSIONS_MAX)).map(permutations).collect();
+/// The permutations of `0..n` for every n a shape can have.
+fn all_permutations() -> &'static [Vec<Vec<u8>>] {
+    static PERMUTATIONS: std::sync::OnceLock<Vec<Vec<Vec<u8>>>> = std::sync::OnceLock::new();
+    PERMUTATIONS.get_or_init(|| (0..=CONNECTORS_MAX.max(SESSIONS_MAX)).map(permutations).collect())
+}
+
+/// Appends to `out` the packed form ([`crate::packed`]) of the canonical member of `state`'s orbit
+/// under renaming connectors and sessions: the renaming whose packed words are least. Each
+/// renaming is packed directly; no renamed state is built.
+pub fn canonical_packed(state: &State, out: &mut Vec<u64>) {
+    let n = usize::from(state.shape.connectors);
+    let m = usize::from(state.shape.sessions);
+    let perms = all_permutations();
+    let start = out.len();
+    crate::packed::pack(state, out);
+    let width = out.len() - start;
+    let mut candidate = Vec::with_capacity(width);
+    for cp in &perms[n] {
+        for sp in &perms[m] {
+            candidate.clear();
+            crate::packed::pack_renamed(state, cp, sp, &mut candidate);
+            if candidate[..] < out[start..] {
+                out[start..].copy_from_slice(&candidate);
+            }
+        }
+    }
 }
 
 /// The canonical member of `state`'s orbit under renaming connectors and sessions.
 pub fn canonical(state: &State) -> State {
-    let n = usize::from(state.shape.connectors);
-    let m = usize::from(state.shape.sessions);
-    PERMUTATIONS.with(|perms| {
-        let mut best = *state;
-        for cp in &perms[n] {
-            for sp in &perms[m] {
-                let candidate = renamed(state, cp, sp);
-                if candidate < best {
-                    best = candidate;
-                }
-            }
-        }
-        best
-    })
+    let mut words = Vec::new();
+    canonical_packed(state, &mut words);
+    crate::packed::unpack(&words)
 }
 
 impl Representative for State {
@@ -105,12 +126,51 @@ mod tests {
         state.connectors[0].auth = Auth::Authenticated;
         state.connectors[2].notify = Notify::Silent;
         state.links[1][2].notifications = 1;
-        state.sessions[1].turn =
-            Some(Turn { connector: ConnectorId(2), stage: Stage::Asked, availability: Availability::Absent });
+        state.sessions[1].turn = Some(Turn {
+            connector: ConnectorId(2),
+            held: false,
+            retried: false,
+            availability: Availability::Absent,
+            unsignalled: false,
+        });
         let expected = canonical(&state);
         for cp in permutations(3) {
             for sp in permutations(2) {
                 assert_eq!(canonical(&renamed(&state, &cp, &sp)), expected);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod packed_tests {
+    use super::*;
+    use crate::{Bounds, CoherenceModel, RECOMMENDED};
+
+    #[test]
+    fn packing_a_renaming_is_renaming_then_packing() {
+        let model = CoherenceModel::new(RECOMMENDED, Bounds { connectors: 3, sessions: 2, ..Bounds::DEFAULT });
+        let mut state = model.initial_states()[5];
+        let mut actions = Vec::new();
+        let mut seed = 12345u64;
+        for _ in 0..20000 {
+            actions.clear();
+            model.enabled_actions(&state, &mut actions);
+            if actions.is_empty() {
+                state = model.initial_states()[(seed % 7) as usize];
+                continue;
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = model.step(&state, actions[(seed >> 33) as usize % actions.len()]).unwrap();
+            for cp in permutations(3) {
+                for sp in permutations(2) {
+                    let mut a = Vec::new();
+                    crate::packed::pack_renamed(&state, &cp, &sp, &mut a);
+                    let mut b = Vec::new();
+                    crate::packed::pack(&renamed(&state, &cp, &sp), &mut b);
+                    assert_eq!(a, b, "{state:?} {cp:?} {sp:?}");
+                    assert_eq!(crate::packed::unpack(&b), renamed(&state, &cp, &sp));
+                }
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The transition system: actions, their guards, and the host's reactions (SPEC.md §3).
 
 use crate::invariants;
-use crate::policy::{FetchMode, HostPolicy, OnListChanged, OnTurn, OnUnknownTool};
+use crate::policy::{FetchMode, HostPolicy, OnListChanged, OnReadFailure, OnTurn, OnUnknownTool};
 use crate::state::*;
 use serde::{Deserialize, Serialize};
 use stateright::{Model, Property};
@@ -25,6 +25,23 @@ pub struct Bounds {
     pub commands: u8,
     /// Reduce the state space by symmetry over connectors and sessions.
     pub symmetry: bool,
+    /// The servers and network the model admits.
+    #[serde(default)]
+    pub servers: Servers,
+}
+
+/// The servers and network the model admits (SPEC.md §4, §7.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Servers {
+    /// Any server: silent, unadvertised or advertised, and notifications may be lost or still in
+    /// flight when the user asks.
+    #[default]
+    Any,
+    /// Servers that meet SPEC.md's requirements S-1 and S-2: every server declares
+    /// `tools.listChanged` and notifies every change, no notification is lost, and a notification
+    /// reaches a session before its user's next question.
+    Reliable,
 }
 
 impl Default for Bounds {
@@ -51,8 +68,16 @@ pub const BUDGET_MAX: u8 = 6;
 
 impl Bounds {
     /// The default bounds: what `coherence check` uses without flags.
-    pub const DEFAULT: Bounds =
-        Bounds { connectors: 2, sessions: 1, turns: 2, auth_changes: 2, faults: 1, commands: 1, symmetry: true };
+    pub const DEFAULT: Bounds = Bounds {
+        connectors: 2,
+        sessions: 1,
+        turns: 2,
+        auth_changes: 2,
+        faults: 1,
+        commands: 1,
+        symmetry: true,
+        servers: Servers::Any,
+    };
 
     /// Checks that the bounds are within what the model can represent.
     pub fn validate(&self) -> Result<(), BoundsError> {
@@ -120,6 +145,22 @@ pub enum Action {
         /// Which of the requests in flight (0 is the oldest).
         slot: u8,
     },
+    /// The reply to a session's account read arrives (hosts that read the account at a turn's
+    /// start).
+    DeliverAccount {
+        /// Where.
+        session: SessionId,
+    },
+    /// The host's timeout for a `tools/list` request that never returns expires; the host gives
+    /// the request up as a transport failure.
+    TimeOutListing {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+        /// Which request.
+        slot: u8,
+    },
     // Faults.
     /// Fault: a `list_changed` notification is lost.
     LoseNotification {
@@ -152,6 +193,20 @@ pub enum Action {
         session: SessionId,
         /// Which connector's server.
         connector: ConnectorId,
+    },
+    /// Fault: a `tools/list` request in flight will never be answered.
+    HangListing {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+        /// Which request.
+        slot: u8,
+    },
+    /// Fault: a session's account read fails.
+    FailAccountRead {
+        /// Where.
+        session: SessionId,
     },
     // The user.
     /// The user asks the agent for a connector's capability.
@@ -215,10 +270,14 @@ impl Action {
             Action::TokenExpire { .. } => "TokenExpire",
             Action::DeliverNotification { .. } => "DeliverNotification",
             Action::DeliverListing { .. } => "DeliverListing",
+            Action::DeliverAccount { .. } => "DeliverAccount",
+            Action::TimeOutListing { .. } => "TimeOutListing",
             Action::LoseNotification { .. } => "LoseNotification",
             Action::DuplicateNotification { .. } => "DuplicateNotification",
             Action::FailListing { .. } => "FailListing",
             Action::LoseTransportSession { .. } => "LoseTransportSession",
+            Action::HangListing { .. } => "HangListing",
+            Action::FailAccountRead { .. } => "FailAccountRead",
             Action::UserAsk { .. } => "UserAsk",
             Action::UserMcp { .. } => "UserMcp",
             Action::UserRestart { .. } => "UserRestart",
@@ -232,16 +291,20 @@ impl Action {
     }
 
     /// Every action name, in SPEC.md order.
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 22] = [
         "WebAuthenticate",
         "WebRevoke",
         "TokenExpire",
         "DeliverNotification",
         "DeliverListing",
+        "DeliverAccount",
+        "TimeOutListing",
         "LoseNotification",
         "DuplicateNotification",
         "FailListing",
         "LoseTransportSession",
+        "HangListing",
+        "FailAccountRead",
         "UserAsk",
         "UserMcp",
         "UserRestart",
@@ -259,10 +322,14 @@ impl Action {
             Action::WebAuthenticate { .. } | Action::WebRevoke { .. } | Action::TokenExpire { .. } => None,
             Action::DeliverNotification { session, .. }
             | Action::DeliverListing { session, .. }
+            | Action::DeliverAccount { session }
+            | Action::TimeOutListing { session, .. }
             | Action::LoseNotification { session, .. }
             | Action::DuplicateNotification { session, .. }
             | Action::FailListing { session, .. }
             | Action::LoseTransportSession { session, .. }
+            | Action::HangListing { session, .. }
+            | Action::FailAccountRead { session }
             | Action::UserAsk { session, .. }
             | Action::UserMcp { session }
             | Action::UserRestart { session }
@@ -295,7 +362,29 @@ impl Action {
                 | Action::DuplicateNotification { .. }
                 | Action::FailListing { .. }
                 | Action::LoseTransportSession { .. }
+                | Action::HangListing { .. }
+                | Action::FailAccountRead { .. }
         )
+    }
+
+    /// The connector the action is about, where it names one.
+    pub fn connector(&self) -> Option<ConnectorId> {
+        match *self {
+            Action::WebAuthenticate { connector }
+            | Action::WebRevoke { connector }
+            | Action::TokenExpire { connector }
+            | Action::DeliverNotification { connector, .. }
+            | Action::DeliverListing { connector, .. }
+            | Action::TimeOutListing { connector, .. }
+            | Action::LoseNotification { connector, .. }
+            | Action::DuplicateNotification { connector, .. }
+            | Action::FailListing { connector, .. }
+            | Action::LoseTransportSession { connector, .. }
+            | Action::HangListing { connector, .. }
+            | Action::UserAsk { connector, .. }
+            | Action::UserAuthenticate { connector, .. } => Some(connector),
+            _ => None,
+        }
     }
 }
 
@@ -317,16 +406,21 @@ impl CoherenceModel {
 
     /// The initial states: every connector starts unauthenticated or authenticated, with any of
     /// the three notification behaviours, and every session has just built its catalogue.
+    ///
+    /// The order is the breadth-first search's tie-break between counterexamples of the same
+    /// length: servers that declare and send `list_changed` come first, because a story in which
+    /// the host was told and did nothing says more than one in which nobody could have known.
     pub fn initial_states(&self) -> Vec<State> {
-        let choices: Vec<Connector> =
-            [Auth::Unauthenticated, Auth::Authenticated]
-                .into_iter()
-                .flat_map(|auth| {
-                    [Notify::Silent, Notify::Advertised, Notify::Unadvertised]
-                        .into_iter()
-                        .map(move |notify| Connector { auth, version: 0, notify })
-                })
-                .collect();
+        let choices: Vec<Connector> = [Auth::Unauthenticated, Auth::Authenticated]
+            .into_iter()
+            .flat_map(|auth| {
+                let notify: &[Notify] = match self.bounds.servers {
+                    Servers::Any => &[Notify::Advertised, Notify::Unadvertised, Notify::Silent],
+                    Servers::Reliable => &[Notify::Advertised],
+                };
+                notify.iter().map(move |&notify| Connector { auth, version: 0, notify })
+            })
+            .collect();
         let n = usize::from(self.bounds.connectors);
         let mut states = Vec::new();
         let mut pick = vec![0usize; n];
@@ -341,10 +435,13 @@ impl CoherenceModel {
             for s in self.bounds.session_ids() {
                 for c in self.bounds.connector_ids() {
                     let connector = *state.connector(c);
-                    state.link_mut(s, c).entry =
-                        Some(Entry { listing: connector.listing(), version: connector.version });
+                    let built = Entry { listing: connector.listing(), version: connector.version };
+                    let link = state.link_mut(s, c);
+                    link.entry = Some(built);
+                    link.newest = Some(built);
                 }
             }
+            self.show_banner(&mut state);
             states.push(state);
             // Odometer over the connectors' choices.
             let mut digit = 0;
@@ -377,21 +474,33 @@ impl CoherenceModel {
             }
         }
         for session in b.session_ids() {
+            if state.session(session).read.is_some() {
+                actions.push(Action::DeliverAccount { session });
+            }
             for connector in b.connector_ids() {
                 let link = state.link(session, connector);
                 if link.notifications > 0 {
                     actions.push(Action::DeliverNotification { session, connector });
                 }
-                for slot in 0..link.fetch_count() as u8 {
-                    actions.push(Action::DeliverListing { session, connector, slot });
+                for (slot, fetch) in link.fetches.iter().enumerate() {
+                    match fetch {
+                        Some(Fetch { reply: Reply::Hung, .. }) if self.policy.request_timeout => {
+                            actions.push(Action::TimeOutListing { session, connector, slot: slot as u8 });
+                        }
+                        Some(Fetch { reply: Reply::Hung, .. }) | None => {}
+                        Some(_) => actions.push(Action::DeliverListing { session, connector, slot: slot as u8 }),
+                    }
                 }
             }
         }
         if state.spent.faults < b.faults {
             for session in b.session_ids() {
+                if let Some(AccountRead::Served(_)) = state.session(session).read {
+                    actions.push(Action::FailAccountRead { session });
+                }
                 for connector in b.connector_ids() {
                     let link = state.link(session, connector);
-                    if link.notifications > 0 {
+                    if link.notifications > 0 && b.servers == Servers::Any {
                         actions.push(Action::LoseNotification { session, connector });
                         if link.notifications < NOTIFICATIONS_PENDING_MAX {
                             actions.push(Action::DuplicateNotification { session, connector });
@@ -399,9 +508,11 @@ impl CoherenceModel {
                     }
                     for (slot, fetch) in link.fetches.iter().enumerate() {
                         if let Some(Fetch { reply: Reply::Listed { .. }, .. }) = fetch {
+                            let slot = slot as u8;
                             for failure in [ListFailure::Unauthorized, ListFailure::Transport] {
-                                actions.push(Action::FailListing { session, connector, slot: slot as u8, failure });
+                                actions.push(Action::FailListing { session, connector, slot, failure });
                             }
+                            actions.push(Action::HangListing { session, connector, slot });
                         }
                     }
                     if !link.transport_lost {
@@ -413,7 +524,9 @@ impl CoherenceModel {
         for session in b.session_ids() {
             match state.session(session).turn {
                 None => {
-                    if state.spent.turns < b.turns && !self.starting(state, session) {
+                    let notified = b.servers == Servers::Any
+                        || b.connector_ids().all(|c| state.link(session, c).notifications == 0);
+                    if state.spent.turns < b.turns && !self.starting(state, session) && notified {
                         for connector in b.connector_ids() {
                             actions.push(Action::UserAsk { session, connector });
                         }
@@ -433,10 +546,8 @@ impl CoherenceModel {
                         }
                     }
                 }
+                Some(turn) if turn.held => {}
                 Some(turn) => {
-                    if turn.stage != Stage::Asked && self.busy(state, session) {
-                        continue;
-                    }
                     let link = state.link(session, turn.connector);
                     if link.offered() == Some(Listing::Actions) {
                         actions.push(Action::AgentCallTool { session });
@@ -471,6 +582,20 @@ impl CoherenceModel {
             .any(|c| state.link(session, c).fetch_count() > 0 || state.link(session, c).refetch_queued)
     }
 
+    /// A session waits for something it sent: a `tools/list` or an account read.
+    pub fn waiting(&self, state: &State, session: SessionId) -> bool {
+        state.session(session).read.is_some() || self.busy(state, session)
+    }
+
+    /// Something the session waits for will arrive: an account read, a reply that is not hung, or
+    /// a hung request the host's timeout will end. A queued refetch follows a reply in flight.
+    pub fn can_progress(&self, state: &State, session: SessionId) -> bool {
+        state.session(session).read.is_some()
+            || self.bounds.connector_ids().any(|c| {
+                state.link(session, c).fetches.iter().flatten().any(|f| f.reply != Reply::Hung || self.policy.request_timeout)
+            })
+    }
+
     /// The state after `action`. Always `Some` (it is `Option` for stateright's `Model`): callers
     /// pass only actions [`Self::enabled_actions`] lists; a disabled action is a programming error.
     pub fn step(&self, state: &State, action: Action) -> Option<State> {
@@ -494,6 +619,9 @@ impl CoherenceModel {
                 let link = next.link_mut(session, connector);
                 link.notifications -= 1;
                 link.triggered = true;
+                link.due = true;
+                link.evidence = true;
+                Self::signal(&mut next, session, connector);
                 let relist = match p.on_list_changed {
                     OnListChanged::Ignore => false,
                     OnListChanged::RelistIfAdvertised => state.connector(connector).notify == Notify::Advertised,
@@ -504,35 +632,53 @@ impl CoherenceModel {
                 }
             }
             Action::DeliverListing { session, connector, slot } => {
-                self.deliver_listing(&mut next, session, connector, usize::from(slot));
+                self.deliver_listing(&mut next, session, connector, usize::from(slot), None);
+            }
+            Action::TimeOutListing { session, connector, slot } => {
+                self.deliver_listing(
+                    &mut next,
+                    session,
+                    connector,
+                    usize::from(slot),
+                    Some(Reply::Failed(ListFailure::Transport)),
+                );
+            }
+            Action::DeliverAccount { session } => {
+                let read = next.sessions[session.index()].read.take().expect("enabled on a read in flight");
+                self.check_account(&mut next, session, read);
+                // A host that refreshes at a turn's start holds the turn until its refreshes settle;
+                // one that only shows notices waited for the read alone.
+                if let Some(turn) = &mut next.sessions[session.index()].turn {
+                    turn.held &= p.on_turn == OnTurn::Refresh;
+                }
             }
             Action::LoseNotification { session, connector } => {
-                next.spent.faults += 1;
-                let link = next.link_mut(session, connector);
-                link.notifications -= 1;
-                link.following = false;
+                Self::fault(&mut next, session, connector).notifications -= 1;
             }
             Action::DuplicateNotification { session, connector } => {
-                next.spent.faults += 1;
-                let link = next.link_mut(session, connector);
-                link.notifications += 1;
-                link.following = false;
+                Self::fault(&mut next, session, connector).notifications += 1;
             }
             Action::FailListing { session, connector, slot, failure } => {
-                next.spent.faults += 1;
-                let link = next.link_mut(session, connector);
-                let fetch = link.fetches[usize::from(slot)].as_mut().expect("enabled on a fetch in flight");
-                fetch.reply = Reply::Failed(failure);
-                link.following = false;
+                let link = Self::fault(&mut next, session, connector);
+                link.fetches[usize::from(slot)].as_mut().expect("enabled on a fetch in flight").reply =
+                    Reply::Failed(failure);
+            }
+            Action::HangListing { session, connector, slot } => {
+                let link = Self::fault(&mut next, session, connector);
+                link.fetches[usize::from(slot)].as_mut().expect("enabled on a fetch in flight").reply = Reply::Hung;
             }
             Action::LoseTransportSession { session, connector } => {
-                next.spent.faults += 1;
-                let link = next.link_mut(session, connector);
+                let link = Self::fault(&mut next, session, connector);
                 link.transport_lost = true;
-                link.following = false;
                 for fetch in link.fetches.iter_mut().flatten() {
-                    fetch.reply = Reply::Failed(ListFailure::SessionNotFound);
+                    if fetch.reply != Reply::Hung {
+                        fetch.reply = Reply::Failed(ListFailure::SessionNotFound);
+                    }
                 }
+            }
+            Action::FailAccountRead { session } => {
+                next.spent.faults += 1;
+                next.sessions[session.index()].read = Some(AccountRead::Failed);
             }
             Action::UserAsk { session, connector } => {
                 next.spent.turns += 1;
@@ -541,8 +687,12 @@ impl CoherenceModel {
                 } else {
                     Availability::Absent
                 };
-                next.sessions[session.index()].turn = Some(Turn { connector, stage: Stage::Asked, availability });
-                self.check_account(&mut next, session, Recheck::No);
+                let reads = p.reads_account();
+                next.sessions[session.index()].turn =
+                    Some(Turn { connector, held: reads, retried: false, availability, unsignalled: false });
+                if reads {
+                    next.sessions[session.index()].read = Some(AccountRead::of(state));
+                }
             }
             Action::UserMcp { session } => {
                 next.spent.commands += 1;
@@ -550,6 +700,7 @@ impl CoherenceModel {
                     let link = next.link_mut(session, connector);
                     link.following = link.notice.map(|n| n.recovery) == Some(Recovery::Refresh);
                     link.triggered = true;
+                    link.due = true;
                     if p.mcp_refreshes {
                         self.request_listing(&mut next, session, connector);
                     }
@@ -557,11 +708,11 @@ impl CoherenceModel {
             }
             Action::UserRestart { session } => {
                 next.spent.commands += 1;
-                next.sessions[session.index()].turn = None;
+                next.sessions[session.index()] = Session::default();
                 for connector in self.bounds.connector_ids() {
                     let link = next.link_mut(session, connector);
                     let following = link.notice.map(|n| n.recovery) == Some(Recovery::Restart);
-                    *link = Link { following, triggered: true, ..Link::default() };
+                    *link = Link { following, triggered: true, due: true, ..Link::default() };
                     self.request_listing(&mut next, session, connector);
                 }
             }
@@ -573,6 +724,7 @@ impl CoherenceModel {
                 let link = next.link_mut(session, connector);
                 link.following = following;
                 link.triggered = true;
+                link.due = true;
                 // Completing the handshake in-session is the stubs' own flow: every host loads
                 // the tools it unlocks.
                 self.request_listing(&mut next, session, connector);
@@ -581,13 +733,56 @@ impl CoherenceModel {
             Action::AgentCallStub { session } => self.agent_call_stub(state, &mut next, session),
             Action::AgentCallUnlisted { session } => self.agent_call_unlisted(state, &mut next, session),
             Action::AgentAnswerNotAvailable { session } => {
-                self.answer(&mut next, session, Answer::NotAvailable);
+                self.answer(state, &mut next, session, Call::Nothing, Answer::NotAvailable);
             }
             Action::AgentRelayNotice { session } => {
-                self.answer(&mut next, session, Answer::RelayedNotice);
+                self.answer(state, &mut next, session, Call::Nothing, Answer::RelayedNotice);
             }
         }
+        self.settle_turns(&mut next);
+        self.show_banner(&mut next);
         Some(next)
+    }
+
+    /// A turn stays held while the session waits for what it sent; a host that holds while
+    /// refreshing also holds a turn that was open when a refresh started.
+    fn settle_turns(&self, state: &mut State) {
+        for session in self.bounds.session_ids() {
+            let waiting = self.waiting(state, session);
+            if let Some(turn) = &mut state.sessions[session.index()].turn {
+                turn.held = waiting && (turn.held || self.policy.hold_while_refreshing);
+            }
+        }
+    }
+
+    fn show_banner(&self, state: &mut State) {
+        if let Some(banner) = self.policy.banner {
+            for s in self.bounds.session_ids() {
+                for c in self.bounds.connector_ids() {
+                    state.link_mut(s, c).notice.get_or_insert(banner);
+                }
+            }
+        }
+    }
+
+    /// A fault on a link: it spends the fault budget, and excuses the host from what it was due
+    /// to do there (INV-6, INV-10).
+    fn fault(state: &mut State, session: SessionId, connector: ConnectorId) -> &mut Link {
+        state.spent.faults += 1;
+        let link = state.link_mut(session, connector);
+        link.following = false;
+        link.due = false;
+        link
+    }
+
+    /// The session has been told of the connector's current state (a `list_changed`, a reply
+    /// served after the change, a failed call): a turn about it is judged again.
+    fn signal(state: &mut State, session: SessionId, connector: ConnectorId) {
+        if let Some(turn) = &mut state.sessions[session.index()].turn
+            && turn.connector == connector
+        {
+            turn.unsignalled = false;
+        }
     }
 
     /// The server's tool list for `connector` changes: the version grows, notifying servers
@@ -601,6 +796,7 @@ impl CoherenceModel {
             let link = state.link_mut(session, connector);
             link.triggered = false;
             link.following = false;
+            link.due = false;
             if notify != Notify::Silent {
                 link.notifications = (link.notifications + 1).min(NOTIFICATIONS_PENDING_MAX);
             }
@@ -608,6 +804,7 @@ impl CoherenceModel {
                 && turn.connector == connector
             {
                 turn.availability = Availability::Changed;
+                turn.unsignalled = true;
             }
         }
     }
@@ -633,35 +830,49 @@ impl CoherenceModel {
         link.fetches[in_flight] = Some(Fetch { reply, superseded: false });
     }
 
-    fn deliver_listing(&self, state: &mut State, session: SessionId, connector: ConnectorId, slot: usize) {
+    /// A `tools/list` reply reaches the host (`instead`: what the host makes of a request it gave
+    /// up on).
+    fn deliver_listing(
+        &self,
+        state: &mut State,
+        session: SessionId,
+        connector: ConnectorId,
+        slot: usize,
+        instead: Option<Reply>,
+    ) {
         let p = &self.policy;
         let server = state.connector(connector).version;
         let link = state.link_mut(session, connector);
         let fetch = link.fetches[slot].take().expect("enabled on a fetch in flight");
         // Keep the requests in flight packed, oldest first.
         link.fetches[slot..].rotate_left(1);
-        match fetch.reply {
+        match instead.unwrap_or(fetch.reply) {
             Reply::Listed { listing, version } => {
+                let newest = link.newest;
+                let reply = Entry { listing, version };
+                // A reply older than one already received answers nothing.
+                if newest.is_none_or(|n| version >= n.version) {
+                    link.newest = Some(reply);
+                    link.evidence = false;
+                    link.failed = false;
+                }
                 if !(fetch.superseded && p.guard_superseded) {
-                    let from = link.entry.map(|e| e.version);
-                    link.entry = Some(Entry { listing, version });
+                    let before = link.offered();
+                    link.entry = Some(reply);
                     for older in link.fetches[..slot].iter_mut().flatten() {
                         older.superseded = true;
                     }
-                    if p.clear_resolved_notices {
-                        let resolved = match link.notice.map(|n| n.reason) {
-                            None => false,
-                            Some(NoticeReason::NeedsAuthentication) => listing == Listing::Actions,
-                            Some(NoticeReason::ChangedElsewhere | NoticeReason::RefreshFailed) => true,
-                        };
-                        if resolved {
-                            link.notice = None;
-                        }
+                    if p.clear_resolved_notices && link.notice.is_some_and(|n| resolved(n, listing)) {
+                        link.notice = None;
                     }
-                    state.event = Some(Event::Applied { session, connector, from, to: version, server });
+                    state.event = Some(Event::Applied(Applied { session, connector, before, reply, newest, server }));
+                }
+                if version == server {
+                    Self::signal(state, session, connector);
                 }
             }
             Reply::Failed(failure) => {
+                link.failed = true;
                 if failure == ListFailure::SessionNotFound && p.reinitialise_on_lost_session {
                     link.transport_lost = false;
                     self.request_listing(state, session, connector);
@@ -671,56 +882,55 @@ impl CoherenceModel {
                     link.notice = Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
                 }
             }
+            Reply::Hung => unreachable!("a hung request is never delivered"),
         }
         let link = state.link_mut(session, connector);
         if link.refetch_queued && link.fetch_count() < FETCHES_IN_FLIGHT_MAX {
             link.refetch_queued = false;
             self.request_listing(state, session, connector);
         }
-        // A turn held at its start is re-checked once the session's refreshes settle, so that the
-        // agent never acts on a catalogue the account already contradicts.
-        if let Some(turn) = state.session(session).turn
-            && turn.stage == Stage::Waiting
-            && !self.busy(state, session)
-        {
-            self.check_account(state, session, Recheck::Yes);
-        }
     }
 
-    /// The host's turn-start check (policy [`OnTurn`]); it runs for every connector, because the
-    /// host cannot see which one the user needs. A re-check, once the refreshes the turn waited
-    /// for have settled, does not retry a connector whose refresh just failed: its notice stands.
-    fn check_account(&self, state: &mut State, session: SessionId, recheck: Recheck) {
-        match self.policy.on_turn {
-            OnTurn::Nothing => {}
-            OnTurn::Notice(recovery) => {
-                for connector in self.bounds.connector_ids() {
-                    let account = state.connector(connector).listing();
-                    let link = state.link_mut(session, connector);
-                    if link.offered() != Some(account) {
-                        let reason = if account == Listing::Actions {
-                            NoticeReason::ChangedElsewhere
-                        } else {
-                            NoticeReason::NeedsAuthentication
-                        };
-                        link.notice = Some(Notice { reason, recovery });
-                    }
+    /// The host's turn-start check (policy [`OnTurn`]), when its account read arrives. It runs
+    /// for every connector, because the host cannot see which one the user needs.
+    fn check_account(&self, state: &mut State, session: SessionId, read: AccountRead) {
+        let p = &self.policy;
+        for connector in self.bounds.connector_ids() {
+            let Some(account) = read.listing(connector) else {
+                state.link_mut(session, connector).failed = true;
+                if p.on_read_failure == OnReadFailure::Relist {
+                    self.request_listing(state, session, connector);
                 }
+                continue;
+            };
+            let link = state.link_mut(session, connector);
+            if link.offered() == Some(account) {
+                link.evidence = false;
+                // A read answers a difference, never a failure: only a refresh that works does.
+                let failed = link.notice.is_some_and(|n| n.reason == NoticeReason::RefreshFailed);
+                if p.clear_resolved_notices && !failed && link.notice.is_some_and(|n| resolved(n, account)) {
+                    link.notice = None;
+                }
+                // A reply in flight may predate the read, and a failed refresh is still a gap the
+                // host cannot see: a refreshing host re-lists both.
+                if p.on_turn == OnTurn::Refresh && (failed || link.fetch_count() > 0) {
+                    self.request_listing(state, session, connector);
+                }
+                continue;
             }
-            OnTurn::Refresh => {
-                for connector in self.bounds.connector_ids() {
-                    let account = state.connector(connector).listing();
-                    let link = state.link(session, connector);
-                    let failed = link.notice.map(|n| n.reason) == Some(NoticeReason::RefreshFailed);
-                    if link.offered() != Some(account) && !(recheck == Recheck::Yes && failed) {
-                        self.request_listing(state, session, connector);
-                    }
+            link.due = true;
+            link.evidence = true;
+            match p.on_turn {
+                OnTurn::Nothing => {}
+                OnTurn::Notice(recovery) => {
+                    let reason = if account == Listing::Actions {
+                        NoticeReason::ChangedElsewhere
+                    } else {
+                        NoticeReason::NeedsAuthentication
+                    };
+                    link.notice = Some(Notice { reason, recovery });
                 }
-                if self.busy(state, session)
-                    && let Some(turn) = &mut state.sessions[session.index()].turn
-                {
-                    turn.stage = Stage::Waiting;
-                }
+                OnTurn::Refresh => self.request_listing(state, session, connector),
             }
         }
     }
@@ -731,12 +941,23 @@ impl CoherenceModel {
 
     /// The agent gets a second go after the host refreshed on its behalf, once per turn.
     fn may_retry(state: &State, session: SessionId) -> bool {
-        Self::turn(state, session).stage != Stage::Retrying
+        !Self::turn(state, session).retried
     }
 
     fn hold_for_retry(state: &mut State, session: SessionId) {
         let turn = state.sessions[session.index()].turn.as_mut().expect("turn in progress");
-        turn.stage = Stage::Retrying;
+        turn.held = true;
+        turn.retried = true;
+    }
+
+    /// A call of a listed tool failed: a reason to refresh, and evidence of trouble.
+    fn call_failed(next: &mut State, session: SessionId, connector: ConnectorId) -> &mut Link {
+        Self::signal(next, session, connector);
+        let link = next.link_mut(session, connector);
+        link.triggered = true;
+        link.due = true;
+        link.failed = true;
+        link
     }
 
     fn agent_call_tool(&self, state: &State, next: &mut State, session: SessionId) {
@@ -744,8 +965,7 @@ impl CoherenceModel {
         let connector = Self::turn(state, session).connector;
         let link = *state.link(session, connector);
         if link.transport_lost {
-            let link = next.link_mut(session, connector);
-            link.triggered = true;
+            let link = Self::call_failed(next, session, connector);
             if p.reinitialise_on_lost_session {
                 link.transport_lost = false;
                 self.request_listing(next, session, connector);
@@ -755,13 +975,12 @@ impl CoherenceModel {
                 }
             }
             let recovery = p.notice_on_failure.then_some(Recovery::Restart);
-            self.answer(next, session, Answer::ToolFailed(recovery));
+            self.answer(state, next, session, Call::Tool, Answer::ToolFailed(recovery));
         } else if state.connector(connector).auth == Auth::Authenticated {
-            self.answer(next, session, Answer::UsedTool);
+            self.answer(state, next, session, Call::Tool, Answer::UsedTool);
         } else {
             // 401: the token expired or access was revoked.
-            let link = next.link_mut(session, connector);
-            link.triggered = true;
+            let link = Self::call_failed(next, session, connector);
             let recovery = if p.notice_on_failure {
                 link.notice =
                     Some(Notice { reason: NoticeReason::NeedsAuthentication, recovery: Recovery::Authenticate });
@@ -770,7 +989,7 @@ impl CoherenceModel {
             } else {
                 None
             };
-            self.answer(next, session, Answer::ToolFailed(recovery));
+            self.answer(state, next, session, Call::Tool, Answer::ToolFailed(recovery));
         }
     }
 
@@ -778,18 +997,22 @@ impl CoherenceModel {
         let p = &self.policy;
         let connector = Self::turn(state, session).connector;
         if state.connector(connector).auth != Auth::Authenticated {
-            self.answer(next, session, Answer::StubReplied(StubReply::AuthPrompt));
+            self.answer(state, next, session, Call::Stub, Answer::StubReplied(StubReply::AuthPrompt));
             return;
         }
-        if p.refresh_on_stub && Self::may_retry(state, session) {
+        // The platform (or the server, with an unknown-tool error) says the stub is stale.
+        Self::call_failed(next, session, connector);
+        if p.refresh_on_stub {
             self.request_listing(next, session, connector);
-            Self::hold_for_retry(next, session);
-            let availability = Self::turn(state, session).availability;
-            next.event = Some(Event::StubRefreshed { session, connector, availability });
-            return;
+            if Self::may_retry(state, session) {
+                Self::hold_for_retry(next, session);
+                let availability = Self::turn(state, session).availability;
+                next.event = Some(Event::StubRefreshed { session, connector, availability });
+                return;
+            }
         }
         let reply = p.stub_guidance.map_or(StubReply::Opaque, StubReply::Guidance);
-        self.answer(next, session, Answer::StubReplied(reply));
+        self.answer(state, next, session, Call::Stub, Answer::StubReplied(reply));
     }
 
     fn agent_call_unlisted(&self, state: &State, next: &mut State, session: SessionId) {
@@ -807,7 +1030,7 @@ impl CoherenceModel {
                     .connector_ids()
                     .any(|other| other != connector && state.link(session, other).offered() == Some(Listing::Actions));
                 if elsewhere {
-                    self.answer(next, session, Answer::Misrouted);
+                    self.answer(state, next, session, Call::Unlisted, Answer::Misrouted);
                     return;
                 }
             }
@@ -817,28 +1040,43 @@ impl CoherenceModel {
             Some(notice) if p.explain_unknown_tool => Answer::ToolFailed(Some(notice.recovery)),
             _ => Answer::NoSuchTool,
         };
-        self.answer(next, session, answer);
+        self.answer(state, next, session, Call::Unlisted, answer);
     }
 
     /// The agent answers: the turn ends, and the moment is recorded for the invariants.
-    fn answer(&self, next: &mut State, session: SessionId, answer: Answer) {
+    fn answer(&self, before: &State, next: &mut State, session: SessionId, call: Call, answer: Answer) {
         let turn = next.sessions[session.index()].turn.take().expect("turn in progress");
-        let link = next.link(session, turn.connector);
-        next.event = Some(Event::Answered(Moment {
-            session,
-            connector: turn.connector,
-            availability: turn.availability,
-            offered: link.offered(),
-            notice: link.notice,
-            answer,
-        }));
+        next.event = Some(Event::Answered(Moment::at(before, next, session, turn, call, answer)));
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Recheck {
-    No,
-    Yes,
+impl Moment {
+    /// The moment of an answer: `before` is the state before the agent's last step, `after` the
+    /// state after the host reacted to it; `turn` is the turn that ends, as it stands after the
+    /// step's signals. The conformance runner builds moments with this too.
+    pub fn at(before: &State, after: &State, session: SessionId, turn: Turn, call: Call, answer: Answer) -> Moment {
+        let link = after.link(session, turn.connector);
+        Moment {
+            session,
+            connector: turn.connector,
+            call,
+            availability: turn.availability,
+            signalled: !turn.unsignalled,
+            authenticated: after.connector(turn.connector).auth == Auth::Authenticated,
+            due: before.link(session, turn.connector).due,
+            offered: link.offered(),
+            notice: link.notice,
+            answer,
+        }
+    }
+}
+
+/// Whether what a refresh or an account read showed (`listing`) closes the gap `notice` is about.
+fn resolved(notice: Notice, listing: Listing) -> bool {
+    match notice.reason {
+        NoticeReason::NeedsAuthentication => listing == Listing::Actions,
+        NoticeReason::ChangedElsewhere | NoticeReason::RefreshFailed => true,
+    }
 }
 
 impl Model for CoherenceModel {

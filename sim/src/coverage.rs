@@ -15,7 +15,7 @@
 //! by construction, in few traces (greedy set cover is within a factor ln(n) of the fewest).
 
 use coherence_model::explore::Trace;
-use coherence_model::state::{ConnectorId, Listing, NoticeReason, SessionId, Stage, State};
+use coherence_model::state::{ConnectorId, Listing, NoticeReason, SessionId, State};
 use coherence_model::{Action, Bounds, CoherenceModel, RECOMMENDED, search};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,35 +59,22 @@ pub struct AbstractTransition {
 }
 
 fn focal(state: &State, action: Action) -> (SessionId, ConnectorId) {
-    use Action as A;
-    match action {
-        A::WebAuthenticate { connector } | A::WebRevoke { connector } | A::TokenExpire { connector } => {
-            (SessionId(0), connector)
-        }
-        A::DeliverNotification { session, connector }
-        | A::DeliverListing { session, connector, .. }
-        | A::LoseNotification { session, connector }
-        | A::DuplicateNotification { session, connector }
-        | A::FailListing { session, connector, .. }
-        | A::LoseTransportSession { session, connector }
-        | A::UserAsk { session, connector }
-        | A::UserAuthenticate { session, connector } => (session, connector),
-        A::UserMcp { session } | A::UserRestart { session } => (session, ConnectorId(0)),
-        A::AgentCallTool { session }
-        | A::AgentCallStub { session }
-        | A::AgentCallUnlisted { session }
-        | A::AgentAnswerNotAvailable { session }
-        | A::AgentRelayNotice { session } => {
-            (session, state.session(session).turn.map_or(ConnectorId(0), |t| t.connector))
-        }
-    }
+    let session = action.session().unwrap_or(SessionId(0));
+    let connector = match action.connector() {
+        Some(c) => c,
+        None if action.is_agent() => state.session(session).turn.map_or(ConnectorId(0), |t| t.connector),
+        // `/mcp`, restarts and account reads concern every connector: the first stands for them.
+        None => ConnectorId(0),
+    };
+    (session, connector)
 }
 
 fn situation(model: &CoherenceModel, state: &State, s: SessionId, c: ConnectorId) -> Situation {
     let link = state.link(s, c);
+    let _ = model;
     let turn = match state.session(s).turn {
         None => TurnPhase::None,
-        Some(t) if t.stage != Stage::Asked && model.busy(state, s) => TurnPhase::Held,
+        Some(t) if t.held => TurnPhase::Held,
         Some(_) => TurnPhase::Open,
     };
     Situation {

@@ -15,11 +15,12 @@
 use crate::fixture::Fixture;
 use crate::host::{Host, HostError};
 use crate::protocol::{
-    CallResult, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, SessionView, TurnState,
+    AccountResult, CallResult, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, SessionView, TurnState,
 };
 use coherence_model::invariants::{INVARIANTS, Invariant};
 use coherence_model::state::{
-    Auth, ConnectorId, Entry, Event, FETCHES_IN_FLIGHT_MAX, Fetch, Moment, Reply, SessionId, Stage, State,
+    AccountRead, Applied, Auth, ConnectorId, Entry, Event, FETCHES_IN_FLIGHT_MAX, Fetch, ListFailure, Moment, Reply,
+    SessionId, State,
 };
 use coherence_model::story::violation_words;
 use coherence_model::{Action, CoherenceModel, WORLD_ONLY};
@@ -110,8 +111,13 @@ pub struct Run {
     pub views: Vec<Vec<SessionView>>,
 }
 
-/// An observation, taken apart: requests sent, session views, answer.
-type Observed = (Vec<crate::protocol::SentRequest>, Vec<SessionView>, Option<coherence_model::state::Answer>);
+/// An observation, taken apart: requests sent, reads sent, session views, answer.
+type Observed = (
+    Vec<crate::protocol::SentRequest>,
+    Vec<SessionId>,
+    Vec<SessionView>,
+    Option<coherence_model::state::Answer>,
+);
 
 /// Where a replay is.
 #[derive(Clone, Copy)]
@@ -214,8 +220,8 @@ impl Engine<'_> {
                 .collect(),
             sessions: self.model.bounds.session_ids().collect(),
         };
-        let (requests, views, _) = self.observe(&reset)?;
-        if !requests.is_empty() {
+        let (requests, reads, views, _) = self.observe(&reset)?;
+        if !requests.is_empty() || !reads.is_empty() {
             return Err(Stop::Host(HostError::Protocol(
                 "the reset observation reports requests: a reset session has just listed every connector".to_owned(),
             )));
@@ -284,26 +290,14 @@ impl Engine<'_> {
         let links = usize::from(self.model.bounds.sessions) * usize::from(self.model.bounds.connectors);
         let limit = DRAIN_STEPS_PER_LINK_MAX * links;
         for _ in 0..limit {
-            let held = |e: &Self, s: SessionId| {
-                e.state.session(s).turn.is_some_and(|t| t.stage != Stage::Asked) && e.model.busy(&e.state, s)
-            };
+            let held = |e: &Self, s: SessionId| e.state.session(s).turn.is_some_and(|t| t.held);
             let sessions: Vec<SessionId> = match session {
                 Some(s) if !held(self, s) => return Ok(()),
                 Some(s) => vec![s],
                 None => self.model.bounds.session_ids().collect(),
             };
-            let next = sessions.into_iter().find_map(|s| {
-                self.model.bounds.connector_ids().find_map(|c| {
-                    let link = self.state.link(s, c);
-                    if link.fetch_count() > 0 {
-                        Some(Action::DeliverListing { session: s, connector: c, slot: 0 })
-                    } else if link.notifications > 0 {
-                        Some(Action::DeliverNotification { session: s, connector: c })
-                    } else {
-                        None
-                    }
-                })
-            });
+            let next = sessions.iter().find_map(|&s| self.next_delivery(s));
+            let next = next.or_else(|| sessions.iter().find_map(|&s| self.next_timeout(s)));
             match next {
                 Some(action) => self.execute(index, action, Origin::Drained)?,
                 None if session.is_some() => {
@@ -319,8 +313,29 @@ impl Engine<'_> {
         ))))
     }
 
-    fn account(&self) -> BTreeMap<ConnectorId, Auth> {
-        self.model.bounds.connector_ids().map(|c| (c, self.state.connector(c).auth)).collect()
+    /// What the network delivers next to `s`: its account read, then per connector the oldest
+    /// reply that is not hung, else a notification.
+    fn next_delivery(&self, s: SessionId) -> Option<Action> {
+        if self.state.session(s).read.is_some() {
+            return Some(Action::DeliverAccount { session: s });
+        }
+        self.model.bounds.connector_ids().find_map(|c| {
+            let link = self.state.link(s, c);
+            let slot = link.fetches.iter().position(|f| f.is_some_and(|f| f.reply != Reply::Hung));
+            match slot {
+                Some(slot) => Some(Action::DeliverListing { session: s, connector: c, slot: slot as u8 }),
+                None if link.notifications > 0 => Some(Action::DeliverNotification { session: s, connector: c }),
+                None => None,
+            }
+        })
+    }
+
+    /// Once nothing else will arrive, time passes: the oldest hung request of `s` times out.
+    fn next_timeout(&self, s: SessionId) -> Option<Action> {
+        self.model.bounds.connector_ids().find_map(|c| {
+            let slot = self.state.link(s, c).fetches.iter().position(|f| f.is_some_and(|f| f.reply == Reply::Hung))?;
+            Some(Action::TimeOutListing { session: s, connector: c, slot: slot as u8 })
+        })
     }
 
     /// What the host is told for `action`, or `None` for a step of the world alone.
@@ -333,7 +348,9 @@ impl Engine<'_> {
             | Action::LoseNotification { .. }
             | Action::DuplicateNotification { .. }
             | Action::FailListing { .. }
-            | Action::LoseTransportSession { .. } => return None,
+            | Action::LoseTransportSession { .. }
+            | Action::HangListing { .. }
+            | Action::FailAccountRead { .. } => return None,
             Action::DeliverNotification { session, connector } => Input::Notification { session, connector },
             Action::DeliverListing { session, connector, slot } => {
                 let fetch = self.state.link(session, connector).fetches[usize::from(slot)].expect("enabled");
@@ -344,11 +361,35 @@ impl Engine<'_> {
                     result: match fetch.reply {
                         Reply::Listed { listing, .. } => ListResult::Tools(listing),
                         Reply::Failed(f) => ListResult::Error(f),
+                        Reply::Hung => unreachable!("a hung request is never delivered"),
                     },
-                    account: self.account(),
                 }
             }
-            Action::UserAsk { session, .. } => Input::Ask { session, account: self.account() },
+            Action::TimeOutListing { session, connector, slot } => {
+                Input::Timeout { session, connector, request: self.ids[&(session, connector)][usize::from(slot)] }
+            }
+            Action::DeliverAccount { session } => {
+                let read = self.state.session(session).read.expect("enabled on a read in flight");
+                let result = match read {
+                    AccountRead::Failed => AccountResult::Failed,
+                    AccountRead::Served(_) => AccountResult::Connectors(
+                        self.model
+                            .bounds
+                            .connector_ids()
+                            .map(|c| {
+                                let auth = if read.listing(c) == Some(coherence_model::state::Listing::Actions) {
+                                    Auth::Authenticated
+                                } else {
+                                    Auth::Unauthenticated
+                                };
+                                (c, auth)
+                            })
+                            .collect(),
+                    ),
+                };
+                Input::Account { session, result }
+            }
+            Action::UserAsk { session, .. } => Input::Ask { session },
             Action::UserMcp { session } => Input::Mcp { session },
             Action::UserRestart { session } => Input::Restart { session },
             Action::UserAuthenticate { session, connector } => Input::Authenticated { session, connector },
@@ -364,7 +405,12 @@ impl Engine<'_> {
                 Input::CallTool { session, connector, server }
             }
             Action::AgentCallStub { session } => {
-                Input::CallStub { session, connector: turn_connector(session), account: self.account() }
+                let connector = turn_connector(session);
+                Input::CallStub {
+                    session,
+                    connector,
+                    authenticated: self.state.connector(connector).auth == Auth::Authenticated,
+                }
             }
             Action::AgentCallUnlisted { session } => {
                 Input::CallUnlisted { session, connector: turn_connector(session) }
@@ -378,7 +424,7 @@ impl Engine<'_> {
 
     fn observe(&mut self, input: &Input) -> Result<Observed, Stop> {
         match self.host.handle(input)? {
-            Output::Observation { requests, sessions, answer } => {
+            Output::Observation { requests, reads, sessions, answer } => {
                 let expected: Vec<SessionId> = self.model.bounds.session_ids().collect();
                 let got: Vec<SessionId> = sessions.iter().map(|v| v.session).collect();
                 if got != expected {
@@ -403,7 +449,12 @@ impl Engine<'_> {
                         ))));
                     }
                 }
-                Ok((requests, sessions, answer))
+                for s in &reads {
+                    if s.0 >= self.model.bounds.sessions {
+                        return Err(Stop::Host(HostError::Protocol(format!("an account read names unknown session {s}"))));
+                    }
+                }
+                Ok((requests, reads, sessions, answer))
             }
             Output::Error { message } => Err(Stop::Host(HostError::Reported(message))),
             other => Err(Stop::Host(HostError::Protocol(format!("expected an observation, got {}", other.kind())))),
@@ -433,20 +484,23 @@ impl Engine<'_> {
             self.state = world;
             return self.record(index, action, origin, None);
         };
-        let (requests, views, answer) = self.observe(&input)?;
+        let (requests, reads, views, answer) = self.observe(&input)?;
 
         // The world and the oracle's bookkeeping come from the model; the host's part is rebuilt.
+        let world_event = world.event;
         let mut next = world;
         next.event = None;
         let mut delivered: Option<(SessionId, ConnectorId, Reply)> = None;
         for s in self.model.bounds.session_ids() {
+            let restarted = action == (Action::UserRestart { session: s });
+            next.sessions[s.index()].read = if restarted { None } else { before.session(s).read };
             for c in self.model.bounds.connector_ids() {
                 let link = next.link_mut(s, c);
                 link.fetches = before.link(s, c).fetches;
                 link.refetch_queued = before.link(s, c).refetch_queued;
                 link.entry = before.link(s, c).entry;
                 link.notice = before.link(s, c).notice;
-                if action == (Action::UserRestart { session: s }) {
+                if restarted {
                     // The connection is new: requests in flight and waiting are gone. Ids go on.
                     link.fetches = Default::default();
                     link.refetch_queued = false;
@@ -455,13 +509,30 @@ impl Engine<'_> {
             }
         }
         self.state = next;
-        if let Action::DeliverListing { session, connector, slot } = action {
-            let link = self.state.link_mut(session, connector);
-            let fetch = link.fetches[usize::from(slot)].take().expect("enabled");
-            link.fetches[usize::from(slot)..].rotate_left(1);
-            self.ids.get_mut(&(session, connector)).expect("aligned").remove(usize::from(slot));
-            delivered = Some((session, connector, fetch.reply));
-            self.release_queued(session, connector);
+        match action {
+            Action::DeliverListing { session, connector, slot } | Action::TimeOutListing { session, connector, slot } => {
+                let link = self.state.link_mut(session, connector);
+                let fetch = link.fetches[usize::from(slot)].take().expect("enabled");
+                link.fetches[usize::from(slot)..].rotate_left(1);
+                self.ids.get_mut(&(session, connector)).expect("aligned").remove(usize::from(slot));
+                let reply = match action {
+                    Action::TimeOutListing { .. } => Reply::Failed(ListFailure::Transport),
+                    _ => fetch.reply,
+                };
+                delivered = Some((session, connector, reply));
+                self.release_queued(session, connector);
+            }
+            Action::DeliverAccount { session } => self.state.sessions[session.index()].read = None,
+            _ => {}
+        }
+        for &s in &reads {
+            if self.state.session(s).read.is_some() {
+                return Err(Stop::Host(HostError::Protocol(format!(
+                    "{s} sent an account read while one is in flight; a host has at most one at a time"
+                ))));
+            }
+            // Served now: the reply will say what the account holds at this moment.
+            self.state.sessions[s.index()].read = Some(AccountRead::of(&self.state));
         }
         for r in &requests {
             // Ids follow the order the host reports its requests in (ADAPTER.md).
@@ -486,8 +557,8 @@ impl Engine<'_> {
                 link.refetch_queued = true;
             }
         }
-        self.overlay_views(&views, delivered);
-        self.overlay_turn(action, &before, &views, answer)?;
+        self.overlay_views(&before, &views, delivered);
+        self.overlay_turn(action, &before, world_event, &views, answer)?;
         self.views.push(views);
         self.record(index, action, origin, Some(input))
     }
@@ -502,7 +573,15 @@ impl Engine<'_> {
         self.state.link_mut(s, c).refetch_queued = waiting;
     }
 
-    fn overlay_views(&mut self, views: &[SessionView], delivered: Option<(SessionId, ConnectorId, Reply)>) {
+    /// Takes the host's catalogue and notices from its views. A listing that changed to the reply
+    /// just delivered is that reply applied (INV-12 judges it); one that changed otherwise came from
+    /// something else the host learned (a failed call, an account read), at the server's version.
+    fn overlay_views(
+        &mut self,
+        before: &State,
+        views: &[SessionView],
+        delivered: Option<(SessionId, ConnectorId, Reply)>,
+    ) {
         for (s, view) in self.model.bounds.session_ids().zip(views) {
             for c in self.model.bounds.connector_ids() {
                 let server = *self.state.connector(c);
@@ -510,46 +589,22 @@ impl Engine<'_> {
                 let previous = self.state.link(s, c).entry;
                 let entry = match offered {
                     None => None,
-                    Some(listing) if previous.map(|e| e.listing) == Some(listing) => {
-                        // Unchanged to the eye. A newer reply with the same listing counts as
-                        // applied: the host has seen it, so a later older reply is a regression.
-                        match (previous, delivered) {
-                            (Some(p), Some((ds, dc, Reply::Listed { listing: l, version })))
-                                if ds == s && dc == c && l == listing && version > p.version =>
-                            {
-                                self.state.event = Some(Event::Applied {
-                                    session: s,
-                                    connector: c,
-                                    from: Some(p.version),
-                                    to: version,
-                                    server: server.version,
-                                });
-                                Some(Entry { listing, version })
-                            }
-                            _ => previous,
+                    Some(listing) if previous.map(|e| e.listing) == Some(listing) => previous,
+                    Some(listing) => match delivered {
+                        Some((ds, dc, Reply::Listed { listing: l, version })) if ds == s && dc == c && l == listing => {
+                            let reply = Entry { listing, version };
+                            self.state.event = Some(Event::Applied(Applied {
+                                session: s,
+                                connector: c,
+                                before: previous.map(|e| e.listing),
+                                reply,
+                                newest: before.link(s, c).newest,
+                                server: server.version,
+                            }));
+                            Some(reply)
                         }
-                    }
-                    Some(listing) => {
-                        // The entry changed. If it changed to the reply just delivered, the host
-                        // applied that reply; otherwise it learned the server's current state
-                        // some other way (a failed call, an account read).
-                        let version = match delivered {
-                            Some((ds, dc, Reply::Listed { listing: l, version }))
-                                if ds == s && dc == c && l == listing =>
-                            {
-                                self.state.event = Some(Event::Applied {
-                                    session: s,
-                                    connector: c,
-                                    from: previous.map(|e| e.version),
-                                    to: version,
-                                    server: server.version,
-                                });
-                                version
-                            }
-                            _ => server.version,
-                        };
-                        Some(Entry { listing, version })
-                    }
+                        _ => Some(Entry { listing, version: server.version }),
+                    },
                 };
                 let link = self.state.link_mut(s, c);
                 link.entry = entry;
@@ -562,6 +617,7 @@ impl Engine<'_> {
         &mut self,
         action: Action,
         before: &State,
+        world_event: Option<Event>,
         views: &[SessionView],
         answer: Option<coherence_model::state::Answer>,
     ) -> Result<(), Stop> {
@@ -570,6 +626,12 @@ impl Engine<'_> {
             let protocol = |m: String| Err(Stop::Host(HostError::Protocol(m)));
             if Some(s) == agent {
                 let turn = before.session(s).turn.expect("agent steps run in a turn");
+                // The world, stepped with no host reactions, always answers the agent's step: its
+                // moment carries the oracle's side (availability, signals, whether the link was
+                // due); the host's side (what it offered, showed and answered) is the host's.
+                let Some(Event::Answered(world)) = world_event else {
+                    unreachable!("the world answers every agent step")
+                };
                 match (answer, view.turn) {
                     (Some(answer), TurnState::None) => {
                         if !answer_fits(action, answer, before, s, turn.connector) {
@@ -581,14 +643,8 @@ impl Engine<'_> {
                         let link = *self.state.link(s, turn.connector);
                         self.state.sessions[s.index()].turn = None;
                         self.retried.remove(&s);
-                        self.state.event = Some(Event::Answered(Moment {
-                            session: s,
-                            connector: turn.connector,
-                            availability: turn.availability,
-                            offered: link.offered(),
-                            notice: link.notice,
-                            answer,
-                        }));
+                        self.state.event =
+                            Some(Event::Answered(Moment { offered: link.offered(), notice: link.notice, answer, ..world }));
                     }
                     (None, TurnState::Held | TurnState::Open)
                         if matches!(
@@ -612,8 +668,12 @@ impl Engine<'_> {
                                 turn.connector
                             ));
                         }
-                        let stage = if view.turn == TurnState::Held { Stage::Retrying } else { Stage::Asked };
-                        self.state.sessions[s.index()].turn = Some(coherence_model::state::Turn { stage, ..turn });
+                        self.state.sessions[s.index()].turn = Some(coherence_model::state::Turn {
+                            held: view.turn == TurnState::Held,
+                            retried: true,
+                            unsignalled: !world.signalled,
+                            ..turn
+                        });
                         if let Action::AgentCallStub { .. } = action {
                             self.state.event = Some(Event::StubRefreshed {
                                 session: s,
@@ -635,20 +695,14 @@ impl Engine<'_> {
             if answer.is_some() && agent.is_none() {
                 return protocol("an answer without an agent step".to_owned());
             }
-            if view.turn == TurnState::Held && !self.model.busy(&self.state, s) {
-                return protocol(format!("{s} holds its turn with no request in flight: the agent could never act"));
-            }
             if self.state.session(s).turn.is_none() {
                 self.retried.remove(&s);
             }
             match (self.state.sessions[s.index()].turn.as_mut(), view.turn) {
                 (None, TurnState::None) => {}
-                (Some(turn), TurnState::Held) => {
-                    if turn.stage == Stage::Asked {
-                        turn.stage = Stage::Waiting;
-                    }
-                }
-                (Some(turn), TurnState::Open) => turn.stage = Stage::Asked,
+                // A turn the host holds with nothing outstanding is judged by INV-11.
+                (Some(turn), TurnState::Held) => turn.held = true,
+                (Some(turn), TurnState::Open) => turn.held = false,
                 (None, t) => return protocol(format!("{s} reports a turn ({t:?}) where none is in progress")),
                 (Some(_), TurnState::None) => return protocol(format!("{s} reports no turn while one is in progress")),
             }
@@ -659,13 +713,13 @@ impl Engine<'_> {
     fn record(&mut self, index: usize, action: Action, origin: Origin, input: Option<Input>) -> Result<(), Stop> {
         self.executed.push(Executed { fixture_step: index, action, origin, input, state: self.state });
         let broken: Vec<&'static Invariant> =
-            INVARIANTS.iter().filter(|i| !(i.holds)(&self.model, &self.state)).collect();
+            INVARIANTS.iter().filter(|i| !i.holds(&self.model, &self.state)).collect();
         let Some(invariant) = broken.first().copied() else { return Ok(()) };
         Err(Stop::Violated(Violation {
             invariant,
             also: broken[1..].to_vec(),
             step: self.executed.len() - 1,
-            required: invariant.must.to_owned(),
+            required: invariant.statement(),
             seen: violation_words(&self.model, invariant, &self.state),
         }))
     }

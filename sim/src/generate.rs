@@ -101,7 +101,7 @@ fn annotate(fixture: &mut Fixture) {
     for executed in &run.executed {
         let view = executed.input.as_ref().and_then(|_| views.next());
         for invariant in INVARIANTS {
-            if (invariant.premise_holds)(&run.model, &executed.state) {
+            if invariant.premise_holds(&run.model, &executed.state) {
                 reached.insert(invariant.id);
             }
         }
@@ -133,7 +133,7 @@ fn annotate(fixture: &mut Fixture) {
 /// Bounds at which the counterexample strategy also looks, for defects that need more faults than
 /// the default bounds allow: one connector, two faults, no commands (SPEC.md §11.2).
 pub const DEEP_FAULT_BOUNDS: Bounds =
-    Bounds { connectors: 1, sessions: 1, turns: 2, auth_changes: 2, faults: 2, commands: 0, symmetry: true };
+    Bounds { connectors: 1, faults: 2, commands: 0, ..Bounds::DEFAULT };
 
 /// One fixture per counterexample in `reports`, skipping `recommended` (it has none), and skipping
 /// a (policy, invariant) pair an earlier report already has.
@@ -194,6 +194,7 @@ fn swarm_bounds(rng: &mut ChaCha8Rng) -> Bounds {
         faults: pick(0, 3),
         commands: pick(0, 2),
         symmetry: false,
+        servers: coherence_model::system::Servers::Any,
     }
 }
 

@@ -1,8 +1,10 @@
 //! The host under test, behind one trait; and the reference host, which is the model's own host
 //! logic for a policy.
 
-use crate::protocol::{CallResult, Input, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView, TurnState};
-use coherence_model::state::{Auth, ConnectorId, Event, Listing, Reply, SessionId, Stage, State};
+use crate::protocol::{
+    AccountResult, CallResult, Input, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView, TurnState,
+};
+use coherence_model::state::{AccountRead, Auth, ConnectorId, Event, Listing, Reply, SessionId, State};
 use coherence_model::{Action, Bounds, CoherenceModel, HostPolicy};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -64,6 +66,7 @@ impl ReferenceHost {
             faults: coherence_model::system::BUDGET_MAX,
             commands: coherence_model::system::BUDGET_MAX,
             symmetry: false,
+            servers: coherence_model::system::Servers::Any,
         };
         bounds.validate().map_err(|e| HostError::Protocol(format!("reset: {e}")))?;
         for (i, c) in connectors.iter().enumerate() {
@@ -86,7 +89,10 @@ impl ReferenceHost {
             k.notify = c.notify;
             k.auth = if c.tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated };
             for s in sessions {
-                state.link_mut(*s, c.name).entry = Some(coherence_model::state::Entry { listing: c.tools, version: 0 });
+                let built = coherence_model::state::Entry { listing: c.tools, version: 0 };
+                let link = state.link_mut(*s, c.name);
+                link.entry = Some(built);
+                link.newest = Some(built);
             }
         }
         self.state = state;
@@ -107,13 +113,6 @@ impl ReferenceHost {
         }
     }
 
-    fn read_account(&mut self, account: &BTreeMap<ConnectorId, Auth>) {
-        for (c, auth) in account {
-            if c.0 < self.model.bounds.connectors {
-                self.state.connectors[c.index()].auth = *auth;
-            }
-        }
-    }
 
     fn set_turn_connector(&mut self, s: SessionId, c: ConnectorId) -> Result<(), HostError> {
         match &mut self.state.sessions[s.index()].turn {
@@ -149,12 +148,18 @@ impl ReferenceHost {
                 }
             }
         }
+        let reads = self
+            .model
+            .bounds
+            .session_ids()
+            .filter(|&s| after.session(s).read.is_some() && (before.session(s).read.is_none() || delivered_read(action, s)))
+            .collect();
         self.state = after;
         let answer = match after.event {
             Some(Event::Answered(m)) => Some(m.answer),
             _ => None,
         };
-        Output::Observation { requests, sessions: self.views(), answer }
+        Output::Observation { requests, reads, sessions: self.views(), answer }
     }
 
     fn views(&self) -> Vec<SessionView> {
@@ -175,13 +180,18 @@ impl ReferenceHost {
                 }
                 let turn = match self.state.session(s).turn {
                     None => TurnState::None,
-                    Some(t) if t.stage != Stage::Asked && self.model.busy(&self.state, s) => TurnState::Held,
+                    Some(t) if t.held => TurnState::Held,
                     Some(_) => TurnState::Open,
                 };
                 SessionView { session: s, catalogue, notices, turn }
             })
             .collect()
     }
+}
+
+/// A read the step delivered and a new one sent in the same step (a host may read again at once).
+fn delivered_read(action: Action, s: SessionId) -> bool {
+    action == Action::DeliverAccount { session: s }
 }
 
 impl Host for ReferenceHost {
@@ -201,7 +211,7 @@ impl Host for ReferenceHost {
             }
             Input::Reset { connectors, sessions } => {
                 self.reset(connectors, sessions)?;
-                Ok(Output::Observation { requests: Vec::new(), sessions: self.views(), answer: None })
+                Ok(Output::Observation { requests: Vec::new(), reads: Vec::new(), sessions: self.views(), answer: None })
             }
             Input::Notification { session, connector } => {
                 self.check_session(*session)?;
@@ -210,10 +220,9 @@ impl Host for ReferenceHost {
                 link.notifications = link.notifications.max(1);
                 Ok(self.step(Action::DeliverNotification { session: *session, connector: *connector }, None))
             }
-            Input::Listing { session, connector, request, result, account } => {
+            Input::Listing { session, connector, request, result } => {
                 self.check_session(*session)?;
                 self.check_connector(*connector)?;
-                self.read_account(account);
                 let (s, c) = (*session, *connector);
                 let ids = self.ids.entry((s, c)).or_default();
                 let slot = ids.iter().position(|id| id == request).ok_or_else(|| {
@@ -231,9 +240,51 @@ impl Host for ReferenceHost {
                     *result == ListResult::Error(coherence_model::state::ListFailure::SessionNotFound);
                 Ok(self.step(Action::DeliverListing { session: s, connector: c, slot: slot as u8 }, Some((s, c))))
             }
-            Input::Ask { session, account } => {
+            Input::Timeout { session, connector, request } => {
                 self.check_session(*session)?;
-                self.read_account(account);
+                self.check_connector(*connector)?;
+                let (s, c) = (*session, *connector);
+                let slot = self.ids.entry((s, c)).or_default().iter().position(|id| id == request).ok_or_else(|| {
+                    HostError::Protocol(format!("timeout of request {request} of {s}/{c}, which is not in flight"))
+                })?;
+                let link = self.state.link_mut(s, c);
+                link.fetches[slot].as_mut().expect("ids are aligned with fetches").reply = Reply::Hung;
+                if !self.model.policy.request_timeout {
+                    // No timeout: the host goes on waiting.
+                    return Ok(Output::Observation {
+                        requests: Vec::new(),
+                        reads: Vec::new(),
+                        sessions: self.views(),
+                        answer: None,
+                    });
+                }
+                self.ids.get_mut(&(s, c)).expect("found above").remove(slot);
+                Ok(self.step(Action::TimeOutListing { session: s, connector: c, slot: slot as u8 }, Some((s, c))))
+            }
+            Input::Account { session, result } => {
+                self.check_session(*session)?;
+                let read = match result {
+                    AccountResult::Failed => AccountRead::Failed,
+                    AccountResult::Connectors(account) => {
+                        let mut mask = 0u8;
+                        for (c, auth) in account {
+                            self.check_connector(*c)?;
+                            if *auth == Auth::Authenticated {
+                                mask |= 1 << c.0;
+                            }
+                        }
+                        AccountRead::Served(mask)
+                    }
+                };
+                let pending = &mut self.state.sessions[session.index()].read;
+                if pending.is_none() {
+                    return Err(HostError::Protocol(format!("an account read reply for {session}, which sent none")));
+                }
+                *pending = Some(read);
+                Ok(self.step(Action::DeliverAccount { session: *session }, None))
+            }
+            Input::Ask { session } => {
+                self.check_session(*session)?;
                 // The host cannot see the connector the user needs; the model's turn records one,
                 // which the agent's first call overwrites.
                 Ok(self.step(Action::UserAsk { session: *session, connector: ConnectorId(0) }, None))
@@ -263,11 +314,12 @@ impl Host for ReferenceHost {
                 };
                 Ok(self.step(Action::AgentCallTool { session: *session }, None))
             }
-            Input::CallStub { session, connector, account } => {
+            Input::CallStub { session, connector, authenticated } => {
                 self.check_session(*session)?;
                 self.check_connector(*connector)?;
                 self.set_turn_connector(*session, *connector)?;
-                self.read_account(account);
+                self.state.connectors[connector.index()].auth =
+                    if *authenticated { Auth::Authenticated } else { Auth::Unauthenticated };
                 Ok(self.step(Action::AgentCallStub { session: *session }, None))
             }
             Input::CallUnlisted { session, connector } => {

@@ -7,7 +7,7 @@
 //! requires.
 
 use crate::fixture::Fixture;
-use coherence_model::state::{Listing, Stage, State};
+use coherence_model::state::{Listing, State};
 use coherence_model::{Action, CoherenceModel, policy_named};
 use serde_json::{Value, json};
 
@@ -68,11 +68,10 @@ fn state_value(model: &CoherenceModel, state: &State, action: &str, step: usize)
     value.insert(
         "turn".to_owned(),
         map(b.session_ids().map(|s| {
-            let t = match state.session(s).turn.map(|t| t.stage) {
+            let t = match state.session(s).turn {
                 None => "none",
-                Some(Stage::Asked) => "asked",
-                Some(Stage::Waiting) => "waiting",
-                Some(Stage::Retrying) => "retrying",
+                Some(t) if t.held => "held",
+                Some(_) => "open",
             };
             (json!(s.name()), json!(t))
         })),

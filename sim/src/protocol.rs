@@ -2,16 +2,17 @@
 //!
 //! One JSON object per line in each direction (see ADAPTER.md). The runner plays every part of
 //! the world (the account, the connectors' servers, the network, the user and the agent); the
-//! host under test sees only what a real host would: notifications, replies to its own requests,
-//! user turns and commands, the agent's calls, and the account state it may read (SPEC.md A-1).
-//! After every input the host answers with one [`Output`].
+//! host under test sees only what a real host would: notifications, replies to its own requests
+//! (`tools/list`, and the account reads of a connector platform), user turns and commands, the
+//! agent's calls, and the passing of time for a request that never returns. After every input the
+//! host answers with one [`Output`].
 
 use coherence_model::state::{Answer, Auth, ConnectorId, ListFailure, Listing, Notice, Notify, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The protocol version this runner speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// On the wire every line also carries `"seq"`: the runner numbers its inputs from 0 for each
 /// adapter process, and each output echoes the number of the input it answers, so that a line
@@ -62,6 +63,16 @@ pub enum CallResult {
     SessionNotFound,
 }
 
+/// The reply to an account read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AccountResult {
+    /// The account's connectors, as they were when the read was served.
+    Connectors(BTreeMap<ConnectorId, Auth>),
+    /// The read failed.
+    Failed,
+}
+
 /// One connector as the host is told of it at reset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -109,16 +120,29 @@ pub enum Input {
         request: u64,
         /// What it returned.
         result: ListResult,
-        /// The account's connector state, should the host read it (a host that holds a turn
-        /// re-checks the account once its refreshes settle).
-        account: BTreeMap<ConnectorId, Auth>,
+    },
+    /// One of the host's `tools/list` requests has had no answer for longer than any timeout: the
+    /// server will never answer it. A host with a timeout gives it up now (as a transport
+    /// failure); a host without one goes on waiting.
+    Timeout {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+        /// Which request.
+        request: u64,
+    },
+    /// The reply to the session's account read arrives (it was served when the host sent it).
+    Account {
+        /// Where.
+        session: SessionId,
+        /// What it returned.
+        result: AccountResult,
     },
     /// The user asks the agent something; the host cannot tell which connector it needs.
     Ask {
         /// Where.
         session: SessionId,
-        /// The account's connector state, should the host read it.
-        account: BTreeMap<ConnectorId, Auth>,
     },
     /// The user runs `/mcp`.
     Mcp {
@@ -153,8 +177,10 @@ pub enum Input {
         session: SessionId,
         /// Whose stub.
         connector: ConnectorId,
-        /// The account's connector state, should the host read it.
-        account: BTreeMap<ConnectorId, Auth>,
+        /// The stub's answer says the connector is already authenticated (the platform, or the
+        /// server with an unknown-tool error, says the stub is stale); otherwise it starts the
+        /// handshake.
+        authenticated: bool,
     },
     /// The agent calls an action tool of the connector that the catalogue does not list.
     CallUnlisted {
@@ -239,6 +265,9 @@ pub enum Output {
         /// `tools/list` requests sent while handling the input, in order.
         #[serde(default)]
         requests: Vec<SentRequest>,
+        /// Sessions that sent an account read while handling the input (connector platforms).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reads: Vec<SessionId>,
         /// Every session's view.
         sessions: Vec<SessionView>,
         /// What the turn's answer was, when the input ended a turn.

@@ -85,9 +85,14 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 _ => Action::UserAuthenticate { session, connector },
             }
         }
-        "DeliverListing" => {
+        "DeliverListing" | "TimeOutListing" | "HangListing" => {
             arity(3)?;
-            Action::DeliverListing { session: s(1)?, connector: c(2)?, slot: slot(3)? }
+            let (session, connector, slot) = (s(1)?, c(2)?, slot(3)?);
+            match words[0] {
+                "DeliverListing" => Action::DeliverListing { session, connector, slot },
+                "TimeOutListing" => Action::TimeOutListing { session, connector, slot },
+                _ => Action::HangListing { session, connector, slot },
+            }
         }
         "FailListing" => {
             arity(4)?;
@@ -101,6 +106,8 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
         }
         "UserMcp"
         | "UserRestart"
+        | "DeliverAccount"
+        | "FailAccountRead"
         | "AgentCallTool"
         | "AgentCallStub"
         | "AgentCallUnlisted"
@@ -111,6 +118,8 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
             match words[0] {
                 "UserMcp" => Action::UserMcp { session },
                 "UserRestart" => Action::UserRestart { session },
+                "DeliverAccount" => Action::DeliverAccount { session },
+                "FailAccountRead" => Action::FailAccountRead { session },
                 "AgentCallTool" => Action::AgentCallTool { session },
                 "AgentCallStub" => Action::AgentCallStub { session },
                 "AgentCallUnlisted" => Action::AgentCallUnlisted { session },
@@ -136,7 +145,9 @@ pub fn action_arguments(action: &Action) -> Vec<String> {
         | A::LoseTransportSession { session, connector }
         | A::UserAsk { session, connector }
         | A::UserAuthenticate { session, connector } => vec![session.name().to_owned(), connector.name().to_owned()],
-        A::DeliverListing { session, connector, slot } => {
+        A::DeliverListing { session, connector, slot }
+        | A::TimeOutListing { session, connector, slot }
+        | A::HangListing { session, connector, slot } => {
             vec![session.name().to_owned(), connector.name().to_owned(), slot.to_string()]
         }
         A::FailListing { session, connector, slot, failure: f } => {
@@ -144,6 +155,8 @@ pub fn action_arguments(action: &Action) -> Vec<String> {
         }
         A::UserMcp { session }
         | A::UserRestart { session }
+        | A::DeliverAccount { session }
+        | A::FailAccountRead { session }
         | A::AgentCallTool { session }
         | A::AgentCallStub { session }
         | A::AgentCallUnlisted { session }
@@ -244,6 +257,7 @@ impl Scenario {
             faults: count(Action::is_fault),
             commands: count(|a| matches!(a, Action::UserMcp { .. } | Action::UserRestart { .. })),
             symmetry: false,
+            servers: coherence_model::system::Servers::Any,
         }
     }
 
@@ -299,7 +313,7 @@ impl Scenario {
             }
             state = model.step(&state, *action).expect("enabled actions step");
         }
-        !(invariant.holds)(model, &state)
+        !invariant.holds(model, &state)
     }
 
     /// Checks that a scenario with `expect` breaks that invariant at its last step, and is

@@ -25,6 +25,13 @@ pub fn default_reports() -> &'static [CheckReport] {
     REPORTS.get_or_init(|| check_all(&all_policies(), Bounds::DEFAULT, 2))
 }
 
+/// Every design policy checked at the default bounds with reliable servers, once per test run.
+pub fn reliable_reports() -> &'static [CheckReport] {
+    static REPORTS: OnceLock<Vec<CheckReport>> = OnceLock::new();
+    let bounds = Bounds { servers: coherence_model::system::Servers::Reliable, ..Bounds::DEFAULT };
+    REPORTS.get_or_init(|| check_all(POLICIES, bounds, 2))
+}
+
 /// The report of one policy at the default bounds.
 pub fn default_report(policy: &str) -> &'static CheckReport {
     default_reports().iter().find(|r| r.policy.name == policy).expect("a known policy")

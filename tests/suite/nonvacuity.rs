@@ -80,12 +80,12 @@ fn counterexamples_replay() {
                 state = model.step(&state, *action).unwrap();
                 assert_eq!(&state, next);
             }
-            assert!(!(outcome.invariant.holds)(&model, &state));
+            assert!(!outcome.invariant.holds(&model, &state));
             // The trace ends at its first violation.
             let mut state = trace.init;
             for (action, _) in &trace.steps[..trace.len() - 1] {
                 state = model.step(&state, *action).unwrap();
-                assert!((outcome.invariant.holds)(&model, &state), "the trace goes on past a violation");
+                assert!(outcome.invariant.holds(&model, &state), "the trace goes on past a violation");
             }
         }
     }

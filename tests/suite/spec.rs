@@ -1,6 +1,7 @@
-//! SPEC.md and the code name the same things.
+//! SPEC.md and the code name the same things, and say the same things about them.
 
-use coherence::expected::{SPEC, Verdict, compare, parse_table};
+use coherence::expected::{Cell, SPEC, Verdict, compare, parse_table};
+use coherence_model::invariants::RETIRED;
 use coherence_model::{Action, BROKEN_POLICIES, INVARIANTS, POLICIES};
 use std::collections::BTreeSet;
 
@@ -18,14 +19,67 @@ fn spec_ids() -> BTreeSet<String> {
     ids
 }
 
+/// SPEC.md §6, where the invariants are stated.
+fn section_6() -> &'static str {
+    &SPEC[SPEC.find("## 6. Invariants").unwrap()..SPEC.find("## 7.").unwrap()]
+}
+
 #[test]
-fn spec_defines_exactly_the_invariants_the_code_checks() {
-    let code: BTreeSet<String> = INVARIANTS.iter().map(|i| i.id.to_owned()).collect();
+fn spec_defines_exactly_the_invariants_the_code_checks_and_retired() {
+    let code: BTreeSet<String> =
+        INVARIANTS.iter().map(|i| i.id.to_owned()).chain(RETIRED.iter().map(|(id, _)| (*id).to_owned())).collect();
     assert_eq!(spec_ids(), code, "SPEC.md and model/src/invariants.rs disagree on invariant IDs");
     for invariant in INVARIANTS {
         let heading = format!("### {}: {}", invariant.id, invariant.name);
-        assert!(SPEC.contains(&heading), "SPEC.md lacks the heading `{heading}`");
+        assert!(section_6().contains(&heading), "SPEC.md §6 lacks the heading `{heading}`");
     }
+    for (id, _) in RETIRED {
+        assert!(section_6().contains(&format!("### {id}: ")), "SPEC.md §6 does not keep retired {id}");
+        assert!(!INVARIANTS.iter().any(|i| i.id == *id), "{id} is retired and checked");
+    }
+}
+
+/// The statement of every invariant in SPEC.md is the predicate the checker evaluates, rendered
+/// from the same data: text and code cannot disagree without this test failing.
+#[test]
+fn spec_states_each_invariant_as_the_checker_evaluates_it() {
+    for invariant in INVARIANTS {
+        let statement = invariant.statement();
+        assert!(
+            section_6().contains(&format!("**Predicate.** {statement}")),
+            "SPEC.md §6 must state {} exactly as the checker evaluates it:\n**Predicate.** {statement}",
+            invariant.id
+        );
+        let premise = invariant.premise_words();
+        assert!(
+            section_6().contains(&format!("**Premise** ({}). {premise}", invariant.reach_property.split(' ').next().unwrap())),
+            "SPEC.md §6 must state {}'s premise as the checker evaluates it:\n**Premise** ({}). {premise}",
+            invariant.id,
+            invariant.reach_property.split(' ').next().unwrap()
+        );
+    }
+}
+
+/// Each premise is implied by a violation of its invariant: proved over every assignment of the
+/// atoms, given the model facts the checker confirms in every state it visits.
+#[test]
+fn every_premise_is_implied_by_a_violation() {
+    for invariant in INVARIANTS {
+        assert_eq!(invariant.premise_gap(), None, "{}: a violation need not reach the premise", invariant.id);
+    }
+}
+
+/// The proof above can fail: a premise that misses part of a violation is found.
+#[test]
+fn an_unsound_premise_is_caught() {
+    use coherence_model::invariants::{Atom, Expr};
+    // INV-3's old premise: "a notice is shown", which misses a bare "no such tool".
+    let old = coherence_model::invariants::Invariant {
+        premise: Expr::All(&[Expr::Is(Atom::AvailableWholeTurn), Expr::Is(Atom::NoticeShown)]),
+        ..*coherence_model::invariant("INV-3").unwrap()
+    };
+    let gap = old.premise_gap().expect("the old premise is not implied");
+    assert!(gap.contains(&(Atom::AnsweredNoSuchTool, true)), "{gap:?}");
 }
 
 #[test]
@@ -39,56 +93,92 @@ fn spec_names_every_action_and_only_those() {
 
 #[test]
 fn the_verdict_table_has_a_row_per_policy() {
-    let table = parse_table(SPEC).unwrap();
+    let table = parse_table(SPEC, "verdict-table").unwrap();
     let rows: BTreeSet<&str> = table.keys().map(String::as_str).collect();
     let policies: BTreeSet<&str> = POLICIES.iter().chain(BROKEN_POLICIES).map(|p| p.name).collect();
     assert_eq!(rows, policies);
     for policy in POLICIES {
         assert!(SPEC.contains(&format!("- `{}`:", policy.name)), "SPEC.md §5 does not describe {}", policy.name);
     }
+    let reliable = parse_table(SPEC, "verdict-table-reliable").unwrap();
+    let rows: BTreeSet<&str> = reliable.keys().map(String::as_str).collect();
+    assert_eq!(rows, POLICIES.iter().map(|p| p.name).collect());
 }
 
 #[test]
 fn spec_matches_the_computed_verdicts() {
-    let table = parse_table(SPEC).unwrap();
-    let differences = compare(crate::default_reports(), &table).expect("default bounds are compared");
+    let differences = compare(crate::default_reports(), SPEC).unwrap().expect("default bounds are compared");
     assert_eq!(differences, vec![]);
 }
 
 #[test]
+fn spec_matches_the_computed_verdicts_with_reliable_servers() {
+    let differences = compare(crate::reliable_reports(), SPEC).unwrap().expect("default bounds are compared");
+    assert_eq!(differences, vec![]);
+}
+
+/// Every violated cell has its premise reached: a violation is never reported against a
+/// situation the non-vacuity report says was not reached.
+#[test]
+fn every_violated_cell_reaches_its_premise() {
+    for report in crate::default_reports().iter().chain(crate::reliable_reports()) {
+        for outcome in &report.invariants {
+            if outcome.counterexample.is_some() {
+                assert!(
+                    outcome.witness.is_some(),
+                    "{} × {}: violated, yet its premise is not reached",
+                    report.policy.name,
+                    outcome.invariant.id
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn a_drifted_table_is_caught() {
-    let drifted = SPEC.replacen(
-        "| recommended | holds | holds | holds | holds | holds | holds | holds | holds |",
-        "| recommended | violated (3) | holds | holds | holds | holds | holds | holds | holds |",
-        1,
-    );
-    assert_ne!(drifted, SPEC);
-    let differences = compare(crate::default_reports(), &parse_table(&drifted).unwrap()).unwrap();
+    let row = "| recommended | holds | holds |";
+    assert!(SPEC.contains(row), "the recommended row starts `{row}`");
+    let drifted = SPEC.replacen(row, "| recommended | violated (3) | holds |", 1);
+    let differences = compare(crate::default_reports(), &drifted).unwrap().unwrap();
     assert_eq!(differences.len(), 1);
     assert_eq!(differences[0].policy, "recommended");
     assert_eq!(differences[0].expected, "violated (3)");
     assert_eq!(differences[0].computed, "holds");
+    // A vacuous cell marked as reached is a difference too.
+    let line = SPEC.lines().find(|l| l.starts_with("| recommended |") && l.contains("holds (vacuous)")).unwrap();
+    let vacuous = SPEC.replacen(line, &line.replacen("holds (vacuous)", "holds", 1), 1);
+    let differences = compare(crate::default_reports(), &vacuous).unwrap().unwrap();
+    assert_eq!(differences.len(), 1);
+    assert_eq!((differences[0].expected.as_str(), differences[0].computed.as_str()), ("holds", "holds (vacuous)"));
 }
 
 #[test]
 fn malformed_tables_are_rejected() {
     #[track_caller]
     fn check(spec: &str, error: &str) {
-        assert_eq!(parse_table(spec).unwrap_err(), error);
+        assert_eq!(parse_table(spec, "t").unwrap_err(), error);
     }
-    check("no table", "SPEC.md has no verdict-table:begin marker");
-    check("<!-- verdict-table:begin -->", "SPEC.md has no verdict-table:end marker");
+    check("no table", "SPEC.md has no t:begin marker");
+    check("<!-- t:begin -->", "SPEC.md has no t:end marker");
     check(
-        "<!-- verdict-table:begin -->\n| policy | INV-1 |\n|---|---|\n| p | maybe |\n<!-- verdict-table:end -->",
-        "p / INV-1: cell `maybe` is neither `holds` nor `violated (n)`",
+        "<!-- t:begin -->\n| policy | INV-1 |\n|---|---|\n| p | maybe |\n<!-- t:end -->",
+        "p / INV-1: `maybe` is not `holds`, `holds (vacuous)` or `violated (n)`",
+    );
+    check("<!-- t:begin -->\n| policy | INV-1 |\n|---|---|\n| p |\n<!-- t:end -->", "verdict table row `| p |` has 1 cells, expected 2");
+    check(
+        "<!-- t:begin -->\n| policy | INV-1 |\n|---|---|\n| p | holds; deep: holds |\n<!-- t:end -->",
+        "p / INV-1: cell `holds; deep: holds` marks a deep verdict equal to the default one",
     );
     check(
-        "<!-- verdict-table:begin -->\n| policy | INV-1 |\n|---|---|\n| p |\n<!-- verdict-table:end -->",
-        "verdict table row `| p |` has 1 cells, expected 2",
+        "<!-- t:begin -->\n| policy | INV-1 |\n|---|---|\n| p | holds |\n| p | holds |\n<!-- t:end -->",
+        "the verdict table has two rows for p",
     );
     let ok = parse_table(
-        "<!-- verdict-table:begin -->\n| policy | INV-1 |\n|---|---|\n| p | violated (4) |\n<!-- verdict-table:end -->",
+        "<!-- t:begin -->\n| policy | INV-1 | INV-2 |\n|---|---|---|\n| p | violated (4) | holds (vacuous); deep: violated (8) |\n<!-- t:end -->",
+        "t",
     )
     .unwrap();
-    assert_eq!(ok["p"]["INV-1"], Verdict::Violated(4));
+    assert_eq!(ok["p"]["INV-1"], Cell { default: Verdict::Violated(4), deep: Verdict::Violated(4) });
+    assert_eq!(ok["p"]["INV-2"], Cell { default: Verdict::Vacuous, deep: Verdict::Violated(8) });
 }

@@ -35,6 +35,7 @@ fn bench_gen(c: &mut Criterion) {
         faults: 6,
         commands: 6,
         symmetry: false,
+        servers: coherence_model::system::Servers::Any,
     };
     let mut rng = <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(1);
     let steps: usize = (0..WALKS).map(|_| walk_within(wide, &mut rng).len()).sum();

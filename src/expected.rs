@@ -94,7 +94,11 @@ impl Cell {
 
 impl std::fmt::Display for Cell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.deep == self.default { write!(f, "{}", self.default) } else { write!(f, "{}; deep: {}", self.default, self.deep) }
+        if self.deep == self.default {
+            write!(f, "{}", self.default)
+        } else {
+            write!(f, "{}; deep: {}", self.default, self.deep)
+        }
     }
 }
 

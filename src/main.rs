@@ -392,8 +392,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let reports = check_all(&policies, bounds, usize::from(args.threads));
-    let differences =
-        compare(&reports, &spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
+    let differences = compare(&reports, &spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
     let timing = if args.no_timing { Timing::Hidden } else { Timing::Shown };
     let out = match args.format {
         Format::Text => report::text(&reports, differences.as_deref(), timing),

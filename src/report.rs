@@ -82,7 +82,8 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
         writeln!(w).unwrap();
     }
     writeln!(w).unwrap();
-    writeln!(w, "holds: no reachable state breaks the invariant within the bounds, and its premise was reached.").unwrap();
+    writeln!(w, "holds: no reachable state breaks the invariant within the bounds, and its premise was reached.")
+        .unwrap();
     writeln!(w, "vacuous: it holds, but its premise (the situation it judges) was never reached.").unwrap();
     writeln!(w, "✗ n: violated; the shortest counterexample has n steps (below).").unwrap();
     for invariant in INVARIANTS {

@@ -10,8 +10,8 @@
 //! search is done here, single-threaded per policy. Policies are checked in parallel.
 
 use crate::invariants::{INVARIANTS, Invariant, broken_constraints};
-use crate::policy::HostPolicy;
 use crate::packed;
+use crate::policy::HostPolicy;
 use crate::state::State;
 use crate::symmetry::canonical;
 use crate::system::{Action, Bounds, CoherenceModel};
@@ -212,7 +212,10 @@ pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
     let searched = search(&model, on_state, |_, _, _, _| {});
     let elapsed = start.elapsed();
     if let Some(unsound) = unsound {
-        panic!("{}: {unsound}: the non-vacuity report would not be sound (a bug in SPEC.md §6's premises)", policy.name);
+        panic!(
+            "{}: {unsound}: the non-vacuity report would not be sound (a bug in SPEC.md §6's premises)",
+            policy.name
+        );
     }
     let trace = |id: Option<u32>| id.map(|id| searched.trace(id));
     let invariants = INVARIANTS

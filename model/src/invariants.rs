@@ -157,18 +157,13 @@ impl Atom {
                 "the agent called no tool the catalogue does not list",
             ),
             StubGuided => ("the stub's reply named a recovery step", "the stub's reply named no recovery step"),
-            StubRefreshed => {
-                ("the host re-listed instead of replying", "the host replied instead of re-listing")
-            }
+            StubRefreshed => ("the host re-listed instead of replying", "the host replied instead of re-listing"),
             LinkNotice => ("the session shows a notice for it", "the session shows no notice for it"),
             Evidence => (
                 "the host has evidence of trouble on the link that nothing has answered since (a failure, a list_changed, an account read showing a difference)",
                 "the host has no unanswered evidence of trouble on the link",
             ),
-            Gap => (
-                "the catalogue differs from the server's listing",
-                "the catalogue matches the server's listing",
-            ),
+            Gap => ("the catalogue differs from the server's listing", "the catalogue matches the server's listing"),
             NeedsAuthenticationTruly => (
                 "the notice says the connector needs authentication and it is not authenticated",
                 "the notice does not truly say the connector needs authentication",
@@ -371,7 +366,11 @@ pub const INVARIANTS: &[Invariant] = &[
         property: "INV-1 never silently missing tools",
         scope: Scope::Answer,
         when: Expr::Is(Atom::AvailableWholeTurn),
-        require: Expr::Any(&[Expr::Is(Atom::UsedTool), Expr::Is(Atom::NoticeShown), Expr::Is(Atom::AnswerNamesRecovery)]),
+        require: Expr::Any(&[
+            Expr::Is(Atom::UsedTool),
+            Expr::Is(Atom::NoticeShown),
+            Expr::Is(Atom::AnswerNamesRecovery),
+        ]),
         reach_property: "REACH-1 an answer while authenticated, without using the tools",
         premise: Expr::All(&[Expr::Is(Atom::AvailableWholeTurn), Expr::Not(Atom::UsedTool)]),
         rationale: "the headline guarantee: the motivating report's failure",
@@ -455,11 +454,7 @@ pub const INVARIANTS: &[Invariant] = &[
         property: "INV-9 truthful notices",
         scope: Scope::AnswerLinks,
         when: Expr::Is(Atom::LinkNotice),
-        require: Expr::Any(&[
-            Expr::Is(Atom::Evidence),
-            Expr::Is(Atom::Gap),
-            Expr::Is(Atom::NeedsAuthenticationTruly),
-        ]),
+        require: Expr::Any(&[Expr::Is(Atom::Evidence), Expr::Is(Atom::Gap), Expr::Is(Atom::NeedsAuthenticationTruly)]),
         reach_property: "REACH-9 an answer while a notice is shown",
         premise: Expr::Is(Atom::LinkNotice),
         rationale: "a notice that cries wolf teaches the user and the agent to ignore notices, and satisfies every \"or a notice\" for free",
@@ -517,7 +512,11 @@ pub const INVARIANTS: &[Invariant] = &[
         require: Expr::All(&[
             Expr::Implies(
                 &Expr::Is(Atom::AuthenticatedAtAnswer),
-                &Expr::Any(&[Expr::Is(Atom::UsedTool), Expr::Is(Atom::NoticeShown), Expr::Is(Atom::AnswerNamesRecovery)]),
+                &Expr::Any(&[
+                    Expr::Is(Atom::UsedTool),
+                    Expr::Is(Atom::NoticeShown),
+                    Expr::Is(Atom::AnswerNamesRecovery),
+                ]),
             ),
             Expr::Implies(
                 &Expr::Not(Atom::AuthenticatedAtAnswer),
@@ -594,7 +593,11 @@ fn find_focus<'a>(
         }),
         Scope::AnswerLinks => moment.is_some_and(|m| {
             model.bounds.connector_ids().any(|c| {
-                visit(&Focus { moment: Some(m), availability: Some(m.availability), ..Focus::new(model, state, m.session, c) })
+                visit(&Focus {
+                    moment: Some(m),
+                    availability: Some(m.availability),
+                    ..Focus::new(model, state, m.session, c)
+                })
             })
         }),
         Scope::StubCall => match &state.event {
@@ -620,9 +623,10 @@ fn find_focus<'a>(
             .bounds
             .session_ids()
             .any(|s| model.bounds.connector_ids().any(|c| visit(&Focus::new(model, state, s, c)))),
-        Scope::Turn => model.bounds.session_ids().any(|s| {
-            state.session(s).turn.is_some_and(|t| visit(&Focus::new(model, state, s, t.connector)))
-        }),
+        Scope::Turn => model
+            .bounds
+            .session_ids()
+            .any(|s| state.session(s).turn.is_some_and(|t| visit(&Focus::new(model, state, s, t.connector)))),
     }
 }
 

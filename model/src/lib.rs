@@ -31,6 +31,6 @@ pub mod system;
 
 pub use explore::{CheckReport, InvariantOutcome, Search, Trace, check, check_all, fingerprint, search};
 pub use invariants::{INVARIANTS, Invariant, invariant};
-pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, WORLD_ONLY, policy_named};
+pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, RECOMMENDED_MCP, WORLD_ONLY, policy_named};
 pub use state::State;
 pub use system::{Action, Bounds, BoundsError, CoherenceModel};

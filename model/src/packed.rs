@@ -227,6 +227,10 @@ fn put_fetch(w: &mut Writer, f: Option<Fetch>) {
             w.put(2, 2);
             w.put(0, 4);
         }
+        Reply::Lost => {
+            w.put(3, 2);
+            w.put(0, 4);
+        }
     }
 }
 fn take_fetch(r: &mut Reader) -> Option<Fetch> {
@@ -240,7 +244,8 @@ fn take_fetch(r: &mut Reader) -> Option<Fetch> {
     let reply = match kind {
         0 => Reply::Listed { listing: listing_of(rest & 1), version: (rest >> 1) as u8 },
         1 => Reply::Failed(failure_of(rest)),
-        _ => Reply::Hung,
+        2 => Reply::Hung,
+        _ => Reply::Lost,
     };
     Some(Fetch { reply, superseded })
 }
@@ -472,8 +477,12 @@ pub fn unpack(words: &[u64]) -> State {
     for c in &mut state.connectors {
         *c = Connector { auth: auth_of(r.take(2)), version: r.take(3) as u8, notify: notify_of(r.take(2)) };
     }
-    state.spent =
-        Spent { turns: r.take(3) as u8, auth_changes: r.take(3) as u8, faults: r.take(3) as u8, commands: r.take(3) as u8 };
+    state.spent = Spent {
+        turns: r.take(3) as u8,
+        auth_changes: r.take(3) as u8,
+        faults: r.take(3) as u8,
+        commands: r.take(3) as u8,
+    };
     r.end_word();
     for s in &mut state.sessions {
         *s = take_session(&mut r);

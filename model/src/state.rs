@@ -217,6 +217,9 @@ pub enum Reply {
     /// The request will never be answered (a hung streamable-HTTP request): only the host's own
     /// timeout ends it.
     Hung,
+    /// A hung request past every timeout, in a host that has none: nothing will ever arrive, and
+    /// the host still waits for it.
+    Lost,
 }
 
 /// A `tools/list` request in flight.
@@ -320,12 +323,15 @@ impl Link {
 
     /// Whether some request in flight will never be answered.
     pub fn hung(&self) -> bool {
-        self.fetches.iter().flatten().any(|f| f.reply == Reply::Hung)
+        self.fetches.iter().flatten().any(|f| matches!(f.reply, Reply::Hung | Reply::Lost))
     }
 
-    /// No request in flight, none queued, and no notification undelivered.
+    /// Nothing more will arrive: no notification undelivered, and no request in flight or queued
+    /// but those past every timeout that the host still waits for (a queued refetch waits for
+    /// them too, so it will never be sent).
     pub fn settled(&self) -> bool {
-        self.fetch_count() == 0 && !self.refetch_queued && self.notifications == 0
+        let lost = self.fetches.iter().flatten().filter(|f| f.reply == Reply::Lost).count();
+        self.notifications == 0 && self.fetch_count() == lost && (lost > 0 || !self.refetch_queued)
     }
 
     /// What the language model is offered for this connector.

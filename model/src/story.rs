@@ -166,6 +166,7 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                 Reply::Listed { listing, version } => format!("{} (v{version})", listing_words(Some(listing))),
                 Reply::Failed(f) => format!("the request failed with {}", failure_words(f)),
                 Reply::Hung => "nothing; the request timed out, a transport failure".to_owned(),
+                Reply::Lost => unreachable!("a lost request is never delivered"),
             };
             let applied = matches!(after.event, Some(Event::Applied { .. }));
             let effect = if applied {
@@ -182,7 +183,15 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                 }
             };
             if matches!(action, Action::TimeOutListing { .. }) {
-                return format!("{session} gives up its hung tools/list for {connector}: {got}{effect}{}.", reaction(session));
+                if !model.policy.request_timeout {
+                    return format!(
+                        "Time passes: {session}'s tools/list for {connector} is past any timeout; {session} has none and waits on."
+                    );
+                }
+                return format!(
+                    "{session} gives up its hung tools/list for {connector}: {got}{effect}{}.",
+                    reaction(session)
+                );
             }
             format!("{session} receives a tools/list reply for {connector}: {got}{effect}{}.", reaction(session))
         }
@@ -194,7 +203,11 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                     .bounds
                     .connector_ids()
                     .map(|c| {
-                        let says = if read.listing(c) == Some(Listing::Actions) { "authenticated" } else { "not authenticated" };
+                        let says = if read.listing(c) == Some(Listing::Actions) {
+                            "authenticated"
+                        } else {
+                            "not authenticated"
+                        };
                         format!("{c} {says}")
                     })
                     .collect::<Vec<_>>()
@@ -208,7 +221,8 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                     (before.link(session, c).notice != Some(n)).then(|| format!("notice {} for {c}", notice_words(n)))
                 })
                 .collect();
-            let shows = if notices.is_empty() { String::new() } else { format!("; {session} shows {}", notices.join(", ")) };
+            let shows =
+                if notices.is_empty() { String::new() } else { format!("; {session} shows {}", notices.join(", ")) };
             format!("{session}'s account read returns: {got}{shows}{}.", reaction(session))
         }
         Action::HangListing { session, connector, .. } => {
@@ -254,8 +268,13 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                     Some(n) => format!("notice {} for {}", notice_words(n), m.connector),
                     None => "no notice".to_owned(),
                 };
+                let pending = if after.link(session, m.connector).notifications > 0 {
+                    format!(" {}'s list_changed has not reached {session} yet.", m.connector)
+                } else {
+                    String::new()
+                };
                 format!(
-                    "The agent in {session} {}. {session} offers {} for {}, with {shown}.",
+                    "The agent in {session} {}. {session} offers {} for {}, with {shown}.{pending}",
                     answer_words(m.connector, m.answer),
                     listing_words(m.offered),
                     m.connector
@@ -283,7 +302,7 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
     let m = focus.moment;
     match (invariant.id, m) {
         ("INV-1", Some(m)) => format!(
-            "{c} was authenticated for the whole turn, {s} offered {} and the agent did not use it, and neither a notice nor the reply named a recovery step: the tools were silently missing.",
+            "{c} was authenticated for the whole turn, {s} offered {}, the agent did not use {c}'s tools, and neither a notice nor the reply named a recovery step: the tools were silently missing.",
             listing_words(m.offered)
         ),
         ("INV-2", Some(_)) => format!(
@@ -307,9 +326,9 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
             "{s} had a reason to refresh {c} it could act on, and no fault since, yet at the answer it offered {} while {c} was authenticated.",
             listing_words(m.offered)
         ),
-        ("INV-11", _) => format!(
-            "{s} holds the turn, and nothing it waits for will ever arrive: the agent can never act."
-        ),
+        ("INV-11", _) => {
+            format!("{s} holds the turn, and nothing it waits for will ever arrive: the agent can never act.")
+        }
         ("INV-12", _) => match state.event {
             Some(Event::Applied(a)) => format!(
                 "{s} replaced its {c} list with an older reply (v{}: {}) although it had already received a newer one (v{}: {}).",
@@ -333,9 +352,9 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
         }
         ("INV-6" | "INV-7", _) => {
             let why = if invariant.id == "INV-6" {
-                "after the user did what the notice said, and nothing is left in flight"
+                "after the user did what the notice said, with nothing more to arrive"
             } else {
-                "after a reason to refresh, with nothing left in flight and no notice"
+                "after a reason to refresh, with nothing more to arrive and no notice"
             };
             format!(
                 "{s} offers {} for {c} while its server lists {} {why}.",

@@ -483,12 +483,12 @@ impl CoherenceModel {
                     actions.push(Action::DeliverNotification { session, connector });
                 }
                 for (slot, fetch) in link.fetches.iter().enumerate() {
-                    match fetch {
-                        Some(Fetch { reply: Reply::Hung, .. }) if self.policy.request_timeout => {
-                            actions.push(Action::TimeOutListing { session, connector, slot: slot as u8 });
-                        }
-                        Some(Fetch { reply: Reply::Hung, .. }) | None => {}
-                        Some(_) => actions.push(Action::DeliverListing { session, connector, slot: slot as u8 }),
+                    let slot = slot as u8;
+                    match fetch.map(|f| f.reply) {
+                        // Time passes: past any timeout, a hung request is given up, or lost.
+                        Some(Reply::Hung) => actions.push(Action::TimeOutListing { session, connector, slot }),
+                        Some(Reply::Lost) | None => {}
+                        Some(_) => actions.push(Action::DeliverListing { session, connector, slot }),
                     }
                 }
             }
@@ -592,7 +592,11 @@ impl CoherenceModel {
     pub fn can_progress(&self, state: &State, session: SessionId) -> bool {
         state.session(session).read.is_some()
             || self.bounds.connector_ids().any(|c| {
-                state.link(session, c).fetches.iter().flatten().any(|f| f.reply != Reply::Hung || self.policy.request_timeout)
+                state.link(session, c).fetches.iter().flatten().any(|f| match f.reply {
+                    Reply::Listed { .. } | Reply::Failed(_) => true,
+                    Reply::Hung => self.policy.request_timeout,
+                    Reply::Lost => false,
+                })
             })
     }
 
@@ -634,7 +638,7 @@ impl CoherenceModel {
             Action::DeliverListing { session, connector, slot } => {
                 self.deliver_listing(&mut next, session, connector, usize::from(slot), None);
             }
-            Action::TimeOutListing { session, connector, slot } => {
+            Action::TimeOutListing { session, connector, slot } if p.request_timeout => {
                 self.deliver_listing(
                     &mut next,
                     session,
@@ -642,6 +646,11 @@ impl CoherenceModel {
                     usize::from(slot),
                     Some(Reply::Failed(ListFailure::Transport)),
                 );
+            }
+            Action::TimeOutListing { session, connector, slot } => {
+                // No timeout: the host waits on, for a reply that will never come.
+                let fetch = next.link_mut(session, connector).fetches[usize::from(slot)].as_mut();
+                fetch.expect("enabled on a fetch in flight").reply = Reply::Lost;
             }
             Action::DeliverAccount { session } => {
                 let read = next.sessions[session.index()].read.take().expect("enabled on a read in flight");
@@ -671,7 +680,7 @@ impl CoherenceModel {
                 let link = Self::fault(&mut next, session, connector);
                 link.transport_lost = true;
                 for fetch in link.fetches.iter_mut().flatten() {
-                    if fetch.reply != Reply::Hung {
+                    if !matches!(fetch.reply, Reply::Hung | Reply::Lost) {
                         fetch.reply = Reply::Failed(ListFailure::SessionNotFound);
                     }
                 }
@@ -882,7 +891,7 @@ impl CoherenceModel {
                     link.notice = Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
                 }
             }
-            Reply::Hung => unreachable!("a hung request is never delivered"),
+            Reply::Hung | Reply::Lost => unreachable!("a hung request is never delivered"),
         }
         let link = state.link_mut(session, connector);
         if link.refetch_queued && link.fetch_count() < FETCHES_IN_FLIGHT_MAX {

@@ -112,12 +112,8 @@ pub struct Run {
 }
 
 /// An observation, taken apart: requests sent, reads sent, session views, answer.
-type Observed = (
-    Vec<crate::protocol::SentRequest>,
-    Vec<SessionId>,
-    Vec<SessionView>,
-    Option<coherence_model::state::Answer>,
-);
+type Observed =
+    (Vec<crate::protocol::SentRequest>, Vec<SessionId>, Vec<SessionView>, Option<coherence_model::state::Answer>);
 
 /// Where a replay is.
 #[derive(Clone, Copy)]
@@ -321,7 +317,10 @@ impl Engine<'_> {
         }
         self.model.bounds.connector_ids().find_map(|c| {
             let link = self.state.link(s, c);
-            let slot = link.fetches.iter().position(|f| f.is_some_and(|f| f.reply != Reply::Hung));
+            let slot = link
+                .fetches
+                .iter()
+                .position(|f| f.is_some_and(|f| matches!(f.reply, Reply::Listed { .. } | Reply::Failed(_))));
             match slot {
                 Some(slot) => Some(Action::DeliverListing { session: s, connector: c, slot: slot as u8 }),
                 None if link.notifications > 0 => Some(Action::DeliverNotification { session: s, connector: c }),
@@ -361,7 +360,7 @@ impl Engine<'_> {
                     result: match fetch.reply {
                         Reply::Listed { listing, .. } => ListResult::Tools(listing),
                         Reply::Failed(f) => ListResult::Error(f),
-                        Reply::Hung => unreachable!("a hung request is never delivered"),
+                        Reply::Hung | Reply::Lost => unreachable!("a hung request is never delivered"),
                     },
                 }
             }
@@ -451,7 +450,9 @@ impl Engine<'_> {
                 }
                 for s in &reads {
                     if s.0 >= self.model.bounds.sessions {
-                        return Err(Stop::Host(HostError::Protocol(format!("an account read names unknown session {s}"))));
+                        return Err(Stop::Host(HostError::Protocol(format!(
+                            "an account read names unknown session {s}"
+                        ))));
                     }
                 }
                 Ok((requests, reads, sessions, answer))
@@ -510,7 +511,8 @@ impl Engine<'_> {
         }
         self.state = next;
         match action {
-            Action::DeliverListing { session, connector, slot } | Action::TimeOutListing { session, connector, slot } => {
+            Action::DeliverListing { session, connector, slot }
+            | Action::TimeOutListing { session, connector, slot } => {
                 let link = self.state.link_mut(session, connector);
                 let fetch = link.fetches[usize::from(slot)].take().expect("enabled");
                 link.fetches[usize::from(slot)..].rotate_left(1);
@@ -643,8 +645,12 @@ impl Engine<'_> {
                         let link = *self.state.link(s, turn.connector);
                         self.state.sessions[s.index()].turn = None;
                         self.retried.remove(&s);
-                        self.state.event =
-                            Some(Event::Answered(Moment { offered: link.offered(), notice: link.notice, answer, ..world }));
+                        self.state.event = Some(Event::Answered(Moment {
+                            offered: link.offered(),
+                            notice: link.notice,
+                            answer,
+                            ..world
+                        }));
                     }
                     (None, TurnState::Held | TurnState::Open)
                         if matches!(

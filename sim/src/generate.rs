@@ -132,8 +132,7 @@ fn annotate(fixture: &mut Fixture) {
 
 /// Bounds at which the counterexample strategy also looks, for defects that need more faults than
 /// the default bounds allow: one connector, two faults, no commands (SPEC.md §11.2).
-pub const DEEP_FAULT_BOUNDS: Bounds =
-    Bounds { connectors: 1, faults: 2, commands: 0, ..Bounds::DEFAULT };
+pub const DEEP_FAULT_BOUNDS: Bounds = Bounds { connectors: 1, faults: 2, commands: 0, ..Bounds::DEFAULT };
 
 /// One fixture per counterexample in `reports`, skipping `recommended` (it has none), and skipping
 /// a (policy, invariant) pair an earlier report already has.

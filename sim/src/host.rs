@@ -113,7 +113,6 @@ impl ReferenceHost {
         }
     }
 
-
     fn set_turn_connector(&mut self, s: SessionId, c: ConnectorId) -> Result<(), HostError> {
         match &mut self.state.sessions[s.index()].turn {
             Some(turn) => {
@@ -152,7 +151,9 @@ impl ReferenceHost {
             .model
             .bounds
             .session_ids()
-            .filter(|&s| after.session(s).read.is_some() && (before.session(s).read.is_none() || delivered_read(action, s)))
+            .filter(|&s| {
+                after.session(s).read.is_some() && (before.session(s).read.is_none() || delivered_read(action, s))
+            })
             .collect();
         self.state = after;
         let answer = match after.event {
@@ -211,7 +212,12 @@ impl Host for ReferenceHost {
             }
             Input::Reset { connectors, sessions } => {
                 self.reset(connectors, sessions)?;
-                Ok(Output::Observation { requests: Vec::new(), reads: Vec::new(), sessions: self.views(), answer: None })
+                Ok(Output::Observation {
+                    requests: Vec::new(),
+                    reads: Vec::new(),
+                    sessions: self.views(),
+                    answer: None,
+                })
             }
             Input::Notification { session, connector } => {
                 self.check_session(*session)?;
@@ -244,22 +250,19 @@ impl Host for ReferenceHost {
                 self.check_session(*session)?;
                 self.check_connector(*connector)?;
                 let (s, c) = (*session, *connector);
-                let slot = self.ids.entry((s, c)).or_default().iter().position(|id| id == request).ok_or_else(|| {
-                    HostError::Protocol(format!("timeout of request {request} of {s}/{c}, which is not in flight"))
-                })?;
+                let slot =
+                    self.ids.entry((s, c)).or_default().iter().position(|id| id == request).ok_or_else(|| {
+                        HostError::Protocol(format!("timeout of request {request} of {s}/{c}, which is not in flight"))
+                    })?;
                 let link = self.state.link_mut(s, c);
                 link.fetches[slot].as_mut().expect("ids are aligned with fetches").reply = Reply::Hung;
+                let action = Action::TimeOutListing { session: s, connector: c, slot: slot as u8 };
                 if !self.model.policy.request_timeout {
-                    // No timeout: the host goes on waiting.
-                    return Ok(Output::Observation {
-                        requests: Vec::new(),
-                        reads: Vec::new(),
-                        sessions: self.views(),
-                        answer: None,
-                    });
+                    // No timeout: the host goes on waiting for the request, which stays in flight.
+                    return Ok(self.step(action, None));
                 }
                 self.ids.get_mut(&(s, c)).expect("found above").remove(slot);
-                Ok(self.step(Action::TimeOutListing { session: s, connector: c, slot: slot as u8 }, Some((s, c))))
+                Ok(self.step(action, Some((s, c))))
             }
             Input::Account { session, result } => {
                 self.check_session(*session)?;

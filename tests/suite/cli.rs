@@ -67,7 +67,7 @@ fn json_output_has_the_documented_shape() {
     for policy in policies {
         assert!(policy["unique_states"].as_u64().unwrap() > 0);
         let properties = policy["properties"].as_array().unwrap();
-        assert_eq!(properties.len(), 8);
+        assert_eq!(properties.len(), coherence_model::INVARIANTS.len());
         for p in properties {
             let violated = p["verdict"] == "violated";
             assert!(p["id"].as_str().unwrap().starts_with("INV-"));

@@ -1,6 +1,6 @@
 //! The conformance kit: the committed corpus, the reference host, the mutants, bad adapters.
 
-use coherence_model::{Bounds, HostPolicy, RECOMMENDED, check_all};
+use coherence_model::{HostPolicy, RECOMMENDED, check_all};
 use coherence_sim::coverage::{COVERAGE_BOUNDS, Cover, cover, coverage_of};
 use coherence_sim::engine::{Verdict, replay};
 use coherence_sim::fixture::Fixture;
@@ -242,20 +242,20 @@ fn conform_through_a_process_passes_and_fails_with_reproduction() {
 fn bad_adapters_fail_clearly() {
     let dir = one_fixture_dir("counterexample/session-start-only/INV-7");
     let d = dir.path().to_str().unwrap();
-    let hello = r#"{"type":"hello","protocol":1,"host":"x","seq":0}"#;
+    let hello = r#"{"type":"hello","protocol":2,"host":"x","seq":0}"#;
     let cases: &[(&str, &str)] = &[
         ("exit 3", "exited (exit status: 3)"),
         ("echo 'not json'", "not a protocol message"),
         (&format!("echo '{hello}'; sleep 30"), "no answer within 300 ms"),
         (
-            r#"echo '{"type":"hello","protocol":2,"host":"x","seq":0}'"#,
-            "the host speaks protocol 2; this runner speaks 1",
+            r#"echo '{"type":"hello","protocol":1,"host":"x","seq":0}'"#,
+            "the host speaks protocol 1; this runner speaks 2",
         ),
         (&format!("echo '{hello}'; python3 -c 'print(\"x\" * 2000000)'; sleep 5"), "a line over 1048576 bytes"),
         (&format!("echo '{hello}'; echo 'boom' >&2; exit 1"), "its stderr ends with: boom"),
         (r#"echo '{"type":"error","message":"cannot start","seq":0}'"#, "the host reported an error: cannot start"),
         (&format!("echo '{hello}'; echo '{hello}'; sleep 5"), "printed a line twice or skipped one"),
-        (r#"echo '{"type":"hello","protocol":1,"host":"x"}'; sleep 5"#, "the line has no `seq` number"),
+        (r#"echo '{"type":"hello","protocol":2,"host":"x"}'; sleep 5"#, "the line has no `seq` number"),
     ];
     for (script, message) in cases {
         // Only the hang needs a short timeout; the others get room for a loaded machine.
@@ -315,7 +315,8 @@ fn the_python_example_adapter_passes_the_corpus() {
 fn the_python_generic_host_is_judged_like_recommended_mcp() {
     let root = env!("CARGO_MANIFEST_DIR");
     let adapter = format!("python3 {root}/examples/python/recommended_adapter.py --generic");
-    let out = coherence(&["conform", "--adapter", &adapter, "--fixtures", &format!("{root}/fixtures"), "--format", "json"]);
+    let out =
+        coherence(&["conform", "--adapter", &adapter, "--fixtures", &format!("{root}/fixtures"), "--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mcp = coherence_model::policy_named("recommended-mcp").unwrap();
     let mut failed = 0;
@@ -324,7 +325,11 @@ fn the_python_generic_host_is_judged_like_recommended_mcp() {
         let f = corpus().iter().find(|f| f.id == id).unwrap();
         let reference = replay(f, &mut ReferenceHost::new(mcp)).verdict;
         assert_ne!(fixture["verdict"], "error", "{id}: {fixture}");
-        assert_eq!(fixture["verdict"] == "pass", matches!(reference, Verdict::Pass), "{id}: {fixture} vs {reference:?}");
+        assert_eq!(
+            fixture["verdict"] == "pass",
+            matches!(reference, Verdict::Pass),
+            "{id}: {fixture} vs {reference:?}"
+        );
         failed += usize::from(fixture["verdict"] == "fail");
     }
     assert!(failed > 0, "a generic host cannot pass every fixture (SPEC.md §7.2)");
@@ -337,7 +342,8 @@ fn the_python_generic_host_is_judged_like_recommended_mcp() {
 fn the_crying_wolf_host_fails_the_corpus() {
     let root = env!("CARGO_MANIFEST_DIR");
     let adapter = format!("python3 {root}/tests/adapters/crying_wolf.py");
-    let out = coherence(&["conform", "--adapter", &adapter, "--fixtures", &format!("{root}/fixtures"), "--format", "json"]);
+    let out =
+        coherence(&["conform", "--adapter", &adapter, "--fixtures", &format!("{root}/fixtures"), "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let fixtures = report["fixtures"].as_array().unwrap();
@@ -359,8 +365,10 @@ fn inv12_means_the_same_in_the_checker_and_in_conformance() {
         .cloned()
         .collect();
     assert!(reports.len() >= 2, "INV-12 is violated by several policies");
-    let fixtures: Vec<Fixture> =
-        counterexamples(&reports, Shard::ALL).into_iter().filter(|f| f.provenance.invariant.as_deref() == Some("INV-12")).collect();
+    let fixtures: Vec<Fixture> = counterexamples(&reports, Shard::ALL)
+        .into_iter()
+        .filter(|f| f.provenance.invariant.as_deref() == Some("INV-12"))
+        .collect();
     assert_eq!(fixtures.len(), reports.len());
     for fixture in &fixtures {
         let policy = coherence_model::policy_named(&fixture.provenance.policy).unwrap();

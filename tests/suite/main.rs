@@ -2,6 +2,7 @@
 
 mod cli;
 mod conform;
+mod holds;
 mod itf;
 mod nonvacuity;
 mod pinned;

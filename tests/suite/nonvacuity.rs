@@ -1,18 +1,26 @@
-//! Every invariant can fail, and where `recommended` satisfies one it reaches its premise.
+//! Every invariant can fail, every element of the recommended policies is needed, and where
+//! `recommended` satisfies an invariant it reaches its premise (or SPEC.md says why not).
 
 use crate::default_report;
-use coherence_model::{Bounds, INVARIANTS, check, policy_named};
+use coherence_model::policy::{ELEMENTS, RECOMMENDED_MCP, same_choices};
+use coherence_model::system::Servers;
+use coherence_model::{BROKEN_POLICIES, Bounds, HostPolicy, INVARIANTS, RECOMMENDED, check_all, policy_named};
 
-/// For each invariant, a policy the checker must find violating it, at the default bounds.
+/// For each invariant, a policy the checker must find violating it, at the default bounds: the
+/// policy it exists to catch.
 const BREAKERS: &[(&str, &str)] = &[
     ("INV-1", "session-start-only"),
     ("INV-2", "session-start-only"),
     ("INV-3", "broken-stale-notice"),
-    ("INV-4", "list-changed-naive"),
     ("INV-5", "session-start-only"),
     ("INV-6", "broken-mcp-hint"),
     ("INV-7", "broken-silent-failure"),
     ("INV-8", "broken-misroute"),
+    ("INV-9", "restart-banner"),
+    ("INV-10", "restart-banner"),
+    ("INV-11", "broken-no-timeout"),
+    ("INV-12", "broken-concurrent"),
+    ("INV-13", "broken-no-hold"),
 ];
 
 #[test]
@@ -27,35 +35,77 @@ fn every_invariant_has_a_policy_that_breaks_it() {
     }
 }
 
+/// `recommended` breaks nothing and reaches every premise but INV-12's, which single flight makes
+/// unreachable (SPEC.md §7.1): no reply is ever older than one already received.
 #[test]
 fn recommended_reaches_every_premise_and_breaks_nothing() {
     for outcome in &default_report("recommended").invariants {
         assert!(outcome.counterexample.is_none(), "recommended violates {}", outcome.invariant.id);
-        assert!(outcome.witness.is_some(), "recommended never reaches the premise of {}", outcome.invariant.id);
+        let expected = outcome.invariant.id != "INV-12";
+        assert_eq!(outcome.witness.is_some(), expected, "recommended and the premise of {}", outcome.invariant.id);
     }
+    // The premise is reachable: without single flight the race exists.
+    let concurrent = default_report("broken-concurrent");
+    assert!(concurrent.invariants.iter().any(|o| o.invariant.id == "INV-12" && o.witness.is_some()));
 }
 
-/// Each broken variant differs from `recommended` in one choice, and that choice matters.
+/// Each broken variant of `recommended` is the recommended policy with exactly one element
+/// dropped (or, for `broken-misroute`, one defect added), and breaks an invariant at the default
+/// bounds: every element is necessary.
 #[test]
-fn every_broken_variant_is_caught() {
-    for policy in coherence_model::BROKEN_POLICIES {
-        let report = if policy.name == "broken-opaque-stubs" {
-            // Stub guidance matters only after two faults (SPEC.md §7).
-            let bounds = Bounds { connectors: 1, faults: 2, commands: 0, ..Bounds::DEFAULT };
-            &check(*policy, bounds)
-        } else {
-            default_report(policy.name)
-        };
-        let broken: Vec<_> =
-            report.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect();
-        assert!(!broken.is_empty(), "{} breaks no invariant", policy.name);
+fn every_element_of_recommended_is_necessary() {
+    for element in ELEMENTS {
+        let variant = policy_named(element.variant).unwrap();
+        assert!(
+            same_choices(&variant, &(element.drop)(RECOMMENDED)),
+            "{} is not recommended without: {}",
+            element.variant,
+            element.what
+        );
+        let broken: Vec<&str> = default_report(element.variant)
+            .invariants
+            .iter()
+            .filter(|o| o.counterexample.is_some())
+            .map(|o| o.invariant.id)
+            .collect();
+        assert!(!broken.is_empty(), "{} breaks nothing: `{}` is not shown necessary", element.variant, element.what);
+        // SPEC.md §7.3 lists exactly these.
+        let row = format!("| `{}` | {} |", element.variant, broken.join(", "));
+        assert!(coherence::expected::SPEC.contains(&row), "SPEC.md §7.3 must say `{row}`");
     }
-    let stubs = check(
-        policy_named("broken-opaque-stubs").unwrap(),
-        Bounds { connectors: 1, faults: 2, commands: 0, ..Bounds::DEFAULT },
-    );
-    assert_eq!(stubs.invariants[4].invariant.id, "INV-5");
-    assert_eq!(stubs.invariants[4].counterexample.as_ref().map(|t| t.len()), Some(8));
+    let named: Vec<&str> = ELEMENTS.iter().map(|e| e.variant).collect();
+    for policy in BROKEN_POLICIES {
+        assert!(named.contains(&policy.name) || policy.name == "broken-misroute", "{} drops no element", policy.name);
+    }
+    assert!(same_choices(&policy_named("recommended-mcp").unwrap(), &(ELEMENTS[0].drop)(RECOMMENDED)));
+}
+
+/// `recommended-mcp` has every element but the account read (and what to do when it fails). Each
+/// of its elements is necessary: without it the host breaks an invariant that `recommended-mcp`
+/// holds, with any servers or with servers that meet SPEC.md §7.2's requirements (where
+/// `recommended-mcp` holds every invariant).
+#[test]
+fn every_element_of_recommended_mcp_is_necessary() {
+    let elements = &ELEMENTS[2..];
+    let mut policies: Vec<HostPolicy> = vec![RECOMMENDED_MCP];
+    policies.extend(elements.iter().map(|e| HostPolicy { name: e.variant, ..(e.drop)(RECOMMENDED_MCP) }));
+    let violated = |r: &coherence_model::CheckReport| -> Vec<&str> {
+        r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect()
+    };
+    let any = check_all(&policies, Bounds::DEFAULT, 2);
+    let reliable = check_all(&policies, Bounds { servers: Servers::Reliable, ..Bounds::DEFAULT }, 2);
+    assert_eq!(violated(&reliable[0]), Vec::<&str>::new(), "recommended-mcp holds with reliable servers");
+    let base = violated(&any[0]);
+    for (k, element) in elements.iter().enumerate() {
+        let new_any: Vec<&str> = violated(&any[k + 1]).into_iter().filter(|id| !base.contains(id)).collect();
+        let new_reliable = violated(&reliable[k + 1]);
+        assert!(
+            !new_any.is_empty() || !new_reliable.is_empty(),
+            "recommended-mcp without `{}` breaks nothing recommended-mcp does not",
+            element.what
+        );
+        println!("recommended-mcp without `{}`: any servers {new_any:?}, reliable {new_reliable:?}", element.what);
+    }
 }
 
 /// A counterexample is a real behaviour: replaying its actions from its initial state through the

@@ -52,7 +52,8 @@ fn spec_states_each_invariant_as_the_checker_evaluates_it() {
         );
         let premise = invariant.premise_words();
         assert!(
-            section_6().contains(&format!("**Premise** ({}). {premise}", invariant.reach_property.split(' ').next().unwrap())),
+            section_6()
+                .contains(&format!("**Premise** ({}). {premise}", invariant.reach_property.split(' ').next().unwrap())),
             "SPEC.md §6 must state {}'s premise as the checker evaluates it:\n**Premise** ({}). {premise}",
             invariant.id,
             invariant.reach_property.split(' ').next().unwrap()
@@ -165,7 +166,10 @@ fn malformed_tables_are_rejected() {
         "<!-- t:begin -->\n| policy | INV-1 |\n|---|---|\n| p | maybe |\n<!-- t:end -->",
         "p / INV-1: `maybe` is not `holds`, `holds (vacuous)` or `violated (n)`",
     );
-    check("<!-- t:begin -->\n| policy | INV-1 |\n|---|---|\n| p |\n<!-- t:end -->", "verdict table row `| p |` has 1 cells, expected 2");
+    check(
+        "<!-- t:begin -->\n| policy | INV-1 |\n|---|---|\n| p |\n<!-- t:end -->",
+        "verdict table row `| p |` has 1 cells, expected 2",
+    );
     check(
         "<!-- t:begin -->\n| policy | INV-1 |\n|---|---|\n| p | holds; deep: holds |\n<!-- t:end -->",
         "p / INV-1: cell `holds; deep: holds` marks a deep verdict equal to the default one",

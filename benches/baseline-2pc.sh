@@ -26,6 +26,6 @@ echo "== coherence check --policy recommended (BFS, 1 thread)"
 ./target/release/coherence check --policy recommended | sed -n 3,4p
 echo "== coherence check (every policy, 2 policies at a time)"
 start=$(date +%s%N)
-./target/release/coherence check | sed -n 3,10p
+./target/release/coherence check | sed -n 3,12p
 end=$(date +%s%N)
 echo "wall: $(( (end - start) / 1000000 )) ms"

@@ -132,7 +132,11 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
 
     writeln!(w).unwrap();
     match differences {
-        None => writeln!(w, "SPEC.md §7 records verdicts for the default and deep profiles only (`--profile`); not compared.").unwrap(),
+        None => writeln!(
+            w,
+            "SPEC.md §7 records verdicts for the default and deep profiles only (`--profile`); not compared."
+        )
+        .unwrap(),
         Some([]) => writeln!(w, "Every verdict matches SPEC.md §7.").unwrap(),
         Some(diffs) => {
             writeln!(w, "{} verdicts differ from SPEC.md §7:", diffs.len()).unwrap();

@@ -40,11 +40,18 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     for entry in entries {
         let entry = entry?;
         let path = entry.path();
-        // Links are not followed and only regular files are read: no loops, no FIFOs.
+        // Links are not followed and only regular files are read: no loops, no FIFOs. A `*.json`
+        // that is anything else is an error, never skipped without a word.
         let kind = entry.file_type()?;
         if kind.is_dir() {
             collect(&path, out)?;
-        } else if kind.is_file() && path.extension().is_some_and(|e| e == "json") {
+        } else if path.extension().is_some_and(|e| e == "json") {
+            if !kind.is_file() {
+                anyhow::bail!(
+                    "{} is not a regular file (a link, a FIFO or a device): fixtures must be regular files",
+                    path.display()
+                );
+            }
             out.push(path);
         }
     }
@@ -66,15 +73,41 @@ impl FixtureResult {
     }
 }
 
+/// What bounds a whole run.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// No fixture starts after this.
+    pub deadline: Option<std::time::Instant>,
+    /// After this many fixtures in a row end with an adapter failure, the rest are not run.
+    pub consecutive_failures: usize,
+}
+
+impl Limits {
+    /// No deadline; stop after 5 consecutive adapter failures.
+    pub const DEFAULT: Limits = Limits { deadline: None, consecutive_failures: 5 };
+}
+
 /// Replays every fixture through hosts from `host`. One host serves fixture after fixture (each
-/// starts with `hello` and `reset`); after a host fails, the next fixture gets a fresh one.
+/// starts with `hello` and `reset`); after a host fails, the next fixture gets a fresh one. Once
+/// `limits` stop the run, every fixture left is an error that says why: never a pass.
 pub fn conform(
     fixtures: Vec<Fixture>,
+    limits: Limits,
     mut host: impl FnMut() -> anyhow::Result<Box<dyn Host>>,
 ) -> anyhow::Result<Vec<FixtureResult>> {
     let mut results = Vec::with_capacity(fixtures.len());
     let mut current: Option<Box<dyn Host>> = None;
+    let mut failures_in_a_row = 0;
+    let mut stopped: Option<String> = None;
     for fixture in fixtures {
+        if stopped.is_none() && limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            stopped = Some("the run's deadline (--deadline) passed before it started".to_owned());
+        }
+        if let Some(reason) = &stopped {
+            let run = Run::not_run(&fixture, reason.clone());
+            results.push(FixtureResult { fixture, run });
+            continue;
+        }
         let h = match &mut current {
             Some(h) => h,
             None => current.insert(host()?),
@@ -82,6 +115,14 @@ pub fn conform(
         let run = replay(&fixture, h.as_mut());
         if matches!(run.verdict, Verdict::HostFailed { .. }) {
             current = None;
+            failures_in_a_row += 1;
+            if failures_in_a_row >= limits.consecutive_failures {
+                stopped = Some(format!(
+                    "the adapter failed {failures_in_a_row} fixtures in a row (--max-adapter-failures), so the run stopped"
+                ));
+            }
+        } else {
+            failures_in_a_row = 0;
         }
         results.push(FixtureResult { fixture, run });
     }
@@ -113,7 +154,17 @@ pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
     for r in results {
         let id = &r.fixture.id;
         match &r.run.verdict {
-            Verdict::Pass => writeln!(w, "ok    {id}").unwrap(),
+            Verdict::Pass => {
+                let mut notes = Vec::new();
+                if r.run.skipped > 0 {
+                    notes.push(format!("{} of {} steps adapted away", r.run.skipped, r.fixture.steps.len()));
+                }
+                if r.run.judged_moments() == 0 {
+                    notes.push("no user-visible moment judged".to_owned());
+                }
+                let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+                writeln!(w, "ok    {id}{notes}").unwrap()
+            }
             Verdict::Fail(v) => {
                 writeln!(w, "FAIL  {id}").unwrap();
                 writeln!(w, "      {} {} violated at step {}", v.invariant.id, v.invariant.name, v.step + 1).unwrap();
@@ -143,6 +194,15 @@ pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
         w,
         "conform: {passed} passed, {failed} failed, {errors} errors ({} fixtures, adapter `{adapter}`)",
         results.len()
+    )
+    .unwrap();
+    let skipped: usize = results.iter().map(|r| r.run.skipped).sum();
+    let steps: usize = results.iter().map(|r| r.fixture.steps.len()).sum();
+    let unjudged = results.iter().filter(|r| r.run.judged_moments() == 0).count();
+    writeln!(
+        w,
+        "conform: {skipped} of {steps} fixture steps adapted away to this host (SPEC.md §11.3); \
+         {unjudged} fixtures judged no user-visible moment (only convergence)"
     )
     .unwrap();
     out
@@ -175,34 +235,61 @@ struct JsonResult<'a> {
     step: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// What the spec requires, for a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    required: Option<String>,
+    /// What the host did, for a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seen: Option<String>,
+    /// The story up to the failing step.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    trace: Vec<String>,
+    /// The command that replays just this fixture, for a failure or an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reproduce: Option<String>,
     steps_executed: usize,
     steps_skipped: usize,
+    judged_moments: usize,
 }
 
 /// The JSON report: one document.
-pub fn json(results: &[FixtureResult]) -> String {
+pub fn json(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
     let rows: Vec<JsonResult> = results
         .iter()
         .map(|r| {
-            let (verdict, violated, step, error) = match &r.run.verdict {
-                Verdict::Pass => ("pass", vec![], None, None),
-                Verdict::Fail(v) => {
-                    let ids = std::iter::once(v.invariant).chain(v.also.iter().copied()).map(|i| i.id).collect();
-                    ("fail", ids, Some(v.step + 1), None)
-                }
-                Verdict::HostFailed { step, during, error } => {
-                    ("error", vec![], Some(step + 1), Some(format!("during {during}: {error}")))
-                }
-            };
-            JsonResult {
+            let mut row = JsonResult {
                 id: &r.fixture.id,
-                verdict,
-                violated,
-                step,
-                error,
+                verdict: "pass",
+                violated: vec![],
+                step: None,
+                error: None,
+                required: None,
+                seen: None,
+                trace: vec![],
+                reproduce: None,
                 steps_executed: r.run.executed.len(),
                 steps_skipped: r.run.skipped,
+                judged_moments: r.run.judged_moments(),
+            };
+            match &r.run.verdict {
+                Verdict::Pass => {}
+                Verdict::Fail(v) => {
+                    row.verdict = "fail";
+                    row.violated = std::iter::once(v.invariant).chain(v.also.iter().copied()).map(|i| i.id).collect();
+                    row.step = Some(v.step + 1);
+                    row.required = Some(v.required.clone());
+                    row.seen = Some(v.seen.clone());
+                    row.trace = run_story(&r.run, v.step);
+                    row.reproduce = Some(reproduce(adapter, dir, &r.fixture.id));
+                }
+                Verdict::HostFailed { step, during, error } => {
+                    row.verdict = "error";
+                    row.step = Some(step + 1);
+                    row.error = Some(format!("during {during}: {error}"));
+                    row.reproduce = Some(reproduce(adapter, dir, &r.fixture.id));
+                }
             }
+            row
         })
         .collect();
     serde_json::to_string_pretty(&serde_json::json!({ "fixtures": rows })).expect("serialises") + "\n"

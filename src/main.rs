@@ -95,6 +95,12 @@ struct ConformArgs {
     /// How long the adapter may take to answer one input.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     timeout_ms: u64,
+    /// No fixture starts later than this many seconds after the run began; the rest are errors.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    deadline: u64,
+    /// Stop after the adapter fails this many fixtures in a row; the rest are errors.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_adapter_failures: u64,
 }
 
 #[derive(clap::Args)]
@@ -287,9 +293,24 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes a report to stdout. A reader that stops early (`| head`) closes the pipe: the rest of the
+/// report goes nowhere, and the exit code still says what happened.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
 fn conform(args: ConformArgs) -> Result<ExitCode> {
     use coherence::conform as c;
     use coherence_sim::adapter::ProcessHost;
+    // A report that cannot be written fails now, not after the run.
+    if let Some(path) = &args.junit {
+        std::fs::File::create(path).with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+    }
     let mut fixtures = c::read_fixtures(&args.fixtures)?;
     if !args.only.is_empty() {
         for id in &args.only {
@@ -301,19 +322,25 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
     }
     let timeout = std::time::Duration::from_millis(args.timeout_ms);
     let command = args.adapter.clone();
-    let results = c::conform(fixtures, || {
+    let limits = c::Limits {
+        deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(args.deadline)),
+        consecutive_failures: args.max_adapter_failures as usize,
+    };
+    let results = c::conform(fixtures, limits, || {
         let host = ProcessHost::spawn(&command, timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Box::new(host) as Box<dyn coherence_sim::host::Host>)
     })?;
-    match args.format {
-        Format::Text => print!("{}", c::text(&results, &args.adapter, &args.fixtures)),
-        Format::Json => print!("{}", c::json(&results)),
-    }
+    let code = if results.iter().all(c::FixtureResult::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    // Report files first: a closed stdout must not cost the JUnit file.
     if let Some(path) = &args.junit {
         std::fs::write(path, c::junit(&results, &args.adapter, &args.fixtures))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(if results.iter().all(c::FixtureResult::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    match args.format {
+        Format::Text => emit(&c::text(&results, &args.adapter, &args.fixtures))?,
+        Format::Json => emit(&c::json(&results, &args.adapter, &args.fixtures))?,
+    }
+    Ok(code)
 }
 
 fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
@@ -333,6 +360,17 @@ fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
         }
         let text = String::from_utf8_lossy(&line);
         let (seq, output) = if line.len() > LINE_BYTES_MAX {
+            // The rest of the line is part of the same input: skip it, so that it gets one answer.
+            if line.last() != Some(&b'\n') {
+                let mut rest = Vec::new();
+                loop {
+                    rest.clear();
+                    let n = input.by_ref().take(LINE_BYTES_MAX as u64).read_until(b'\n', &mut rest)?;
+                    if n == 0 || rest.last() == Some(&b'\n') {
+                        break;
+                    }
+                }
+            }
             (0, Output::Error { message: format!("input line over {LINE_BYTES_MAX} bytes") })
         } else {
             match coherence_sim::protocol::split_seq(&text) {
@@ -398,7 +436,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         Format::Text => report::text(&reports, differences.as_deref(), timing),
         Format::Json => report::json(&reports, differences.as_deref(), timing),
     };
-    print!("{out}");
     let drifted = differences.is_some_and(|d| !d.is_empty());
+    emit(&out)?;
     Ok(if drifted { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

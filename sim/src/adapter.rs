@@ -3,6 +3,12 @@
 //! Every limit is explicit: one answer per input within the step timeout, lines of at most
 //! [`LINE_BYTES_MAX`] bytes, stderr kept to its last [`STDERR_BYTES_KEPT`] bytes for error messages.
 //! The child is killed when the host is dropped, whatever happened.
+//!
+//! One rule makes verdicts independent of timing: every line the adapter prints is the answer to
+//! the oldest input not yet answered, whenever it was printed, and must carry that input's `seq`.
+//! An adapter that answers before it has read its input is taken at its word; one that prints a
+//! line twice, or skips one, is caught by the `seq` of the next line the runner reads, whichever
+//! thread saw it first.
 
 use crate::host::{Host, HostError};
 use crate::protocol::{Input, Output};
@@ -24,9 +30,14 @@ enum Line {
     Failed(String),
 }
 
+/// The environment variable that marks an adapter and everything it starts: descendants inherit
+/// it, whatever session or process group they move to, so the runner can find and kill them all.
+pub const MARKER: &str = "MCP_COHERENCE_ADAPTER";
+
 /// An adapter process.
 pub struct ProcessHost {
     command: String,
+    marker: String,
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<Line>,
@@ -37,13 +48,17 @@ pub struct ProcessHost {
 }
 
 impl ProcessHost {
-    /// Starts `command` with `sh -c`, in a process group of its own so that everything it starts
-    /// is killed with it.
+    /// Starts `command` with `sh -c`, in a process group of its own and with a marker in its
+    /// environment, so that everything it starts is killed with it (see [`Drop`]).
     pub fn spawn(command: &str, timeout: Duration) -> Result<ProcessHost, HostError> {
         use std::os::unix::process::CommandExt as _;
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let marker = format!("{}.{n}", std::process::id());
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(command)
+            .env(MARKER, &marker)
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -91,21 +106,17 @@ impl ProcessHost {
             closed.store(true, std::sync::atomic::Ordering::Release);
         });
         let stdin = child.stdin.take();
-        Ok(ProcessHost { command: command.to_owned(), child, stdin, lines, stderr, stderr_closed, timeout, seq: 0 })
-    }
-
-    /// A line printed that no input asked for shifts every later answer: a protocol error.
-    fn unrequested_line(&mut self) -> Option<HostError> {
-        match self.lines.try_recv() {
-            Ok(Line::Text(text)) => {
-                let shown: String = text.trim_end().chars().take(200).collect();
-                Some(HostError::Protocol(format!(
-                    "the adapter printed a line no input asked for (it printed a line twice or skipped one): `{shown}`{}",
-                    self.stderr_tail()
-                )))
-            }
-            _ => None,
-        }
+        Ok(ProcessHost {
+            command: command.to_owned(),
+            marker,
+            child,
+            stdin,
+            lines,
+            stderr,
+            stderr_closed,
+            timeout,
+            seq: 0,
+        })
     }
 
     fn with_stderr(&self, error: HostError) -> HostError {
@@ -142,9 +153,6 @@ impl ProcessHost {
 
 impl Host for ProcessHost {
     fn handle(&mut self, input: &Input) -> Result<Output, HostError> {
-        if let Some(error) = self.unrequested_line() {
-            return Err(error);
-        }
         let seq = self.seq;
         self.seq += 1;
         let mut line = crate::protocol::input_line(input, seq);
@@ -194,17 +202,75 @@ fn parse(text: &str, expected: Option<u64>) -> Result<Output, HostError> {
     serde_json::from_value(value).map_err(|e| garbage(e.to_string()))
 }
 
+/// The live processes of this machine (zombies aside), as (pid, parent pid, whether its
+/// environment holds `marker`).
+fn processes(marker: &str) -> Vec<(u32, u32, bool)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let needle = format!("{MARKER}={marker}");
+    entries
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid ...`: comm may hold spaces and parentheses; the last `)` ends it.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            if fields.next()? == "Z" {
+                return None;
+            }
+            let ppid = fields.next()?.parse().ok()?;
+            let marked = std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()));
+            Some((pid, ppid, marked))
+        })
+        .collect()
+}
+
+/// Every live process started by the adapter `root` (marked with `marker`): its descendants by
+/// parentage, and every process that carries the marker (a descendant that left the process group
+/// with `setsid`, or whose parent died and left it to init).
+fn doomed(root: u32, marker: &str) -> Vec<u32> {
+    let all = processes(marker);
+    let mut found: Vec<u32> = all.iter().filter(|p| p.2).map(|p| p.0).collect();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid, _) in &all {
+            if ppid == parent && !found.contains(&pid) {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found.retain(|&pid| pid != std::process::id());
+    found
+}
+
 impl Drop for ProcessHost {
     fn drop(&mut self) {
         drop(self.stdin.take());
-        // The whole process group: `sh -c` may have started the adapter as a child of its own.
+        let root = self.child.id();
+        // The whole process group first: `sh -c` may have started the adapter as a child of its own.
         let _ = Command::new("kill")
             .arg("-KILL")
             .arg("--")
-            .arg(format!("-{}", self.child.id()))
+            .arg(format!("-{root}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // Then everything else it started, until nothing is left (a dying parent can leave a child
+        // for a moment; a bounded number of rounds).
+        for _ in 0..50 {
+            let pids = doomed(root, &self.marker);
+            if pids.is_empty() {
+                break;
+            }
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(pids.iter().map(u32::to_string))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let _ = self.child.try_wait();
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -111,6 +111,40 @@ pub struct Run {
     pub views: Vec<Vec<SessionView>>,
 }
 
+impl Run {
+    /// A fixture the run never started: an error, with the reason.
+    pub fn not_run(fixture: &Fixture, reason: String) -> Run {
+        let model = CoherenceModel::new(WORLD_ONLY, fixture.bounds);
+        let init = fixture.initial_state(&model).expect("a validated fixture starts in an initial state of the model");
+        Run {
+            model,
+            init,
+            executed: Vec::new(),
+            skipped: fixture.steps.len(),
+            verdict: Verdict::HostFailed {
+                step: 0,
+                during: "nothing: the fixture was not started".to_owned(),
+                error: HostError::NotRun(reason),
+            },
+            views: Vec::new(),
+        }
+    }
+
+    /// The user-visible moments the invariants judged: answers, but those about a connector that
+    /// changed during the turn without the session being told (SPEC.md §3.7).
+    pub fn judged_moments(&self) -> usize {
+        self.executed
+            .iter()
+            .filter(|e| match e.state.event {
+                Some(Event::Answered(m)) => {
+                    m.availability != coherence_model::state::Availability::Changed || m.signalled
+                }
+                _ => false,
+            })
+            .count()
+    }
+}
+
 /// An observation, taken apart: requests sent, reads sent, session views, answer.
 type Observed =
     (Vec<crate::protocol::SentRequest>, Vec<SessionId>, Vec<SessionView>, Option<coherence_model::state::Answer>);
@@ -296,16 +330,14 @@ impl Engine<'_> {
             let next = next.or_else(|| sessions.iter().find_map(|&s| self.next_timeout(s)));
             match next {
                 Some(action) => self.execute(index, action, Origin::Drained)?,
-                None if session.is_some() => {
-                    return Err(Stop::Host(HostError::Protocol(
-                        "the host holds a turn with no request in flight: the agent can never act".to_owned(),
-                    )));
-                }
+                // Held with nothing to deliver: INV-11 has judged it at the step that made it so.
+                None if session.is_some() => return Ok(()),
                 None => return Ok(()),
             }
         }
         Err(Stop::Host(HostError::Protocol(format!(
-            "still busy after {limit} deliveries: the host re-lists without end"
+            "host defect: it re-lists without end: still waiting after {limit} deliveries \
+             ({DRAIN_STEPS_PER_LINK_MAX} per session and connector of the fixture, in one drain)"
         ))))
     }
 
@@ -636,11 +668,8 @@ impl Engine<'_> {
                 };
                 match (answer, view.turn) {
                     (Some(answer), TurnState::None) => {
-                        if !answer_fits(action, answer, before, s, turn.connector) {
-                            return protocol(format!(
-                                "answer {answer:?} does not fit the agent's step {}",
-                                action.name()
-                            ));
+                        if let Err(what) = answer_fits(action, answer, before, s, turn.connector) {
+                            return protocol(what);
                         }
                         let link = *self.state.link(s, turn.connector);
                         self.state.sessions[s.index()].turn = None;
@@ -731,20 +760,45 @@ impl Engine<'_> {
     }
 }
 
-/// Whether a host's answer is one the agent's step can produce.
+/// Whether a host's answer is one the agent's step can produce; if not, what happened, in the
+/// host's terms.
 fn answer_fits(
     action: Action,
     answer: coherence_model::state::Answer,
     before: &State,
     s: SessionId,
     c: ConnectorId,
-) -> bool {
+) -> Result<(), String> {
     use coherence_model::state::Answer as A;
-    let server_ok = !before.link(s, c).transport_lost && before.connector(c).auth == Auth::Authenticated;
-    match action {
+    let lost = before.link(s, c).transport_lost;
+    let authenticated = before.connector(c).auth == Auth::Authenticated;
+    let reported = match answer {
+        A::UsedTool => "that the tool worked".to_owned(),
+        A::ToolFailed(_) => "that the call failed".to_owned(),
+        A::StubReplied(_) => "a stub's reply".to_owned(),
+        A::NoSuchTool => "\"no such tool\"".to_owned(),
+        A::Misrouted => "that it ran another connector's tool".to_owned(),
+        A::NotAvailable => "that the agent said the capability is not available".to_owned(),
+        A::RelayedNotice => "that the agent relayed a notice".to_owned(),
+    };
+    let fits = match action {
         Action::AgentCallTool { .. } => match answer {
-            A::UsedTool => server_ok,
-            A::ToolFailed(_) => !server_ok,
+            A::UsedTool if lost => {
+                return Err(format!(
+                    "the server answered 404 to the agent's call of a {c} tool (the transport session is gone); {s} reported that the tool worked"
+                ));
+            }
+            A::UsedTool if !authenticated => {
+                return Err(format!(
+                    "the server answered 401 to the agent's call of a {c} tool (the token expired or access was revoked); {s} reported that the tool worked"
+                ));
+            }
+            A::ToolFailed(_) if !lost && authenticated => {
+                return Err(format!(
+                    "the server answered the agent's call of a {c} tool with success; {s} reported that the call failed"
+                ));
+            }
+            A::UsedTool | A::ToolFailed(_) => true,
             _ => false,
         },
         Action::AgentCallStub { .. } => matches!(answer, A::StubReplied(_)),
@@ -752,5 +806,14 @@ fn answer_fits(
         Action::AgentAnswerNotAvailable { .. } => answer == A::NotAvailable,
         Action::AgentRelayNotice { .. } => answer == A::RelayedNotice,
         _ => false,
-    }
+    };
+    let did = match action {
+        Action::AgentCallTool { .. } => format!("the agent called a {c} tool"),
+        Action::AgentCallStub { .. } => format!("the agent called {c}'s authenticate stub"),
+        Action::AgentCallUnlisted { .. } => format!("the agent called a {c} tool the catalogue does not list"),
+        Action::AgentAnswerNotAvailable { .. } => format!("the agent said {c} is not available"),
+        Action::AgentRelayNotice { .. } => format!("the agent relayed {s}'s notice for {c}"),
+        _ => "no agent step".to_owned(),
+    };
+    if fits { Ok(()) } else { Err(format!("{did}; {s} reported {reported}, which that step cannot produce")) }
 }

@@ -145,7 +145,7 @@ impl Fixture {
     /// Parses and validates a fixture; `path` names it in errors.
     pub fn from_json(text: &str, path: &str) -> Result<Fixture, FixtureError> {
         let malformed = |message: String| FixtureError::Malformed { path: path.to_owned(), message };
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+        let value = crate::strict_json::parse(text).map_err(malformed)?;
         if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(malformed(format!("the `format` field must be \"{FORMAT}\"")));
         }
@@ -160,14 +160,55 @@ impl Fixture {
         }
         let fixture: Fixture = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
         fixture.validate().map_err(malformed)?;
+        fixture.check_behaviour().map_err(malformed)?;
         Ok(fixture)
     }
 
-    /// Reads a fixture file, refusing files over [`FIXTURE_BYTES_MAX`].
+    /// Checks that the steps are a behaviour of the model under the fixture's policy, so that no
+    /// step can be skipped for being impossible (the runner still adapts steps to the host under
+    /// test, SPEC.md §11.3). The error names the step and the steps that were enabled there.
+    pub fn check_behaviour(&self) -> Result<(), String> {
+        let policy = coherence_model::policy_named(&self.provenance.policy)
+            .ok_or_else(|| format!("provenance names unknown policy `{}`", self.provenance.policy))?;
+        let model = coherence_model::CoherenceModel::new(policy, self.bounds);
+        let mut state = self.initial_state(&model).ok_or("the connectors are not an initial state of the model")?;
+        let words = |a: &coherence_model::Action| {
+            let args = crate::scenario::action_arguments(a);
+            if args.is_empty() { a.name().to_owned() } else { format!("{} {}", a.name(), args.join(" ")) }
+        };
+        let mut enabled = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            enabled.clear();
+            model.enabled_actions(&state, &mut enabled);
+            if !enabled.contains(&step.action) {
+                let shown: Vec<String> = enabled.iter().map(words).collect();
+                return Err(format!(
+                    "step {} (`{}`) is not a behaviour of the model under {}; enabled there: {}",
+                    i + 1,
+                    words(&step.action),
+                    policy.name,
+                    if shown.is_empty() { "nothing".to_owned() } else { shown.join(", ") }
+                ));
+            }
+            state = model.step(&state, step.action).expect("enabled actions step");
+        }
+        Ok(())
+    }
+
+    /// Reads a fixture file, refusing anything but a regular file, and files over
+    /// [`FIXTURE_BYTES_MAX`].
     pub fn read(path: &std::path::Path) -> Result<Fixture, FixtureError> {
         let name = path.display().to_string();
         let io = |e: std::io::Error| FixtureError::Io { path: name.clone(), message: e.to_string() };
-        let size = std::fs::metadata(path).map_err(io)?.len();
+        let meta = std::fs::symlink_metadata(path).map_err(io)?;
+        if !meta.file_type().is_file() {
+            return Err(FixtureError::Io {
+                path: name.clone(),
+                message: "not a regular file (a link, a directory, a FIFO or a device): fixtures are regular files"
+                    .to_owned(),
+            });
+        }
+        let size = meta.len();
         if size > FIXTURE_BYTES_MAX {
             return Err(FixtureError::Malformed {
                 path: name.clone(),

@@ -23,6 +23,10 @@ pub enum HostError {
     /// The host's process ended or failed.
     #[error("the adapter process failed: {0}")]
     Crashed(String),
+    /// The fixture was not run: the run stopped first (its deadline passed, or the adapter failed
+    /// too many fixtures in a row).
+    #[error("not run: {0}")]
+    NotRun(String),
 }
 
 /// A host, in-process or behind a process boundary: one answer per input, with the semantics of

@@ -25,3 +25,4 @@ pub mod itf;
 pub mod protocol;
 pub mod scenario;
 pub mod schema;
+pub mod strict_json;

@@ -28,7 +28,7 @@ pub fn input_line(input: &Input, seq: u64) -> String {
 
 /// Splits a wire line into its `seq` and the message without it.
 pub fn split_seq(line: &str) -> Result<(u64, serde_json::Value), String> {
-    let mut value: serde_json::Value = serde_json::from_str(line.trim_end()).map_err(|e| e.to_string())?;
+    let mut value = crate::strict_json::parse(line.trim_end())?;
     let object = value.as_object_mut().ok_or("a protocol line is a JSON object")?;
     let seq = object.remove(SEQ).and_then(|v| v.as_u64()).ok_or("the line has no `seq` number")?;
     Ok((seq, value))

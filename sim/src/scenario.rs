@@ -202,6 +202,9 @@ impl Scenario {
                         return Err(at("connector takes a name, an auth state and a notify mode".to_owned()));
                     }
                     let name: ConnectorId = word(words[1], "connector").map_err(at)?;
+                    if scenario.connectors.len() >= coherence_model::state::CONNECTORS_MAX {
+                        return Err(at(format!("at most {} connectors", coherence_model::state::CONNECTORS_MAX)));
+                    }
                     if name.index() != scenario.connectors.len() {
                         return Err(at(format!(
                             "connectors are declared in order; expected {}",
@@ -240,7 +243,9 @@ impl Scenario {
 
     /// The least bounds that admit the scenario's steps.
     pub fn bounds(&self) -> Bounds {
-        let count = |f: fn(&Action) -> bool| self.steps.iter().filter(|(_, a)| f(a)).count() as u8;
+        // Counts saturate, so that too many steps fail `Bounds::validate` instead of wrapping.
+        let count =
+            |f: fn(&Action) -> bool| u8::try_from(self.steps.iter().filter(|(_, a)| f(a)).count()).unwrap_or(u8::MAX);
         Bounds {
             connectors: self.connectors.len() as u8,
             sessions: self.sessions,
@@ -368,15 +373,31 @@ impl Scenario {
 pub fn scenario_fixtures(dir: &std::path::Path) -> Result<Vec<Fixture>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read scenario directory {}: {e}", dir.display()))?;
-    let mut paths: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "scenario"))
-        .collect();
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read scenario directory {}: {e}", dir.display()))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "scenario") {
+            // Only regular files: a FIFO would block the read for ever, a link could point anywhere.
+            let kind = entry.file_type().map_err(|e| format!("{}: {e}", path.display()))?;
+            if !kind.is_file() {
+                return Err(format!("{}: not a regular file (a link, a FIFO or a device)", path.display()));
+            }
+            paths.push(path);
+        }
+    }
+    if paths.is_empty() {
+        return Err(format!("no scenarios (*.scenario) in {}", dir.display()));
+    }
     paths.sort();
     paths
         .iter()
         .map(|p| {
             let name = p.display().to_string();
+            let size = std::fs::metadata(p).map_err(|e| format!("{name}: {e}"))?.len();
+            if size > SCENARIO_BYTES_MAX as u64 {
+                return Err(format!("{name}: over {SCENARIO_BYTES_MAX} bytes"));
+            }
             let text = std::fs::read_to_string(p).map_err(|e| format!("{name}: {e}"))?;
             Scenario::parse(&text, &name)?.fixture(&name)
         })

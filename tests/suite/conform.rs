@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The committed corpus, as `coherence gen --out fixtures` writes it.
-fn corpus() -> &'static [Fixture] {
+pub(crate) fn corpus() -> &'static [Fixture] {
     static CORPUS: OnceLock<Vec<Fixture>> = OnceLock::new();
     CORPUS.get_or_init(|| {
         coherence::conform::read_fixtures(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").as_path()).unwrap()
@@ -180,18 +180,18 @@ fn every_fixture_is_a_behaviour_of_the_model() {
     }
 }
 
-fn coherence(args: &[&str]) -> std::process::Output {
+pub(crate) fn coherence(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_coherence")).args(args).output().unwrap()
 }
 
-fn one_fixture_dir(id: &str) -> tempdir::Dir {
+pub(crate) fn one_fixture_dir(id: &str) -> tempdir::Dir {
     let dir = tempdir::Dir::new(id);
     let fixture = corpus().iter().find(|f| f.id == id).unwrap();
     std::fs::write(dir.path().join(fixture.file_name()), fixture.to_json()).unwrap();
     dir
 }
 
-mod tempdir {
+pub(crate) mod tempdir {
     /// A directory removed when dropped.
     pub struct Dir(std::path::PathBuf);
     impl Dir {

@@ -7,6 +7,7 @@ mod itf;
 mod nonvacuity;
 mod pinned;
 mod props;
+mod runner;
 mod schema;
 mod spec;
 mod stories;

@@ -19,6 +19,7 @@ pub mod adapter;
 pub mod coverage;
 pub mod engine;
 pub mod fixture;
+pub mod fuzz;
 pub mod generate;
 pub mod host;
 pub mod itf;

@@ -13,7 +13,11 @@ cargo fuzz build -O
 status=0
 for target in fixture scenario adapter_output; do
     mkdir -p "corpus/$target" "regressions/$target" "artifacts/$target"
-    cp seeds/"$target"/* "corpus/$target/"
+    case $target in
+        fixture) cp ../fixtures/counterexample--*.json ../fixtures/scenario--*.json "corpus/$target/" ;;
+        scenario) cp ../scenarios/*.scenario "corpus/$target/" ;;
+        *) cp seeds/"$target"/* "corpus/$target/" ;;
+    esac
     if ! cargo fuzz run -O "$target" "corpus/$target" "regressions/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2> "artifacts/$target.log"; then
         cp artifacts/"$target"/* "regressions/$target/" 2>/dev/null || true

@@ -209,15 +209,21 @@ fn ref_adapter_answers_an_over_long_line_once() {
     assert!(text.contains("input line over"), "{text}");
 }
 
-/// Every fuzz seed and every input the fuzzer ever found (`fuzz/run.sh` keeps them) still gives a
-/// value or an error through the same entry points the fuzz targets drive.
+/// Every fuzz seed (the committed fixtures and scenarios, and `fuzz/seeds`) and every input the
+/// fuzzer ever found (`fuzz/run.sh` keeps them in `fuzz/regressions`) still gives a value or an
+/// error through the same entry points the fuzz targets drive.
 #[test]
 fn fuzz_seeds_and_regressions_are_handled() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut replayed = 0;
     for (target, run) in coherence_sim::fuzz::TARGETS {
-        for dir in ["seeds", "regressions"] {
-            for entry in std::fs::read_dir(root.join(dir).join(target)).unwrap() {
+        let seeds = match *target {
+            "fixture" => root.join("fixtures"),
+            "scenario" => root.join("scenarios"),
+            _ => root.join("fuzz/seeds").join(target),
+        };
+        for dir in [seeds, root.join("fuzz/regressions").join(target)] {
+            for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
                 if path.file_name().is_some_and(|n| n != ".keep") {
                     run(&std::fs::read(&path).unwrap());

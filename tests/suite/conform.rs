@@ -551,3 +551,49 @@ fn lies_about_refreshes_and_held_turns_are_caught() {
         "the reset observation reports requests",
     );
 }
+
+/// The final deliveries are judged: some mutant fails the corpus only there (convergence, INV-7,
+/// after the fixture's last step), so an engine that stopped judging them would pass it.
+#[test]
+fn failures_at_the_final_deliveries_are_caught() {
+    let policy = coherence_model::policy_named("session-start-only").unwrap();
+    let at_the_end = corpus().iter().any(|f| {
+        let run = replay(f, &mut ReferenceHost::new(policy));
+        match run.verdict {
+            Verdict::Fail(v) => {
+                let e = &run.executed[v.step];
+                e.origin == coherence_sim::engine::Origin::Drained && e.fixture_step == f.steps.len()
+            }
+            _ => false,
+        }
+    });
+    assert!(at_the_end, "no fixture catches a failure during the final deliveries");
+}
+
+/// A host that claims every tool call worked, whatever the server answered (401, 404), is an
+/// error on every fixture where the server refused a call, in the host's terms.
+#[test]
+fn a_host_that_claims_failed_calls_worked_is_caught() {
+    use coherence_sim::protocol::{CallResult, Input, Output};
+    let mut host = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: |input: &Input, output: &mut Output| {
+            if let (Input::CallTool { server, .. }, Output::Observation { answer, .. }) = (input, output)
+                && *server != CallResult::Ok
+                && answer.is_some()
+            {
+                *answer = Some(coherence_model::state::Answer::UsedTool);
+            }
+        },
+    };
+    let errors: Vec<String> = corpus()
+        .iter()
+        .filter_map(|f| match replay(f, &mut host).verdict {
+            Verdict::HostFailed { error, .. } => Some(error.to_string()),
+            Verdict::Pass => None,
+            Verdict::Fail(v) => panic!("{}: a lie about a call is a protocol error, not {}", f.id, v.invariant.id),
+        })
+        .collect();
+    assert!(errors.len() >= 10, "{} fixtures catch it", errors.len());
+    assert!(errors.iter().all(|e| e.contains("reported that the tool worked")), "{:?}", &errors[..3]);
+}

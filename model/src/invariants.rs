@@ -113,6 +113,11 @@ pub enum Atom {
     ReplyOutdated,
     /// The reply lists differently from the newest one the link had received.
     ReplyContradictsNewest,
+    /// The host aborted the turn with an error naming a connector.
+    TurnAborted,
+    /// The connector the abort names has a failed `tools/list` that no successful one has
+    /// answered since.
+    AbortNamesFailure,
 }
 
 impl Atom {
@@ -163,7 +168,10 @@ impl Atom {
                 "the host has evidence of trouble on the link that nothing has answered since (a failure, a list_changed, an account read showing a difference)",
                 "the host has no unanswered evidence of trouble on the link",
             ),
-            Gap => ("the catalogue differs from the server's listing", "the catalogue matches the server's listing"),
+            Gap => (
+                "the catalogue holds a list for it that differs from the server's listing",
+                "the catalogue holds no list for it (it lists at the next offer) or matches the server's listing",
+            ),
             NeedsAuthenticationTruly => (
                 "the notice says the connector needs authentication and it is not authenticated",
                 "the notice does not truly say the connector needs authentication",
@@ -193,6 +201,13 @@ impl Atom {
                 "it lists differently from the newest reply the link had received",
                 "it lists as the newest reply the link had received did",
             ),
+            TurnAborted => {
+                ("the host aborted the turn with an error naming a connector", "the host did not abort the turn")
+            }
+            AbortNamesFailure => (
+                "the connector the error names has a failed tools/list that no successful one has answered since",
+                "the connector the error names has no unanswered failed tools/list",
+            ),
         }
     }
 
@@ -221,7 +236,7 @@ impl Atom {
             StubRefreshed => f.refreshed,
             LinkNotice => link().notice.is_some(),
             Evidence => link().evidence || link().failed,
-            Gap => link().offered() != Some(f.state.connector(f.connector).listing()),
+            Gap => !link().lazy && link().offered() != Some(f.state.connector(f.connector).listing()),
             NeedsAuthenticationTruly => {
                 link().notice.is_some_and(|n| n.reason == NoticeReason::NeedsAuthentication)
                     && f.state.connector(f.connector).auth != Auth::Authenticated
@@ -236,6 +251,11 @@ impl Atom {
             ReplyChanged => f.applied.is_some_and(|a| a.changed()),
             ReplyOutdated => f.applied.is_some_and(|a| a.outdated()),
             ReplyContradictsNewest => f.applied.is_some_and(|a| a.contradicts_newest()),
+            TurnAborted => m.is_some_and(|m| matches!(m.answer, Answer::Aborted(_))),
+            AbortNamesFailure => m.is_some_and(|m| match m.answer {
+                Answer::Aborted(named) => f.state.link(f.session, named).failed,
+                _ => false,
+            }),
         }
     }
 }
@@ -370,6 +390,7 @@ pub const INVARIANTS: &[Invariant] = &[
             Expr::Is(Atom::UsedTool),
             Expr::Is(Atom::NoticeShown),
             Expr::Is(Atom::AnswerNamesRecovery),
+            Expr::Is(Atom::TurnAborted),
         ]),
         reach_property: "REACH-1 an answer while authenticated, without using the tools",
         premise: Expr::All(&[Expr::Is(Atom::AvailableWholeTurn), Expr::Not(Atom::UsedTool)]),
@@ -516,6 +537,7 @@ pub const INVARIANTS: &[Invariant] = &[
                     Expr::Is(Atom::UsedTool),
                     Expr::Is(Atom::NoticeShown),
                     Expr::Is(Atom::AnswerNamesRecovery),
+                    Expr::Is(Atom::TurnAborted),
                 ]),
             ),
             Expr::Implies(
@@ -536,6 +558,17 @@ pub const INVARIANTS: &[Invariant] = &[
             ]),
         ]),
         rationale: "a change the host was told of before the answer is the host's to act on: TokenExpiryMidSession, a list_changed during a turn",
+    },
+    Invariant {
+        id: "INV-14",
+        name: "truthful aborts",
+        property: "INV-14 truthful aborts",
+        scope: Scope::Answer,
+        when: Expr::Is(Atom::TurnAborted),
+        require: Expr::Is(Atom::AbortNamesFailure),
+        reach_property: "REACH-14 a turn is aborted",
+        premise: Expr::Is(Atom::TurnAborted),
+        rationale: "an aborted turn is loud, not silent (INV-1), so it must be earned: a host may not abort turns to escape judging",
     },
 ];
 

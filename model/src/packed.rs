@@ -148,8 +148,8 @@ fn opt_recovery_of(v: u64) -> Option<Recovery> {
     (v > 0).then(|| recovery_of(v - 1))
 }
 
-/// An answer in 4 bits.
-fn answer_code(a: Answer) -> u64 {
+/// An answer in 5 bits; an abort names a connector, renamed with the rest.
+fn answer_code(a: Answer, rn: &Renaming) -> u64 {
     match a {
         Answer::UsedTool => 0,
         Answer::ToolFailed(r) => 1 + opt_recovery_code(r),
@@ -160,6 +160,7 @@ fn answer_code(a: Answer) -> u64 {
         Answer::Misrouted => 11,
         Answer::NotAvailable => 12,
         Answer::RelayedNotice => 13,
+        Answer::Aborted(c) => 14 + u64::from(rn.connector(c).0),
     }
 }
 fn answer_of(v: u64) -> Answer {
@@ -172,7 +173,8 @@ fn answer_of(v: u64) -> Answer {
         10 => Answer::NoSuchTool,
         11 => Answer::Misrouted,
         12 => Answer::NotAvailable,
-        _ => Answer::RelayedNotice,
+        13 => Answer::RelayedNotice,
+        _ => Answer::Aborted(ConnectorId((v - 14) as u8)),
     }
 }
 
@@ -265,6 +267,7 @@ fn put_link(w: &mut Writer, l: &Link) {
     w.flag(l.evidence);
     w.flag(l.failed);
     put_entry(w, l.newest);
+    w.flag(l.lazy);
 }
 fn take_link(r: &mut Reader) -> Link {
     let entry = take_entry(r);
@@ -286,6 +289,7 @@ fn take_link(r: &mut Reader) -> Link {
         evidence: r.flag(),
         failed: r.flag(),
         newest: take_entry(r),
+        lazy: r.flag(),
     }
 }
 
@@ -379,7 +383,7 @@ fn put_event(w: &mut Writer, e: Option<Event>, rn: &Renaming) {
             w.flag(m.due);
             w.put(m.offered.map_or(0, |l| 1 + listing_code(l)), 2);
             put_notice(w, m.notice);
-            w.put(answer_code(m.answer), 4);
+            w.put(answer_code(m.answer, rn), 5);
         }
         Some(Event::Applied(a)) => {
             w.put(2, 2);
@@ -412,7 +416,7 @@ fn take_event(r: &mut Reader) -> Option<Event> {
             due: r.flag(),
             offered: opt_listing(r.take(2)),
             notice: take_notice(r),
-            answer: answer_of(r.take(4)),
+            answer: answer_of(r.take(5)),
         })),
         2 => Some(Event::Applied(Applied {
             session: SessionId(r.take(2) as u8),

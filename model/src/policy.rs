@@ -67,6 +67,39 @@ pub enum OnUnknownTool {
     Misroute,
 }
 
+/// Where the host keeps the tool lists it offers the language model (SPEC.md §5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Catalogue {
+    /// A catalogue kept between turns, replaced by the replies the host applies.
+    Kept,
+    /// Kept between turns, dropped when a `list_changed` arrives and fetched again at the next
+    /// offer (at once, if a turn is in progress).
+    DroppedOnNotify,
+    /// Kept between turns until the host's refresh command drops it (an explicit `invalidate`);
+    /// fetched again at the next offer.
+    DroppedOnCommand,
+    /// None between turns: every offer lists every connector, and replies that arrive between
+    /// turns are dropped.
+    PerTurn,
+}
+
+/// The commands a host gives its user (SPEC.md §5.3). A host without one is never asked to run it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Commands {
+    /// A refresh command (`/mcp`, or an application's `invalidate`).
+    pub refresh: bool,
+    /// The user can quit and relaunch the session.
+    pub restart: bool,
+    /// The user can complete a connector's authentication handshake inside the session.
+    pub authenticate: bool,
+}
+
+impl Commands {
+    /// Every command.
+    pub const ALL: Commands = Commands { refresh: true, restart: true, authenticate: true };
+}
+
 /// A host policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct HostPolicy {
@@ -113,6 +146,17 @@ pub struct HostPolicy {
     pub hold_while_refreshing: bool,
     /// A notice shown on every connector at all times (the crying-wolf host).
     pub banner: Option<Notice>,
+    /// Where the offered lists are kept.
+    pub catalogue: Catalogue,
+    /// A `tools/list` that fails while a turn waits for it ends the turn with an error naming the
+    /// connector, before the language model is called again.
+    pub abort_on_failure: bool,
+    /// A listing of only the auth stubs aborts the turn too, as if the list had failed (a defect:
+    /// the error says the tools could not be listed, and hides the stubs that would start the
+    /// handshake).
+    pub abort_on_stubs: bool,
+    /// The commands the host has.
+    pub commands: Commands,
 }
 
 impl HostPolicy {
@@ -143,6 +187,20 @@ const BASE: HostPolicy = HostPolicy {
     request_timeout: false,
     hold_while_refreshing: false,
     banner: None,
+    catalogue: Catalogue::Kept,
+    abort_on_failure: false,
+    abort_on_stubs: false,
+    commands: Commands::ALL,
+};
+
+/// What the agent frameworks and SDK client groups of SPEC.md §5.2 share: no notices, no `/mcp`,
+/// no in-session authentication command, a timeout on every request, and a failing list that
+/// aborts the turn it was made for.
+const FRAMEWORK: HostPolicy = HostPolicy {
+    request_timeout: true,
+    abort_on_failure: true,
+    commands: Commands { refresh: false, restart: true, authenticate: false },
+    ..BASE
 };
 
 /// The policy SPEC.md recommends for a connector platform: a host that may read the account's
@@ -170,6 +228,10 @@ pub const RECOMMENDED: HostPolicy = HostPolicy {
     request_timeout: true,
     hold_while_refreshing: true,
     banner: None,
+    catalogue: Catalogue::Kept,
+    abort_on_failure: false,
+    abort_on_stubs: false,
+    commands: Commands::ALL,
 };
 
 /// The policy SPEC.md recommends for a generic MCP host of third-party servers: `recommended`
@@ -193,6 +255,15 @@ pub const WORLD_ONLY: HostPolicy = HostPolicy {
     // The runner plays the clock: it may always tell a host that a hung request's time is up.
     request_timeout: true,
     ..BASE
+};
+
+/// An agent framework that lists every connector at every turn and keeps nothing between turns.
+pub const FETCH_PER_TURN: HostPolicy = HostPolicy {
+    name: "fetch-per-turn",
+    summary: "no catalogue between turns: every turn lists every connector and offers what returns; a failing \
+              list aborts the turn with an error naming the connector",
+    catalogue: Catalogue::PerTurn,
+    ..FRAMEWORK
 };
 
 /// Every policy of the design space, in verdict-table order.
@@ -246,6 +317,29 @@ pub const POLICIES: &[HostPolicy] = &[
     },
     RECOMMENDED,
     RECOMMENDED_MCP,
+    FETCH_PER_TURN,
+    HostPolicy {
+        name: "invalidate-on-notify",
+        summary: "a cached list is dropped on any list_changed and fetched again at the next offer; a failing fetch \
+                  aborts the turn",
+        catalogue: Catalogue::DroppedOnNotify,
+        ..FRAMEWORK
+    },
+    HostPolicy {
+        name: "snapshot-at-connect",
+        summary: "listed once per connection and never again (a client group that flattens tools at connect \
+                  time); a lost transport session reconnects and lists",
+        reinitialise_on_lost_session: true,
+        ..FRAMEWORK
+    },
+    HostPolicy {
+        name: "cache-until-invalidated",
+        summary: "cached across turns until the application invalidates it (its refresh command), then fetched \
+                  at the next offer; a failing fetch aborts the turn",
+        catalogue: Catalogue::DroppedOnCommand,
+        commands: Commands { refresh: true, ..FRAMEWORK.commands },
+        ..FRAMEWORK
+    },
 ];
 
 /// Deliberately broken variants of `recommended`, one defect each, kept so that every invariant
@@ -341,6 +435,14 @@ pub const BROKEN_POLICIES: &[HostPolicy] = &[
         broken: true,
         on_unknown_tool: OnUnknownTool::Misroute,
         ..RECOMMENDED
+    },
+    HostPolicy {
+        name: "broken-abort-on-stubs",
+        summary: "fetch-per-turn that aborts the turn when a connector lists only its auth stubs, saying its tools \
+                  could not be listed",
+        broken: true,
+        abort_on_stubs: true,
+        ..FETCH_PER_TURN
     },
 ];
 

@@ -313,6 +313,9 @@ pub struct Link {
     /// Oracle bookkeeping for INV-12: the newest `tools/list` reply this link has received since
     /// the session (re)started, applied or not.
     pub newest: Option<Entry>,
+    /// The host holds no catalogue for this connector: it fetches the list afresh at the next
+    /// offer (SPEC.md §2.3; the designs of §5.2). `entry` is then `None`.
+    pub lazy: bool,
 }
 
 impl Link {
@@ -444,6 +447,9 @@ pub enum Answer {
     NotAvailable,
     /// The agent relayed the connector's notice.
     RelayedNotice,
+    /// The host aborted the turn with an error naming a connector whose `tools/list` failed; the
+    /// language model was not offered anything more.
+    Aborted(ConnectorId),
 }
 
 impl Answer {

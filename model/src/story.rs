@@ -62,7 +62,8 @@ pub fn catalogue_words(model: &CoherenceModel, state: &State, session: SessionId
         .connector_ids()
         .map(|c| {
             let link = state.link(session, c);
-            let mut part = format!("{c}: {}", listing_words(link.offered()));
+            let kept = if link.lazy { "nothing kept, listed at the next offer" } else { listing_words(link.offered()) };
+            let mut part = format!("{c}: {kept}");
             if let Some(notice) = link.notice {
                 part.push_str(&format!(" + notice {}", notice_words(notice)));
             }
@@ -112,6 +113,9 @@ fn answer_words(connector: ConnectorId, answer: Answer) -> String {
         ),
         Answer::NotAvailable => format!("answers that {connector} is not available"),
         Answer::RelayedNotice => format!("relays the notice for {connector}"),
+        Answer::Aborted(named) => {
+            format!("never acts: the host aborts the turn with an error saying {named}'s tools could not be listed")
+        }
     }
 }
 
@@ -121,6 +125,9 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
         let mut words = Vec::new();
         for c in model.bounds.connector_ids() {
             let (b, a) = (before.link(s, c), after.link(s, c));
+            if a.lazy && !b.lazy {
+                words.push(format!("drops its {c} list"));
+            }
             if a.fetch_count() > b.fetch_count() || (a.refetch_queued && !b.refetch_queued) {
                 words.push(format!("re-lists {c}"));
             }
@@ -171,8 +178,23 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
             let applied = matches!(after.event, Some(Event::Applied { .. }));
             let effect = if applied {
                 format!("; {session} now offers {}", listing_words(after.link(session, connector).offered()))
-            } else if matches!(fetch.reply, Reply::Listed { .. }) {
-                "; it is older than what the catalogue holds, and is ignored".to_owned()
+            } else if let Some(Event::Answered(m)) = after.event {
+                format!("; {session} {}", answer_words(m.connector, m.answer).replace("never acts: the host ", ""))
+            } else if let Reply::Listed { listing, .. } = fetch.reply {
+                // Told from what the host did, never from what a reference host would have done.
+                let offered = after.link(session, connector).offered();
+                if after.link(session, connector).lazy {
+                    format!("; {session} keeps no list for {connector} now, and drops the reply")
+                } else if offered == Some(listing) {
+                    format!("; {session} goes on offering {}", listing_words(offered))
+                } else if fetch.superseded {
+                    format!(
+                        "; a reply to a later request was already applied, and {session} ignores this one: it still offers {}",
+                        listing_words(offered)
+                    )
+                } else {
+                    format!("; {session} does not apply it: it still offers {}", listing_words(offered))
+                }
             } else {
                 let link = after.link(session, connector);
                 match link.notice {
@@ -348,6 +370,15 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
             format!(
                 "{c} changed during the turn and {s} was told before the answer; {c} is {} now, yet {what}, and nothing named a recovery step.",
                 if m.authenticated { "authenticated" } else { "not authenticated" }
+            )
+        }
+        ("INV-14", Some(m)) => {
+            let named = match m.answer {
+                Answer::Aborted(named) => named,
+                _ => c,
+            };
+            format!(
+                "{s} aborted the turn with an error naming {named}, yet no tools/list of {named} has failed since one last succeeded."
             )
         }
         ("INV-6" | "INV-7", _) => {

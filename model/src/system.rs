@@ -1,7 +1,7 @@
 //! The transition system: actions, their guards, and the host's reactions (SPEC.md §3).
 
 use crate::invariants;
-use crate::policy::{FetchMode, HostPolicy, OnListChanged, OnReadFailure, OnTurn, OnUnknownTool};
+use crate::policy::{Catalogue, FetchMode, HostPolicy, OnListChanged, OnReadFailure, OnTurn, OnUnknownTool};
 use crate::state::*;
 use serde::{Deserialize, Serialize};
 use stateright::{Model, Property};
@@ -433,13 +433,7 @@ impl CoherenceModel {
                 state.connectors[c] = choices[i];
             }
             for s in self.bounds.session_ids() {
-                for c in self.bounds.connector_ids() {
-                    let connector = *state.connector(c);
-                    let built = Entry { listing: connector.listing(), version: connector.version };
-                    let link = state.link_mut(s, c);
-                    link.entry = Some(built);
-                    link.newest = Some(built);
-                }
+                self.start_session(&mut state, s);
             }
             self.show_banner(&mut state);
             states.push(state);
@@ -455,6 +449,22 @@ impl CoherenceModel {
                 }
                 pick[digit] = 0;
                 digit += 1;
+            }
+        }
+    }
+
+    /// A session that has just started: it has listed every connector and holds what it got, or,
+    /// for a host that keeps nothing between turns, holds nothing.
+    pub fn start_session(&self, state: &mut State, s: SessionId) {
+        for c in self.bounds.connector_ids() {
+            let connector = *state.connector(c);
+            let built = Entry { listing: connector.listing(), version: connector.version };
+            let link = state.link_mut(s, c);
+            if self.policy.catalogue == Catalogue::PerTurn {
+                link.lazy = true;
+            } else {
+                link.entry = Some(built);
+                link.newest = Some(built);
             }
         }
     }
@@ -531,11 +541,16 @@ impl CoherenceModel {
                             actions.push(Action::UserAsk { session, connector });
                         }
                     }
+                    let commands = self.policy.commands;
                     if state.spent.commands < b.commands {
-                        actions.push(Action::UserMcp { session });
-                        actions.push(Action::UserRestart { session });
+                        if commands.refresh {
+                            actions.push(Action::UserMcp { session });
+                        }
+                        if commands.restart {
+                            actions.push(Action::UserRestart { session });
+                        }
                     }
-                    if state.spent.auth_changes < b.auth_changes {
+                    if state.spent.auth_changes < b.auth_changes && commands.authenticate {
                         for connector in b.connector_ids() {
                             let link = state.link(session, connector);
                             let prompted = link.offered() == Some(Listing::Stubs)
@@ -567,11 +582,12 @@ impl CoherenceModel {
     }
 
     /// A session is starting while some connector has no catalogue entry yet and a request for
-    /// it is outstanding. Users do not get a turn before the catalogue is built.
+    /// it is outstanding. Users do not get a turn before the catalogue is built (a host that keeps
+    /// no list for a connector builds it at the offer instead).
     pub fn starting(&self, state: &State, session: SessionId) -> bool {
         self.bounds.connector_ids().any(|c| {
             let link = state.link(session, c);
-            link.entry.is_none() && (link.fetch_count() > 0 || link.refetch_queued)
+            !link.lazy && link.entry.is_none() && (link.fetch_count() > 0 || link.refetch_queued)
         })
     }
 
@@ -634,12 +650,17 @@ impl CoherenceModel {
                 if relist {
                     self.request_listing(&mut next, session, connector);
                 }
+                if p.catalogue == Catalogue::DroppedOnNotify {
+                    Self::drop_list(&mut next, session, connector);
+                    self.fetch_for_offer(&mut next, session);
+                }
             }
             Action::DeliverListing { session, connector, slot } => {
-                self.deliver_listing(&mut next, session, connector, usize::from(slot), None);
+                self.deliver_listing(state, &mut next, session, connector, usize::from(slot), None);
             }
             Action::TimeOutListing { session, connector, slot } if p.request_timeout => {
                 self.deliver_listing(
+                    state,
                     &mut next,
                     session,
                     connector,
@@ -702,6 +723,7 @@ impl CoherenceModel {
                 if reads {
                     next.sessions[session.index()].read = Some(AccountRead::of(state));
                 }
+                self.fetch_for_offer(&mut next, session);
             }
             Action::UserMcp { session } => {
                 next.spent.commands += 1;
@@ -713,6 +735,9 @@ impl CoherenceModel {
                     if p.mcp_refreshes {
                         self.request_listing(&mut next, session, connector);
                     }
+                    if p.catalogue == Catalogue::DroppedOnCommand {
+                        Self::drop_list(&mut next, session, connector);
+                    }
                 }
             }
             Action::UserRestart { session } => {
@@ -722,7 +747,11 @@ impl CoherenceModel {
                     let link = next.link_mut(session, connector);
                     let following = link.notice.map(|n| n.recovery) == Some(Recovery::Restart);
                     *link = Link { following, triggered: true, due: true, ..Link::default() };
-                    self.request_listing(&mut next, session, connector);
+                    if p.catalogue == Catalogue::PerTurn {
+                        link.lazy = true;
+                    } else {
+                        self.request_listing(&mut next, session, connector);
+                    }
                 }
             }
             Action::UserAuthenticate { session, connector } => {
@@ -843,6 +872,7 @@ impl CoherenceModel {
     /// up on).
     fn deliver_listing(
         &self,
+        before: &State,
         state: &mut State,
         session: SessionId,
         connector: ConnectorId,
@@ -865,9 +895,14 @@ impl CoherenceModel {
                     link.evidence = false;
                     link.failed = false;
                 }
-                if !(fetch.superseded && p.guard_superseded) {
+                // A host that keeps nothing between turns drops a reply that arrives between them.
+                let between_turns = p.catalogue == Catalogue::PerTurn && state.session(session).turn.is_none();
+                let ignored = between_turns || (fetch.superseded && p.guard_superseded);
+                let link = state.link_mut(session, connector);
+                if !ignored {
                     let before = link.offered();
                     link.entry = Some(reply);
+                    link.lazy = false;
                     for older in link.fetches[..slot].iter_mut().flatten() {
                         older.superseded = true;
                     }
@@ -879,16 +914,24 @@ impl CoherenceModel {
                 if version == server {
                     Self::signal(state, session, connector);
                 }
+                if p.abort_on_stubs && listing == Listing::Stubs && state.session(session).turn.is_some() {
+                    self.answer(before, state, session, Call::Nothing, Answer::Aborted(connector));
+                }
             }
             Reply::Failed(failure) => {
                 link.failed = true;
+                // A host that fetches what it does not keep at the next offer fetches it then.
+                link.lazy |= p.catalogue != Catalogue::Kept && link.entry.is_none();
                 if failure == ListFailure::SessionNotFound && p.reinitialise_on_lost_session {
                     link.transport_lost = false;
                     self.request_listing(state, session, connector);
+                } else if p.abort_on_failure && state.session(session).turn.is_some() {
+                    self.answer(before, state, session, Call::Nothing, Answer::Aborted(connector));
                 } else if p.notice_on_failure {
                     let recovery =
                         if failure == ListFailure::SessionNotFound { Recovery::Restart } else { p.failure_recovery };
-                    link.notice = Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
+                    state.link_mut(session, connector).notice =
+                        Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
                 }
             }
             Reply::Hung | Reply::Lost => unreachable!("a hung request is never delivered"),
@@ -1056,6 +1099,37 @@ impl CoherenceModel {
     fn answer(&self, before: &State, next: &mut State, session: SessionId, call: Call, answer: Answer) {
         let turn = next.sessions[session.index()].turn.take().expect("turn in progress");
         next.event = Some(Event::Answered(Moment::at(before, next, session, turn, call, answer)));
+        if self.policy.catalogue == Catalogue::PerTurn {
+            for c in self.bounds.connector_ids() {
+                Self::drop_list(next, session, c);
+            }
+        }
+    }
+
+    /// The host drops what it keeps for `connector`: it will fetch it at the next offer.
+    fn drop_list(state: &mut State, session: SessionId, connector: ConnectorId) {
+        let link = state.link_mut(session, connector);
+        link.entry = None;
+        link.lazy = true;
+    }
+
+    /// The host fetches every list it does not keep, for an offer to the language model, and holds
+    /// the turn until the replies arrive. Only when a turn is in progress: between turns, a list
+    /// not kept waits for the next one.
+    fn fetch_for_offer(&self, state: &mut State, session: SessionId) {
+        if state.session(session).turn.is_none() {
+            return;
+        }
+        let mut fetched = false;
+        for c in self.bounds.connector_ids() {
+            if state.link(session, c).lazy {
+                self.request_listing(state, session, c);
+                fetched = true;
+            }
+        }
+        if fetched && let Some(turn) = &mut state.sessions[session.index()].turn {
+            turn.held = true;
+        }
     }
 }
 
@@ -1065,6 +1139,8 @@ impl Moment {
     /// step's signals. The conformance runner builds moments with this too.
     pub fn at(before: &State, after: &State, session: SessionId, turn: Turn, call: Call, answer: Answer) -> Moment {
         let link = after.link(session, turn.connector);
+        // An aborted turn offers the language model nothing more.
+        let offered = if matches!(answer, Answer::Aborted(_)) { None } else { link.offered() };
         Moment {
             session,
             connector: turn.connector,
@@ -1073,7 +1149,7 @@ impl Moment {
             signalled: !turn.unsignalled,
             authenticated: after.connector(turn.connector).auth == Auth::Authenticated,
             due: before.link(session, turn.connector).due,
-            offered: link.offered(),
+            offered,
             notice: link.notice,
             answer,
         }

@@ -15,12 +15,13 @@
 use crate::fixture::Fixture;
 use crate::host::{Host, HostError};
 use crate::protocol::{
-    AccountResult, CallResult, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, SessionView, TurnState,
+    AccountResult, CallResult, Command, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, PROTOCOL_VERSIONS,
+    SessionView, TurnState,
 };
 use coherence_model::invariants::{INVARIANTS, Invariant};
 use coherence_model::state::{
-    AccountRead, Applied, Auth, ConnectorId, Entry, Event, FETCHES_IN_FLIGHT_MAX, Fetch, ListFailure, Moment, Reply,
-    SessionId, State,
+    AccountRead, Applied, Auth, Call, ConnectorId, Entry, Event, FETCHES_IN_FLIGHT_MAX, Fetch, ListFailure, Moment,
+    Reply, SessionId, State,
 };
 use coherence_model::story::violation_words;
 use coherence_model::{Action, CoherenceModel, WORLD_ONLY};
@@ -167,6 +168,10 @@ struct Engine<'h> {
     next_id: BTreeMap<(SessionId, ConnectorId), u64>,
     /// Sessions whose turn in progress has had its one retry.
     retried: std::collections::BTreeSet<SessionId>,
+    /// The commands the host has (from its hello).
+    commands: std::collections::BTreeSet<Command>,
+    /// The state after the host's reset.
+    init: Option<State>,
     host: &'h mut dyn Host,
     executed: Vec<Executed>,
     views: Vec<Vec<SessionView>>,
@@ -194,6 +199,8 @@ pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
         ids: BTreeMap::new(),
         next_id: BTreeMap::new(),
         retried: Default::default(),
+        commands: Default::default(),
+        init: None,
         host,
         executed: Vec::new(),
         views: Vec::new(),
@@ -212,6 +219,8 @@ pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
         }
     };
     let skipped = engine.skipped(fixture);
+    // The run starts where the host's reset left it (a host may keep no lists).
+    let init = engine.init.unwrap_or(init);
     Run { model, init, executed: engine.executed, skipped, verdict, views: engine.views }
 }
 
@@ -224,10 +233,20 @@ impl Engine<'_> {
 
     fn run(&mut self, fixture: &Fixture) -> Result<(), Stop> {
         match self.host.handle(&Input::Hello { protocol: PROTOCOL_VERSION })? {
-            Output::Hello { protocol, .. } if protocol == PROTOCOL_VERSION => {}
+            Output::Hello { protocol, commands, .. } if PROTOCOL_VERSIONS.contains(&protocol) => {
+                if protocol < 3 && commands.is_some() {
+                    return Err(Stop::Host(HostError::Protocol(
+                        "`commands` in hello is protocol 3; the host says it speaks protocol 2".to_owned(),
+                    )));
+                }
+                self.commands = commands.unwrap_or_else(|| {
+                    [Command::Refresh, Command::Restart, Command::Authenticate].into_iter().collect()
+                });
+            }
             Output::Hello { protocol, .. } => {
                 return Err(Stop::Host(HostError::Protocol(format!(
-                    "the host speaks protocol {protocol}; this runner speaks {PROTOCOL_VERSION}"
+                    "the host speaks protocol {protocol}; this runner speaks {} (and accepts {PROTOCOL_VERSIONS:?})",
+                    PROTOCOL_VERSION
                 ))));
             }
             Output::Error { message } => return Err(Stop::Host(HostError::Reported(message))),
@@ -259,13 +278,20 @@ impl Engine<'_> {
         for (s, view) in self.model.bounds.session_ids().zip(&views) {
             for c in self.model.bounds.connector_ids() {
                 let offered = view.catalogue.get(&c).copied();
-                if offered != self.state.link(s, c).offered() {
+                if view.fetch_at_offer.contains(&c) {
+                    // A host that keeps no list lists at the next offer instead.
+                    let link = self.state.link_mut(s, c);
+                    link.entry = None;
+                    link.newest = None;
+                    link.lazy = true;
+                } else if offered != self.state.link(s, c).offered() {
                     return Err(Stop::Host(HostError::Protocol(format!(
-                        "after reset, {s} must offer {c}'s listing from the session start"
+                        "after reset, {s} must offer {c}'s listing from the session start, or list it in `fetch_at_offer`"
                     ))));
                 }
             }
         }
+        self.init = Some(self.state);
         for (i, step) in fixture.steps.iter().enumerate() {
             self.phase = Phase::Step(i);
             self.fixture_step(i, step.action)?;
@@ -286,7 +312,9 @@ impl Engine<'_> {
 
     fn fixture_step(&mut self, index: usize, action: Action) -> Result<(), Stop> {
         let Some(session) = Self::agent_session(action) else {
-            if self.enabled().contains(&action) {
+            // A host is never asked to run a command it lacks.
+            let lacks = Command::of(action).is_some_and(|c| !self.commands.contains(&c));
+            if !lacks && self.enabled().contains(&action) {
                 self.execute(index, action, Origin::Fixture)?;
             }
             return Ok(());
@@ -295,6 +323,10 @@ impl Engine<'_> {
             return Ok(());
         }
         self.drain(index, Some(session))?;
+        if self.state.session(session).turn.is_none() {
+            // The host aborted the turn while it waited.
+            return Ok(());
+        }
         let enabled = self.enabled();
         if enabled.contains(&action) {
             return self.execute(index, action, Origin::Fixture);
@@ -464,7 +496,7 @@ impl Engine<'_> {
                     ))));
                 }
                 for view in &sessions {
-                    for c in view.catalogue.keys().chain(view.notices.keys()) {
+                    for c in view.catalogue.keys().chain(view.notices.keys()).chain(&view.fetch_at_offer) {
                         if c.0 >= self.model.bounds.connectors {
                             return Err(Stop::Host(HostError::Protocol(format!(
                                 "the observation names unknown connector {c}"
@@ -532,6 +564,7 @@ impl Engine<'_> {
                 link.fetches = before.link(s, c).fetches;
                 link.refetch_queued = before.link(s, c).refetch_queued;
                 link.entry = before.link(s, c).entry;
+                link.lazy = before.link(s, c).lazy;
                 link.notice = before.link(s, c).notice;
                 if restarted {
                     // The connection is new: requests in flight and waiting are gone. Ids go on.
@@ -591,7 +624,7 @@ impl Engine<'_> {
                 link.refetch_queued = true;
             }
         }
-        self.overlay_views(&before, &views, delivered);
+        self.overlay_views(&before, &views, delivered)?;
         self.overlay_turn(action, &before, world_event, &views, answer)?;
         self.views.push(views);
         self.record(index, action, origin, Some(input))
@@ -615,11 +648,17 @@ impl Engine<'_> {
         before: &State,
         views: &[SessionView],
         delivered: Option<(SessionId, ConnectorId, Reply)>,
-    ) {
+    ) -> Result<(), Stop> {
         for (s, view) in self.model.bounds.session_ids().zip(views) {
             for c in self.model.bounds.connector_ids() {
                 let server = *self.state.connector(c);
                 let offered = view.catalogue.get(&c).copied();
+                let lazy = view.fetch_at_offer.contains(&c);
+                if lazy && offered.is_some() {
+                    return Err(Stop::Host(HostError::Protocol(format!(
+                        "{s} both offers {c}'s tools and lists {c} in `fetch_at_offer`, which is for a connector whose list the host does not keep"
+                    ))));
+                }
                 let previous = self.state.link(s, c).entry;
                 let entry = match offered {
                     None => None,
@@ -642,9 +681,11 @@ impl Engine<'_> {
                 };
                 let link = self.state.link_mut(s, c);
                 link.entry = entry;
+                link.lazy = lazy;
                 link.notice = view.notices.get(&c).copied();
             }
         }
+        Ok(())
     }
 
     fn overlay_turn(
@@ -656,6 +697,27 @@ impl Engine<'_> {
         answer: Option<coherence_model::state::Answer>,
     ) -> Result<(), Stop> {
         let agent = Self::agent_session(action);
+        let mut answer = answer;
+        // The host aborted a turn at a reply (or a timeout) it waited for.
+        if let (None, Some(aborted @ coherence_model::state::Answer::Aborted(named)), Some(s)) =
+            (agent, answer, action.session())
+            && let Some(turn) = self.state.session(s).turn
+        {
+            let protocol = |m: String| Err(Stop::Host(HostError::Protocol(m)));
+            if views[s.index()].turn != TurnState::None {
+                return protocol(format!("{s} aborted the turn but still reports it in progress"));
+            }
+            if !matches!(action, Action::DeliverListing { .. } | Action::TimeOutListing { .. }) {
+                return protocol(format!(
+                    "{s} aborted the turn naming {named} at {}; a turn is aborted when a tools/list reply or timeout arrives",
+                    action.name()
+                ));
+            }
+            self.state.sessions[s.index()].turn = None;
+            self.retried.remove(&s);
+            self.state.event = Some(Event::Answered(Moment::at(before, &self.state, s, turn, Call::Nothing, aborted)));
+            answer = None;
+        }
         for (s, view) in self.model.bounds.session_ids().zip(views) {
             let protocol = |m: String| Err(Stop::Host(HostError::Protocol(m)));
             if Some(s) == agent {
@@ -672,14 +734,13 @@ impl Engine<'_> {
                             return protocol(what);
                         }
                         let link = *self.state.link(s, turn.connector);
+                        // A host that drops its lists once the turn ends offered, at the answer,
+                        // what the agent acted on.
+                        let offered = if link.lazy { before.link(s, turn.connector).offered() } else { link.offered() };
                         self.state.sessions[s.index()].turn = None;
                         self.retried.remove(&s);
-                        self.state.event = Some(Event::Answered(Moment {
-                            offered: link.offered(),
-                            notice: link.notice,
-                            answer,
-                            ..world
-                        }));
+                        self.state.event =
+                            Some(Event::Answered(Moment { offered, notice: link.notice, answer, ..world }));
                     }
                     (None, TurnState::Held | TurnState::Open)
                         if matches!(
@@ -728,7 +789,11 @@ impl Engine<'_> {
                 continue;
             }
             if answer.is_some() && agent.is_none() {
-                return protocol("an answer without an agent step".to_owned());
+                let what = match answer {
+                    Some(coherence_model::state::Answer::Aborted(_)) => "an aborted turn where no turn is in progress",
+                    _ => "an answer without an agent step (only `aborted` may end a turn at a reply or a timeout)",
+                };
+                return protocol(what.to_owned());
             }
             if self.state.session(s).turn.is_none() {
                 self.retried.remove(&s);
@@ -780,6 +845,7 @@ fn answer_fits(
         A::Misrouted => "that it ran another connector's tool".to_owned(),
         A::NotAvailable => "that the agent said the capability is not available".to_owned(),
         A::RelayedNotice => "that the agent relayed a notice".to_owned(),
+        A::Aborted(named) => format!("that it aborted the turn because {named}'s tools could not be listed"),
     };
     let fits = match action {
         Action::AgentCallTool { .. } => match answer {

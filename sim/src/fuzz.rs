@@ -27,6 +27,9 @@ pub fn adapter_output(data: &[u8]) {
     }
 }
 
+/// A fuzz target: it must never panic, whatever the bytes.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its directory and its fuzz binary have.
-pub const TARGETS: &[(&str, fn(&[u8]))] =
+pub const TARGETS: &[(&str, Target)] =
     &[("fixture", fixture), ("scenario", scenario), ("adapter_output", adapter_output)];

@@ -92,12 +92,9 @@ impl ReferenceHost {
             let k = &mut state.connectors[c.name.index()];
             k.notify = c.notify;
             k.auth = if c.tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated };
-            for s in sessions {
-                let built = coherence_model::state::Entry { listing: c.tools, version: 0 };
-                let link = state.link_mut(*s, c.name);
-                link.entry = Some(built);
-                link.newest = Some(built);
-            }
+        }
+        for s in sessions {
+            self.model.start_session(&mut state, *s);
         }
         self.state = state;
         self.ids.clear();
@@ -174,8 +171,12 @@ impl ReferenceHost {
             .map(|s| {
                 let mut catalogue = BTreeMap::new();
                 let mut notices = BTreeMap::new();
+                let mut fetch_at_offer = std::collections::BTreeSet::new();
                 for c in self.model.bounds.connector_ids() {
                     let link = self.state.link(s, c);
+                    if link.lazy {
+                        fetch_at_offer.insert(c);
+                    }
                     if let Some(listing) = link.offered() {
                         catalogue.insert(c, listing);
                     }
@@ -188,7 +189,7 @@ impl ReferenceHost {
                     Some(t) if t.held => TurnState::Held,
                     Some(_) => TurnState::Open,
                 };
-                SessionView { session: s, catalogue, notices, turn }
+                SessionView { session: s, catalogue, notices, fetch_at_offer, turn }
             })
             .collect()
     }
@@ -212,6 +213,7 @@ impl Host for ReferenceHost {
                     protocol: PROTOCOL_VERSION,
                     host: format!("reference/{}", self.model.policy.name),
                     claims: Vec::new(),
+                    commands: Some(crate::protocol::Command::of_policy(self.model.policy.commands)),
                 })
             }
             Input::Reset { connectors, sessions } => {

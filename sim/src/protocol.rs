@@ -9,10 +9,14 @@
 
 use coherence_model::state::{Answer, Auth, ConnectorId, ListFailure, Listing, Notice, Notify, SessionId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The protocol version this runner speaks.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
+
+/// The versions this runner accepts from a host: a version-2 host is a version-3 host that keeps
+/// every list, never aborts a turn, and has every command.
+pub const PROTOCOL_VERSIONS: [u32; 2] = [2, 3];
 
 /// On the wire every line also carries `"seq"`: the runner numbers its inputs from 0 for each
 /// adapter process, and each output echoes the number of the input it answers, so that a line
@@ -230,6 +234,42 @@ pub enum TurnState {
     Held,
 }
 
+/// A command a host may give its user (SPEC.md §5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// A refresh command: `/mcp`, or an application's `invalidate` (the `mcp` input).
+    Refresh,
+    /// Quit and relaunch the session (the `restart` input).
+    Restart,
+    /// Complete a connector's authentication handshake in the session (the `authenticated` input).
+    Authenticate,
+}
+
+impl Command {
+    /// The command an action of the user needs, if any.
+    pub fn of(action: coherence_model::Action) -> Option<Command> {
+        match action {
+            coherence_model::Action::UserMcp { .. } => Some(Command::Refresh),
+            coherence_model::Action::UserRestart { .. } => Some(Command::Restart),
+            coherence_model::Action::UserAuthenticate { .. } => Some(Command::Authenticate),
+            _ => None,
+        }
+    }
+
+    /// The commands a policy's host has.
+    pub fn of_policy(commands: coherence_model::policy::Commands) -> BTreeSet<Command> {
+        [
+            (commands.refresh, Command::Refresh),
+            (commands.restart, Command::Restart),
+            (commands.authenticate, Command::Authenticate),
+        ]
+        .into_iter()
+        .filter_map(|(has, c)| has.then_some(c))
+        .collect()
+    }
+}
+
 /// What one session shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -242,6 +282,10 @@ pub struct SessionView {
     /// The notices shown, per connector.
     #[serde(default)]
     pub notices: BTreeMap<ConnectorId, Notice>,
+    /// Connectors for which the host keeps no list: it lists them afresh at the next offer to the
+    /// language model (protocol 3). They are absent from `catalogue`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub fetch_at_offer: BTreeSet<ConnectorId>,
     /// The turn.
     pub turn: TurnState,
 }
@@ -259,6 +303,10 @@ pub enum Output {
         /// Optional behaviours the host claims (informative; the runner judges behaviour only).
         #[serde(default)]
         claims: Vec<String>,
+        /// The commands the host gives its user (protocol 3); absent, every command. The runner
+        /// never asks a host to run a command it lacks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commands: Option<BTreeSet<Command>>,
     },
     /// The host's state after an input.
     Observation {
@@ -270,7 +318,8 @@ pub enum Output {
         reads: Vec<SessionId>,
         /// Every session's view.
         sessions: Vec<SessionView>,
-        /// What the turn's answer was, when the input ended a turn.
+        /// What the turn's answer was, when the input ended a turn: after an agent step, or, for
+        /// `aborted` (protocol 3), after a `listing` or `timeout` that made the host abort it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         answer: Option<Answer>,
     },

@@ -249,7 +249,7 @@ fn bad_adapters_fail_clearly() {
         (&format!("echo '{hello}'; sleep 30"), "no answer within 300 ms"),
         (
             r#"echo '{"type":"hello","protocol":1,"host":"x","seq":0}'"#,
-            "the host speaks protocol 1; this runner speaks 2",
+            "the host speaks protocol 1; this runner speaks 3 (and accepts [2, 3])",
         ),
         (&format!("echo '{hello}'; python3 -c 'print(\"x\" * 2000000)'; sleep 5"), "a line over 1048576 bytes"),
         (&format!("echo '{hello}'; echo 'boom' >&2; exit 1"), "its stderr ends with: boom"),
@@ -488,9 +488,9 @@ fn scenario_action_syntax_round_trips() {
 }
 
 /// A host wrapped so that it lies about what it does; the engine must catch each lie as an error.
-struct Lying<F: FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Output)> {
-    host: ReferenceHost,
-    lie: F,
+pub(crate) struct Lying<F: FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Output)> {
+    pub(crate) host: ReferenceHost,
+    pub(crate) lie: F,
 }
 
 impl<F: FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Output)> coherence_sim::host::Host

@@ -2,6 +2,7 @@
 
 mod cli;
 mod conform;
+mod designs;
 mod holds;
 mod itf;
 mod nonvacuity;

@@ -21,6 +21,7 @@ const BREAKERS: &[(&str, &str)] = &[
     ("INV-11", "broken-no-timeout"),
     ("INV-12", "broken-concurrent"),
     ("INV-13", "broken-no-hold"),
+    ("INV-14", "broken-abort-on-stubs"),
 ];
 
 #[test]
@@ -36,17 +37,26 @@ fn every_invariant_has_a_policy_that_breaks_it() {
 }
 
 /// `recommended` breaks nothing and reaches every premise but INV-12's, which single flight makes
-/// unreachable (SPEC.md §7.1): no reply is ever older than one already received.
+/// unreachable (SPEC.md §7.1): no reply is ever older than one already received; and INV-14's: it
+/// never aborts a turn.
 #[test]
 fn recommended_reaches_every_premise_and_breaks_nothing() {
     for outcome in &default_report("recommended").invariants {
         assert!(outcome.counterexample.is_none(), "recommended violates {}", outcome.invariant.id);
-        let expected = outcome.invariant.id != "INV-12";
+        let expected = !["INV-12", "INV-14"].contains(&outcome.invariant.id);
         assert_eq!(outcome.witness.is_some(), expected, "recommended and the premise of {}", outcome.invariant.id);
     }
-    // The premise is reachable: without single flight the race exists.
+    // The premises are reachable: without single flight the race exists, and a host that aborts
+    // turns on failed lists reaches INV-14's and holds it.
     let concurrent = default_report("broken-concurrent");
     assert!(concurrent.invariants.iter().any(|o| o.invariant.id == "INV-12" && o.witness.is_some()));
+    let per_turn = default_report("fetch-per-turn");
+    assert!(
+        per_turn
+            .invariants
+            .iter()
+            .any(|o| o.invariant.id == "INV-14" && o.witness.is_some() && o.counterexample.is_none())
+    );
 }
 
 /// Each broken variant of `recommended` is the recommended policy with exactly one element
@@ -75,7 +85,8 @@ fn every_element_of_recommended_is_necessary() {
     }
     let named: Vec<&str> = ELEMENTS.iter().map(|e| e.variant).collect();
     for policy in BROKEN_POLICIES {
-        assert!(named.contains(&policy.name) || policy.name == "broken-misroute", "{} drops no element", policy.name);
+        let adds_a_defect = ["broken-misroute", "broken-abort-on-stubs"].contains(&policy.name);
+        assert!(named.contains(&policy.name) || adds_a_defect, "{} drops no element", policy.name);
     }
     assert!(same_choices(&policy_named("recommended-mcp").unwrap(), &(ELEMENTS[0].drop)(RECOMMENDED)));
 }

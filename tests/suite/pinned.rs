@@ -21,6 +21,10 @@ list-changed-guarded 5195497
 restart-banner 1587831
 recommended 12136923
 recommended-mcp 4259471
+fetch-per-turn 2631683
+invalidate-on-notify 1575818
+snapshot-at-connect 548926
+cache-until-invalidated 1606815
 broken-advertised-only 11780112
 broken-concurrent 51851701
 broken-trusts-read 12278146
@@ -34,6 +38,7 @@ broken-no-reinit 12393906
 broken-unexplained 12136923
 broken-stale-notice 13195438
 broken-misroute 12136923
+broken-abort-on-stubs 2766389
 "
     );
 }
@@ -53,6 +58,10 @@ list-changed-guarded 245160
 restart-banner 178980
 recommended 899010
 recommended-mcp 402231
+fetch-per-turn 149196
+invalidate-on-notify 108732
+snapshot-at-connect 90570
+cache-until-invalidated 165960
 broken-advertised-only 873492
 broken-concurrent 2408268
 broken-trusts-read 902007
@@ -66,6 +75,7 @@ broken-no-reinit 893658
 broken-unexplained 899010
 broken-stale-notice 949506
 broken-misroute 899010
+broken-abort-on-stubs 103275
 "
     );
 }
@@ -73,7 +83,7 @@ broken-misroute 899010
 /// Two concurrent sessions on one account, at bounds a test can afford. With no faults and no
 /// commands, `recommended`'s catalogue is never stale when the agent acts, so the premises of
 /// INV-1, INV-2, INV-3, INV-5 and INV-7 are never reached; nor are INV-11's (no hung request) and
-/// INV-12's (no outdated reply). "Holds" there says nothing, and the test says so: what two
+/// INV-12's (no outdated reply), and INV-14's (it never aborts a turn). "Holds" there says nothing, and the test says so: what two
 /// sessions show is that nothing else breaks and the rest of the premises are reached.
 #[test]
 fn two_sessions_are_checkable() {
@@ -82,7 +92,7 @@ fn two_sessions_are_checkable() {
     assert_eq!(report.unique_states, 12341910);
     assert!(report.invariants.iter().all(|o| o.counterexample.is_none()), "recommended holds with two sessions");
     let vacuous: Vec<&str> = report.invariants.iter().filter(|o| o.witness.is_none()).map(|o| o.invariant.id).collect();
-    assert_eq!(vacuous, ["INV-1", "INV-2", "INV-3", "INV-5", "INV-7", "INV-11", "INV-12"]);
+    assert_eq!(vacuous, ["INV-1", "INV-2", "INV-3", "INV-5", "INV-7", "INV-11", "INV-12", "INV-14"]);
     let naive = check(POLICIES[0], bounds);
     assert!(naive.invariants[0].counterexample.is_some(), "session-start-only still breaks INV-1");
 }

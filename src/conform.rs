@@ -168,13 +168,28 @@ pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
             Verdict::Fail(v) => {
                 writeln!(w, "FAIL  {id}").unwrap();
                 writeln!(w, "      {} {} violated at step {}", v.invariant.id, v.invariant.name, v.step + 1).unwrap();
-                for other in &v.also {
-                    writeln!(w, "      (also {} {} at the same step)", other.id, other.name).unwrap();
-                }
                 writeln!(w, "      required: {}", v.required).unwrap();
                 writeln!(w, "      seen:     {}", v.seen).unwrap();
+                let others = &r.run.violations[1..];
+                if !others.is_empty() {
+                    writeln!(w, "      also broken, most harmful first:").unwrap();
+                    for o in others {
+                        writeln!(
+                            w,
+                            "        {} {} at step {}: {}",
+                            o.invariant.id,
+                            o.invariant.name,
+                            o.step + 1,
+                            o.seen
+                        )
+                        .unwrap();
+                    }
+                }
+                if let Some(stopped) = &r.run.stopped {
+                    writeln!(w, "      then {stopped}").unwrap();
+                }
                 writeln!(w, "      trace:").unwrap();
-                for line in run_story(&r.run, v.step) {
+                for line in run_story(&r.run, last_step(&r.run)) {
                     writeln!(w, "        {line}").unwrap();
                 }
                 writeln!(w, "      reproduce: {}", reproduce(adapter, dir, id)).unwrap();
@@ -208,6 +223,21 @@ pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
     out
 }
 
+/// The last step a failure's trace must reach: where its last broken invariant first broke.
+fn last_step(run: &coherence_sim::engine::Run) -> usize {
+    run.violations.iter().map(|v| v.step).max().unwrap_or(0)
+}
+
+/// One broken invariant, for the JSON report.
+#[derive(Serialize)]
+struct JsonViolation {
+    invariant: &'static str,
+    name: &'static str,
+    step: usize,
+    required: String,
+    seen: String,
+}
+
 fn shell_quote(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:".contains(c)) {
         s.to_owned()
@@ -230,7 +260,11 @@ pub fn reproduce(adapter: &str, dir: &Path, id: &str) -> String {
 struct JsonResult<'a> {
     id: &'a str,
     verdict: &'static str,
+    /// Every invariant broken, the most harmful first (SPEC.md §11.1).
     violated: Vec<&'static str>,
+    /// Each of them, where it first broke, with what was required and what was seen.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    violations: Vec<JsonViolation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     step: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,6 +295,7 @@ pub fn json(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                 id: &r.fixture.id,
                 verdict: "pass",
                 violated: vec![],
+                violations: vec![],
                 step: None,
                 error: None,
                 required: None,
@@ -275,11 +310,24 @@ pub fn json(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                 Verdict::Pass => {}
                 Verdict::Fail(v) => {
                     row.verdict = "fail";
-                    row.violated = std::iter::once(v.invariant).chain(v.also.iter().copied()).map(|i| i.id).collect();
+                    row.violated = r.run.violations.iter().map(|v| v.invariant.id).collect();
+                    row.violations = r
+                        .run
+                        .violations
+                        .iter()
+                        .map(|v| JsonViolation {
+                            invariant: v.invariant.id,
+                            name: v.invariant.name,
+                            step: v.step + 1,
+                            required: v.required.clone(),
+                            seen: v.seen.clone(),
+                        })
+                        .collect();
                     row.step = Some(v.step + 1);
                     row.required = Some(v.required.clone());
                     row.seen = Some(v.seen.clone());
-                    row.trace = run_story(&r.run, v.step);
+                    row.error = r.run.stopped.clone();
+                    row.trace = run_story(&r.run, last_step(&r.run));
                     row.reproduce = Some(reproduce(adapter, dir, &r.fixture.id));
                 }
                 Verdict::HostFailed { step, during, error } => {
@@ -320,20 +368,31 @@ pub fn junit(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
         match &r.run.verdict {
             Verdict::Pass => writeln!(w, r#"  <testcase classname="conform" name="{name}"/>"#).unwrap(),
             Verdict::Fail(v) => {
+                let broken: Vec<String> = r
+                    .run
+                    .violations
+                    .iter()
+                    .map(|o| format!("{} at step {}: {}", o.invariant.id, o.step + 1, o.seen))
+                    .collect();
                 let body = format!(
-                    "required: {}\nseen: {}\n{}\nreproduce: {}",
+                    "required: {}\nseen: {}\nbroken, most harmful first:\n{}\n{}{}\nreproduce: {}",
                     v.required,
                     v.seen,
-                    run_story(&r.run, v.step).join("\n"),
+                    broken.join("\n"),
+                    r.run.stopped.as_ref().map(|s| format!("then {s}\n")).unwrap_or_default(),
+                    run_story(&r.run, last_step(&r.run)).join("\n"),
                     reproduce(adapter, dir, &r.fixture.id)
                 );
+                let also: Vec<&str> = r.run.violations[1..].iter().map(|o| o.invariant.id).collect();
+                let also = if also.is_empty() { String::new() } else { format!(" (also {})", also.join(", ")) };
                 writeln!(w, r#"  <testcase classname="conform" name="{name}">"#).unwrap();
                 writeln!(
                     w,
-                    r#"    <failure message="{} {} violated at step {}">{}</failure>"#,
+                    r#"    <failure message="{} {} violated at step {}{}">{}</failure>"#,
                     v.invariant.id,
                     xml_escape(v.invariant.name),
                     v.step + 1,
+                    also,
                     xml_escape(&body)
                 )
                 .unwrap();

@@ -349,6 +349,39 @@ pub const CONSTRAINTS: &[(&str, Expr)] = &[
     ),
 ];
 
+/// What a broken invariant costs the user, most harmful first: the order in which a conformance
+/// report ranks the invariants a fixture breaks (SPEC.md §11.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Harm {
+    /// A capability the user has is silently missing, or a tool that fails is offered unflagged.
+    MissingOrPhantom,
+    /// The user or the agent is told something false or misled ("unavailable", another
+    /// connector's tool, a made-up failure).
+    Misled,
+    /// The host could have made the capability usable, or guided the agent, and did not.
+    NotDone,
+    /// A notice that is not true, which teaches the user to ignore notices.
+    FalseNotice,
+    /// The user's turn is held for ever.
+    Stuck,
+    /// What the host holds does not converge, or regresses; harmful at the next answer.
+    Stale,
+}
+
+impl Harm {
+    /// In SPEC.md's words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Harm::MissingOrPhantom => "a tool silently missing or a phantom tool",
+            Harm::Misled => "the user or the agent misled",
+            Harm::NotDone => "a refresh or guidance the host owed",
+            Harm::FalseNotice => "a false notice",
+            Harm::Stuck => "a turn held for ever",
+            Harm::Stale => "a catalogue that does not converge or regresses",
+        }
+    }
+}
+
 /// One invariant.
 #[derive(Clone, Copy, Debug)]
 pub struct Invariant {
@@ -370,6 +403,8 @@ pub struct Invariant {
     pub premise: Expr,
     /// Why, in one sentence (SPEC.md §6 gives the whole rationale).
     pub rationale: &'static str,
+    /// What breaking it costs the user.
+    pub harm: Harm,
 }
 
 /// IDs that were defined once and are retired: never checked, never reused (SPEC.md §6).
@@ -395,6 +430,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-1 an answer while authenticated, without using the tools",
         premise: Expr::All(&[Expr::Is(Atom::AvailableWholeTurn), Expr::Not(Atom::UsedTool)]),
         rationale: "the headline guarantee: the motivating report's failure",
+        harm: Harm::MissingOrPhantom,
     },
     Invariant {
         id: "INV-2",
@@ -410,6 +446,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-2 an answer while offered but not authenticated",
         premise: Expr::All(&[Expr::Is(Atom::AbsentWholeTurn), Expr::Is(Atom::OfferedActions)]),
         rationale: "RevokedNotSurfaced and TokenExpiryMidSession: the agent calls tools that fail, and nobody says why",
+        harm: Harm::MissingOrPhantom,
     },
     Invariant {
         id: "INV-3",
@@ -424,6 +461,7 @@ pub const INVARIANTS: &[Invariant] = &[
             Expr::Any(&[Expr::Is(Atom::NoticeShown), Expr::Is(Atom::CalledUnlisted)]),
         ]),
         rationale: "FalseNeedsAuth and UnknownToolMisrouted: a stale reminder or a bare protocol error makes the agent say \"unavailable\"",
+        harm: Harm::Misled,
     },
     Invariant {
         id: "INV-5",
@@ -435,6 +473,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-5 a stub is called while authenticated",
         premise: Expr::Is(Atom::AvailableWholeTurn),
         rationale: "StubNoGuidance, and the report's third fix",
+        harm: Harm::NotDone,
     },
     Invariant {
         id: "INV-6",
@@ -446,6 +485,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-6 a followed recovery settles",
         premise: Expr::All(&[Expr::Is(Atom::Following), Expr::Is(Atom::Settled)]),
         rationale: "a notice that names a step that does not work is silence with extra steps",
+        harm: Harm::Stale,
     },
     Invariant {
         id: "INV-7",
@@ -457,6 +497,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-7 a gap remains after a trigger settles",
         premise: Expr::All(&[Expr::Is(Atom::Triggered), Expr::Is(Atom::Settled), Expr::Is(Atom::Gap)]),
         rationale: "ListChangedIgnored, UnadvertisedListChanged, ListsFailedSilently, SessionExpired404",
+        harm: Harm::Stale,
     },
     Invariant {
         id: "INV-8",
@@ -468,6 +509,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-8 an unlisted tool is called",
         premise: Expr::Is(Atom::CalledUnlisted),
         rationale: "UnknownToolMisrouted",
+        harm: Harm::Misled,
     },
     Invariant {
         id: "INV-9",
@@ -479,6 +521,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-9 an answer while a notice is shown",
         premise: Expr::Is(Atom::LinkNotice),
         rationale: "a notice that cries wolf teaches the user and the agent to ignore notices, and satisfies every \"or a notice\" for free",
+        harm: Harm::FalseNotice,
     },
     Invariant {
         id: "INV-10",
@@ -498,6 +541,7 @@ pub const INVARIANTS: &[Invariant] = &[
             Expr::Not(Atom::ChangedUnsignalled),
         ]),
         rationale: "telling is not enough when the host could have acted: a notice must not replace a refresh the host had every reason and means to do",
+        harm: Harm::NotDone,
     },
     Invariant {
         id: "INV-11",
@@ -512,6 +556,7 @@ pub const INVARIANTS: &[Invariant] = &[
             Expr::Any(&[Expr::Is(Atom::RequestHangs), Expr::Is(Atom::NothingOutstanding)]),
         ]),
         rationale: "a host that waits for a request that never returns holds the user for ever",
+        harm: Harm::Stuck,
     },
     Invariant {
         id: "INV-12",
@@ -523,6 +568,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-12 an outdated reply changes the catalogue",
         premise: Expr::All(&[Expr::Is(Atom::ReplyChanged), Expr::Is(Atom::ReplyOutdated)]),
         rationale: "InFlightRace: a reply to an earlier tools/list arrives after a later one and overwrites what the user sees",
+        harm: Harm::Stale,
     },
     Invariant {
         id: "INV-13",
@@ -558,6 +604,7 @@ pub const INVARIANTS: &[Invariant] = &[
             ]),
         ]),
         rationale: "a change the host was told of before the answer is the host's to act on: TokenExpiryMidSession, a list_changed during a turn",
+        harm: Harm::MissingOrPhantom,
     },
     Invariant {
         id: "INV-14",
@@ -569,6 +616,7 @@ pub const INVARIANTS: &[Invariant] = &[
         reach_property: "REACH-14 a turn is aborted",
         premise: Expr::Is(Atom::TurnAborted),
         rationale: "an aborted turn is loud, not silent (INV-1), so it must be earned: a host may not abort turns to escape judging",
+        harm: Harm::Misled,
     },
 ];
 
@@ -664,6 +712,11 @@ fn find_focus<'a>(
 }
 
 impl Invariant {
+    /// The order a report lists broken invariants in: by harm, then by ID.
+    pub fn rank(&self) -> (Harm, u32) {
+        (self.harm, self.id.trim_start_matches("INV-").parse().expect("IDs are INV-n"))
+    }
+
     /// Holds in `state`: every focus in scope that satisfies `when` satisfies `require`.
     pub fn holds(&self, model: &CoherenceModel, state: &State) -> bool {
         self.violation(model, state).is_none()

@@ -62,14 +62,12 @@ pub struct Executed {
     pub state: State,
 }
 
-/// An invariant the host broke.
+/// An invariant the host broke, where it first broke it.
 #[derive(Clone, Debug)]
 pub struct Violation {
-    /// Which (the lowest ID broken at the step).
+    /// Which.
     pub invariant: &'static Invariant,
-    /// Any other invariants broken at the same step.
-    pub also: Vec<&'static Invariant>,
-    /// The index into [`Run::executed`] of the step that broke it.
+    /// The index into [`Run::executed`] of the step that first broke it.
     pub step: usize,
     /// What the spec requires.
     pub required: String,
@@ -82,7 +80,8 @@ pub struct Violation {
 pub enum Verdict {
     /// Every step stayed within what SPEC.md allows.
     Pass,
-    /// An invariant broke.
+    /// An invariant broke: the most harmful one broken (SPEC.md §11.1); [`Run::violations`] has
+    /// them all.
     Fail(Violation),
     /// The host failed to answer (crash, hang, garbage, protocol error): never a pass.
     HostFailed {
@@ -110,6 +109,11 @@ pub struct Run {
     pub verdict: Verdict,
     /// What the host reported at each executed step (for reference views).
     pub views: Vec<Vec<SessionView>>,
+    /// Every invariant the host broke, each where it first broke it, the most harmful first
+    /// (by [`Invariant::rank`]); empty for a pass.
+    pub violations: Vec<Violation>,
+    /// The adapter failed after an invariant broke, so the run stopped early: where and why.
+    pub stopped: Option<String>,
 }
 
 impl Run {
@@ -128,6 +132,8 @@ impl Run {
                 error: HostError::NotRun(reason),
             },
             views: Vec::new(),
+            violations: Vec::new(),
+            stopped: None,
         }
     }
 
@@ -172,13 +178,14 @@ struct Engine<'h> {
     commands: std::collections::BTreeSet<Command>,
     /// The state after the host's reset.
     init: Option<State>,
+    /// Every invariant broken so far, where it first broke.
+    violations: Vec<Violation>,
     host: &'h mut dyn Host,
     executed: Vec<Executed>,
     views: Vec<Vec<SessionView>>,
 }
 
 enum Stop {
-    Violated(Violation),
     Host(HostError),
 }
 
@@ -201,27 +208,38 @@ pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
         retried: Default::default(),
         commands: Default::default(),
         init: None,
+        violations: Vec::new(),
         host,
         executed: Vec::new(),
         views: Vec::new(),
     };
     let outcome = engine.run(fixture);
-    let verdict = match outcome {
-        Ok(()) => Verdict::Pass,
-        Err(Stop::Violated(v)) => Verdict::Fail(v),
-        Err(Stop::Host(error)) => {
+    let mut violations = std::mem::take(&mut engine.violations);
+    violations.sort_by_key(|v| v.invariant.rank());
+    let mut stopped = None;
+    let verdict = match (outcome, violations.first()) {
+        (Ok(()), None) => Verdict::Pass,
+        (Ok(()), Some(first)) => Verdict::Fail(first.clone()),
+        (Err(Stop::Host(error)), first) => {
             let during = match engine.phase {
                 Phase::Handshake => "the handshake (hello and reset)".to_owned(),
                 Phase::Step(i) => format!("fixture step {} (executed step {})", i + 1, engine.executed.len() + 1),
                 Phase::Drain => format!("the final deliveries (executed step {})", engine.executed.len() + 1),
             };
-            Verdict::HostFailed { step: engine.executed.len(), during, error }
+            match first {
+                // The invariants broken stand; the run says where it stopped.
+                Some(first) => {
+                    stopped = Some(format!("the adapter failed during {during}: {error}"));
+                    Verdict::Fail(first.clone())
+                }
+                None => Verdict::HostFailed { step: engine.executed.len(), during, error },
+            }
         }
     };
     let skipped = engine.skipped(fixture);
     // The run starts where the host's reset left it (a host may keep no lists).
     let init = engine.init.unwrap_or(init);
-    Run { model, init, executed: engine.executed, skipped, verdict, views: engine.views }
+    Run { model, init, executed: engine.executed, skipped, verdict, views: engine.views, violations, stopped }
 }
 
 impl Engine<'_> {
@@ -810,18 +828,25 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// Records an executed step and judges it: the first time an invariant breaks, it is kept,
+    /// and the run goes on, so that every invariant the host breaks is reported.
     fn record(&mut self, index: usize, action: Action, origin: Origin, input: Option<Input>) -> Result<(), Stop> {
         self.executed.push(Executed { fixture_step: index, action, origin, input, state: self.state });
-        let broken: Vec<&'static Invariant> =
-            INVARIANTS.iter().filter(|i| !i.holds(&self.model, &self.state)).collect();
-        let Some(invariant) = broken.first().copied() else { return Ok(()) };
-        Err(Stop::Violated(Violation {
-            invariant,
-            also: broken[1..].to_vec(),
-            step: self.executed.len() - 1,
-            required: invariant.statement(),
-            seen: violation_words(&self.model, invariant, &self.state),
-        }))
+        let step = self.executed.len() - 1;
+        for invariant in INVARIANTS {
+            if self.violations.iter().any(|v| v.invariant.id == invariant.id)
+                || invariant.holds(&self.model, &self.state)
+            {
+                continue;
+            }
+            self.violations.push(Violation {
+                invariant,
+                step,
+                required: invariant.statement(),
+                seen: violation_words(&self.model, invariant, &self.state),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,13 @@ pub(crate) fn corpus() -> &'static [Fixture] {
     })
 }
 
+/// Every mutant checked at the deep-fault bounds the counterexample strategy also draws from,
+/// once for the whole suite.
+fn deep_fault_reports() -> &'static [coherence_model::CheckReport] {
+    static REPORTS: OnceLock<Vec<coherence_model::CheckReport>> = OnceLock::new();
+    REPORTS.get_or_init(|| check_all(&mutant_policies(), DEEP_FAULT_BOUNDS, 2))
+}
+
 /// What `coherence gen --out fixtures` generates now, from the shared default-bounds reports.
 fn regenerated() -> Vec<Fixture> {
     let mutants = mutant_policies();
@@ -30,7 +37,7 @@ fn regenerated() -> Vec<Fixture> {
         reports.iter().map(|r| r.policy.name).collect::<Vec<_>>(),
         mutants.iter().map(|p| p.name).collect::<Vec<_>>()
     );
-    reports.extend(check_all(&mutants, DEEP_FAULT_BOUNDS, 2));
+    reports.extend(deep_fault_reports().iter().cloned());
     let mut fixtures = counterexamples(&reports, Shard::ALL);
     fixtures.extend(random_walks(1, 64, Shard::ALL));
     fixtures.extend(coverage_fixtures(cover_at_defaults(), COVERAGE_BOUNDS, Shard::ALL));
@@ -90,12 +97,13 @@ fn recommended_passes_the_whole_corpus() {
 fn kills(policy: HostPolicy) -> Vec<(String, Vec<&'static str>)> {
     corpus()
         .iter()
-        .filter_map(|f| match replay(f, &mut ReferenceHost::new(policy)).verdict {
-            Verdict::Fail(v) => {
-                Some((f.id.clone(), std::iter::once(v.invariant).chain(v.also).map(|i| i.id).collect()))
+        .filter_map(|f| {
+            let run = replay(f, &mut ReferenceHost::new(policy));
+            match run.verdict {
+                Verdict::Fail(_) => Some((f.id.clone(), run.violations.iter().map(|v| v.invariant.id).collect())),
+                Verdict::Pass => None,
+                Verdict::HostFailed { error, .. } => panic!("{}: the reference host failed: {error}", f.id),
             }
-            Verdict::Pass => None,
-            Verdict::HostFailed { error, .. } => panic!("{}: the reference host failed: {error}", f.id),
         })
         .collect()
 }
@@ -107,7 +115,7 @@ fn kills(policy: HostPolicy) -> Vec<(String, Vec<&'static str>)> {
 fn the_corpus_kills_every_mutant() {
     let mutants = mutant_policies();
     assert!(mutants.len() >= 10);
-    let deep = check_all(&mutants, DEEP_FAULT_BOUNDS, 2);
+    let deep = deep_fault_reports();
     let mut survivors = Vec::new();
     for policy in &mutants {
         let killed = kills(*policy);
@@ -119,7 +127,7 @@ fn the_corpus_kills_every_mutant() {
         assert!(!own.is_empty(), "{} survives its own counterexamples", policy.name);
         let checker: std::collections::BTreeSet<&str> = crate::default_reports()
             .iter()
-            .chain(&deep)
+            .chain(deep)
             .filter(|r| r.policy.name == policy.name)
             .flat_map(|r| r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id))
             .collect();
@@ -372,9 +380,10 @@ fn inv12_means_the_same_in_the_checker_and_in_conformance() {
     assert_eq!(fixtures.len(), reports.len());
     for fixture in &fixtures {
         let policy = coherence_model::policy_named(&fixture.provenance.policy).unwrap();
-        match replay(fixture, &mut ReferenceHost::new(policy)).verdict {
+        let run = replay(fixture, &mut ReferenceHost::new(policy));
+        match run.verdict {
             Verdict::Fail(v) => assert!(
-                std::iter::once(v.invariant).chain(v.also).any(|i| i.id == "INV-12"),
+                run.violations.iter().any(|o| o.invariant.id == "INV-12"),
                 "{}: conformance names {} where the checker found INV-12",
                 fixture.id,
                 v.invariant.id
@@ -409,9 +418,10 @@ fn every_scenario_breaks_its_policy_and_not_recommended() {
     for fixture in scenarios {
         let policy = coherence_model::policy_named(&fixture.provenance.policy).unwrap();
         let expect = fixture.provenance.invariant.as_deref().unwrap();
-        match replay(fixture, &mut ReferenceHost::new(policy)).verdict {
-            Verdict::Fail(v) => {
-                let ids: Vec<&str> = std::iter::once(v.invariant).chain(v.also).map(|i| i.id).collect();
+        let run = replay(fixture, &mut ReferenceHost::new(policy));
+        match run.verdict {
+            Verdict::Fail(_) => {
+                let ids: Vec<&str> = run.violations.iter().map(|v| v.invariant.id).collect();
                 assert!(ids.contains(&expect), "{}: {} broke {ids:?}, not {expect}", fixture.id, policy.name);
             }
             other => panic!("{}: {} must fail, got {other:?}", fixture.id, policy.name),

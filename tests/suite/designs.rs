@@ -15,10 +15,7 @@ fn runs(host: &mut dyn Host) -> Vec<(String, Run)> {
 }
 
 fn broken(run: &Run) -> Vec<&'static str> {
-    match &run.verdict {
-        Verdict::Fail(v) => std::iter::once(v.invariant).chain(v.also.iter().copied()).map(|i| i.id).collect(),
-        _ => Vec::new(),
-    }
+    run.violations.iter().map(|v| v.invariant.id).collect()
 }
 
 fn host_errors(runs: &[(String, Run)]) -> Vec<String> {
@@ -40,12 +37,12 @@ fn a_host_that_keeps_nothing_fails_convergence_only_for_lists_it_offers() {
     assert_eq!(host_errors(&runs), Vec::<String>::new());
     let mut convergence = 0;
     for (id, run) in &runs {
-        let Verdict::Fail(v) = &run.verdict else { continue };
-        let state = &run.executed[v.step].state;
-        for invariant in std::iter::once(v.invariant).chain(v.also.iter().copied()) {
+        for v in &run.violations {
+            let invariant = v.invariant;
             if !["INV-6", "INV-7"].contains(&invariant.id) {
                 continue;
             }
+            let state = &run.executed[v.step].state;
             convergence += 1;
             let focus = invariant.violation(&run.model, state).expect("the invariant is broken there");
             let link = state.link(focus.session, focus.connector);
@@ -301,4 +298,27 @@ fn the_python_framework_adapters_are_judged_like_their_policies() {
         assert_eq!(report["fixtures"].as_array().unwrap().len(), corpus().len());
         assert!(failed > 0, "{} passes every fixture", policy.name);
     }
+}
+
+/// A fixture reports every invariant it breaks, ranked by harm: where a stale cache breaks
+/// convergence (INV-7) before the user-facing harm (INV-1), the report leads with INV-1, and lists
+/// INV-7 too, each at the step where it first broke.
+#[test]
+fn every_broken_invariant_is_reported_most_harmful_first() {
+    let runs = runs(&mut ReferenceHost::new(policy_named("session-start-only").unwrap()));
+    let mut hidden_before = 0;
+    for (id, run) in &runs {
+        let ranks: Vec<_> = run.violations.iter().map(|v| v.invariant.rank()).collect();
+        assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{id}: not ranked, or an invariant twice: {ranks:?}");
+        if let Verdict::Fail(v) = &run.verdict {
+            assert_eq!(v.invariant.id, run.violations[0].invariant.id, "{id}");
+        }
+        let step = |inv: &str| run.violations.iter().find(|v| v.invariant.id == inv).map(|v| v.step);
+        if let (Some(one), Some(seven)) = (step("INV-1"), step("INV-7"))
+            && seven < one
+        {
+            hidden_before += 1;
+        }
+    }
+    assert!(hidden_before > 0, "no fixture breaks INV-7 before INV-1: the ranking is not exercised");
 }

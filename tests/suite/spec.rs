@@ -186,3 +186,28 @@ fn malformed_tables_are_rejected() {
     assert_eq!(ok["p"]["INV-1"], Cell { default: Verdict::Violated(4), deep: Verdict::Violated(4) });
     assert_eq!(ok["p"]["INV-2"], Cell { default: Verdict::Vacuous, deep: Verdict::Violated(8) });
 }
+
+/// SPEC.md §11.1 ranks broken invariants by harm, class by class, in the order and with the
+/// members the code ranks them by.
+#[test]
+fn the_harm_ranking_in_spec_is_the_code_s() {
+    use coherence_model::invariants::Harm;
+    let mut classes: Vec<(Harm, Vec<&str>)> = Vec::new();
+    let mut ranked: Vec<_> = INVARIANTS.iter().collect();
+    ranked.sort_by_key(|i| i.rank());
+    for i in ranked {
+        match classes.last_mut() {
+            Some((harm, ids)) if *harm == i.harm => ids.push(i.id),
+            _ => classes.push((i.harm, vec![i.id])),
+        }
+    }
+    let section =
+        &SPEC[SPEC.find("A fixture reports **every** invariant").expect("SPEC.md §11.1 states the ranking")..];
+    let mut at = 0;
+    for (harm, ids) in &classes {
+        let group = format!("({})", ids.join(", "));
+        let found =
+            section[at..].find(&group).unwrap_or_else(|| panic!("SPEC.md §11.1 lacks {group} ({harm:?}) in order"));
+        at += found + group.len();
+    }
+}

@@ -8,6 +8,7 @@ mod itf;
 mod nonvacuity;
 mod pinned;
 mod props;
+mod rules;
 mod runner;
 mod schema;
 mod spec;

@@ -184,7 +184,12 @@ pub fn search(
 
 /// Checks `policy` within `bounds`: every reachable state, every property.
 pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
-    let model = CoherenceModel::new(policy, bounds);
+    check_model(&CoherenceModel::new(policy, bounds))
+}
+
+/// Checks one model: every reachable state, every property.
+pub fn check_model(model: &CoherenceModel) -> CheckReport {
+    let (policy, bounds) = (model.policy, model.bounds);
     let start = Instant::now();
     let mut violated: Vec<Option<u32>> = vec![None; INVARIANTS.len()];
     let mut reached: Vec<Option<u32>> = vec![None; INVARIANTS.len()];
@@ -192,24 +197,24 @@ pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
     let on_state = |id: u32, state: &State| {
         for (k, invariant) in INVARIANTS.iter().enumerate() {
             if violated[k].is_none()
-                && let Some(focus) = invariant.violation(&model, state)
+                && let Some(focus) = invariant.violation(model, state)
             {
                 violated[k] = Some(id);
                 if !invariant.premise_at(&focus) && unsound.is_none() {
                     unsound = Some(format!("{} is violated where its premise does not hold", invariant.id));
                 }
             }
-            if reached[k].is_none() && invariant.premise_holds(&model, state) {
+            if reached[k].is_none() && invariant.premise_holds(model, state) {
                 reached[k] = Some(id);
             }
         }
         if unsound.is_none()
-            && let Some(fact) = broken_constraints(&model, state).first()
+            && let Some(fact) = broken_constraints(model, state).first()
         {
             unsound = Some(format!("a reachable state breaks the model fact \"{fact}\""));
         }
     };
-    let searched = search(&model, on_state, |_, _, _, _| {});
+    let searched = search(model, on_state, |_, _, _, _| {});
     let elapsed = start.elapsed();
     if let Some(unsound) = unsound {
         panic!(

@@ -247,6 +247,16 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
                 if notices.is_empty() { String::new() } else { format!("; {session} shows {}", notices.join(", ")) };
             format!("{session}'s account read returns: {got}{shows}{}.", reaction(session))
         }
+        Action::ServeLate { session, connector, slot } => {
+            let reply = after.link(session, connector).fetches[usize::from(slot)].map(|f| f.reply);
+            let says = match reply {
+                Some(Reply::Listed { listing, version }) => format!("{} (v{version})", listing_words(Some(listing))),
+                _ => "what the server lists now".to_owned(),
+            };
+            format!(
+                "Fault: {connector}'s server serves {session}'s earlier tools/list after a later one: its reply will say {says}."
+            )
+        }
         Action::HangListing { session, connector, .. } => {
             format!("Fault: {session}'s tools/list for {connector} hangs: it will never be answered.")
         }

@@ -194,6 +194,16 @@ pub enum Action {
         /// Which connector's server.
         connector: ConnectorId,
     },
+    /// Fault: the server serves a `tools/list` request late, after a later request of the same
+    /// link: its reply says what the server lists now.
+    ServeLate {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+        /// Which request (an earlier one than some other in flight).
+        slot: u8,
+    },
     /// Fault: a `tools/list` request in flight will never be answered.
     HangListing {
         /// Where.
@@ -277,6 +287,7 @@ impl Action {
             Action::FailListing { .. } => "FailListing",
             Action::LoseTransportSession { .. } => "LoseTransportSession",
             Action::HangListing { .. } => "HangListing",
+            Action::ServeLate { .. } => "ServeLate",
             Action::FailAccountRead { .. } => "FailAccountRead",
             Action::UserAsk { .. } => "UserAsk",
             Action::UserMcp { .. } => "UserMcp",
@@ -291,7 +302,7 @@ impl Action {
     }
 
     /// Every action name, in SPEC.md order.
-    pub const NAMES: [&'static str; 22] = [
+    pub const NAMES: [&'static str; 23] = [
         "WebAuthenticate",
         "WebRevoke",
         "TokenExpire",
@@ -304,6 +315,7 @@ impl Action {
         "FailListing",
         "LoseTransportSession",
         "HangListing",
+        "ServeLate",
         "FailAccountRead",
         "UserAsk",
         "UserMcp",
@@ -329,6 +341,7 @@ impl Action {
             | Action::FailListing { session, .. }
             | Action::LoseTransportSession { session, .. }
             | Action::HangListing { session, .. }
+            | Action::ServeLate { session, .. }
             | Action::FailAccountRead { session }
             | Action::UserAsk { session, .. }
             | Action::UserMcp { session }
@@ -363,6 +376,7 @@ impl Action {
                 | Action::FailListing { .. }
                 | Action::LoseTransportSession { .. }
                 | Action::HangListing { .. }
+                | Action::ServeLate { .. }
                 | Action::FailAccountRead { .. }
         )
     }
@@ -381,6 +395,7 @@ impl Action {
             | Action::FailListing { connector, .. }
             | Action::LoseTransportSession { connector, .. }
             | Action::HangListing { connector, .. }
+            | Action::ServeLate { connector, .. }
             | Action::UserAsk { connector, .. }
             | Action::UserAuthenticate { connector, .. } => Some(connector),
             _ => None,
@@ -396,12 +411,15 @@ pub struct CoherenceModel {
     pub bounds: Bounds,
     /// The host policy under check.
     pub policy: HostPolicy,
+    /// Leave out the out-of-order-service fault (`ServeLate`): SPEC.md §4's assumption A-2, under
+    /// which a test shows the fault necessary.
+    pub without_serve_late: bool,
 }
 
 impl CoherenceModel {
     /// A model of `policy` within `bounds`.
     pub fn new(policy: HostPolicy, bounds: Bounds) -> Self {
-        CoherenceModel { bounds, policy }
+        CoherenceModel { bounds, policy, without_serve_late: false }
     }
 
     /// The initial states: every connector starts unauthenticated or authenticated, with any of
@@ -523,6 +541,18 @@ impl CoherenceModel {
                                 actions.push(Action::FailListing { session, connector, slot, failure });
                             }
                             actions.push(Action::HangListing { session, connector, slot });
+                        }
+                    }
+                    // Out-of-order service (SPEC.md §4): an earlier request is served after a later
+                    // one, once the list has changed since it was sent (otherwise nothing differs).
+                    let server = state.connector(connector).version;
+                    let in_flight = link.fetch_count();
+                    for (slot, fetch) in link.fetches.iter().enumerate().take(in_flight.saturating_sub(1)) {
+                        if let Some(Fetch { reply: Reply::Listed { version, .. }, .. }) = fetch
+                            && *version < server
+                            && !self.without_serve_late
+                        {
+                            actions.push(Action::ServeLate { session, connector, slot: slot as u8 });
                         }
                     }
                     if !link.transport_lost {
@@ -692,6 +722,12 @@ impl CoherenceModel {
                 let link = Self::fault(&mut next, session, connector);
                 link.fetches[usize::from(slot)].as_mut().expect("enabled on a fetch in flight").reply =
                     Reply::Failed(failure);
+            }
+            Action::ServeLate { session, connector, slot } => {
+                let server = *state.connector(connector);
+                let link = Self::fault(&mut next, session, connector);
+                let fetch = link.fetches[usize::from(slot)].as_mut().expect("enabled on a fetch in flight");
+                fetch.reply = Reply::Listed { listing: server.listing(), version: server.version };
             }
             Action::HangListing { session, connector, slot } => {
                 let link = Self::fault(&mut next, session, connector);

@@ -167,7 +167,12 @@ impl Host for ProcessHost {
                 // It answered before it read: take the answer; its exit shows at the next input.
                 return parse(&text, Some(seq)).map_err(|e| self.with_stderr(e));
             }
+            // Whether the write or the read notices first that the process died is a race: an
+            // adapter that exited is reported by its exit alone, the same either way.
             let words = self.exit_words();
+            if self.child.try_wait().is_ok_and(|status| status.is_some()) {
+                return Err(HostError::Crashed(words));
+            }
             return Err(HostError::Crashed(format!("cannot write to the adapter ({e}): {words}")));
         }
         match self.lines.recv_timeout(self.timeout) {

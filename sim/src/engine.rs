@@ -431,6 +431,7 @@ impl Engine<'_> {
             | Action::FailListing { .. }
             | Action::LoseTransportSession { .. }
             | Action::HangListing { .. }
+            | Action::ServeLate { .. }
             | Action::FailAccountRead { .. } => return None,
             Action::DeliverNotification { session, connector } => Input::Notification { session, connector },
             Action::DeliverListing { session, connector, slot } => {

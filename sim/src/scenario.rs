@@ -85,12 +85,13 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 _ => Action::UserAuthenticate { session, connector },
             }
         }
-        "DeliverListing" | "TimeOutListing" | "HangListing" => {
+        "DeliverListing" | "TimeOutListing" | "HangListing" | "ServeLate" => {
             arity(3)?;
             let (session, connector, slot) = (s(1)?, c(2)?, slot(3)?);
             match words[0] {
                 "DeliverListing" => Action::DeliverListing { session, connector, slot },
                 "TimeOutListing" => Action::TimeOutListing { session, connector, slot },
+                "ServeLate" => Action::ServeLate { session, connector, slot },
                 _ => Action::HangListing { session, connector, slot },
             }
         }
@@ -147,7 +148,8 @@ pub fn action_arguments(action: &Action) -> Vec<String> {
         | A::UserAuthenticate { session, connector } => vec![session.name().to_owned(), connector.name().to_owned()],
         A::DeliverListing { session, connector, slot }
         | A::TimeOutListing { session, connector, slot }
-        | A::HangListing { session, connector, slot } => {
+        | A::HangListing { session, connector, slot }
+        | A::ServeLate { session, connector, slot } => {
             vec![session.name().to_owned(), connector.name().to_owned(), slot.to_string()]
         }
         A::FailListing { session, connector, slot, failure: f } => {

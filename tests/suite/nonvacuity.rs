@@ -151,3 +151,22 @@ fn counterexamples_replay() {
         }
     }
 }
+
+/// Out-of-order service (`ServeLate`, SPEC.md §4) is a fault a design breaks under and only under:
+/// `list-changed-guarded`'s generation guard holds INV-12 (vacuously: no reply it applies is ever
+/// outdated) when one link's requests are served in the order sent, the retired assumption A-2,
+/// and breaks it when an earlier request is served after a later one.
+#[test]
+fn out_of_order_service_is_a_fault_a_design_needs_to_be_checked_under() {
+    use coherence_model::{CoherenceModel, check_model};
+    let guarded = policy_named("list-changed-guarded").unwrap();
+    let inv12 = |r: &coherence_model::CheckReport| {
+        r.invariants.iter().find(|o| o.invariant.id == "INV-12").map(|o| o.counterexample.is_some()).unwrap()
+    };
+    let in_order =
+        check_model(&CoherenceModel { without_serve_late: true, ..CoherenceModel::new(guarded, Bounds::DEFAULT) });
+    assert!(!inv12(&in_order), "the guard holds INV-12 when requests are served in order");
+    assert!(inv12(default_report("list-changed-guarded")), "served out of order, the guard breaks INV-12");
+    // Single flight is immune: recommended holds INV-12 with the fault enabled.
+    assert!(!inv12(default_report("recommended")));
+}

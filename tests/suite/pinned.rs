@@ -15,18 +15,18 @@ fn unique_states_at_the_default_bounds() {
 session-start-only 1161636
 stub-guidance 1161636
 delta-notice 2813293
-refresh-on-demand 10663501
-list-changed-naive 2410481
-list-changed-guarded 5195497
+refresh-on-demand 10892913
+list-changed-naive 2451347
+list-changed-guarded 5322147
 restart-banner 1587831
 recommended 12136923
 recommended-mcp 4259471
 fetch-per-turn 2631683
-invalidate-on-notify 1575818
+invalidate-on-notify 1590284
 snapshot-at-connect 548926
 cache-until-invalidated 1606815
 broken-advertised-only 11780112
-broken-concurrent 51851701
+broken-concurrent 52780030
 broken-trusts-read 12278146
 broken-no-hold 12834693
 broken-no-timeout 13102115
@@ -38,7 +38,7 @@ broken-no-reinit 12393906
 broken-unexplained 12136923
 broken-stale-notice 13195438
 broken-misroute 12136923
-broken-abort-on-stubs 2766389
+broken-abort-on-stubs 2805149
 "
     );
 }
@@ -52,18 +52,18 @@ fn unique_states_without_symmetry_at_small_bounds() {
 session-start-only 132048
 stub-guidance 132048
 delta-notice 202788
-refresh-on-demand 784602
-list-changed-naive 183678
-list-changed-guarded 245160
+refresh-on-demand 792312
+list-changed-naive 184998
+list-changed-guarded 247992
 restart-banner 178980
 recommended 899010
 recommended-mcp 402231
 fetch-per-turn 149196
-invalidate-on-notify 108732
+invalidate-on-notify 109308
 snapshot-at-connect 90570
 cache-until-invalidated 165960
 broken-advertised-only 873492
-broken-concurrent 2408268
+broken-concurrent 2436252
 broken-trusts-read 902007
 broken-no-hold 925290
 broken-no-timeout 969990

@@ -515,7 +515,18 @@ impl<F: FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Out
 
 #[track_caller]
 fn caught(lie: impl FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Output), message: &str) {
-    let mut host = Lying { host: ReferenceHost::new(RECOMMENDED), lie };
+    caught_with(RECOMMENDED, lie, message);
+}
+
+/// A reference host of `policy` that lies by `lie` gets an error saying `message` somewhere in the
+/// corpus.
+#[track_caller]
+pub(crate) fn caught_with(
+    policy: HostPolicy,
+    lie: impl FnMut(&coherence_sim::protocol::Input, &mut coherence_sim::protocol::Output),
+    message: &str,
+) {
+    let mut host = Lying { host: ReferenceHost::new(policy), lie };
     let errors: Vec<String> = corpus()
         .iter()
         .filter_map(|f| match replay(f, &mut host).verdict {

@@ -125,13 +125,7 @@ fn commands_a_host_lacks_are_never_sent() {
 }
 
 fn caught_with(base: &str, lie: impl FnMut(&Input, &mut Output), message: &str) {
-    let mut host = Lying { host: ReferenceHost::new(policy_named(base).unwrap()), lie };
-    let errors = host_errors(&runs(&mut host));
-    assert!(
-        errors.iter().any(|e| e.contains(message)),
-        "no error says `{message}`: {:?}",
-        &errors[..errors.len().min(3)]
-    );
+    crate::conform::caught_with(policy_named(base).unwrap(), lie, message);
 }
 
 /// Misuse of protocol 3 is an error, named in the host's terms.

@@ -147,7 +147,8 @@ struct CheckArgs {
     /// User turns over the whole run (1-6).
     #[arg(long)]
     turns: Option<u8>,
-    /// Auth changes: web authenticate or revoke, token expiry, in-session authentication (0-6).
+    /// Auth changes: web authenticate or revoke, token expiry, in-session authentication, silent
+    /// token refresh (0-6).
     #[arg(long)]
     auth_changes: Option<u8>,
     /// Injected faults (0-6).

@@ -8,7 +8,8 @@
 //!
 //! Layout: word 0 holds the shape, the connectors and the budgets spent; word 1 the sessions;
 //! word 2 the event; then one word per link, session-major. Every field has a fixed width, wide
-//! enough for [`crate::system::BUDGET_MAX`] (versions and budgets take 3 bits).
+//! enough for [`crate::system::BUDGET_MAX`] (budgets take 3 bits; versions, which auth changes and
+//! silent token refreshes both grow, take 4).
 
 use crate::state::*;
 
@@ -82,6 +83,10 @@ fn notify_code(n: Notify) -> u64 {
 fn notify_of(v: u64) -> Notify {
     [Notify::Advertised, Notify::Unadvertised, Notify::Silent][v as usize]
 }
+/// Bits of a tool-list version: it grows at every auth change and every silent token refresh, so
+/// up to twice [`crate::system::BUDGET_MAX`].
+const VERSION_BITS: u32 = 4;
+
 fn listing_code(l: Listing) -> u64 {
     u64::from(l == Listing::Actions)
 }
@@ -178,17 +183,17 @@ fn answer_of(v: u64) -> Answer {
     }
 }
 
-/// An optional entry in 5 bits.
+/// An optional entry in 6 bits.
 fn put_entry(w: &mut Writer, e: Option<Entry>) {
     w.flag(e.is_some());
     let e = e.unwrap_or(Entry { listing: Listing::Stubs, version: 0 });
     w.put(listing_code(e.listing), 1);
-    w.put(u64::from(e.version), 3);
+    w.put(u64::from(e.version), VERSION_BITS);
 }
 fn take_entry(r: &mut Reader) -> Option<Entry> {
     let some = r.flag();
     let listing = listing_of(r.take(1));
-    let version = r.take(3) as u8;
+    let version = r.take(VERSION_BITS) as u8;
     some.then_some(Entry { listing, version })
 }
 
@@ -206,12 +211,12 @@ fn take_notice(r: &mut Reader) -> Option<Notice> {
     some.then_some(Notice { reason, recovery })
 }
 
-/// An optional fetch in 8 bits: presence, superseded, kind (listed, failed, hung), then the
+/// An optional fetch in 9 bits: presence, superseded, kind (listed, failed, hung), then the
 /// listing and version, or the failure.
 fn put_fetch(w: &mut Writer, f: Option<Fetch>) {
     w.flag(f.is_some());
     let Some(f) = f else {
-        w.put(0, 7);
+        w.put(0, 3 + 1 + VERSION_BITS);
         return;
     };
     w.flag(f.superseded);
@@ -219,19 +224,19 @@ fn put_fetch(w: &mut Writer, f: Option<Fetch>) {
         Reply::Listed { listing, version } => {
             w.put(0, 2);
             w.put(listing_code(listing), 1);
-            w.put(u64::from(version), 3);
+            w.put(u64::from(version), VERSION_BITS);
         }
         Reply::Failed(failure) => {
             w.put(1, 2);
-            w.put(failure_code(failure), 4);
+            w.put(failure_code(failure), 1 + VERSION_BITS);
         }
         Reply::Hung => {
             w.put(2, 2);
-            w.put(0, 4);
+            w.put(0, 1 + VERSION_BITS);
         }
         Reply::Lost => {
             w.put(3, 2);
-            w.put(0, 4);
+            w.put(0, 1 + VERSION_BITS);
         }
     }
 }
@@ -239,7 +244,7 @@ fn take_fetch(r: &mut Reader) -> Option<Fetch> {
     let some = r.flag();
     let superseded = r.flag();
     let kind = r.take(2);
-    let rest = r.take(4);
+    let rest = r.take(1 + VERSION_BITS);
     if !some {
         return None;
     }
@@ -392,7 +397,7 @@ fn put_event(w: &mut Writer, e: Option<Event>, rn: &Renaming) {
             w.put(a.before.map_or(0, |l| 1 + listing_code(l)), 2);
             put_entry(w, Some(a.reply));
             put_entry(w, a.newest);
-            w.put(u64::from(a.server), 3);
+            w.put(u64::from(a.server), VERSION_BITS);
         }
         Some(Event::StubRefreshed { session, connector, availability }) => {
             w.put(3, 2);
@@ -424,7 +429,7 @@ fn take_event(r: &mut Reader) -> Option<Event> {
             before: opt_listing(r.take(2)),
             reply: take_entry(r).expect("an applied reply is present"),
             newest: take_entry(r),
-            server: r.take(3) as u8,
+            server: r.take(VERSION_BITS) as u8,
         })),
         _ => Some(Event::StubRefreshed {
             session: SessionId(r.take(2) as u8),
@@ -446,18 +451,7 @@ pub fn pack_renamed(state: &State, to_connector: &[u8], to_session: &[u8], out: 
     let rn = Renaming::new(to_connector, to_session);
     let (n, m) = (usize::from(state.shape.connectors), usize::from(state.shape.sessions));
     let mut w = Writer { out, word: 0, used: 0 };
-    w.put(u64::from(state.shape.connectors), 3);
-    w.put(u64::from(state.shape.sessions), 2);
-    for &old in &rn.ci {
-        let c = &state.connectors[usize::from(old)];
-        w.put(auth_code(c.auth), 2);
-        w.put(u64::from(c.version), 3);
-        w.put(notify_code(c.notify), 2);
-    }
-    let spent = state.spent;
-    for budget in [spent.turns, spent.auth_changes, spent.faults, spent.commands] {
-        w.put(u64::from(budget), 3);
-    }
+    put_head(&mut w, state, &rn);
     w.end_word();
     for &old in &rn.si {
         put_session(&mut w, &state.sessions[usize::from(old)], &rn);
@@ -473,13 +467,44 @@ pub fn pack_renamed(state: &State, to_connector: &[u8], to_session: &[u8], out: 
     }
 }
 
+/// The first packed word of `state` with connector `c` renamed to `to_connector[c]`: the shape,
+/// the connectors and the budgets spent (renaming sessions leaves it alone). A renaming whose
+/// first word is greater than another's packs greater, whatever follows.
+pub fn head_renamed(state: &State, to_connector: &[u8]) -> u64 {
+    let mut out = Vec::with_capacity(1);
+    let mut w = Writer { out: &mut out, word: 0, used: 0 };
+    put_head(&mut w, state, &Renaming::new(to_connector, &[]));
+    w.word
+}
+
+fn put_head(w: &mut Writer, state: &State, rn: &Renaming) {
+    w.put(u64::from(state.shape.connectors), 3);
+    w.put(u64::from(state.shape.sessions), 2);
+    for &old in &rn.ci {
+        let c = &state.connectors[usize::from(old)];
+        w.put(auth_code(c.auth), 2);
+        w.put(u64::from(c.version), VERSION_BITS);
+        w.put(notify_code(c.notify), 2);
+        w.flag(c.announced);
+    }
+    let spent = state.spent;
+    for budget in [spent.turns, spent.auth_changes, spent.faults, spent.commands] {
+        w.put(u64::from(budget), 3);
+    }
+}
+
 /// The state `words` (from [`pack`]) encode.
 pub fn unpack(words: &[u64]) -> State {
     let mut r = Reader { words, at: 0, used: 0 };
     let shape = Shape { connectors: r.take(3) as u8, sessions: r.take(2) as u8 };
     let mut state = State { shape, ..State::default() };
     for c in &mut state.connectors {
-        *c = Connector { auth: auth_of(r.take(2)), version: r.take(3) as u8, notify: notify_of(r.take(2)) };
+        *c = Connector {
+            auth: auth_of(r.take(2)),
+            version: r.take(VERSION_BITS) as u8,
+            notify: notify_of(r.take(2)),
+            announced: r.flag(),
+        };
     }
     state.spent = Spent {
         turns: r.take(3) as u8,

@@ -177,6 +177,10 @@ pub struct Connector {
     pub version: u8,
     /// The server's notification behaviour.
     pub notify: Notify,
+    /// The server has sent `list_changed` for a change it has not made yet (the fault
+    /// `NotifyBeforeUpdate`): the next change of its list sends none.
+    #[serde(default)]
+    pub announced: bool,
 }
 
 impl Connector {

@@ -153,6 +153,8 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
             };
             let notified = if k.notify == Notify::Silent {
                 format!("{connector} sends no list_changed")
+            } else if before.connector(connector).announced {
+                format!("{connector} sends no list_changed: it sent one before the change")
             } else {
                 format!("{connector} sends list_changed to every session")
             };
@@ -266,6 +268,25 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
         }
         Action::DuplicateNotification { session, connector } => {
             format!("Fault: {connector}'s list_changed to {session} is duplicated.")
+        }
+        Action::LoseNotificationStream { session, connector } => {
+            let lost = before.link(session, connector).notifications;
+            format!(
+                "Fault: {connector}'s notification stream to {session} drops: its {lost} undelivered list_changed are lost."
+            )
+        }
+        Action::NotifyBeforeUpdate { connector } => format!(
+            "Fault: {connector}'s server sends list_changed to every session before its list changes: it still lists {} (v{}), and will not notify the change when it comes.",
+            listing_words(Some(after.connector(connector).listing())),
+            after.connector(connector).version
+        ),
+        Action::RefreshTokenSilently { connector } => {
+            let k = after.connector(connector);
+            format!(
+                "Fault: {connector}'s expired token is refreshed without the user. Its server now lists {} (v{}); no server sends list_changed.",
+                listing_words(Some(k.listing())),
+                k.version
+            )
         }
         Action::FailListing { session, connector, failure, .. } => {
             format!("Fault: {session}'s tools/list for {connector} will fail with {}.", failure_words(failure))

@@ -75,7 +75,8 @@ fn all_permutations() -> &'static [Vec<Vec<u8>>] {
 
 /// Appends to `out` the packed form ([`crate::packed`]) of the canonical member of `state`'s orbit
 /// under renaming connectors and sessions: the renaming whose packed words are least. Each
-/// renaming is packed directly; no renamed state is built.
+/// renaming is packed directly; no renamed state is built, and a renaming whose first word
+/// already exceeds the least so far is not packed further.
 pub fn canonical_packed(state: &State, out: &mut Vec<u64>) {
     let n = usize::from(state.shape.connectors);
     let m = usize::from(state.shape.sessions);
@@ -84,8 +85,15 @@ pub fn canonical_packed(state: &State, out: &mut Vec<u64>) {
     crate::packed::pack(state, out);
     let width = out.len() - start;
     let mut candidate = Vec::with_capacity(width);
-    for cp in &perms[n] {
-        for sp in &perms[m] {
+    // The first permutations are the identity; `out` holds it already.
+    for (i, cp) in perms[n].iter().enumerate() {
+        if crate::packed::head_renamed(state, cp) > out[start] {
+            continue;
+        }
+        for (j, sp) in perms[m].iter().enumerate() {
+            if i == 0 && j == 0 {
+                continue;
+            }
             candidate.clear();
             crate::packed::pack_renamed(state, cp, sp, &mut candidate);
             if candidate[..] < out[start..] {

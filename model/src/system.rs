@@ -16,10 +16,12 @@ pub struct Bounds {
     pub sessions: u8,
     /// User turns, over all sessions.
     pub turns: u8,
-    /// Auth changes: web authenticate and revoke, token expiry, in-session authentication.
+    /// Auth changes: web authenticate and revoke, token expiry, in-session authentication, silent
+    /// token refresh.
     pub auth_changes: u8,
-    /// Injected faults: lost or duplicated notifications, failed `tools/list`, lost transport
-    /// sessions.
+    /// Injected faults: lost, duplicated or early notifications, dropped notification streams,
+    /// silent token refreshes, failed, hung or late `tools/list`, lost transport sessions, failed
+    /// account reads.
     pub faults: u8,
     /// User commands: `/mcp` and restarts.
     pub commands: u8,
@@ -176,6 +178,27 @@ pub enum Action {
         /// From which connector.
         connector: ConnectorId,
     },
+    /// Fault: a session's notification stream drops (an SSE stream ends): every undelivered
+    /// `list_changed` of the link is lost at once.
+    LoseNotificationStream {
+        /// Where.
+        session: SessionId,
+        /// Which connector's stream.
+        connector: ConnectorId,
+    },
+    /// Fault: a server sends `list_changed` before its list has changed (a deploy that notifies
+    /// first, an instance behind a load balancer that is not yet updated): a re-list that follows
+    /// reads the old list, and the change, when it comes, is not notified again.
+    NotifyBeforeUpdate {
+        /// Which connector's server.
+        connector: ConnectorId,
+    },
+    /// Fault: an expired token is refreshed without the user (a background OAuth refresh): the
+    /// server lists the action tools again, and no server notifies it.
+    RefreshTokenSilently {
+        /// Which connector.
+        connector: ConnectorId,
+    },
     /// Fault: a `tools/list` request in flight fails.
     FailListing {
         /// Where.
@@ -284,6 +307,9 @@ impl Action {
             Action::TimeOutListing { .. } => "TimeOutListing",
             Action::LoseNotification { .. } => "LoseNotification",
             Action::DuplicateNotification { .. } => "DuplicateNotification",
+            Action::LoseNotificationStream { .. } => "LoseNotificationStream",
+            Action::NotifyBeforeUpdate { .. } => "NotifyBeforeUpdate",
+            Action::RefreshTokenSilently { .. } => "RefreshTokenSilently",
             Action::FailListing { .. } => "FailListing",
             Action::LoseTransportSession { .. } => "LoseTransportSession",
             Action::HangListing { .. } => "HangListing",
@@ -302,7 +328,7 @@ impl Action {
     }
 
     /// Every action name, in SPEC.md order.
-    pub const NAMES: [&'static str; 23] = [
+    pub const NAMES: [&'static str; 26] = [
         "WebAuthenticate",
         "WebRevoke",
         "TokenExpire",
@@ -312,6 +338,9 @@ impl Action {
         "TimeOutListing",
         "LoseNotification",
         "DuplicateNotification",
+        "LoseNotificationStream",
+        "NotifyBeforeUpdate",
+        "RefreshTokenSilently",
         "FailListing",
         "LoseTransportSession",
         "HangListing",
@@ -331,13 +360,18 @@ impl Action {
     /// The session the action happens in; `None` for the web surface and the environment.
     pub fn session(&self) -> Option<SessionId> {
         match *self {
-            Action::WebAuthenticate { .. } | Action::WebRevoke { .. } | Action::TokenExpire { .. } => None,
+            Action::WebAuthenticate { .. }
+            | Action::WebRevoke { .. }
+            | Action::TokenExpire { .. }
+            | Action::NotifyBeforeUpdate { .. }
+            | Action::RefreshTokenSilently { .. } => None,
             Action::DeliverNotification { session, .. }
             | Action::DeliverListing { session, .. }
             | Action::DeliverAccount { session }
             | Action::TimeOutListing { session, .. }
             | Action::LoseNotification { session, .. }
             | Action::DuplicateNotification { session, .. }
+            | Action::LoseNotificationStream { session, .. }
             | Action::FailListing { session, .. }
             | Action::LoseTransportSession { session, .. }
             | Action::HangListing { session, .. }
@@ -369,16 +403,24 @@ impl Action {
 
     /// Whether this action spends the fault budget.
     pub fn is_fault(&self) -> bool {
-        matches!(
-            self,
-            Action::LoseNotification { .. }
-                | Action::DuplicateNotification { .. }
-                | Action::FailListing { .. }
-                | Action::LoseTransportSession { .. }
-                | Action::HangListing { .. }
-                | Action::ServeLate { .. }
-                | Action::FailAccountRead { .. }
-        )
+        self.fault().is_some()
+    }
+
+    /// The kind of fault this action injects, if it is one.
+    pub fn fault(&self) -> Option<Fault> {
+        Some(match self {
+            Action::LoseNotification { .. } => Fault::LoseNotification,
+            Action::DuplicateNotification { .. } => Fault::DuplicateNotification,
+            Action::LoseNotificationStream { .. } => Fault::LoseNotificationStream,
+            Action::NotifyBeforeUpdate { .. } => Fault::NotifyBeforeUpdate,
+            Action::RefreshTokenSilently { .. } => Fault::RefreshTokenSilently,
+            Action::FailListing { .. } => Fault::FailListing,
+            Action::LoseTransportSession { .. } => Fault::LoseTransportSession,
+            Action::HangListing { .. } => Fault::HangListing,
+            Action::ServeLate { .. } => Fault::ServeLate,
+            Action::FailAccountRead { .. } => Fault::FailAccountRead,
+            _ => return None,
+        })
     }
 
     /// The connector the action is about, where it names one.
@@ -392,6 +434,9 @@ impl Action {
             | Action::TimeOutListing { connector, .. }
             | Action::LoseNotification { connector, .. }
             | Action::DuplicateNotification { connector, .. }
+            | Action::LoseNotificationStream { connector, .. }
+            | Action::NotifyBeforeUpdate { connector }
+            | Action::RefreshTokenSilently { connector }
             | Action::FailListing { connector, .. }
             | Action::LoseTransportSession { connector, .. }
             | Action::HangListing { connector, .. }
@@ -403,6 +448,93 @@ impl Action {
     }
 }
 
+/// A kind of fault (SPEC.md §4): one per fault action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// `LoseNotification`.
+    LoseNotification,
+    /// `DuplicateNotification`.
+    DuplicateNotification,
+    /// `LoseNotificationStream`.
+    LoseNotificationStream,
+    /// `NotifyBeforeUpdate`.
+    NotifyBeforeUpdate,
+    /// `RefreshTokenSilently`.
+    RefreshTokenSilently,
+    /// `FailListing`.
+    FailListing,
+    /// `LoseTransportSession`.
+    LoseTransportSession,
+    /// `HangListing`.
+    HangListing,
+    /// `ServeLate`.
+    ServeLate,
+    /// `FailAccountRead`.
+    FailAccountRead,
+}
+
+impl Fault {
+    /// Every kind of fault, in SPEC.md order.
+    pub const ALL: [Fault; 10] = [
+        Fault::LoseNotification,
+        Fault::DuplicateNotification,
+        Fault::LoseNotificationStream,
+        Fault::NotifyBeforeUpdate,
+        Fault::RefreshTokenSilently,
+        Fault::FailListing,
+        Fault::LoseTransportSession,
+        Fault::HangListing,
+        Fault::ServeLate,
+        Fault::FailAccountRead,
+    ];
+
+    /// Whether a server that meets SPEC.md §7.2's requirements never causes it: a notification
+    /// lost, duplicated or sent early, or a change of the list not notified.
+    pub fn is_server_defect(self) -> bool {
+        matches!(
+            self,
+            Fault::LoseNotification
+                | Fault::DuplicateNotification
+                | Fault::LoseNotificationStream
+                | Fault::NotifyBeforeUpdate
+                | Fault::RefreshTokenSilently
+        )
+    }
+}
+
+/// A set of fault kinds: the faults a model admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Faults(u16);
+
+impl Faults {
+    /// The faults the servers of `servers` admit: every fault for any server; for reliable
+    /// servers, none of the server defects.
+    pub fn admitted_by(servers: Servers) -> Faults {
+        let mut set = Faults(0);
+        for fault in Fault::ALL {
+            if servers == Servers::Any || !fault.is_server_defect() {
+                set = set.with(fault);
+            }
+        }
+        set
+    }
+
+    /// This set and `fault`.
+    pub fn with(self, fault: Fault) -> Faults {
+        Faults(self.0 | 1 << fault as u16)
+    }
+
+    /// This set without `fault`.
+    pub fn without(self, fault: Fault) -> Faults {
+        Faults(self.0 & !(1 << fault as u16))
+    }
+
+    /// Whether the set holds `fault`.
+    pub fn contains(self, fault: Fault) -> bool {
+        self.0 & 1 << fault as u16 != 0
+    }
+}
+
 /// The model: one account, its connectors, and `bounds.sessions` host sessions that all run the
 /// same host policy.
 #[derive(Clone, Debug)]
@@ -411,15 +543,15 @@ pub struct CoherenceModel {
     pub bounds: Bounds,
     /// The host policy under check.
     pub policy: HostPolicy,
-    /// Leave out the out-of-order-service fault (`ServeLate`): SPEC.md §4's assumption A-2, under
-    /// which a test shows the fault necessary.
-    pub without_serve_late: bool,
+    /// The faults the model admits: by default, those of `bounds.servers`. A test leaves one out,
+    /// or adds one to reliable servers, to show the fault necessary.
+    pub faults: Faults,
 }
 
 impl CoherenceModel {
     /// A model of `policy` within `bounds`.
     pub fn new(policy: HostPolicy, bounds: Bounds) -> Self {
-        CoherenceModel { bounds, policy, without_serve_late: false }
+        CoherenceModel { bounds, policy, faults: Faults::admitted_by(bounds.servers) }
     }
 
     /// The initial states: every connector starts unauthenticated or authenticated, with any of
@@ -436,7 +568,7 @@ impl CoherenceModel {
                     Servers::Any => &[Notify::Advertised, Notify::Unadvertised, Notify::Silent],
                     Servers::Reliable => &[Notify::Advertised],
                 };
-                notify.iter().map(move |&notify| Connector { auth, version: 0, notify })
+                notify.iter().map(move |&notify| Connector { auth, version: 0, notify, announced: false })
             })
             .collect();
         let n = usize::from(self.bounds.connectors);
@@ -522,44 +654,7 @@ impl CoherenceModel {
             }
         }
         if state.spent.faults < b.faults {
-            for session in b.session_ids() {
-                if let Some(AccountRead::Served(_)) = state.session(session).read {
-                    actions.push(Action::FailAccountRead { session });
-                }
-                for connector in b.connector_ids() {
-                    let link = state.link(session, connector);
-                    if link.notifications > 0 && b.servers == Servers::Any {
-                        actions.push(Action::LoseNotification { session, connector });
-                        if link.notifications < NOTIFICATIONS_PENDING_MAX {
-                            actions.push(Action::DuplicateNotification { session, connector });
-                        }
-                    }
-                    for (slot, fetch) in link.fetches.iter().enumerate() {
-                        if let Some(Fetch { reply: Reply::Listed { .. }, .. }) = fetch {
-                            let slot = slot as u8;
-                            for failure in [ListFailure::Unauthorized, ListFailure::Transport] {
-                                actions.push(Action::FailListing { session, connector, slot, failure });
-                            }
-                            actions.push(Action::HangListing { session, connector, slot });
-                        }
-                    }
-                    // Out-of-order service (SPEC.md §4): an earlier request is served after a later
-                    // one, once the list has changed since it was sent (otherwise nothing differs).
-                    let server = state.connector(connector).version;
-                    let in_flight = link.fetch_count();
-                    for (slot, fetch) in link.fetches.iter().enumerate().take(in_flight.saturating_sub(1)) {
-                        if let Some(Fetch { reply: Reply::Listed { version, .. }, .. }) = fetch
-                            && *version < server
-                            && !self.without_serve_late
-                        {
-                            actions.push(Action::ServeLate { session, connector, slot: slot as u8 });
-                        }
-                    }
-                    if !link.transport_lost {
-                        actions.push(Action::LoseTransportSession { session, connector });
-                    }
-                }
-            }
+            self.enabled_faults(state, actions);
         }
         for session in b.session_ids() {
             match state.session(session).turn {
@@ -606,6 +701,69 @@ impl CoherenceModel {
                     if link.notice.is_some() {
                         actions.push(Action::AgentRelayNotice { session });
                     }
+                }
+            }
+        }
+    }
+
+    /// The faults `state` allows, of the kinds the model admits.
+    fn enabled_faults(&self, state: &State, actions: &mut Vec<Action>) {
+        let b = &self.bounds;
+        let admitted = self.faults;
+        let mut push = |action: Action| {
+            if admitted.contains(action.fault().expect("a fault action")) {
+                actions.push(action);
+            }
+        };
+        for connector in b.connector_ids() {
+            let server = state.connector(connector);
+            // An early notification announces a change an auth change could still make.
+            if server.notify != Notify::Silent && !server.announced && state.spent.auth_changes < b.auth_changes {
+                push(Action::NotifyBeforeUpdate { connector });
+            }
+            // A silent refresh is an auth change too: it spends both budgets.
+            if server.auth == Auth::Expired && state.spent.auth_changes < b.auth_changes {
+                push(Action::RefreshTokenSilently { connector });
+            }
+        }
+        for session in b.session_ids() {
+            if let Some(AccountRead::Served(_)) = state.session(session).read {
+                push(Action::FailAccountRead { session });
+            }
+            for connector in b.connector_ids() {
+                let link = state.link(session, connector);
+                if link.notifications > 0 {
+                    push(Action::LoseNotification { session, connector });
+                    if link.notifications < NOTIFICATIONS_PENDING_MAX {
+                        push(Action::DuplicateNotification { session, connector });
+                    }
+                    // One lost notification of one is `LoseNotification`; a stream loses them all.
+                    if link.notifications > 1 {
+                        push(Action::LoseNotificationStream { session, connector });
+                    }
+                }
+                for (slot, fetch) in link.fetches.iter().enumerate() {
+                    if let Some(Fetch { reply: Reply::Listed { .. }, .. }) = fetch {
+                        let slot = slot as u8;
+                        for failure in [ListFailure::Unauthorized, ListFailure::Transport] {
+                            push(Action::FailListing { session, connector, slot, failure });
+                        }
+                        push(Action::HangListing { session, connector, slot });
+                    }
+                }
+                // Out-of-order service (SPEC.md §4): an earlier request is served after a later
+                // one, once the list has changed since it was sent (otherwise nothing differs).
+                let server = state.connector(connector).version;
+                let in_flight = link.fetch_count();
+                for (slot, fetch) in link.fetches.iter().enumerate().take(in_flight.saturating_sub(1)) {
+                    if let Some(Fetch { reply: Reply::Listed { version, .. }, .. }) = fetch
+                        && *version < server
+                    {
+                        push(Action::ServeLate { session, connector, slot: slot as u8 });
+                    }
+                }
+                if !link.transport_lost {
+                    push(Action::LoseTransportSession { session, connector });
                 }
             }
         }
@@ -717,6 +875,19 @@ impl CoherenceModel {
             }
             Action::DuplicateNotification { session, connector } => {
                 Self::fault(&mut next, session, connector).notifications += 1;
+            }
+            Action::LoseNotificationStream { session, connector } => {
+                Self::fault(&mut next, session, connector).notifications = 0;
+            }
+            Action::NotifyBeforeUpdate { connector } => {
+                next.spent.faults += 1;
+                next.connectors[connector.index()].announced = true;
+                self.notify_links(&mut next, connector);
+            }
+            Action::RefreshTokenSilently { connector } => {
+                next.spent.faults += 1;
+                next.spent.auth_changes += 1;
+                self.change_list(&mut next, connector, Auth::Authenticated, false);
             }
             Action::FailListing { session, connector, slot, failure } => {
                 let link = Self::fault(&mut next, session, connector);
@@ -859,21 +1030,39 @@ impl CoherenceModel {
         }
     }
 
-    /// The server's tool list for `connector` changes: the version grows, notifying servers
-    /// queue a `list_changed` on every session, and the oracle's bookkeeping resets.
+    /// The server's tool list for `connector` changes with its auth: the version grows, notifying
+    /// servers queue a `list_changed` on every session (unless they sent it early), and the
+    /// oracle's bookkeeping resets.
     fn change_auth(&self, state: &mut State, connector: ConnectorId, auth: Auth) {
+        self.change_list(state, connector, auth, true);
+    }
+
+    /// A notifying server queues a `list_changed` on every session.
+    fn notify_links(&self, state: &mut State, connector: ConnectorId) {
+        if state.connector(connector).notify == Notify::Silent {
+            return;
+        }
+        for session in self.bounds.session_ids() {
+            let link = state.link_mut(session, connector);
+            link.notifications = (link.notifications + 1).min(NOTIFICATIONS_PENDING_MAX);
+        }
+    }
+
+    /// The server's tool list for `connector` changes: the version grows, the change is notified
+    /// if `notified` and not announced before, and the oracle's bookkeeping resets.
+    fn change_list(&self, state: &mut State, connector: ConnectorId, auth: Auth, notified: bool) {
         let c = &mut state.connectors[connector.index()];
         c.auth = auth;
         c.version += 1;
-        let notify = c.notify;
+        let announced = std::mem::take(&mut c.announced);
+        if notified && !announced {
+            self.notify_links(state, connector);
+        }
         for session in self.bounds.session_ids() {
             let link = state.link_mut(session, connector);
             link.triggered = false;
             link.following = false;
             link.due = false;
-            if notify != Notify::Silent {
-                link.notifications = (link.notifications + 1).min(NOTIFICATIONS_PENDING_MAX);
-            }
             if let Some(turn) = &mut state.sessions[session.index()].turn
                 && turn.connector == connector
             {

@@ -428,6 +428,9 @@ impl Engine<'_> {
             | Action::TokenExpire { .. }
             | Action::LoseNotification { .. }
             | Action::DuplicateNotification { .. }
+            | Action::LoseNotificationStream { .. }
+            | Action::NotifyBeforeUpdate { .. }
+            | Action::RefreshTokenSilently { .. }
             | Action::FailListing { .. }
             | Action::LoseTransportSession { .. }
             | Action::HangListing { .. }

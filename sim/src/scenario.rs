@@ -59,18 +59,21 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
     let c = |i: usize| word::<ConnectorId>(words[i], "connector");
     let slot = |i: usize| words[i].parse::<u8>().map_err(|_| format!("`{}` is not a request slot", words[i]));
     Ok(match words[0] {
-        "WebAuthenticate" | "WebRevoke" | "TokenExpire" => {
+        "WebAuthenticate" | "WebRevoke" | "TokenExpire" | "NotifyBeforeUpdate" | "RefreshTokenSilently" => {
             arity(1)?;
             let connector = c(1)?;
             match words[0] {
                 "WebAuthenticate" => Action::WebAuthenticate { connector },
                 "WebRevoke" => Action::WebRevoke { connector },
+                "NotifyBeforeUpdate" => Action::NotifyBeforeUpdate { connector },
+                "RefreshTokenSilently" => Action::RefreshTokenSilently { connector },
                 _ => Action::TokenExpire { connector },
             }
         }
         "DeliverNotification"
         | "LoseNotification"
         | "DuplicateNotification"
+        | "LoseNotificationStream"
         | "LoseTransportSession"
         | "UserAsk"
         | "UserAuthenticate" => {
@@ -80,6 +83,7 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 "DeliverNotification" => Action::DeliverNotification { session, connector },
                 "LoseNotification" => Action::LoseNotification { session, connector },
                 "DuplicateNotification" => Action::DuplicateNotification { session, connector },
+                "LoseNotificationStream" => Action::LoseNotificationStream { session, connector },
                 "LoseTransportSession" => Action::LoseTransportSession { session, connector },
                 "UserAsk" => Action::UserAsk { session, connector },
                 _ => Action::UserAuthenticate { session, connector },
@@ -137,12 +141,17 @@ pub fn action_arguments(action: &Action) -> Vec<String> {
     use Action as A;
     let failure = |f: ListFailure| serde_json::to_value(f).expect("serialises").as_str().unwrap_or_default().to_owned();
     match *action {
-        A::WebAuthenticate { connector } | A::WebRevoke { connector } | A::TokenExpire { connector } => {
+        A::WebAuthenticate { connector }
+        | A::WebRevoke { connector }
+        | A::TokenExpire { connector }
+        | A::NotifyBeforeUpdate { connector }
+        | A::RefreshTokenSilently { connector } => {
             vec![connector.name().to_owned()]
         }
         A::DeliverNotification { session, connector }
         | A::LoseNotification { session, connector }
         | A::DuplicateNotification { session, connector }
+        | A::LoseNotificationStream { session, connector }
         | A::LoseTransportSession { session, connector }
         | A::UserAsk { session, connector }
         | A::UserAuthenticate { session, connector } => vec![session.name().to_owned(), connector.name().to_owned()],
@@ -258,6 +267,7 @@ impl Scenario {
                     Action::WebAuthenticate { .. }
                         | Action::WebRevoke { .. }
                         | Action::TokenExpire { .. }
+                        | Action::RefreshTokenSilently { .. }
                         | Action::UserAuthenticate { .. }
                 )
             }),

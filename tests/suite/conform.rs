@@ -474,7 +474,7 @@ fn cover_at_defaults() -> &'static Cover {
 #[test]
 fn coverage_directed_traces_cover_every_reachable_abstract_transition() {
     let cover = cover_at_defaults();
-    assert_eq!((cover.reachable.len(), cover.traces.len()), (677, 249));
+    assert_eq!((cover.reachable.len(), cover.traces.len()), (760, 331));
     let covering: Vec<Fixture> = corpus().iter().filter(|f| f.provenance.strategy == "coverage").cloned().collect();
     assert_eq!(coverage_of(&covering, &cover.reachable), cover.reachable.len());
     let walks: Vec<Fixture> = corpus().iter().filter(|f| f.provenance.strategy == "random-walk").cloned().collect();

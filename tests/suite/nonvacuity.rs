@@ -158,15 +158,48 @@ fn counterexamples_replay() {
 /// and breaks it when an earlier request is served after a later one.
 #[test]
 fn out_of_order_service_is_a_fault_a_design_needs_to_be_checked_under() {
+    use coherence_model::system::{Fault, Faults};
     use coherence_model::{CoherenceModel, check_model};
     let guarded = policy_named("list-changed-guarded").unwrap();
     let inv12 = |r: &coherence_model::CheckReport| {
         r.invariants.iter().find(|o| o.invariant.id == "INV-12").map(|o| o.counterexample.is_some()).unwrap()
     };
-    let in_order =
-        check_model(&CoherenceModel { without_serve_late: true, ..CoherenceModel::new(guarded, Bounds::DEFAULT) });
+    let in_order = check_model(&CoherenceModel {
+        faults: Faults::admitted_by(Servers::Any).without(Fault::ServeLate),
+        ..CoherenceModel::new(guarded, Bounds::DEFAULT)
+    });
     assert!(!inv12(&in_order), "the guard holds INV-12 when requests are served in order");
     assert!(inv12(default_report("list-changed-guarded")), "served out of order, the guard breaks INV-12");
     // Single flight is immune: recommended holds INV-12 with the fault enabled.
     assert!(!inv12(default_report("recommended")));
+}
+
+/// Each server fault of SPEC.md §4 that reliable servers rule out (S-1, S-2 of §7.2) is one a
+/// design breaks under and only under: `recommended-mcp` trusts a reliable server's notifications
+/// and holds every invariant under them; admit the one fault, and it silently misses tools
+/// (INV-1) in a counterexample that injects that fault.
+#[test]
+fn each_server_fault_breaks_a_design_that_trusts_reliable_servers() {
+    use coherence_model::system::{Fault, Faults};
+    use coherence_model::{CoherenceModel, check_model};
+    let reliable = Bounds { servers: Servers::Reliable, ..Bounds::DEFAULT };
+    let broken = |r: &coherence_model::CheckReport| -> Vec<&str> {
+        r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect()
+    };
+    let trusting = CoherenceModel::new(RECOMMENDED_MCP, reliable);
+    let holds = crate::reliable_reports().iter().find(|r| r.policy.name == RECOMMENDED_MCP.name).unwrap();
+    assert_eq!(broken(holds), Vec::<&str>::new(), "recommended-mcp holds under reliable servers");
+    for fault in [Fault::LoseNotificationStream, Fault::NotifyBeforeUpdate, Fault::RefreshTokenSilently] {
+        assert!(Fault::ALL.contains(&fault) && fault.is_server_defect());
+        assert!(Faults::admitted_by(Servers::Any).contains(fault), "{fault:?} is in the default fault model");
+        let model = CoherenceModel { faults: Faults::admitted_by(Servers::Reliable).with(fault), ..trusting.clone() };
+        let report = check_model(&model);
+        let inv1 = report.invariants.iter().find(|o| o.invariant.id == "INV-1").unwrap();
+        let trace = inv1.counterexample.as_ref().unwrap_or_else(|| panic!("{fault:?} breaks INV-1 of recommended-mcp"));
+        assert!(
+            trace.steps.iter().any(|(a, _)| a.fault() == Some(fault)),
+            "the counterexample under {fault:?} injects it"
+        );
+        assert_eq!(broken(&report), ["INV-1", "INV-3"], "under {fault:?}");
+    }
 }

@@ -12,33 +12,33 @@ fn unique_states_at_the_default_bounds() {
     assert_eq!(
         counts(default_reports()),
         "\
-session-start-only 1161636
-stub-guidance 1161636
-delta-notice 2813293
-refresh-on-demand 10892913
-list-changed-naive 2451347
-list-changed-guarded 5322147
-restart-banner 1587831
-recommended 12136923
-recommended-mcp 4259471
-fetch-per-turn 2631683
-invalidate-on-notify 1590284
-snapshot-at-connect 548926
-cache-until-invalidated 1606815
-broken-advertised-only 11780112
-broken-concurrent 52780030
-broken-trusts-read 12278146
-broken-no-hold 12834693
-broken-no-timeout 13102115
-broken-no-stub-refresh 12324048
-broken-opaque-stubs 12136923
-broken-silent-failure 9435212
-broken-mcp-hint 4784527
-broken-no-reinit 12393906
-broken-unexplained 12136923
-broken-stale-notice 13195438
-broken-misroute 12136923
-broken-abort-on-stubs 2805149
+session-start-only 1424986
+stub-guidance 1424986
+delta-notice 3357974
+refresh-on-demand 12524743
+list-changed-naive 3054751
+list-changed-guarded 6560291
+restart-banner 1963341
+recommended 14179264
+recommended-mcp 5119130
+fetch-per-turn 3107995
+invalidate-on-notify 2304965
+snapshot-at-connect 694351
+cache-until-invalidated 1920367
+broken-advertised-only 13681043
+broken-concurrent 59929100
+broken-trusts-read 14323317
+broken-no-hold 15077432
+broken-no-timeout 15144456
+broken-no-stub-refresh 14399389
+broken-opaque-stubs 14179264
+broken-silent-failure 11163681
+broken-mcp-hint 5841433
+broken-no-reinit 14453029
+broken-unexplained 14179264
+broken-stale-notice 15258879
+broken-misroute 14179264
+broken-abort-on-stubs 3266819
 "
     );
 }
@@ -49,33 +49,33 @@ fn unique_states_without_symmetry_at_small_bounds() {
     assert_eq!(
         counts(&check_all(&all_policies(), bounds, 2)),
         "\
-session-start-only 132048
-stub-guidance 132048
-delta-notice 202788
-refresh-on-demand 792312
-list-changed-naive 184998
-list-changed-guarded 247992
-restart-banner 178980
-recommended 899010
-recommended-mcp 402231
-fetch-per-turn 149196
-invalidate-on-notify 109308
-snapshot-at-connect 90570
-cache-until-invalidated 165960
-broken-advertised-only 873492
-broken-concurrent 2436252
-broken-trusts-read 902007
-broken-no-hold 925290
-broken-no-timeout 969990
-broken-no-stub-refresh 896502
-broken-opaque-stubs 899010
-broken-silent-failure 835338
-broken-mcp-hint 267702
-broken-no-reinit 893658
-broken-unexplained 899010
-broken-stale-notice 949506
-broken-misroute 899010
-broken-abort-on-stubs 103275
+session-start-only 159080
+stub-guidance 159080
+delta-notice 244132
+refresh-on-demand 912564
+list-changed-naive 230006
+list-changed-guarded 314032
+restart-banner 220276
+recommended 1054658
+recommended-mcp 483291
+fetch-per-turn 191372
+invalidate-on-notify 150660
+snapshot-at-connect 110450
+cache-until-invalidated 205904
+broken-advertised-only 1017196
+broken-concurrent 2797908
+broken-trusts-read 1058291
+broken-no-hold 1089138
+broken-no-timeout 1125638
+broken-no-stub-refresh 1051678
+broken-opaque-stubs 1054658
+broken-silent-failure 987370
+broken-mcp-hint 341214
+broken-no-reinit 1055666
+broken-unexplained 1054658
+broken-stale-notice 1105178
+broken-misroute 1054658
+broken-abort-on-stubs 128935
 "
     );
 }

@@ -8,8 +8,7 @@
 //!
 //! Layout: word 0 holds the shape, the connectors and the budgets spent; word 1 the sessions;
 //! word 2 the event; then one word per link, session-major. Every field has a fixed width, wide
-//! enough for [`crate::system::BUDGET_MAX`] (budgets take 3 bits; versions, which auth changes and
-//! silent token refreshes both grow, take 4).
+//! enough for [`crate::system::BUDGET_MAX`] (budgets take 3 bits; versions take 4, one to spare).
 
 use crate::state::*;
 
@@ -83,8 +82,8 @@ fn notify_code(n: Notify) -> u64 {
 fn notify_of(v: u64) -> Notify {
     [Notify::Advertised, Notify::Unadvertised, Notify::Silent][v as usize]
 }
-/// Bits of a tool-list version: it grows at every auth change and every silent token refresh, so
-/// up to twice [`crate::system::BUDGET_MAX`].
+/// Bits of a tool-list version: it grows at every auth change (a silent token refresh is one), so
+/// up to [`crate::system::BUDGET_MAX`]; one bit to spare.
 const VERSION_BITS: u32 = 4;
 
 fn listing_code(l: Listing) -> u64 {
@@ -471,7 +470,8 @@ pub fn pack_renamed(state: &State, to_connector: &[u8], to_session: &[u8], out: 
 /// the connectors and the budgets spent (renaming sessions leaves it alone). A renaming whose
 /// first word is greater than another's packs greater, whatever follows.
 pub fn head_renamed(state: &State, to_connector: &[u8]) -> u64 {
-    let mut out = Vec::with_capacity(1);
+    // The head fills one word and never ends it, so nothing is written to `out` (no allocation).
+    let mut out = Vec::new();
     let mut w = Writer { out: &mut out, word: 0, used: 0 };
     put_head(&mut w, state, &Renaming::new(to_connector, &[]));
     w.word

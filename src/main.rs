@@ -4,8 +4,10 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use coherence::expected::{Profile, SPEC, compare, render_table};
 use coherence::report::{self, Timing};
-use coherence_model::system::Servers;
-use coherence_model::{BROKEN_POLICIES, Bounds, HostPolicy, POLICIES, check_all, policy_named};
+use coherence_model::system::{Fault, Faults, Servers};
+use coherence_model::{
+    BROKEN_POLICIES, Bounds, CoherenceModel, HostPolicy, POLICIES, check_all, check_all_models, policy_named,
+};
 use std::process::ExitCode;
 
 /// Checks MCP host policies against the tool-catalogue coherence model of SPEC.md.
@@ -157,6 +159,13 @@ struct CheckArgs {
     /// User commands: /mcp and restarts (0-6).
     #[arg(long)]
     commands: Option<u8>,
+    /// Leave this kind of fault out of the model (repeatable; SPEC.md §3 spells the names, e.g.
+    /// ServeLate). The verdicts are then not compared with SPEC.md §7.
+    #[arg(long = "without-fault", value_name = "KIND")]
+    without_faults: Vec<String>,
+    /// Admit this kind of fault although `--servers reliable` rules it out (repeatable).
+    #[arg(long = "with-fault", value_name = "KIND")]
+    with_faults: Vec<String>,
     /// Print the verdict table as SPEC.md §7 writes it (checks both profiles).
     #[arg(long)]
     write_table: bool,
@@ -406,6 +415,16 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         servers,
     };
     bounds.validate().context("impossible bounds")?;
+    let mut faults = Faults::admitted_by(servers);
+    for (names, with) in [(&args.without_faults, false), (&args.with_faults, true)] {
+        for name in names {
+            let Some(fault) = Fault::named(name) else {
+                let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+                bail!("unknown fault kind `{name}`; known kinds: {}", known.join(", "));
+            };
+            faults = if with { faults.with(fault) } else { faults.without(fault) };
+        }
+    }
     let policies: Vec<HostPolicy> = if args.policies.is_empty() {
         let broken = if args.include_broken { BROKEN_POLICIES } else { &[] };
         POLICIES.iter().chain(broken).copied().collect()
@@ -425,12 +444,19 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     };
     if args.write_table {
+        if faults != Faults::admitted_by(servers) {
+            bail!(
+                "--write-table writes SPEC.md's table, which admits the default fault kinds: drop --with-fault and --without-fault"
+            );
+        }
         let default = check_all(&policies, Profile::Default.bounds(servers), usize::from(args.threads));
         let deep = check_all(&policies, Profile::Deep.bounds(servers), usize::from(args.threads));
         print!("{}", render_table(&default, &deep));
         return Ok(ExitCode::SUCCESS);
     }
-    let reports = check_all(&policies, bounds, usize::from(args.threads));
+    let models: Vec<CoherenceModel> =
+        policies.iter().map(|&p| CoherenceModel { faults, ..CoherenceModel::new(p, bounds) }).collect();
+    let reports = check_all_models(&models, usize::from(args.threads));
     let differences = compare(&reports, &spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
     let timing = if args.no_timing { Timing::Hidden } else { Timing::Shown };
     let out = match args.format {

@@ -3,6 +3,7 @@
 
 use crate::expected::{Difference, Verdict, computed};
 use coherence_model::story::{story, violation_words};
+use coherence_model::system::Faults;
 use coherence_model::{Bounds, CheckReport, CoherenceModel, INVARIANTS, Trace};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -16,9 +17,10 @@ pub enum Timing {
     Hidden,
 }
 
-fn bounds_words(b: &Bounds) -> String {
+fn bounds_words(report: &CheckReport) -> String {
+    let b = &report.bounds;
     format!(
-        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}",
+        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}",
         b.connectors,
         b.sessions,
         b.turns,
@@ -26,8 +28,19 @@ fn bounds_words(b: &Bounds) -> String {
         b.faults,
         b.commands,
         if b.symmetry { "on" } else { "off" },
-        if b.servers == coherence_model::system::Servers::Reliable { " servers=reliable" } else { "" }
+        if b.servers == coherence_model::system::Servers::Reliable { " servers=reliable" } else { "" },
+        match fault_kinds(report) {
+            Some(kinds) => format!(" fault-kinds={}", kinds.join(",")),
+            None => String::new(),
+        }
     )
+}
+
+/// The fault kinds admitted, when they are not the servers' default (`--with-fault`,
+/// `--without-fault`).
+fn fault_kinds(report: &CheckReport) -> Option<Vec<&'static str>> {
+    (report.faults != Faults::admitted_by(report.bounds.servers))
+        .then(|| report.faults.kinds().map(|f| f.name()).collect())
 }
 
 fn cell(v: Verdict) -> String {
@@ -57,7 +70,7 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
     let mut out = String::new();
     let Some(first) = reports.first() else { return out };
     let w = &mut out;
-    writeln!(w, "coherence check: {} policies; bounds: {}", reports.len(), bounds_words(&first.bounds)).unwrap();
+    writeln!(w, "coherence check: {} policies; bounds: {}", reports.len(), bounds_words(first)).unwrap();
     writeln!(w).unwrap();
 
     let name_width = reports.iter().map(|r| r.policy.name.len()).max().unwrap_or(6).max(6);
@@ -186,6 +199,9 @@ struct JsonPolicy {
 #[derive(Serialize)]
 struct JsonReport<'a> {
     bounds: Bounds,
+    /// The fault kinds admitted, when not the servers' default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fault_kinds: Option<Vec<&'static str>>,
     policies: Vec<JsonPolicy>,
     expected: JsonExpected<'a>,
 }
@@ -235,6 +251,7 @@ pub fn json(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
         .collect();
     let doc = JsonReport {
         bounds: reports.first().map_or(Bounds::DEFAULT, |r| r.bounds),
+        fault_kinds: reports.first().and_then(fault_kinds),
         policies,
         expected: JsonExpected { compared: differences.is_some(), differences: differences.unwrap_or(&[]) },
     };

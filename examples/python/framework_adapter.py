@@ -14,7 +14,7 @@ lists it again. Neither has notices, `/mcp` or in-session authentication: the ho
 import json
 import sys
 
-PROTOCOL = 3
+PROTOCOL = 4
 IN_FLIGHT_MAX = 2  # the client sends a request per need, up to two at once per connector
 
 
@@ -78,6 +78,12 @@ class Host:
         link = self.links[(s, c)]
         link.in_flight.remove(request)
         answer = None
+        if "first_page" in result:
+            # A paged reply: the client library fetches the rest with the cursor before returning.
+            link.in_flight.append(self.sent[(s, c)])
+            self.sent[(s, c)] += 1
+            self.requests.append({"session": s, "connector": c, "cursor": result["first_page"]["next_cursor"]})
+            return None
         if "tools" in result:
             if not (self.per_turn and self.turns[s] is None):  # between turns nothing is kept
                 link.catalogue, link.lazy = result["tools"], False

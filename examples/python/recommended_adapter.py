@@ -12,7 +12,7 @@ host of third-party servers).
 import json
 import sys
 
-PROTOCOL = 3
+PROTOCOL = 4
 
 
 class Link:
@@ -88,6 +88,13 @@ class Host:
     def listing(self, s, c, request, result):
         link = self.links[(s, c)]
         link.in_flight.remove(request)
+        if "first_page" in result:
+            # A paged reply: ask for the rest with its cursor, in the request's place.
+            link.in_flight.append(self.sent[(s, c)])
+            self.sent[(s, c)] += 1
+            cursor = result["first_page"]["next_cursor"]
+            self.requests.append({"session": s, "connector": c, "initialize": False, "cursor": cursor})
+            return
         if "tools" in result:
             link.catalogue = result["tools"]
             if link.notice and resolved(link.notice, result["tools"]):

@@ -63,6 +63,8 @@ pub struct CheckReport {
     pub policy: HostPolicy,
     /// The bounds.
     pub bounds: Bounds,
+    /// The fault kinds the model admitted.
+    pub faults: crate::system::Faults,
     /// Distinct states visited (after symmetry reduction, when on).
     pub unique_states: usize,
     /// Transitions taken, including those to states already visited.
@@ -235,6 +237,7 @@ pub fn check_model(model: &CoherenceModel) -> CheckReport {
     CheckReport {
         policy,
         bounds,
+        faults: model.faults,
         unique_states: searched.unique_states,
         transitions: searched.transitions,
         depth_max: searched.depth_max,
@@ -290,17 +293,23 @@ fn concrete_trace(model: &CoherenceModel, nodes: &[Node], id: u32) -> Trace {
 
 /// Checks several policies, two at a time, and returns the reports in the order given.
 pub fn check_all(policies: &[HostPolicy], bounds: Bounds, threads: usize) -> Vec<CheckReport> {
-    let threads = threads.clamp(1, policies.len().max(1));
+    let models: Vec<CoherenceModel> = policies.iter().map(|&p| CoherenceModel::new(p, bounds)).collect();
+    check_all_models(&models, threads)
+}
+
+/// Checks several models, `threads` at a time, and returns the reports in the order given.
+pub fn check_all_models(models: &[CoherenceModel], threads: usize) -> Vec<CheckReport> {
+    let threads = threads.clamp(1, models.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut reports: Vec<Option<CheckReport>> = vec![None; policies.len()];
+    let mut reports: Vec<Option<CheckReport>> = vec![None; models.len()];
     let slots = std::sync::Mutex::new(&mut reports);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(policy) = policies.get(i) else { break };
-                    let report = check(*policy, bounds);
+                    let Some(model) = models.get(i) else { break };
+                    let report = check_model(model);
                     slots.lock().expect("no checker thread panics while holding the lock")[i] = Some(report);
                 }
             });

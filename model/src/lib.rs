@@ -29,7 +29,9 @@ pub mod story;
 pub mod symmetry;
 pub mod system;
 
-pub use explore::{CheckReport, InvariantOutcome, Search, Trace, check, check_all, check_model, fingerprint, search};
+pub use explore::{
+    CheckReport, InvariantOutcome, Search, Trace, check, check_all, check_all_models, check_model, fingerprint, search,
+};
 pub use invariants::{INVARIANTS, Invariant, invariant};
 pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, RECOMMENDED_MCP, WORLD_ONLY, policy_named};
 pub use state::State;

@@ -86,11 +86,18 @@ fn notify_of(v: u64) -> Notify {
 /// up to [`crate::system::BUDGET_MAX`]; one bit to spare.
 const VERSION_BITS: u32 = 4;
 
+/// Bits of a listing.
+const LISTING_BITS: u32 = 2;
+
 fn listing_code(l: Listing) -> u64 {
-    u64::from(l == Listing::Actions)
+    match l {
+        Listing::Stubs => 0,
+        Listing::Actions => 1,
+        Listing::SomeActions => 2,
+    }
 }
 fn listing_of(v: u64) -> Listing {
-    if v == 1 { Listing::Actions } else { Listing::Stubs }
+    [Listing::Stubs, Listing::Actions, Listing::SomeActions][v as usize]
 }
 fn failure_code(f: ListFailure) -> u64 {
     match f {
@@ -182,16 +189,16 @@ fn answer_of(v: u64) -> Answer {
     }
 }
 
-/// An optional entry in 6 bits.
+/// An optional entry in 7 bits.
 fn put_entry(w: &mut Writer, e: Option<Entry>) {
     w.flag(e.is_some());
     let e = e.unwrap_or(Entry { listing: Listing::Stubs, version: 0 });
-    w.put(listing_code(e.listing), 1);
+    w.put(listing_code(e.listing), LISTING_BITS);
     w.put(u64::from(e.version), VERSION_BITS);
 }
 fn take_entry(r: &mut Reader) -> Option<Entry> {
     let some = r.flag();
-    let listing = listing_of(r.take(1));
+    let listing = listing_of(r.take(LISTING_BITS));
     let version = r.take(VERSION_BITS) as u8;
     some.then_some(Entry { listing, version })
 }
@@ -210,32 +217,32 @@ fn take_notice(r: &mut Reader) -> Option<Notice> {
     some.then_some(Notice { reason, recovery })
 }
 
-/// An optional fetch in 9 bits: presence, superseded, kind (listed, failed, hung), then the
-/// listing and version, or the failure.
+/// An optional fetch in 10 bits: presence, superseded, kind (listed, failed, hung, lost), then
+/// the listing and version, or the failure.
 fn put_fetch(w: &mut Writer, f: Option<Fetch>) {
     w.flag(f.is_some());
     let Some(f) = f else {
-        w.put(0, 3 + 1 + VERSION_BITS);
+        w.put(0, 3 + LISTING_BITS + VERSION_BITS);
         return;
     };
     w.flag(f.superseded);
     match f.reply {
         Reply::Listed { listing, version } => {
             w.put(0, 2);
-            w.put(listing_code(listing), 1);
+            w.put(listing_code(listing), LISTING_BITS);
             w.put(u64::from(version), VERSION_BITS);
         }
         Reply::Failed(failure) => {
             w.put(1, 2);
-            w.put(failure_code(failure), 1 + VERSION_BITS);
+            w.put(failure_code(failure), LISTING_BITS + VERSION_BITS);
         }
         Reply::Hung => {
             w.put(2, 2);
-            w.put(0, 1 + VERSION_BITS);
+            w.put(0, LISTING_BITS + VERSION_BITS);
         }
         Reply::Lost => {
             w.put(3, 2);
-            w.put(0, 1 + VERSION_BITS);
+            w.put(0, LISTING_BITS + VERSION_BITS);
         }
     }
 }
@@ -243,12 +250,12 @@ fn take_fetch(r: &mut Reader) -> Option<Fetch> {
     let some = r.flag();
     let superseded = r.flag();
     let kind = r.take(2);
-    let rest = r.take(1 + VERSION_BITS);
+    let rest = r.take(LISTING_BITS + VERSION_BITS);
     if !some {
         return None;
     }
     let reply = match kind {
-        0 => Reply::Listed { listing: listing_of(rest & 1), version: (rest >> 1) as u8 },
+        0 => Reply::Listed { listing: listing_of(rest & 0b11), version: (rest >> LISTING_BITS) as u8 },
         1 => Reply::Failed(failure_of(rest)),
         2 => Reply::Hung,
         _ => Reply::Lost,

@@ -155,6 +155,9 @@ pub struct HostPolicy {
     /// the error says the tools could not be listed, and hides the stubs that would start the
     /// handshake).
     pub abort_on_stubs: bool,
+    /// Follow a paged reply's `nextCursor` to its last page before applying it; otherwise the
+    /// first page alone is applied.
+    pub follow_cursor: bool,
     /// The commands the host has.
     pub commands: Commands,
 }
@@ -190,6 +193,7 @@ const BASE: HostPolicy = HostPolicy {
     catalogue: Catalogue::Kept,
     abort_on_failure: false,
     abort_on_stubs: false,
+    follow_cursor: true,
     commands: Commands::ALL,
 };
 
@@ -231,6 +235,7 @@ pub const RECOMMENDED: HostPolicy = HostPolicy {
     catalogue: Catalogue::Kept,
     abort_on_failure: false,
     abort_on_stubs: false,
+    follow_cursor: true,
     commands: Commands::ALL,
 };
 
@@ -254,6 +259,8 @@ pub const WORLD_ONLY: HostPolicy = HostPolicy {
     broken: true,
     // The runner plays the clock: it may always tell a host that a hung request's time is up.
     request_timeout: true,
+    // And the servers: it may page any reply, whatever the host does with pages.
+    follow_cursor: false,
     ..BASE
 };
 
@@ -437,6 +444,13 @@ pub const BROKEN_POLICIES: &[HostPolicy] = &[
         ..RECOMMENDED
     },
     HostPolicy {
+        name: "broken-first-page",
+        summary: "recommended that applies the first page of a paged tools/list reply and never follows nextCursor",
+        broken: true,
+        follow_cursor: false,
+        ..RECOMMENDED
+    },
+    HostPolicy {
         name: "broken-abort-on-stubs",
         summary: "fetch-per-turn that aborts the turn when a connector lists only its auth stubs, saying its tools \
                   could not be listed",
@@ -524,6 +538,11 @@ pub const ELEMENTS: &[Element] = &[
         what: "clear a notice once a refresh or a read shows its gap closed",
         variant: "broken-stale-notice",
         drop: |p| HostPolicy { clear_resolved_notices: false, ..p },
+    },
+    Element {
+        what: "follow a paged listing's nextCursor to its last page",
+        variant: "broken-first-page",
+        drop: |p| HostPolicy { follow_cursor: false, ..p },
     },
 ];
 

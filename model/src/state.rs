@@ -164,6 +164,9 @@ pub enum Listing {
     Stubs,
     /// The action tools (`create_draft`, ...).
     Actions,
+    /// Some of the action tools, but not the one the user needs: the first page of a paged reply
+    /// (`nextCursor`), whose later pages hold it. A host that applies a first page alone offers it.
+    SomeActions,
 }
 
 /// One connector's account and server state (SPEC.md §2.1, §2.2).
@@ -209,9 +212,10 @@ pub enum ListFailure {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
-    /// The list as the server had it when it served the request.
+    /// The list as the server had it when it served the request (`SomeActions`: its first page,
+    /// with a cursor to the rest, served with it: SPEC.md §4).
     Listed {
-        /// Stubs or actions.
+        /// Stubs, actions, or some actions (a first page).
         listing: Listing,
         /// The server's version at serve time.
         version: u8,

@@ -10,6 +10,7 @@ fn listing_words(listing: Option<Listing>) -> &'static str {
         None => "nothing",
         Some(Listing::Stubs) => "only the auth stubs",
         Some(Listing::Actions) => "the action tools",
+        Some(Listing::SomeActions) => "only some of the action tools (not the one needed)",
     }
 }
 
@@ -262,6 +263,9 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
         Action::HangListing { session, connector, .. } => {
             format!("Fault: {session}'s tools/list for {connector} hangs: it will never be answered.")
         }
+        Action::PageListing { session, connector, .. } => format!(
+            "{connector}'s server pages its reply to {session}'s tools/list: the first page of the action tools, and a nextCursor to the rest, where the tool the user needs is."
+        ),
         Action::FailAccountRead { session } => format!("Fault: {session}'s account read will fail."),
         Action::LoseNotification { session, connector } => {
             format!("Fault: {connector}'s list_changed to {session} is lost.")

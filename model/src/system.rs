@@ -227,6 +227,17 @@ pub enum Action {
         /// Which request (an earlier one than some other in flight).
         slot: u8,
     },
+    /// A server answers a `tools/list` request in flight with the first page of its action tools
+    /// and a `nextCursor` to the rest (legitimate: spends the fault budget as a bound, excuses
+    /// nothing).
+    PageListing {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+        /// Which request.
+        slot: u8,
+    },
     /// Fault: a `tools/list` request in flight will never be answered.
     HangListing {
         /// Where.
@@ -314,6 +325,7 @@ impl Action {
             Action::LoseTransportSession { .. } => "LoseTransportSession",
             Action::HangListing { .. } => "HangListing",
             Action::ServeLate { .. } => "ServeLate",
+            Action::PageListing { .. } => "PageListing",
             Action::FailAccountRead { .. } => "FailAccountRead",
             Action::UserAsk { .. } => "UserAsk",
             Action::UserMcp { .. } => "UserMcp",
@@ -328,7 +340,7 @@ impl Action {
     }
 
     /// Every action name, in SPEC.md order.
-    pub const NAMES: [&'static str; 26] = [
+    pub const NAMES: [&'static str; 27] = [
         "WebAuthenticate",
         "WebRevoke",
         "TokenExpire",
@@ -345,6 +357,7 @@ impl Action {
         "LoseTransportSession",
         "HangListing",
         "ServeLate",
+        "PageListing",
         "FailAccountRead",
         "UserAsk",
         "UserMcp",
@@ -376,6 +389,7 @@ impl Action {
             | Action::LoseTransportSession { session, .. }
             | Action::HangListing { session, .. }
             | Action::ServeLate { session, .. }
+            | Action::PageListing { session, .. }
             | Action::FailAccountRead { session }
             | Action::UserAsk { session, .. }
             | Action::UserMcp { session }
@@ -418,6 +432,7 @@ impl Action {
             Action::LoseTransportSession { .. } => Fault::LoseTransportSession,
             Action::HangListing { .. } => Fault::HangListing,
             Action::ServeLate { .. } => Fault::ServeLate,
+            Action::PageListing { .. } => Fault::PageListing,
             Action::FailAccountRead { .. } => Fault::FailAccountRead,
             _ => return None,
         })
@@ -441,6 +456,7 @@ impl Action {
             | Action::LoseTransportSession { connector, .. }
             | Action::HangListing { connector, .. }
             | Action::ServeLate { connector, .. }
+            | Action::PageListing { connector, .. }
             | Action::UserAsk { connector, .. }
             | Action::UserAuthenticate { connector, .. } => Some(connector),
             _ => None,
@@ -469,13 +485,15 @@ pub enum Fault {
     HangListing,
     /// `ServeLate`.
     ServeLate,
+    /// `PageListing`: not a defect, but bounded by the fault budget.
+    PageListing,
     /// `FailAccountRead`.
     FailAccountRead,
 }
 
 impl Fault {
     /// Every kind of fault, in SPEC.md order.
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::LoseNotification,
         Fault::DuplicateNotification,
         Fault::LoseNotificationStream,
@@ -485,8 +503,31 @@ impl Fault {
         Fault::LoseTransportSession,
         Fault::HangListing,
         Fault::ServeLate,
+        Fault::PageListing,
         Fault::FailAccountRead,
     ];
+
+    /// Its name: the name of the action that injects it (SPEC.md §3).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::LoseNotification => "LoseNotification",
+            Fault::DuplicateNotification => "DuplicateNotification",
+            Fault::LoseNotificationStream => "LoseNotificationStream",
+            Fault::NotifyBeforeUpdate => "NotifyBeforeUpdate",
+            Fault::RefreshTokenSilently => "RefreshTokenSilently",
+            Fault::FailListing => "FailListing",
+            Fault::LoseTransportSession => "LoseTransportSession",
+            Fault::HangListing => "HangListing",
+            Fault::ServeLate => "ServeLate",
+            Fault::PageListing => "PageListing",
+            Fault::FailAccountRead => "FailAccountRead",
+        }
+    }
+
+    /// The fault of this name.
+    pub fn named(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
 
     /// Whether a server that meets SPEC.md §7.2's requirements never causes it: a notification
     /// lost, duplicated or sent early, or a change of the list not notified.
@@ -532,6 +573,11 @@ impl Faults {
     /// Whether the set holds `fault`.
     pub fn contains(self, fault: Fault) -> bool {
         self.0 & 1 << fault as u16 != 0
+    }
+
+    /// The kinds in the set, in SPEC.md order.
+    pub fn kinds(self) -> impl Iterator<Item = Fault> {
+        Fault::ALL.into_iter().filter(move |&f| self.contains(f))
     }
 }
 
@@ -743,12 +789,15 @@ impl CoherenceModel {
                     }
                 }
                 for (slot, fetch) in link.fetches.iter().enumerate() {
-                    if let Some(Fetch { reply: Reply::Listed { .. }, .. }) = fetch {
+                    if let Some(Fetch { reply: Reply::Listed { listing, .. }, .. }) = fetch {
                         let slot = slot as u8;
                         for failure in [ListFailure::Unauthorized, ListFailure::Transport] {
                             push(Action::FailListing { session, connector, slot, failure });
                         }
                         push(Action::HangListing { session, connector, slot });
+                        if *listing == Listing::Actions && self.pages() {
+                            push(Action::PageListing { session, connector, slot });
+                        }
                     }
                 }
                 // Out-of-order service (SPEC.md §4): an earlier request is served after a later
@@ -767,6 +816,15 @@ impl CoherenceModel {
                 }
             }
         }
+    }
+
+    /// Whether the checker lets a server page a reply: only for a host that applies a first page
+    /// alone. A host that follows `nextCursor` reads every page of one snapshot (SPEC.md §4) and
+    /// ends with the reply it would have had unpaged, delivered later; delivery order is already
+    /// free, so paging adds no behaviour of its own there. The conformance runner pages for every
+    /// host (its world-only policy follows no cursor).
+    fn pages(&self) -> bool {
+        !self.policy.follow_cursor
     }
 
     /// A session is starting while some connector has no catalogue entry yet and a request for
@@ -899,6 +957,15 @@ impl CoherenceModel {
                 let link = Self::fault(&mut next, session, connector);
                 let fetch = link.fetches[usize::from(slot)].as_mut().expect("enabled on a fetch in flight");
                 fetch.reply = Reply::Listed { listing: server.listing(), version: server.version };
+            }
+            Action::PageListing { session, connector, slot } => {
+                // Legitimate: it spends the budget that bounds it and excuses nothing.
+                next.spent.faults += 1;
+                let fetch = next.link_mut(session, connector).fetches[usize::from(slot)].as_mut();
+                let fetch = fetch.expect("enabled on a fetch in flight");
+                if let Reply::Listed { version, .. } = fetch.reply {
+                    fetch.reply = Reply::Listed { listing: Listing::SomeActions, version };
+                }
             }
             Action::HangListing { session, connector, slot } => {
                 let link = Self::fault(&mut next, session, connector);
@@ -1107,6 +1174,16 @@ impl CoherenceModel {
         let p = &self.policy;
         let server = state.connector(connector).version;
         let link = state.link_mut(session, connector);
+        if let (None, Some(Fetch { reply: Reply::Listed { listing: Listing::SomeActions, version }, superseded })) =
+            (instead, link.fetches[slot])
+            && p.follow_cursor
+        {
+            // The host asks for the rest with the cursor, in the request's place. The pages are one
+            // snapshot (SPEC.md §4): the rest completes the listing the first page came from.
+            let rest = Reply::Listed { listing: Listing::Actions, version };
+            link.fetches[slot] = Some(Fetch { reply: rest, superseded });
+            return;
+        }
         let fetch = link.fetches[slot].take().expect("enabled on a fetch in flight");
         // Keep the requests in flight packed, oldest first.
         link.fetches[slot..].rotate_left(1);

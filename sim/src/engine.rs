@@ -15,13 +15,13 @@
 use crate::fixture::Fixture;
 use crate::host::{Host, HostError};
 use crate::protocol::{
-    AccountResult, CallResult, Command, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, PROTOCOL_VERSIONS,
-    SessionView, TurnState,
+    AccountResult, CallResult, Command, ConnectorSetup, Input, ListResult, Output, PAGES_SINCE, PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS, SessionView, TurnState,
 };
 use coherence_model::invariants::{INVARIANTS, Invariant};
 use coherence_model::state::{
-    AccountRead, Applied, Auth, Call, ConnectorId, Entry, Event, FETCHES_IN_FLIGHT_MAX, Fetch, ListFailure, Moment,
-    Reply, SessionId, State,
+    AccountRead, Applied, Auth, Call, ConnectorId, Entry, Event, FETCHES_IN_FLIGHT_MAX, Fetch, ListFailure, Listing,
+    Moment, Reply, SessionId, State,
 };
 use coherence_model::story::violation_words;
 use coherence_model::{Action, CoherenceModel, WORLD_ONLY};
@@ -176,6 +176,13 @@ struct Engine<'h> {
     retried: std::collections::BTreeSet<SessionId>,
     /// The commands the host has (from its hello).
     commands: std::collections::BTreeSet<Command>,
+    /// The protocol version the host speaks (from its hello).
+    protocol: u32,
+    /// Cursors given with a first page and not yet used: per cursor, the link and the version of
+    /// the snapshot the pages were served from.
+    cursors: BTreeMap<String, (SessionId, ConnectorId, u8)>,
+    /// Requests that carry a cursor, by link and id: the version their snapshot was served from.
+    continuations: BTreeMap<(SessionId, ConnectorId, u64), u8>,
     /// The state after the host's reset.
     init: Option<State>,
     /// Every invariant broken so far, where it first broke.
@@ -207,6 +214,9 @@ pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
         next_id: BTreeMap::new(),
         retried: Default::default(),
         commands: Default::default(),
+        protocol: PROTOCOL_VERSION,
+        cursors: BTreeMap::new(),
+        continuations: BTreeMap::new(),
         init: None,
         violations: Vec::new(),
         host,
@@ -257,6 +267,7 @@ impl Engine<'_> {
                         "`commands` in hello is protocol 3; the host says it speaks protocol 2".to_owned(),
                     )));
                 }
+                self.protocol = protocol;
                 self.commands = commands.unwrap_or_else(|| {
                     [Command::Refresh, Command::Restart, Command::Authenticate].into_iter().collect()
                 });
@@ -330,8 +341,9 @@ impl Engine<'_> {
 
     fn fixture_step(&mut self, index: usize, action: Action) -> Result<(), Stop> {
         let Some(session) = Self::agent_session(action) else {
-            // A host is never asked to run a command it lacks.
-            let lacks = Command::of(action).is_some_and(|c| !self.commands.contains(&c));
+            // A host is never asked to run a command it lacks, nor sent pages before protocol 4.
+            let lacks = Command::of(action).is_some_and(|c| !self.commands.contains(&c))
+                || (matches!(action, Action::PageListing { .. }) && self.protocol < PAGES_SINCE);
             if !lacks && self.enabled().contains(&action) {
                 self.execute(index, action, Origin::Fixture)?;
             }
@@ -435,15 +447,20 @@ impl Engine<'_> {
             | Action::LoseTransportSession { .. }
             | Action::HangListing { .. }
             | Action::ServeLate { .. }
+            | Action::PageListing { .. }
             | Action::FailAccountRead { .. } => return None,
             Action::DeliverNotification { session, connector } => Input::Notification { session, connector },
             Action::DeliverListing { session, connector, slot } => {
                 let fetch = self.state.link(session, connector).fetches[usize::from(slot)].expect("enabled");
+                let request = self.ids[&(session, connector)][usize::from(slot)];
                 Input::Listing {
                     session,
                     connector,
-                    request: self.ids[&(session, connector)][usize::from(slot)],
+                    request,
                     result: match fetch.reply {
+                        Reply::Listed { listing: Listing::SomeActions, .. } => {
+                            ListResult::FirstPage { next_cursor: cursor(session, connector, request) }
+                        }
                         Reply::Listed { listing, .. } => ListResult::Tools(listing),
                         Reply::Failed(f) => ListResult::Error(f),
                         Reply::Hung | Reply::Lost => unreachable!("a hung request is never delivered"),
@@ -548,13 +565,18 @@ impl Engine<'_> {
         }
     }
 
-    /// Serves one request of the host from the world as it is now.
+    /// Serves the host's next outstanding request of a link from the world as it is now, or,
+    /// for a request with a cursor, the rest of the snapshot its first page came from.
     fn serve(&mut self, s: SessionId, c: ConnectorId) {
         let server = *self.state.connector(c);
+        let n = self.state.link(s, c).fetch_count();
+        let id = self.ids.get(&(s, c)).and_then(|ids| ids.get(n)).copied();
+        let snapshot = id.and_then(|id| self.continuations.remove(&(s, c, id)));
         let link = self.state.link_mut(s, c);
-        let n = link.fetch_count();
         let reply = if link.transport_lost {
             Reply::Failed(coherence_model::state::ListFailure::SessionNotFound)
+        } else if let Some(version) = snapshot {
+            Reply::Listed { listing: Listing::Actions, version }
         } else {
             Reply::Listed { listing: server.listing(), version: server.version }
         };
@@ -623,9 +645,39 @@ impl Engine<'_> {
             // Served now: the reply will say what the account holds at this moment.
             self.state.sessions[s.index()].read = Some(AccountRead::of(&self.state));
         }
+        if let (
+            Input::Listing { session, connector, result: ListResult::FirstPage { next_cursor }, .. },
+            Some(Reply::Listed { version, .. }),
+        ) = (&input, delivered.map(|d| d.2))
+        {
+            self.cursors.insert(next_cursor.clone(), (*session, *connector, version));
+            let continued =
+                requests.iter().any(|r| r.cursor.is_some() && (r.session, r.connector) == (*session, *connector));
+            let view = &views[session.index()];
+            let claims_all = view.catalogue.get(connector) == Some(&Listing::Actions)
+                && before.link(*session, *connector).offered() != Some(Listing::Actions);
+            if claims_all && !continued {
+                return Err(Stop::Host(HostError::Protocol(format!(
+                    "{session} offers all of {connector}'s action tools after receiving only their first page, without asking for the rest (its nextCursor)"
+                ))));
+            }
+        }
         for r in &requests {
             // Ids follow the order the host reports its requests in (ADAPTER.md).
             let id = self.next_id.entry((r.session, r.connector)).or_default();
+            if let Some(cursor) = &r.cursor {
+                match self.cursors.remove(cursor) {
+                    Some((s, c, version)) if (s, c) == (r.session, r.connector) => {
+                        self.continuations.insert((s, c, *id), version);
+                    }
+                    _ => {
+                        return Err(Stop::Host(HostError::Protocol(format!(
+                            "{}/{} sent tools/list with cursor `{cursor}`, which {}'s server never gave {} (or which was used already)",
+                            r.session, r.connector, r.connector, r.session
+                        ))));
+                    }
+                }
+            }
             let ids = self.ids.entry((r.session, r.connector)).or_default();
             ids.push(*id);
             *id += 1;
@@ -911,4 +963,9 @@ fn answer_fits(
         _ => "no agent step".to_owned(),
     };
     if fits { Ok(()) } else { Err(format!("{did}; {s} reported {reported}, which that step cannot produce")) }
+}
+
+/// The cursor given with the first page of a link's request: opaque to the host, unique in a run.
+fn cursor(s: SessionId, c: ConnectorId, request: u64) -> String {
+    format!("{s}-{c}-{request}-page-2")
 }

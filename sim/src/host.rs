@@ -144,7 +144,7 @@ impl ReferenceHost {
                     let id = self.sent.entry((s, c)).or_default();
                     self.ids.entry((s, c)).or_default().push_back(*id);
                     *id += 1;
-                    requests.push(SentRequest { session: s, connector: c, initialize });
+                    requests.push(SentRequest { session: s, connector: c, initialize, cursor: None });
                 }
             }
         }
@@ -240,9 +240,9 @@ impl Host for ReferenceHost {
                 let slot = ids.iter().position(|id| id == request).ok_or_else(|| {
                     HostError::Protocol(format!("reply to request {request} of {s}/{c}, which is not in flight"))
                 })?;
-                ids.remove(slot);
                 let reply = match result {
                     ListResult::Tools(listing) => Reply::Listed { listing: *listing, version: 0 },
+                    ListResult::FirstPage { .. } => Reply::Listed { listing: Listing::SomeActions, version: 0 },
                     ListResult::Error(failure) => Reply::Failed(*failure),
                 };
                 let link = self.state.link_mut(s, c);
@@ -250,7 +250,29 @@ impl Host for ReferenceHost {
                 // A 404 is how a host learns that its transport session is gone.
                 link.transport_lost =
                     *result == ListResult::Error(coherence_model::state::ListFailure::SessionNotFound);
-                Ok(self.step(Action::DeliverListing { session: s, connector: c, slot: slot as u8 }, Some((s, c))))
+                let action = Action::DeliverListing { session: s, connector: c, slot: slot as u8 };
+                if let ListResult::FirstPage { next_cursor } = result
+                    && self.model.policy.follow_cursor
+                {
+                    // The model asks for the rest in the request's place: a new request on the
+                    // wire, carrying the cursor.
+                    let id = self.sent.entry((s, c)).or_default();
+                    self.ids.get_mut(&(s, c)).expect("found above")[slot] = *id;
+                    *id += 1;
+                    let mut output = self.step(action, None);
+                    if let Output::Observation { requests, .. } = &mut output {
+                        let rest = SentRequest {
+                            session: s,
+                            connector: c,
+                            initialize: false,
+                            cursor: Some(next_cursor.clone()),
+                        };
+                        requests.insert(0, rest);
+                    }
+                    return Ok(output);
+                }
+                self.ids.get_mut(&(s, c)).expect("found above").remove(slot);
+                Ok(self.step(action, Some((s, c))))
             }
             Input::Timeout { session, connector, request } => {
                 self.check_session(*session)?;

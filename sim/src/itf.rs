@@ -40,6 +40,7 @@ fn state_value(model: &CoherenceModel, state: &State, action: &str, step: usize)
         None => "none",
         Some(Listing::Stubs) => "stubs",
         Some(Listing::Actions) => "actions",
+        Some(Listing::SomeActions) => "some_actions",
     };
     let mut value = serde_json::Map::new();
     value.insert("#meta".to_owned(), json!({ "index": step }));

@@ -12,11 +12,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The protocol version this runner speaks.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
-/// The versions this runner accepts from a host: a version-2 host is a version-3 host that keeps
-/// every list, never aborts a turn, and has every command.
-pub const PROTOCOL_VERSIONS: [u32; 2] = [2, 3];
+/// The versions this runner accepts from a host: a version-3 host is never sent a paged reply;
+/// a version-2 host, moreover, keeps every list, never aborts a turn, and has every command.
+pub const PROTOCOL_VERSIONS: [u32; 3] = [2, 3, 4];
+
+/// The first version in which the runner may page a `tools/list` reply.
+pub const PAGES_SINCE: u32 = 4;
 
 /// On the wire every line also carries `"seq"`: the runner numbers its inputs from 0 for each
 /// adapter process, and each output echoes the number of the input it answers, so that a line
@@ -46,11 +49,18 @@ pub fn output_line(output: &Output, seq: u64) -> String {
 }
 
 /// The result of a `tools/list` request, as delivered to the host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ListResult {
-    /// The listing.
+    /// The listing (`stubs` or `actions`). The reply to a request that carried a `cursor` is the
+    /// rest of the list: with the pages before it, `actions`.
     Tools(Listing),
+    /// The first page of the action tools, and a cursor to the rest (protocol 4): a host that
+    /// wants every tool sends `tools/list` again with this cursor.
+    FirstPage {
+        /// The `nextCursor` of the reply: opaque.
+        next_cursor: String,
+    },
     /// The request failed.
     Error(ListFailure),
 }
@@ -210,7 +220,7 @@ pub enum Input {
 }
 
 /// A request the host sent while handling an input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SentRequest {
     /// From which session.
@@ -220,6 +230,10 @@ pub struct SentRequest {
     /// The host re-initialised the transport session before sending it.
     #[serde(default)]
     pub initialize: bool,
+    /// The `cursor` the request carries: the `next_cursor` of a first page this session got
+    /// from this connector (protocol 4). Absent for a listing from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// Whether the session has a turn in progress, and whether the agent may act in it.

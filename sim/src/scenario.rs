@@ -89,13 +89,14 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 _ => Action::UserAuthenticate { session, connector },
             }
         }
-        "DeliverListing" | "TimeOutListing" | "HangListing" | "ServeLate" => {
+        "DeliverListing" | "TimeOutListing" | "HangListing" | "ServeLate" | "PageListing" => {
             arity(3)?;
             let (session, connector, slot) = (s(1)?, c(2)?, slot(3)?);
             match words[0] {
                 "DeliverListing" => Action::DeliverListing { session, connector, slot },
                 "TimeOutListing" => Action::TimeOutListing { session, connector, slot },
                 "ServeLate" => Action::ServeLate { session, connector, slot },
+                "PageListing" => Action::PageListing { session, connector, slot },
                 _ => Action::HangListing { session, connector, slot },
             }
         }
@@ -158,7 +159,8 @@ pub fn action_arguments(action: &Action) -> Vec<String> {
         A::DeliverListing { session, connector, slot }
         | A::TimeOutListing { session, connector, slot }
         | A::HangListing { session, connector, slot }
-        | A::ServeLate { session, connector, slot } => {
+        | A::ServeLate { session, connector, slot }
+        | A::PageListing { session, connector, slot } => {
             vec![session.name().to_owned(), connector.name().to_owned(), slot.to_string()]
         }
         A::FailListing { session, connector, slot, failure: f } => {

@@ -36,6 +36,61 @@ fn bad_input_is_rejected_with_a_clear_error() {
     check_rejected(&["check", "--bogus"], "unexpected argument '--bogus'");
     check_rejected(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
     check_rejected(&["check", "--spec", "/nonexistent/SPEC.md"], "cannot read /nonexistent/SPEC.md");
+    check_rejected(
+        &["check", "--without-fault", "Gremlins"],
+        "unknown fault kind `Gremlins`; known kinds: LoseNotification",
+    );
+    check_rejected(
+        &["check", "--write-table", "--without-fault", "ServeLate"],
+        "--write-table writes SPEC.md's table, which admits the default fault kinds",
+    );
+}
+
+/// A design review asks "does this host need to be checked under that fault?": the flags take a
+/// fault kind out (or add a server defect to reliable servers), the report says which kinds it
+/// admitted, and the verdicts are not held to SPEC.md's table, which admits the default ones.
+#[test]
+fn fault_kinds_can_be_taken_out_and_added() {
+    let guarded = ["check", "--policy", "list-changed-guarded", "--connectors", "1", "--no-timing", "--format", "json"];
+    let inv12 = |args: &[&str]| -> (String, serde_json::Value) {
+        let out = coherence(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let props = doc["policies"][0]["properties"].as_array().unwrap().clone();
+        let inv12 = props.into_iter().find(|p| p["id"] == "INV-12").unwrap();
+        (inv12["verdict"].as_str().unwrap().to_owned(), doc)
+    };
+    let (with, doc) = inv12(&guarded);
+    assert_eq!(with, "violated", "served out of order, the generation guard breaks INV-12");
+    assert!(doc.get("fault_kinds").is_none(), "the default kinds are not listed");
+    let without: Vec<&str> = guarded.iter().copied().chain(["--without-fault", "ServeLate"]).collect();
+    let (verdict, doc) = inv12(&without);
+    assert_eq!(verdict, "holds");
+    let kinds: Vec<&str> = doc["fault_kinds"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+    assert!(!kinds.contains(&"ServeLate") && kinds.contains(&"HangListing"), "{kinds:?}");
+    assert_eq!(doc["expected"]["compared"], false, "another fault model is not compared with SPEC.md");
+    // Reliable servers with one defect admitted: recommended-mcp misses tools under a silent refresh.
+    let out = coherence(&[
+        "check",
+        "--policy",
+        "recommended-mcp",
+        "--servers",
+        "reliable",
+        "--with-fault",
+        "RefreshTokenSilently",
+        "--connectors",
+        "1",
+        "--no-timing",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.lines().next().unwrap().ends_with(
+            " servers=reliable fault-kinds=RefreshTokenSilently,FailListing,LoseTransportSession,HangListing,ServeLate,PageListing,FailAccountRead"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("recommended-mcp × INV-1 never silently missing tools: violated"), "{text}");
 }
 
 #[test]

@@ -257,7 +257,7 @@ fn bad_adapters_fail_clearly() {
         (&format!("echo '{hello}'; sleep 30"), "no answer within 300 ms"),
         (
             r#"echo '{"type":"hello","protocol":1,"host":"x","seq":0}'"#,
-            "the host speaks protocol 1; this runner speaks 3 (and accepts [2, 3])",
+            "the host speaks protocol 1; this runner speaks 4 (and accepts [2, 3, 4])",
         ),
         (&format!("echo '{hello}'; python3 -c 'print(\"x\" * 2000000)'; sleep 5"), "a line over 1048576 bytes"),
         (&format!("echo '{hello}'; echo 'boom' >&2; exit 1"), "its stderr ends with: boom"),
@@ -566,6 +566,7 @@ fn lies_about_refreshes_and_held_turns_are_caught() {
                     session: sessions[0],
                     connector: connectors[0].name,
                     initialize: false,
+                    cursor: None,
                 });
             }
         },

@@ -39,6 +39,7 @@ fn itf_traces_read_back_as_the_model_states() {
                         None => "none",
                         Some(coherence_model::state::Listing::Stubs) => "stubs",
                         Some(coherence_model::state::Listing::Actions) => "actions",
+                        Some(coherence_model::state::Listing::SomeActions) => "some_actions",
                     };
                     assert_eq!(v.offered[s.name()][c.name()], offered);
                     assert_eq!(v.notice[s.name()][c.name()] == "none", state.link(s, c).notice.is_none());

@@ -94,8 +94,10 @@ fn every_element_of_recommended_is_necessary() {
 /// `recommended-mcp` has every element but the account read (and what to do when it fails). Each
 /// of its elements is necessary: without it the host breaks an invariant that `recommended-mcp`
 /// holds, with any servers or with servers that meet SPEC.md §7.2's requirements (where
-/// `recommended-mcp` holds every invariant).
+/// `recommended-mcp` holds every invariant). Heavy (two checks per element at the default bounds):
+/// the tier of `cargo test --workspace --release -- --ignored`, which CI runs.
 #[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
 fn every_element_of_recommended_mcp_is_necessary() {
     let elements = &ELEMENTS[2..];
     let mut policies: Vec<HostPolicy> = vec![RECOMMENDED_MCP];
@@ -202,4 +204,41 @@ fn each_server_fault_breaks_a_design_that_trusts_reliable_servers() {
         );
         assert_eq!(broken(&report), ["INV-1", "INV-3"], "under {fault:?}");
     }
+}
+
+/// Paged replies (`PageListing`, SPEC.md §4) are what `broken-first-page` breaks under and only
+/// under: with no reply paged it makes exactly `recommended`'s choices where it matters and holds
+/// every invariant; with paging admitted it silently misses tools (INV-1) in a counterexample
+/// that pages a reply. Reliable servers page too: paging is not a server defect.
+#[test]
+fn paged_replies_break_a_host_that_applies_the_first_page_and_only_it() {
+    use coherence_model::system::{Fault, Faults};
+    use coherence_model::{CoherenceModel, check_model};
+    assert!(!Fault::PageListing.is_server_defect());
+    assert!(Faults::admitted_by(Servers::Reliable).contains(Fault::PageListing));
+    let first_page = policy_named("broken-first-page").unwrap();
+    assert!(!first_page.follow_cursor && same_choices(&HostPolicy { follow_cursor: true, ..first_page }, &RECOMMENDED));
+    let broken = |r: &coherence_model::CheckReport| -> Vec<&str> {
+        r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect()
+    };
+    // One connector keeps the check small; the default bounds are the verdict table's row.
+    let bounds = Bounds { connectors: 1, ..Bounds::DEFAULT };
+    let unpaged = check_model(&CoherenceModel {
+        faults: Faults::admitted_by(Servers::Any).without(Fault::PageListing),
+        ..CoherenceModel::new(first_page, bounds)
+    });
+    assert_eq!(broken(&unpaged), Vec::<&str>::new(), "without paged replies it is recommended");
+    let paged = check_model(&CoherenceModel::new(first_page, bounds));
+    let inv1 = paged.invariants.iter().find(|o| o.invariant.id == "INV-1").unwrap();
+    let trace = inv1.counterexample.as_ref().expect("paged replies break INV-1 of broken-first-page");
+    assert!(trace.steps.iter().any(|(a, _)| a.fault() == Some(Fault::PageListing)), "the counterexample pages a reply");
+    // A host that follows cursors is never paged by the checker: nothing differs for it (§4).
+    assert_eq!(
+        check_model(&CoherenceModel::new(RECOMMENDED, bounds)).unique_states,
+        check_model(&CoherenceModel {
+            faults: Faults::admitted_by(Servers::Any).without(Fault::PageListing),
+            ..CoherenceModel::new(RECOMMENDED, bounds)
+        })
+        .unique_states
+    );
 }

@@ -38,6 +38,7 @@ broken-no-reinit 14453029
 broken-unexplained 14179264
 broken-stale-notice 15258879
 broken-misroute 14179264
+broken-first-page 15243336
 broken-abort-on-stubs 3266819
 "
     );
@@ -75,6 +76,7 @@ broken-no-reinit 1055666
 broken-unexplained 1054658
 broken-stale-notice 1105178
 broken-misroute 1054658
+broken-first-page 1141670
 broken-abort-on-stubs 128935
 "
     );

@@ -10,7 +10,7 @@ use coherence_sim::adapter::ProcessHost;
 use coherence_sim::engine::{Verdict, replay};
 use coherence_sim::fixture::Fixture;
 use coherence_sim::host::{Host, ReferenceHost};
-use coherence_sim::protocol::{Input, Output, SentRequest};
+use coherence_sim::protocol::{Input, ListResult, Output, SentRequest};
 use std::time::Duration;
 
 /// The fixture most rules are shown on: one turn, a notification, replies.
@@ -128,14 +128,14 @@ rules! {
     requests_reported_in_the_reset_observation: "requests reported in the reset observation"
         => first_error("recommended", |input, output| {
             if let (Input::Reset { sessions, connectors }, Output::Observation { requests, .. }) = (input, output) {
-                requests.push(SentRequest { session: sessions[0], connector: connectors[0].name, initialize: false });
+                requests.push(SentRequest { session: sessions[0], connector: connectors[0].name, initialize: false, cursor: None });
             }
         }), expect "the reset observation reports requests";
     more_than_16_requests_outstanding: "more than 16 requests outstanding on one connector"
         => first_error("recommended", |input, output| {
             if let (Input::Ask { session }, Output::Observation { requests, .. }) = (input, output) {
                 for _ in 0..17 {
-                    requests.push(SentRequest { session: *session, connector: ConnectorId(0), initialize: false });
+                    requests.push(SentRequest { session: *session, connector: ConnectorId(0), initialize: false, cursor: None });
                 }
             }
         }), expect "more than 16 requests outstanding";
@@ -159,6 +159,27 @@ rules! {
                 sessions[0].fetch_at_offer.insert(c);
             }
         }), expect "both offers";
+    a_cursor_the_server_never_gave: "a cursor the server never gave (or one already used)"
+        => first_error("recommended", |input, output| {
+            if let (Input::Listing { result: ListResult::FirstPage { .. }, .. }, Output::Observation { requests, .. }) =
+                (input, output)
+            {
+                for r in requests.iter_mut().filter(|r| r.cursor.is_some()) {
+                    r.cursor = Some("page-2".to_owned());
+                }
+            }
+        }), expect "with cursor `page-2`, which";
+    offering_actions_after_a_first_page_alone: "offering `actions` at a first page's delivery without asking for the rest"
+        => first_error("recommended", |input, output| {
+            if let (
+                Input::Listing { session, connector, result: ListResult::FirstPage { .. }, .. },
+                Output::Observation { requests, sessions, .. },
+            ) = (input, output)
+            {
+                requests.retain(|r| r.cursor.is_none());
+                sessions[session.index()].catalogue.insert(*connector, Listing::Actions);
+            }
+        }), expect "after receiving only their first page";
     commands_from_a_protocol_2_host: "`commands` from a protocol-2 host"
         => first_error("fetch-per-turn", |_, output| {
             if let Output::Hello { protocol, .. } = output {

@@ -20,7 +20,7 @@ pub enum Timing {
 fn bounds_words(report: &CheckReport) -> String {
     let b = &report.bounds;
     format!(
-        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}",
+        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}{}",
         b.connectors,
         b.sessions,
         b.turns,
@@ -32,7 +32,8 @@ fn bounds_words(report: &CheckReport) -> String {
         match fault_kinds(report) {
             Some(kinds) => format!(" fault-kinds={}", kinds.join(",")),
             None => String::new(),
-        }
+        },
+        if report.agent_handshake { " agent-handshake=on" } else { "" }
     )
 }
 
@@ -202,6 +203,9 @@ struct JsonReport<'a> {
     /// The fault kinds admitted, when not the servers' default.
     #[serde(skip_serializing_if = "Option::is_none")]
     fault_kinds: Option<Vec<&'static str>>,
+    /// The agent may complete a handshake inside a turn (`--agent-handshake`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    agent_handshake: bool,
     policies: Vec<JsonPolicy>,
     expected: JsonExpected<'a>,
 }
@@ -252,6 +256,7 @@ pub fn json(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
     let doc = JsonReport {
         bounds: reports.first().map_or(Bounds::DEFAULT, |r| r.bounds),
         fault_kinds: reports.first().and_then(fault_kinds),
+        agent_handshake: reports.first().is_some_and(|r| r.agent_handshake),
         policies,
         expected: JsonExpected { compared: differences.is_some(), differences: differences.unwrap_or(&[]) },
     };

@@ -65,6 +65,8 @@ pub struct CheckReport {
     pub bounds: Bounds,
     /// The fault kinds the model admitted.
     pub faults: crate::system::Faults,
+    /// The model admitted the agent's in-turn handshake (`AgentCompleteAuthentication`).
+    pub agent_handshake: bool,
     /// Distinct states visited (after symmetry reduction, when on).
     pub unique_states: usize,
     /// Transitions taken, including those to states already visited.
@@ -238,6 +240,7 @@ pub fn check_model(model: &CoherenceModel) -> CheckReport {
         policy,
         bounds,
         faults: model.faults,
+        agent_handshake: model.agent_handshake,
         unique_states: searched.unique_states,
         transitions: searched.transitions,
         depth_max: searched.depth_max,

@@ -158,6 +158,9 @@ pub struct HostPolicy {
     /// Follow a paged reply's `nextCursor` to its last page before applying it; otherwise the
     /// first page alone is applied.
     pub follow_cursor: bool,
+    /// Re-list a connector when the agent completes its authentication handshake through the
+    /// stubs inside a turn (a platform knows its own stubs; a generic host sees only a tool call).
+    pub relist_on_handshake: bool,
     /// The commands the host has.
     pub commands: Commands,
 }
@@ -194,6 +197,7 @@ const BASE: HostPolicy = HostPolicy {
     abort_on_failure: false,
     abort_on_stubs: false,
     follow_cursor: true,
+    relist_on_handshake: false,
     commands: Commands::ALL,
 };
 
@@ -236,6 +240,7 @@ pub const RECOMMENDED: HostPolicy = HostPolicy {
     abort_on_failure: false,
     abort_on_stubs: false,
     follow_cursor: true,
+    relist_on_handshake: true,
     commands: Commands::ALL,
 };
 
@@ -247,6 +252,7 @@ pub const RECOMMENDED_MCP: HostPolicy = HostPolicy {
     summary: "recommended without the account read: only what MCP gives a host (notifications, tools/list, \
               errors, its own commands)",
     on_turn: OnTurn::Nothing,
+    relist_on_handshake: false,
     ..RECOMMENDED
 };
 
@@ -475,9 +481,9 @@ pub struct Element {
 /// The elements of `recommended`. `recommended-mcp` has every one but the first two.
 pub const ELEMENTS: &[Element] = &[
     Element {
-        what: "read the account at a turn's start and re-list where it differs",
+        what: "read the account at a turn's start and re-list where it differs; know its own stubs",
         variant: "recommended-mcp",
-        drop: |p| HostPolicy { on_turn: OnTurn::Nothing, ..p },
+        drop: |p| HostPolicy { on_turn: OnTurn::Nothing, relist_on_handshake: false, ..p },
     },
     Element {
         what: "re-list every connector when the account read fails",

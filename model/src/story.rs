@@ -315,6 +315,17 @@ pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after:
         Action::UserAuthenticate { session, connector } => {
             format!("In {session}, the user completes {connector}'s authentication handshake{}.", reaction(session))
         }
+        Action::AgentCompleteAuthentication { session } => {
+            let connector = before.session(session).turn.expect("agent acts in a turn").connector;
+            let k = after.connector(connector);
+            format!(
+                "The agent in {session} completes {connector}'s authentication handshake through its stubs (the user approves), and the turn goes on. Its server now lists {} (v{}){}{}.",
+                listing_words(Some(k.listing())),
+                k.version,
+                if k.notify == Notify::Silent { "; it sends no list_changed" } else { "" },
+                reaction(session),
+            )
+        }
         Action::AgentCallTool { session }
         | Action::AgentCallStub { session }
         | Action::AgentCallUnlisted { session }

@@ -303,6 +303,13 @@ pub enum Action {
         /// Where.
         session: SessionId,
     },
+    /// The agent completes the connector's authentication handshake inside the turn: it called
+    /// `authenticate`, the user approved, and it called `complete_authentication` (admitted when
+    /// the model's `agent_handshake` is on). The turn goes on.
+    AgentCompleteAuthentication {
+        /// Where.
+        session: SessionId,
+    },
 }
 
 impl Action {
@@ -336,11 +343,12 @@ impl Action {
             Action::AgentCallUnlisted { .. } => "AgentCallUnlisted",
             Action::AgentAnswerNotAvailable { .. } => "AgentAnswerNotAvailable",
             Action::AgentRelayNotice { .. } => "AgentRelayNotice",
+            Action::AgentCompleteAuthentication { .. } => "AgentCompleteAuthentication",
         }
     }
 
     /// Every action name, in SPEC.md order.
-    pub const NAMES: [&'static str; 27] = [
+    pub const NAMES: [&'static str; 28] = [
         "WebAuthenticate",
         "WebRevoke",
         "TokenExpire",
@@ -368,6 +376,7 @@ impl Action {
         "AgentCallUnlisted",
         "AgentAnswerNotAvailable",
         "AgentRelayNotice",
+        "AgentCompleteAuthentication",
     ];
 
     /// The session the action happens in; `None` for the web surface and the environment.
@@ -399,7 +408,8 @@ impl Action {
             | Action::AgentCallStub { session }
             | Action::AgentCallUnlisted { session }
             | Action::AgentAnswerNotAvailable { session }
-            | Action::AgentRelayNotice { session } => Some(session),
+            | Action::AgentRelayNotice { session }
+            | Action::AgentCompleteAuthentication { session } => Some(session),
         }
     }
 
@@ -412,6 +422,7 @@ impl Action {
                 | Action::AgentCallUnlisted { .. }
                 | Action::AgentAnswerNotAvailable { .. }
                 | Action::AgentRelayNotice { .. }
+                | Action::AgentCompleteAuthentication { .. }
         )
     }
 
@@ -592,12 +603,15 @@ pub struct CoherenceModel {
     /// The faults the model admits: by default, those of `bounds.servers`. A test leaves one out,
     /// or adds one to reliable servers, to show the fault necessary.
     pub faults: Faults,
+    /// The agent may complete a connector's authentication handshake inside a turn
+    /// (`AgentCompleteAuthentication`). Off by default: SPEC.md §4.1.
+    pub agent_handshake: bool,
 }
 
 impl CoherenceModel {
     /// A model of `policy` within `bounds`.
     pub fn new(policy: HostPolicy, bounds: Bounds) -> Self {
-        CoherenceModel { bounds, policy, faults: Faults::admitted_by(bounds.servers) }
+        CoherenceModel { bounds, policy, faults: Faults::admitted_by(bounds.servers), agent_handshake: false }
     }
 
     /// The initial states: every connector starts unauthenticated or authenticated, with any of
@@ -746,6 +760,13 @@ impl CoherenceModel {
                     }
                     if link.notice.is_some() {
                         actions.push(Action::AgentRelayNotice { session });
+                    }
+                    if self.agent_handshake
+                        && link.offered() == Some(Listing::Stubs)
+                        && state.connector(turn.connector).auth != Auth::Authenticated
+                        && state.spent.auth_changes < b.auth_changes
+                    {
+                        actions.push(Action::AgentCompleteAuthentication { session });
                     }
                 }
             }
@@ -1049,6 +1070,22 @@ impl CoherenceModel {
             }
             Action::AgentRelayNotice { session } => {
                 self.answer(state, &mut next, session, Call::Nothing, Answer::RelayedNotice);
+            }
+            Action::AgentCompleteAuthentication { session } => {
+                let connector = state.session(session).turn.expect("enabled in a turn").connector;
+                next.spent.auth_changes += 1;
+                let following =
+                    state.link(session, connector).notice.map(|n| n.recovery) == Some(Recovery::Authenticate);
+                self.change_auth(&mut next, connector, Auth::Authenticated);
+                next.link_mut(session, connector).following = following;
+                // The agent did it in this turn, so the turn has been told (INV-13 judges its
+                // answer). It is no reason to refresh (`triggered`, `due`): to a generic host,
+                // `complete_authentication` is a tool like any other, and its result says nothing
+                // MCP defines about the list.
+                Self::signal(&mut next, session, connector);
+                if p.relist_on_handshake {
+                    self.request_listing(&mut next, session, connector);
+                }
             }
         }
         self.settle_turns(&mut next);

@@ -521,6 +521,11 @@ impl Engine<'_> {
                 Input::AnswerNotAvailable { session, connector: turn_connector(session) }
             }
             Action::AgentRelayNotice { session } => Input::RelayNotice { session, connector: turn_connector(session) },
+            Action::AgentCompleteAuthentication { .. } => {
+                unreachable!(
+                    "conformance models admit no agent handshake: fixtures with one are rejected before the run"
+                )
+            }
         })
     }
 

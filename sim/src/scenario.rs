@@ -118,7 +118,8 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
         | "AgentCallStub"
         | "AgentCallUnlisted"
         | "AgentAnswerNotAvailable"
-        | "AgentRelayNotice" => {
+        | "AgentRelayNotice"
+        | "AgentCompleteAuthentication" => {
             arity(1)?;
             let session = s(1)?;
             match words[0] {
@@ -130,7 +131,8 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 "AgentCallStub" => Action::AgentCallStub { session },
                 "AgentCallUnlisted" => Action::AgentCallUnlisted { session },
                 "AgentAnswerNotAvailable" => Action::AgentAnswerNotAvailable { session },
-                _ => Action::AgentRelayNotice { session },
+                "AgentRelayNotice" => Action::AgentRelayNotice { session },
+                _ => Action::AgentCompleteAuthentication { session },
             }
         }
         other => return Err(format!("`{other}` is neither a directive nor an action of SPEC.md §3")),
@@ -174,7 +176,8 @@ pub fn action_arguments(action: &Action) -> Vec<String> {
         | A::AgentCallStub { session }
         | A::AgentCallUnlisted { session }
         | A::AgentAnswerNotAvailable { session }
-        | A::AgentRelayNotice { session } => vec![session.name().to_owned()],
+        | A::AgentRelayNotice { session }
+        | A::AgentCompleteAuthentication { session } => vec![session.name().to_owned()],
     }
 }
 

@@ -93,6 +93,25 @@ fn fault_kinds_can_be_taken_out_and_added() {
     assert!(text.contains("recommended-mcp × INV-1 never silently missing tools: violated"), "{text}");
 }
 
+/// `--agent-handshake` admits the agent's in-turn authentication (SPEC.md §4.1): the report says
+/// so and is not compared with SPEC.md's tables, which are computed without it.
+#[test]
+fn the_agent_handshake_is_admitted_on_request() {
+    let args = ["check", "--policy", "recommended", "--connectors", "1", "--turns", "1", "--no-timing"];
+    let plain = coherence(&args);
+    let with: Vec<&str> = args.iter().copied().chain(["--agent-handshake", "--format", "json"]).collect();
+    let out = coherence(&with);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["agent_handshake"], true);
+    assert_eq!(doc["expected"]["compared"], false);
+    let states = |text: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with("recommended ")).unwrap();
+        line.split_whitespace().last().unwrap().replace(',', "").parse().unwrap()
+    };
+    assert!(doc["policies"][0]["unique_states"].as_u64().unwrap() > states(&stdout(&plain)));
+}
+
 #[test]
 fn text_output_is_reproducible_and_names_everything() {
     let args = [&["check", "--policy", "session-start-only", "--policy", "recommended", "--no-timing"], SMALL].concat();

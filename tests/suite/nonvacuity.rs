@@ -242,3 +242,38 @@ fn paged_replies_break_a_host_that_applies_the_first_page_and_only_it() {
         .unique_states
     );
 }
+
+/// In-session authentication completed by the agent inside a turn (`--agent-handshake`, SPEC.md
+/// §4.1) is reachable, and `relist_on_handshake` is what `recommended` needs for it: with the
+/// handshake admitted, `recommended` holds every invariant it holds without it, and the same
+/// host that does not re-list on the handshake breaks one in a counterexample where the agent
+/// completes it.
+#[test]
+fn an_agent_that_authenticates_inside_a_turn_needs_a_host_that_relists() {
+    use coherence_model::{CoherenceModel, check_model};
+    let bounds = Bounds { connectors: 1, ..Bounds::DEFAULT };
+    let broken = |r: &coherence_model::CheckReport| -> Vec<&str> {
+        r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect()
+    };
+    let with = |policy: HostPolicy| {
+        check_model(&CoherenceModel { agent_handshake: true, ..CoherenceModel::new(policy, bounds) })
+    };
+    let plain = check_model(&CoherenceModel::new(RECOMMENDED, bounds));
+    let handshake = with(RECOMMENDED);
+    assert!(handshake.unique_states > plain.unique_states, "the handshake adds behaviours");
+    assert_eq!(broken(&handshake), broken(&plain), "recommended keeps its verdicts with the agent's handshake");
+    assert!(RECOMMENDED.relist_on_handshake);
+    let deaf =
+        with(HostPolicy { name: "recommended-without-relist-on-handshake", relist_on_handshake: false, ..RECOMMENDED });
+    let new: Vec<&str> = broken(&deaf).into_iter().filter(|id| !broken(&plain).contains(id)).collect();
+    assert!(!new.is_empty(), "without re-listing on the handshake, recommended breaks something");
+    for id in new {
+        let trace = deaf.invariants.iter().find(|o| o.invariant.id == id).unwrap().counterexample.as_ref().unwrap();
+        assert!(
+            trace.steps.iter().any(|(a, _)| matches!(a, coherence_model::Action::AgentCompleteAuthentication { .. })),
+            "{id}: the counterexample has the agent complete the handshake"
+        );
+    }
+    // The default model admits no handshake: SPEC.md §7's tables are computed without it.
+    assert!(!CoherenceModel::new(RECOMMENDED, Bounds::DEFAULT).agent_handshake);
+}

@@ -392,8 +392,8 @@ impl Engine<'_> {
             let next = next.or_else(|| sessions.iter().find_map(|&s| self.next_timeout(s)));
             match next {
                 Some(action) => self.execute(index, action, Origin::Drained)?,
-                // Held with nothing to deliver: INV-11 has judged it at the step that made it so.
-                None if session.is_some() => return Ok(()),
+                // Nothing left to deliver; a session held with nothing outstanding has been judged
+                // by INV-11 at the step that made it so.
                 None => return Ok(()),
             }
         }

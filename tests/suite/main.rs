@@ -5,6 +5,7 @@ mod conform;
 mod designs;
 mod holds;
 mod itf;
+mod judge;
 mod nonvacuity;
 mod pinned;
 mod props;

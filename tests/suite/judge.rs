@@ -1,0 +1,425 @@
+//! The runner's own rules, each shown needed: tests that kill the mutants of the runner
+//! (`scripts/mutants run`, TESTING.md) that the rest of the suite let live. Each names the rule in
+//! the host's terms.
+
+use crate::conform::{Lying, caught, corpus};
+use coherence_model::RECOMMENDED;
+use coherence_model::state::{ConnectorId, Notice, NoticeReason, Recovery, SessionId};
+use coherence_sim::engine::{Verdict, replay};
+use coherence_sim::host::ReferenceHost;
+use coherence_sim::protocol::{Input, Output, SentRequest};
+
+/// Every name in an observation is checked against the fixture's sessions and connectors: a
+/// request, an account read, a notice or a `fetch_at_offer` entry naming one that does not exist
+/// is an error, whichever part of the name is wrong.
+#[test]
+fn every_name_in_an_observation_is_checked() {
+    let request = |session: u8, connector: u8| {
+        move |input: &Input, output: &mut Output| {
+            if let (Input::Ask { .. }, Output::Observation { requests, .. }) = (input, output) {
+                requests.push(SentRequest {
+                    session: SessionId(session),
+                    connector: ConnectorId(connector),
+                    initialize: false,
+                    cursor: None,
+                });
+            }
+        }
+    };
+    // The corpus has at most two sessions (`agent`, the third, is unknown to it) and at most three
+    // connectors (`notion`, the fourth, is unknown to it).
+    caught(request(2, 0), &format!("a request names an unknown session or connector: {}/", SessionId(2)));
+    caught(
+        request(0, 3),
+        &format!("a request names an unknown session or connector: {}/{}", SessionId(0), ConnectorId(3)),
+    );
+    caught(
+        |input, output| {
+            if let (Input::Ask { .. }, Output::Observation { reads, .. }) = (input, output) {
+                reads.push(SessionId(2));
+            }
+        },
+        "an account read names unknown session",
+    );
+    caught(
+        |input, output| {
+            if let (Input::Ask { .. }, Output::Observation { sessions, .. }) = (input, output) {
+                sessions[0].notices.insert(
+                    ConnectorId(3),
+                    Notice { reason: NoticeReason::RefreshFailed, recovery: Recovery::Restart },
+                );
+            }
+        },
+        "the observation names unknown connector",
+    );
+    caught(
+        |input, output| {
+            if let (Input::Ask { .. }, Output::Observation { sessions, .. }) = (input, output) {
+                sessions[0].fetch_at_offer.insert(ConnectorId(3));
+            }
+        },
+        "the observation names unknown connector",
+    );
+}
+
+/// `commands` in hello is protocol 3 and later: a host speaking protocol 3 may declare them, and is
+/// judged like a host speaking 4 (it is never paged).
+#[test]
+fn a_protocol_3_host_may_declare_its_commands() {
+    let mut host = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: |_: &Input, output: &mut Output| {
+            if let Output::Hello { protocol, commands, .. } = output {
+                assert!(commands.is_some(), "the reference host declares its commands");
+                *protocol = 3;
+            }
+        },
+    };
+    for fixture in corpus() {
+        let verdict = replay(fixture, &mut host).verdict;
+        assert!(matches!(verdict, Verdict::Pass), "{}: {verdict:?}", fixture.id);
+    }
+}
+
+/// The moments judged (SPEC.md §3.7): an answer about a connector that changed during the turn is
+/// judged only once the session has been told of the change. The count is what `conform` reports
+/// (`judged_moments`), and a fixture with none is flagged; here each case is worked by hand.
+#[test]
+fn an_answer_about_an_unannounced_change_is_not_judged() {
+    let judged = |notify: &str, steps: &str| {
+        let text = format!(
+            "scenario Judged\nabout x\npolicy session-start-only\nconnector gmail unauthenticated {notify}\n{steps}"
+        );
+        let fixture = coherence_sim::scenario::Scenario::parse(&text, "judged.scenario")
+            .and_then(|s| s.fixture("judged.scenario"))
+            .expect("a behaviour");
+        let run =
+            replay(&fixture, &mut ReferenceHost::new(coherence_model::policy_named("session-start-only").unwrap()));
+        let answers = run
+            .executed
+            .iter()
+            .filter(|e| matches!(e.state.event, Some(coherence_model::state::Event::Answered(_))))
+            .count();
+        assert_eq!(answers, 1, "{steps}: one answer");
+        run.judged_moments()
+    };
+    // Nothing changed: judged.
+    assert_eq!(judged("silent", "UserAsk cli gmail\nAgentAnswerNotAvailable cli"), 1);
+    // Authenticated on the web mid-turn, and the session never told: not judged.
+    assert_eq!(judged("silent", "UserAsk cli gmail\nWebAuthenticate gmail\nAgentAnswerNotAvailable cli"), 0);
+    // The same, but the server's list_changed reaches the session first: judged.
+    assert_eq!(
+        judged(
+            "advertised",
+            "UserAsk cli gmail\nWebAuthenticate gmail\nDeliverNotification cli gmail\nAgentAnswerNotAvailable cli"
+        ),
+        1
+    );
+}
+
+/// ADAPTER.md: offering `actions` at a first page's delivery is an error only without asking for
+/// the rest; a host that offers them at once and asks for the next page is judged, not refused.
+#[test]
+fn offering_actions_at_a_first_page_while_asking_for_the_rest_is_no_error() {
+    use coherence_model::state::Listing;
+    use coherence_sim::protocol::ListResult;
+    let mut host = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: |input: &Input, output: &mut Output| {
+            if let (
+                Input::Listing { session, connector, result: ListResult::FirstPage { .. }, .. },
+                Output::Observation { requests, sessions, .. },
+            ) = (input, output)
+            {
+                assert!(requests.iter().any(|r| r.cursor.is_some()), "the reference host asks for the rest");
+                sessions[session.index()].catalogue.insert(*connector, Listing::Actions);
+            }
+        },
+    };
+    let mut paged = 0;
+    for fixture in corpus() {
+        let run = replay(fixture, &mut host);
+        if let Verdict::HostFailed { error, .. } = &run.verdict {
+            panic!("{}: {error}", fixture.id);
+        }
+        paged +=
+            usize::from(run.executed.iter().any(|e| matches!(e.action, coherence_model::Action::PageListing { .. })));
+    }
+    assert!(paged > 0, "no fixture pages a reply");
+}
+
+/// A host that sends every turn-start `tools/list` (at a question or an account reply) three times: the reference host, whose
+/// extra requests this wrapper answers itself (it drops their replies) and hides from it, mapping
+/// the runner's request numbers to the reference host's.
+struct Triplicating {
+    host: ReferenceHost,
+    /// Per link: the runner's number of the next request, and what each number is.
+    wire: std::collections::BTreeMap<(SessionId, ConnectorId), Vec<Option<u64>>>,
+    /// Per link: the reference host's number of its next request.
+    own: std::collections::BTreeMap<(SessionId, ConnectorId), u64>,
+    last_views: Vec<coherence_sim::protocol::SessionView>,
+    /// Replies and timeouts of the extra requests.
+    extras_answered: usize,
+    extras_sent: usize,
+}
+
+impl coherence_sim::host::Host for Triplicating {
+    fn handle(&mut self, input: &Input) -> Result<Output, coherence_sim::host::HostError> {
+        let mut input = input.clone();
+        match &mut input {
+            Input::Reset { .. } => {
+                self.wire.clear();
+                self.own.clear();
+            }
+            Input::Listing { session, connector, request, .. } | Input::Timeout { session, connector, request } => {
+                match self.wire[&(*session, *connector)][*request as usize] {
+                    Some(own) => *request = own,
+                    None => {
+                        self.extras_answered += 1;
+                        return Ok(Output::Observation {
+                            requests: Vec::new(),
+                            reads: Vec::new(),
+                            sessions: self.last_views.clone(),
+                            answer: None,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut output = self.host.handle(&input)?;
+        if let Output::Observation { requests, sessions, .. } = &mut output {
+            let mut sent = Vec::new();
+            for r in requests.iter() {
+                let own = self.own.entry((r.session, r.connector)).or_default();
+                let wire = self.wire.entry((r.session, r.connector)).or_default();
+                wire.push(Some(*own));
+                *own += 1;
+                sent.push(r.clone());
+                if matches!(input, Input::Ask { .. } | Input::Account { .. }) && r.cursor.is_none() {
+                    for _ in 0..2 {
+                        wire.push(None);
+                        sent.push(SentRequest { cursor: None, ..r.clone() });
+                        self.extras_sent += 1;
+                    }
+                }
+            }
+            *requests = sent;
+            self.last_views = sessions.clone();
+        }
+        Ok(output)
+    }
+}
+
+/// A server answers at most two requests of a link at a time (ADAPTER.md); a host's third is
+/// served once a reply frees a slot, so every request a host sends is answered or timed out.
+#[test]
+fn a_third_request_in_flight_is_served_when_a_slot_frees() {
+    let mut host = Triplicating {
+        host: ReferenceHost::new(RECOMMENDED),
+        wire: Default::default(),
+        own: Default::default(),
+        last_views: Vec::new(),
+        extras_answered: 0,
+        extras_sent: 0,
+    };
+    for fixture in corpus() {
+        let (sent, answered) = (host.extras_sent, host.extras_answered);
+        let run = replay(fixture, &mut host);
+        assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{}: {:?}", fixture.id, run.verdict);
+        // Requests in flight are gone at a restart; a hung one is answered by a timeout only if
+        // the fixture's host gives up on it.
+        let gone = run.executed.iter().any(|e| {
+            matches!(
+                e.action,
+                coherence_model::Action::HangListing { .. } | coherence_model::Action::UserRestart { .. }
+            )
+        });
+        if !gone {
+            assert_eq!(
+                host.extras_answered - answered,
+                host.extras_sent - sent,
+                "{}: an extra request was never served",
+                fixture.id
+            );
+        }
+    }
+    assert!(host.extras_sent > 0, "no turn-start tools/list in the fixtures");
+}
+
+/// ADAPTER.md: more than 16 requests outstanding on one connector is an error; 16 are not.
+#[test]
+fn sixteen_requests_outstanding_are_allowed() {
+    let flood = |fixture: &coherence_sim::fixture::Fixture, count: usize| {
+        let mut first = true;
+        let mut host = Lying {
+            host: ReferenceHost::new(RECOMMENDED),
+            lie: move |input: &Input, output: &mut Output| {
+                if let (Input::Ask { session }, Output::Observation { requests, .. }) = (input, output)
+                    && std::mem::take(&mut first)
+                {
+                    let on = |r: &SentRequest| (r.session, r.connector) == (*session, ConnectorId(0));
+                    let sent = requests.iter().filter(|r| on(r)).count();
+                    for _ in sent..count {
+                        requests.push(SentRequest {
+                            session: *session,
+                            connector: ConnectorId(0),
+                            initialize: false,
+                            cursor: None,
+                        });
+                    }
+                }
+            },
+        };
+        match replay(fixture, &mut host).verdict {
+            Verdict::HostFailed { error, .. } => error.to_string(),
+            _ => String::new(),
+        }
+    };
+    let limit = "more than 16 requests outstanding";
+    let fixture = corpus().iter().find(|f| flood(f, 17).contains(limit)).expect("a fixture with a question");
+    assert!(!flood(fixture, 16).contains(limit), "{}: {}", fixture.id, flood(fixture, 16));
+}
+
+/// A fixture's limits are exact: at most 4 MiB and 10,000 steps, and an id that is a safe
+/// relative path; each limit and each part of the id rule is checked on its own.
+#[test]
+fn fixture_limits_are_exact() {
+    use coherence_sim::fixture::{FIXTURE_BYTES_MAX, Fixture, STEPS_MAX};
+    let fixture = corpus().iter().find(|f| !f.steps.is_empty()).expect("a fixture with steps");
+    let with_steps = |n: usize| Fixture { steps: vec![fixture.steps[0].clone(); n], ..fixture.clone() }.to_json();
+    // 10,000 copies of one step are not a behaviour of the model, but they are within the limit.
+    let error = Fixture::from_json(&with_steps(STEPS_MAX), "f.json").unwrap_err().to_string();
+    assert!(error.contains("is not a behaviour of the model") && !error.contains("at most"), "{error}");
+    let error = Fixture::from_json(&with_steps(STEPS_MAX + 1), "f.json").unwrap_err().to_string();
+    assert!(error.contains("10001 steps; at most 10000"), "{error}");
+
+    let dir = std::env::temp_dir().join(format!("coherence-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sized = |bytes: u64| {
+        let mut text = fixture.to_json();
+        text.push_str(&" ".repeat(bytes as usize - text.len()));
+        let path = dir.join(format!("{bytes}.json"));
+        std::fs::write(&path, text).unwrap();
+        Fixture::read(&path).map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert_eq!(sized(FIXTURE_BYTES_MAX), Ok(()));
+    let error = sized(FIXTURE_BYTES_MAX + 1).unwrap_err();
+    assert!(
+        error.contains(&format!("{} bytes; fixtures are at most {FIXTURE_BYTES_MAX}", FIXTURE_BYTES_MAX + 1)),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let with_id = |id: &str| Fixture::from_json(&Fixture { id: id.to_owned(), ..fixture.clone() }.to_json(), "f.json");
+    assert!(with_id("counterexample/a-b_c.d").is_ok());
+    for bad in ["", "a b", "a/../b"] {
+        let error = with_id(bad).unwrap_err().to_string();
+        assert!(error.contains("is not path-safe"), "`{bad}`: {error}");
+    }
+}
+
+/// A message of the wrong kind is named by its kind.
+#[test]
+fn a_message_of_the_wrong_kind_is_named() {
+    caught(
+        |_, output| {
+            if let Output::Hello { .. } = output {
+                *output =
+                    Output::Observation { requests: Vec::new(), reads: Vec::new(), sessions: Vec::new(), answer: None };
+            }
+        },
+        "expected hello, got observation",
+    );
+}
+
+/// A moment is judged by what the host showed at it: a notice the host shows in the observation
+/// that carries the agent's answer tells the user, and the answer is not silent.
+#[test]
+fn a_notice_shown_with_the_answer_tells_the_user() {
+    use coherence_model::state::Answer;
+    let fixture = corpus().iter().find(|f| f.id == "scenario/ConnectorAuthMidSession").expect("committed");
+    let violated = |with_notice: bool| {
+        let mut host = Lying {
+            host: ReferenceHost::new(coherence_model::policy_named("session-start-only").unwrap()),
+            lie: |input: &Input, output: &mut Output| {
+                if let (
+                    Input::AnswerNotAvailable { session, connector },
+                    Output::Observation { sessions, answer: Some(Answer::NotAvailable), .. },
+                ) = (input, output)
+                    && with_notice
+                {
+                    let notice = Notice { reason: NoticeReason::ChangedElsewhere, recovery: Recovery::Restart };
+                    sessions[session.index()].notices.insert(*connector, notice);
+                }
+            },
+        };
+        let run = replay(fixture, &mut host);
+        assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{:?}", run.verdict);
+        run.violations.iter().map(|v| v.invariant.id).collect::<Vec<_>>()
+    };
+    assert!(violated(false).contains(&"INV-1"), "the scenario's host silently misses gmail");
+    assert!(!violated(true).contains(&"INV-1"), "{:?}", violated(true));
+}
+
+/// An `aborted` answer with no turn in progress is an error that says so.
+#[test]
+fn an_abort_with_no_turn_in_progress_is_an_error_that_says_so() {
+    caught(
+        |input, output| {
+            if let (Input::Listing { connector, .. }, Output::Observation { answer, sessions, .. }) = (input, output)
+                && sessions.iter().all(|v| v.turn == coherence_sim::protocol::TurnState::None)
+            {
+                *answer = Some(coherence_model::state::Answer::Aborted(*connector));
+            }
+        },
+        "an aborted turn where no turn is in progress",
+    );
+}
+
+/// An answer that does not fit the agent's step says, in the host's terms, what the agent did.
+#[test]
+fn an_unfitting_answer_names_the_agent_s_step() {
+    use coherence_model::state::Answer;
+    caught(
+        |input, output| {
+            if let (Input::AnswerNotAvailable { .. }, Output::Observation { answer, .. }) = (input, output) {
+                *answer = Some(Answer::RelayedNotice);
+            }
+        },
+        "is not available; ",
+    );
+    caught(
+        |input, output| {
+            if let (Input::RelayNotice { .. }, Output::Observation { answer, .. }) = (input, output) {
+                *answer = Some(Answer::NotAvailable);
+            }
+        },
+        "the agent relayed ",
+    );
+}
+
+/// The cursor of each first page is opaque and unique in a run: a host may keep several.
+#[test]
+fn every_first_page_has_its_own_cursor() {
+    use coherence_sim::protocol::ListResult;
+    let mut most = 0;
+    for fixture in corpus() {
+        let mut cursors: Vec<String> = Vec::new();
+        let mut host = Lying {
+            host: ReferenceHost::new(RECOMMENDED),
+            lie: |input: &Input, _: &mut Output| {
+                if let Input::Listing { result: ListResult::FirstPage { next_cursor }, .. } = input {
+                    cursors.push(next_cursor.clone());
+                }
+            },
+        };
+        replay(fixture, &mut host);
+        drop(host);
+        let distinct: std::collections::BTreeSet<&String> = cursors.iter().collect();
+        assert_eq!(distinct.len(), cursors.len(), "{}: {cursors:?}", fixture.id);
+        assert!(cursors.iter().all(|c| !c.is_empty()), "{}: an empty cursor", fixture.id);
+        most = most.max(cursors.len());
+    }
+    assert!(most >= 2, "no fixture has two first pages");
+}

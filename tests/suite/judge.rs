@@ -148,15 +148,14 @@ fn offering_actions_at_a_first_page_while_asking_for_the_rest_is_no_error() {
     assert!(paged > 0, "no fixture pages a reply");
 }
 
-/// A host that sends every turn-start `tools/list` (at a question or an account reply) three times: the reference host, whose
-/// extra requests this wrapper answers itself (it drops their replies) and hides from it, mapping
-/// the runner's request numbers to the reference host's.
+/// A host that sends every turn-start `tools/list` (at a question or an account reply) three
+/// times: the reference host, whose extra requests this wrapper answers itself (dropping their
+/// replies) and hides from it, mapping the runner's request numbers to the reference host's.
 struct Triplicating {
     host: ReferenceHost,
-    /// Per link: the runner's number of the next request, and what each number is.
+    /// Per link, indexed by the runner's request number: the reference host's number for it, or
+    /// `None` for an extra request.
     wire: std::collections::BTreeMap<(SessionId, ConnectorId), Vec<Option<u64>>>,
-    /// Per link: the reference host's number of its next request.
-    own: std::collections::BTreeMap<(SessionId, ConnectorId), u64>,
     last_views: Vec<coherence_sim::protocol::SessionView>,
     /// Replies and timeouts of the extra requests.
     extras_answered: usize,
@@ -167,10 +166,7 @@ impl coherence_sim::host::Host for Triplicating {
     fn handle(&mut self, input: &Input) -> Result<Output, coherence_sim::host::HostError> {
         let mut input = input.clone();
         match &mut input {
-            Input::Reset { .. } => {
-                self.wire.clear();
-                self.own.clear();
-            }
+            Input::Reset { .. } => self.wire.clear(),
             Input::Listing { session, connector, request, .. } | Input::Timeout { session, connector, request } => {
                 match self.wire[&(*session, *connector)][*request as usize] {
                     Some(own) => *request = own,
@@ -191,10 +187,9 @@ impl coherence_sim::host::Host for Triplicating {
         if let Output::Observation { requests, sessions, .. } = &mut output {
             let mut sent = Vec::new();
             for r in requests.iter() {
-                let own = self.own.entry((r.session, r.connector)).or_default();
                 let wire = self.wire.entry((r.session, r.connector)).or_default();
-                wire.push(Some(*own));
-                *own += 1;
+                let own = wire.iter().flatten().count() as u64;
+                wire.push(Some(own));
                 sent.push(r.clone());
                 if matches!(input, Input::Ask { .. } | Input::Account { .. }) && r.cursor.is_none() {
                     for _ in 0..2 {
@@ -218,7 +213,6 @@ fn a_third_request_in_flight_is_served_when_a_slot_frees() {
     let mut host = Triplicating {
         host: ReferenceHost::new(RECOMMENDED),
         wire: Default::default(),
-        own: Default::default(),
         last_views: Vec::new(),
         extras_answered: 0,
         extras_sent: 0,

@@ -262,7 +262,7 @@ fn an_agent_that_authenticates_inside_a_turn_needs_a_host_that_relists() {
     let handshake = with(RECOMMENDED);
     assert!(handshake.unique_states > plain.unique_states, "the handshake adds behaviours");
     assert_eq!(broken(&handshake), broken(&plain), "recommended keeps its verdicts with the agent's handshake");
-    assert!(RECOMMENDED.relist_on_handshake);
+    const { assert!(RECOMMENDED.relist_on_handshake) };
     let deaf =
         with(HostPolicy { name: "recommended-without-relist-on-handshake", relist_on_handshake: false, ..RECOMMENDED });
     let new: Vec<&str> = broken(&deaf).into_iter().filter(|id| !broken(&plain).contains(id)).collect();

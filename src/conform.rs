@@ -1,6 +1,6 @@
 //! `coherence conform` and `coherence gen`: running fixtures through a host, and rendering results.
 
-use coherence_model::story::step_words;
+use coherence_model::story::step_words_with;
 use coherence_sim::engine::{Origin, Run, Verdict, replay};
 use coherence_sim::fixture::Fixture;
 use coherence_sim::host::Host;
@@ -141,7 +141,9 @@ pub fn run_story(run: &Run, last: usize) -> Vec<String> {
             }
             Origin::Drained => " [delivered by the runner so that the run can proceed]".to_owned(),
         };
-        lines.push(format!("{}. {}{how}", i + 1, step_words(&run.model, &before, e.action, &e.state)));
+        // Told from what the host sent, never from what its states suggest.
+        let relisted = |s, c| e.relisted.contains(&(s, c));
+        lines.push(format!("{}. {}{how}", i + 1, step_words_with(&run.model, &before, e.action, &e.state, &relisted)));
         before = e.state;
     }
     lines

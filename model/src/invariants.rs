@@ -902,3 +902,79 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Availability, Call, ConnectorId, Listing, Recovery, SessionId, StubReply};
+    use crate::{Bounds, RECOMMENDED};
+
+    /// An answer about an authenticated connector the session was due to refresh, with only its
+    /// stubs offered and no notice.
+    fn answer(availability: Availability, signalled: bool, call: Call, answer: Answer) -> Moment {
+        Moment {
+            session: SessionId(0),
+            connector: ConnectorId(0),
+            call,
+            availability,
+            signalled,
+            authenticated: true,
+            due: true,
+            offered: Some(Listing::Stubs),
+            notice: None,
+            answer,
+        }
+    }
+
+    /// The state that records `moment`.
+    fn at(moment: Moment) -> (CoherenceModel, State) {
+        let model = CoherenceModel::new(RECOMMENDED, Bounds::DEFAULT);
+        let mut state = model.initial_states()[0];
+        state.event = Some(Event::Answered(moment));
+        (model, state)
+    }
+
+    fn holds_at(id: &str, moment: Moment) -> bool {
+        let (model, state) = at(moment);
+        invariant(id).expect("an ID").holds(&model, &state)
+    }
+
+    /// INV-10 excuses the host only for a change during the turn it was never told of; INV-13
+    /// judges exactly the changes it was told of. Worked by hand for "not available" with stubs
+    /// offered (and, for INV-10, with the action tools offered).
+    #[test]
+    fn a_change_during_the_turn_is_judged_by_whether_it_was_signalled() {
+        use Availability::*;
+        // (availability, signalled) → (INV-10 holds, INV-13 holds).
+        let table = [(Available, true, false, true), (Changed, false, true, true), (Changed, true, false, false)];
+        for (availability, signalled, inv10, inv13) in table {
+            let m = answer(availability, signalled, Call::Nothing, Answer::NotAvailable);
+            let at = format!("{availability:?}, signalled {signalled}");
+            assert_eq!(holds_at("INV-10", m), inv10, "INV-10 at {at}");
+            assert_eq!(holds_at("INV-13", m), inv13, "INV-13 at {at}");
+            assert!(holds_at("INV-10", Moment { offered: Some(Listing::Actions), ..m }), "INV-10 with actions at {at}");
+        }
+    }
+
+    /// INV-5 judges the reply to a stub the agent called while the connector was authenticated:
+    /// guidance holds it, an opaque failure breaks it, and while unauthenticated it judges nothing.
+    #[test]
+    fn a_stub_s_reply_is_judged_when_the_connector_was_authenticated() {
+        use Availability::*;
+        let stub = |availability, reply| answer(availability, true, Call::Stub, Answer::StubReplied(reply));
+        assert!(holds_at("INV-5", stub(Available, StubReply::Guidance(Recovery::Restart))));
+        assert!(!holds_at("INV-5", stub(Available, StubReply::Opaque)));
+        assert!(holds_at("INV-5", stub(Absent, StubReply::AuthPrompt)));
+    }
+
+    /// A premise is checked where the invariant breaks: one that does not hold there is found.
+    #[test]
+    fn a_premise_that_misses_a_violation_is_found_where_it_breaks() {
+        let (model, state) = at(answer(Availability::Available, true, Call::Nothing, Answer::NotAvailable));
+        let inv1 = invariant("INV-1").unwrap();
+        let focus = inv1.violation(&model, &state).expect("silently missing");
+        assert!(inv1.premise_at(&focus));
+        let unsound = Invariant { premise: Expr::Is(Atom::NoticeShown), ..*inv1 };
+        assert!(!unsound.premise_at(&focus));
+    }
+}

@@ -120,16 +120,34 @@ fn answer_words(connector: ConnectorId, answer: Answer) -> String {
     }
 }
 
-/// One step in one sentence: what happened and how the host reacted.
+/// One step in one sentence: what happened and how the host reacted. The host re-lists a
+/// connector where a request is in flight or queued that was not before: where it decided to.
 pub fn step_words(model: &CoherenceModel, before: &State, action: Action, after: &State) -> String {
+    let relisted = |s: SessionId, c: ConnectorId| {
+        let (b, a) = (before.link(s, c), after.link(s, c));
+        a.fetch_count() > b.fetch_count() || (a.refetch_queued && !b.refetch_queued)
+    };
+    step_words_with(model, before, action, after, &relisted)
+}
+
+/// [`step_words`], with the host's re-lists given: `relisted(s, c)` says whether the host sent a
+/// `tools/list` for `c` in `s` (not one for a next page) at this step. A conformance run knows
+/// what a host sent, which its states only suggest (a request sent as a reply arrives leaves as
+/// many in flight as before).
+pub fn step_words_with(
+    model: &CoherenceModel,
+    before: &State,
+    action: Action,
+    after: &State,
+    relisted: &dyn Fn(SessionId, ConnectorId) -> bool,
+) -> String {
     let reaction = |s: SessionId| {
         let mut words = Vec::new();
         for c in model.bounds.connector_ids() {
-            let (b, a) = (before.link(s, c), after.link(s, c));
-            if a.lazy && !b.lazy {
+            if after.link(s, c).lazy && !before.link(s, c).lazy {
                 words.push(format!("drops its {c} list"));
             }
-            if a.fetch_count() > b.fetch_count() || (a.refetch_queued && !b.refetch_queued) {
+            if relisted(s, c) {
                 words.push(format!("re-lists {c}"));
             }
         }

@@ -57,6 +57,9 @@ pub struct Executed {
     pub origin: Origin,
     /// What the host was told, if anything.
     pub input: Option<Input>,
+    /// The links the host sent a `tools/list` for (not one for a next page), as it reported.
+    #[serde(skip)]
+    pub relisted: Vec<(SessionId, ConnectorId)>,
     /// The state afterwards.
     #[serde(skip)]
     pub state: State,
@@ -596,7 +599,7 @@ impl Engine<'_> {
             // The world alone moved; the host saw nothing.
             // Requests keep their ids: a fault changes what a reply will say, not which it is.
             self.state = world;
-            return self.record(index, action, origin, None);
+            return self.record(index, action, origin, None, Vec::new());
         };
         let (requests, reads, views, answer) = self.observe(&input)?;
 
@@ -706,7 +709,8 @@ impl Engine<'_> {
         self.overlay_views(&before, &views, delivered)?;
         self.overlay_turn(action, &before, world_event, &views, answer)?;
         self.views.push(views);
-        self.record(index, action, origin, Some(input))
+        let relisted = requests.iter().filter(|r| r.cursor.is_none()).map(|r| (r.session, r.connector)).collect();
+        self.record(index, action, origin, Some(input), relisted)
     }
 
     /// A request the host sent while two were in flight is served once a slot frees.
@@ -891,8 +895,15 @@ impl Engine<'_> {
 
     /// Records an executed step and judges it: the first time an invariant breaks, it is kept,
     /// and the run goes on, so that every invariant the host breaks is reported.
-    fn record(&mut self, index: usize, action: Action, origin: Origin, input: Option<Input>) -> Result<(), Stop> {
-        self.executed.push(Executed { fixture_step: index, action, origin, input, state: self.state });
+    fn record(
+        &mut self,
+        index: usize,
+        action: Action,
+        origin: Origin,
+        input: Option<Input>,
+        relisted: Vec<(SessionId, ConnectorId)>,
+    ) -> Result<(), Stop> {
+        self.executed.push(Executed { fixture_step: index, action, origin, input, relisted, state: self.state });
         let step = self.executed.len() - 1;
         for invariant in INVARIANTS {
             if self.violations.iter().any(|v| v.invariant.id == invariant.id)

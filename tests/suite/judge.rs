@@ -417,3 +417,76 @@ fn every_first_page_has_its_own_cursor() {
     }
     assert!(most >= 2, "no fixture has two first pages");
 }
+
+/// A moment is judged by the catalogue the host showed at it: a host that drops a connector's tools
+/// at the answer that follows a 401 offers no phantom tools there, though it offered them a step
+/// before.
+#[test]
+fn the_catalogue_shown_with_the_answer_is_judged() {
+    use coherence_model::state::Listing;
+    let fixture = corpus().iter().find(|f| f.id == "scenario/RevokedNotSurfaced").expect("committed");
+    let violated = |drop_at_answer: bool| {
+        let mut host = Lying {
+            host: ReferenceHost::new(coherence_model::policy_named("session-start-only").unwrap()),
+            lie: |_: &Input, output: &mut Output| {
+                if let Output::Observation { sessions, answer: Some(_), .. } = output
+                    && drop_at_answer
+                {
+                    for listing in sessions.iter_mut().flat_map(|v| v.catalogue.values_mut()) {
+                        *listing = Listing::Stubs;
+                    }
+                }
+            },
+        };
+        let run = replay(fixture, &mut host);
+        assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{:?}", run.verdict);
+        run.violations.iter().map(|v| v.invariant.id).collect::<Vec<_>>()
+    };
+    assert!(violated(false).contains(&"INV-2"), "the scenario's host offers gmail's tools after the revocation");
+    assert!(!violated(true).contains(&"INV-2"), "{:?}", violated(true));
+}
+
+/// A host that refreshes on the agent's behalf and holds the turn for the retry is holding: when
+/// that refresh never returns and the host has no timeout, it holds the user for ever (INV-11),
+/// though the turn was open when the agent called.
+#[test]
+fn a_turn_held_for_a_retry_is_held() {
+    let text = "scenario HeldForRetry\nabout x\npolicy broken-no-timeout\nconnector gmail unauthenticated silent\n\
+                UserAsk cli gmail\nDeliverAccount cli\nWebAuthenticate gmail\nAgentCallStub cli\nHangListing cli gmail 0\n";
+    let fixture = coherence_sim::scenario::Scenario::parse(text, "held.scenario")
+        .and_then(|s| s.fixture("held.scenario"))
+        .expect("a behaviour");
+    let run = replay(&fixture, &mut ReferenceHost::new(coherence_model::policy_named("broken-no-timeout").unwrap()));
+    let held = |action: &str| {
+        let e = run.executed.iter().find(|e| e.action.name() == action).expect("executed");
+        e.state.session(SessionId(0)).turn.expect("a turn in progress").held
+    };
+    assert!(!held("DeliverAccount"), "the account read releases the turn");
+    assert!(held("AgentCallStub"), "the host holds the turn while it refreshes for the retry");
+    let violated: Vec<_> = run.violations.iter().map(|v| v.invariant.id).collect();
+    assert!(violated.contains(&"INV-11"), "{violated:?}");
+}
+
+/// A failure's story tells the requests the host reported, not what its states suggest: a request
+/// sent as a reply arrives leaves as many in flight as before, and one the runner holds back while
+/// two are in flight changes no count.
+#[test]
+fn the_story_tells_the_requests_the_host_sent() {
+    use coherence_model::Action;
+    let fixture = corpus().iter().find(|f| f.id == "scenario/ConnectorAuthMidSession").expect("committed");
+    let mut run = replay(fixture, &mut ReferenceHost::new(RECOMMENDED));
+    let last = run.executed.len() - 1;
+    let told =
+        |run: &coherence_sim::engine::Run, step: usize| coherence::conform::run_story(run, last)[step + 1].clone();
+    let delivery =
+        run.executed.iter().position(|e| matches!(e.action, Action::DeliverListing { .. })).expect("a reply");
+    let Action::DeliverListing { session, connector, .. } = run.executed[delivery].action else { unreachable!() };
+    assert!(!told(&run, delivery).contains("re-lists"), "{}", told(&run, delivery));
+    run.executed[delivery].relisted.push((session, connector));
+    assert!(told(&run, delivery).contains(&format!("re-lists {connector}")), "{}", told(&run, delivery));
+    let asked = run.executed.iter().position(|e| !e.relisted.is_empty()).expect("the host re-lists");
+    assert!(asked < delivery, "the host re-lists gmail before its reply arrives");
+    assert!(told(&run, asked).contains("re-lists"), "{}", told(&run, asked));
+    run.executed[asked].relisted.clear();
+    assert!(!told(&run, asked).contains("re-lists"), "{}", told(&run, asked));
+}

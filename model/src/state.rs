@@ -102,15 +102,23 @@ schema_by_name!(ConnectorId, CONNECTOR_NAMES);
 schema_by_name!(SessionId, SESSION_NAMES);
 serde_by_name!(SessionId, "session", SESSION_NAMES);
 
+/// An id past the name table (an in-process host can make one) is shown by number, so that an
+/// error about it can be told.
 impl std::fmt::Display for ConnectorId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        match CONNECTOR_NAMES.get(self.index()) {
+            Some(name) => f.write_str(name),
+            None => write!(f, "connector #{}", self.0),
+        }
     }
 }
 
 impl std::fmt::Display for SessionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        match SESSION_NAMES.get(self.index()) {
+            Some(name) => f.write_str(name),
+            None => write!(f, "session #{}", self.0),
+        }
     }
 }
 

@@ -29,6 +29,9 @@ fn every_name_in_an_observation_is_checked() {
     // The corpus has at most two sessions (`agent`, the third, is unknown to it) and at most three
     // connectors (`notion`, the fourth, is unknown to it).
     caught(request(2, 0), &format!("a request names an unknown session or connector: {}/", SessionId(2)));
+    // An in-process host can name an id past every name; the error says which.
+    caught(request(9, 0), "a request names an unknown session or connector: session #9/gmail");
+    caught(request(0, 9), "a request names an unknown session or connector: cli/connector #9");
     caught(
         request(0, 3),
         &format!("a request names an unknown session or connector: {}/{}", SessionId(0), ConnectorId(3)),

@@ -977,4 +977,62 @@ mod tests {
         let unsound = Invariant { premise: Expr::Is(Atom::NoticeShown), ..*inv1 };
         assert!(!unsound.premise_at(&focus));
     }
+
+    /// The model facts the premise proofs rely on can be found broken: an answer of "no such tool"
+    /// to no call of an unlisted tool is named.
+    #[test]
+    fn a_broken_model_fact_is_named() {
+        let (model, state) = at(answer(Availability::Available, true, Call::Nothing, Answer::NoSuchTool));
+        assert_eq!(broken_constraints(&model, &state), [CONSTRAINTS[1].0]);
+        let (model, state) = at(answer(Availability::Available, true, Call::Unlisted, Answer::NoSuchTool));
+        assert_eq!(broken_constraints(&model, &state), Vec::<&str>::new());
+    }
+
+    /// Each structural fact can be found broken, each part on its own.
+    #[test]
+    fn each_structural_fact_can_be_found_broken() {
+        use crate::state::{Entry, Fetch, NOTIFICATIONS_PENDING_MAX, Reply};
+        let model = CoherenceModel::new(RECOMMENDED, Bounds::DEFAULT);
+        let ok = model.initial_states()[0];
+        assert_eq!(structural_violation(&model, &ok), None);
+        let b = model.bounds;
+        let broken = |change: &dyn Fn(&mut State)| {
+            let mut state = ok;
+            change(&mut state);
+            structural_violation(&model, &state).unwrap_or_else(|| "nothing".to_owned())
+        };
+        let newer = Entry { listing: Listing::Actions, version: 1 };
+        let cases: [(&dyn Fn(&mut State), &str); 12] = [
+            (&|s| s.spent.turns = b.turns + 1, "a budget is overspent"),
+            (&|s| s.spent.auth_changes = b.auth_changes + 1, "a budget is overspent"),
+            (&|s| s.spent.faults = b.faults + 1, "a budget is overspent"),
+            (&|s| s.spent.commands = b.commands + 1, "a budget is overspent"),
+            (&|s| s.connectors[0].version = 1, "gmail's version outgrew the auth changes"),
+            (&|s| s.links[0][0].entry = Some(newer), "cli holds a gmail list newer than the server's"),
+            (&|s| s.links[0][0].newest = Some(newer), "cli holds a gmail list newer than the server's"),
+            (
+                &|s| s.links[0][0].fetches = [None, Some(Fetch { reply: Reply::Hung, superseded: false })],
+                "cli's requests for gmail are not packed oldest first",
+            ),
+            (
+                &|s| s.links[0][0].notifications = NOTIFICATIONS_PENDING_MAX + 1,
+                "cli holds too many notifications from gmail",
+            ),
+            (&|s| s.links[0][0].refetch_queued = true, "cli queued a refetch of gmail with nothing in flight"),
+            (
+                &|s| {
+                    s.links[0][0].fetches[0] = Some(Fetch {
+                        reply: Reply::Listed { listing: Listing::Actions, version: 1 },
+                        superseded: false,
+                    })
+                },
+                "a reply to cli carries a gmail version the server never had",
+            ),
+            (&|s| s.links[2][3].notifications = 1, "an unused slot changed"),
+        ];
+        for (change, says) in cases {
+            let seen = broken(change);
+            assert!(seen.starts_with(says), "{seen} instead of: {says}");
+        }
+    }
 }

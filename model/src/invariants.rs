@@ -1002,7 +1002,7 @@ mod tests {
             structural_violation(&model, &state).unwrap_or_else(|| "nothing".to_owned())
         };
         let newer = Entry { listing: Listing::Actions, version: 1 };
-        let cases: [(&dyn Fn(&mut State), &str); 12] = [
+        let cases: [(&dyn Fn(&mut State), &str); 14] = [
             (&|s| s.spent.turns = b.turns + 1, "a budget is overspent"),
             (&|s| s.spent.auth_changes = b.auth_changes + 1, "a budget is overspent"),
             (&|s| s.spent.faults = b.faults + 1, "a budget is overspent"),
@@ -1028,7 +1028,9 @@ mod tests {
                 },
                 "a reply to cli carries a gmail version the server never had",
             ),
-            (&|s| s.links[2][3].notifications = 1, "an unused slot changed"),
+            (&|s| s.links[1][0].notifications = 1, "an unused slot changed"),
+            (&|s| s.links[0][2].notifications = 1, "an unused slot changed"),
+            (&|s| s.connectors[3].version = 1, "an unused slot changed"),
         ];
         for (change, says) in cases {
             let seen = broken(change);

@@ -1037,4 +1037,25 @@ mod tests {
             assert!(seen.starts_with(says), "{seen} instead of: {says}");
         }
     }
+
+    /// At an answer, INV-9 judges every connector's notice, each focus carrying the answer: a
+    /// notice on another connector that nothing justifies breaks it there, and is told so.
+    #[test]
+    fn an_unjustified_notice_is_judged_at_the_answer_on_its_own_connector() {
+        use crate::state::{Entry, Notice, NoticeReason};
+        let moment = answer(Availability::Available, true, Call::Nothing, Answer::NotAvailable);
+        let (model, mut state) = at(moment);
+        let other = ConnectorId(1);
+        let link = &mut state.links[0][other.index()];
+        link.entry = Some(Entry { listing: state.connectors[other.index()].listing(), version: 0 });
+        link.notice = Some(Notice { reason: NoticeReason::ChangedElsewhere, recovery: Recovery::Restart });
+        let inv9 = invariant("INV-9").unwrap();
+        let focus = inv9.violation(&model, &state).expect("a notice nothing justifies");
+        assert_eq!(
+            (focus.connector, focus.moment, focus.availability),
+            (other, Some(&moment), Some(moment.availability))
+        );
+        let words = crate::story::violation_words(&model, inv9, &state);
+        assert!(words.starts_with("cli shows notice"), "{words}");
+    }
 }

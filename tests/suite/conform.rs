@@ -206,11 +206,15 @@ pub(crate) fn one_fixture_dir(id: &str) -> tempdir::Dir {
 }
 
 pub(crate) mod tempdir {
-    /// A directory removed when dropped.
+    /// A directory removed when dropped, its own even when tests running at once ask for the same
+    /// tag.
     pub struct Dir(std::path::PathBuf);
     impl Dir {
         pub fn new(tag: &str) -> Dir {
-            let path = std::env::temp_dir().join(format!("coherence-{}-{}", std::process::id(), tag.replace('/', "-")));
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("coherence-{}-{n}-{}", std::process::id(), tag.replace('/', "-"));
+            let path = std::env::temp_dir().join(name);
             let _ = std::fs::remove_dir_all(&path);
             std::fs::create_dir_all(&path).unwrap();
             Dir(path)

@@ -495,13 +495,14 @@ fn the_story_tells_the_requests_the_host_sent() {
 }
 
 /// A failed call tells the session of the connector's state (SPEC.md §3.7): when the host refreshes
-/// on the agent's behalf after a 404 and the agent answers, the answer about a token that expired
-/// silently during the turn is judged, because the failed call told the session.
+/// on the agent's behalf after a 404, its refresh times out, and the agent answers, the answer
+/// about a token that expired silently during the turn is judged, because the failed call told
+/// the session (no reply arrived to tell it again).
 #[test]
 fn a_failed_call_before_a_retry_tells_the_session() {
     let text = "scenario Told\nabout x\npolicy recommended\nconnector gmail authenticated silent\n\
                 UserAsk cli gmail\nDeliverAccount cli\nLoseTransportSession cli gmail\nTokenExpire gmail\n\
-                AgentCallTool cli\nDeliverListing cli gmail 0\nAgentAnswerNotAvailable cli\n";
+                AgentCallTool cli\nHangListing cli gmail 0\nTimeOutListing cli gmail 0\nAgentRelayNotice cli\n";
     let fixture = coherence_sim::scenario::Scenario::parse(text, "told.scenario")
         .and_then(|s| s.fixture("told.scenario"))
         .expect("a behaviour");

@@ -335,28 +335,31 @@ fn a_message_of_the_wrong_kind_is_named() {
 #[test]
 fn a_notice_shown_with_the_answer_tells_the_user() {
     use coherence_model::state::Answer;
-    let fixture = corpus().iter().find(|f| f.id == "scenario/ConnectorAuthMidSession").expect("committed");
     let violated = |with_notice: bool| {
-        let mut host = Lying {
-            host: ReferenceHost::new(coherence_model::policy_named("session-start-only").unwrap()),
-            lie: |input: &Input, output: &mut Output| {
-                if let (
-                    Input::AnswerNotAvailable { session, connector },
-                    Output::Observation { sessions, answer: Some(Answer::NotAvailable), .. },
-                ) = (input, output)
-                    && with_notice
-                {
-                    let notice = Notice { reason: NoticeReason::ChangedElsewhere, recovery: Recovery::Restart };
-                    sessions[session.index()].notices.insert(*connector, notice);
-                }
-            },
-        };
-        let run = replay(fixture, &mut host);
-        assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{:?}", run.verdict);
-        run.violations.iter().map(|v| v.invariant.id).collect::<Vec<_>>()
+        broken_by("scenario/ConnectorAuthMidSession", "session-start-only", |input, output| {
+            if let (
+                Input::AnswerNotAvailable { session, connector },
+                Output::Observation { sessions, answer: Some(Answer::NotAvailable), .. },
+            ) = (input, output)
+                && with_notice
+            {
+                let notice = Notice { reason: NoticeReason::ChangedElsewhere, recovery: Recovery::Restart };
+                sessions[session.index()].notices.insert(*connector, notice);
+            }
+        })
     };
     assert!(violated(false).contains(&"INV-1"), "the scenario's host silently misses gmail");
     assert!(!violated(true).contains(&"INV-1"), "{:?}", violated(true));
+}
+
+/// The invariants a committed fixture shows broken by `policy`'s reference host with `lie` told
+/// over it (which must not make it an error).
+fn broken_by(fixture: &str, policy: &str, lie: impl FnMut(&Input, &mut Output)) -> Vec<&'static str> {
+    let fixture = corpus().iter().find(|f| f.id == fixture).expect("committed");
+    let mut host = Lying { host: ReferenceHost::new(coherence_model::policy_named(policy).unwrap()), lie };
+    let run = replay(fixture, &mut host);
+    assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{:?}", run.verdict);
+    run.violations.iter().map(|v| v.invariant.id).collect()
 }
 
 /// An `aborted` answer with no turn in progress is an error that says so.
@@ -427,23 +430,16 @@ fn every_first_page_has_its_own_cursor() {
 #[test]
 fn the_catalogue_shown_with_the_answer_is_judged() {
     use coherence_model::state::Listing;
-    let fixture = corpus().iter().find(|f| f.id == "scenario/RevokedNotSurfaced").expect("committed");
     let violated = |drop_at_answer: bool| {
-        let mut host = Lying {
-            host: ReferenceHost::new(coherence_model::policy_named("session-start-only").unwrap()),
-            lie: |_: &Input, output: &mut Output| {
-                if let Output::Observation { sessions, answer: Some(_), .. } = output
-                    && drop_at_answer
-                {
-                    for listing in sessions.iter_mut().flat_map(|v| v.catalogue.values_mut()) {
-                        *listing = Listing::Stubs;
-                    }
+        broken_by("scenario/RevokedNotSurfaced", "session-start-only", |_, output| {
+            if let Output::Observation { sessions, answer: Some(_), .. } = output
+                && drop_at_answer
+            {
+                for listing in sessions.iter_mut().flat_map(|v| v.catalogue.values_mut()) {
+                    *listing = Listing::Stubs;
                 }
-            },
-        };
-        let run = replay(fixture, &mut host);
-        assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{:?}", run.verdict);
-        run.violations.iter().map(|v| v.invariant.id).collect::<Vec<_>>()
+            }
+        })
     };
     assert!(violated(false).contains(&"INV-2"), "the scenario's host offers gmail's tools after the revocation");
     assert!(!violated(true).contains(&"INV-2"), "{:?}", violated(true));

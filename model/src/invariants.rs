@@ -1002,7 +1002,8 @@ mod tests {
             structural_violation(&model, &state).unwrap_or_else(|| "nothing".to_owned())
         };
         let newer = Entry { listing: Listing::Actions, version: 1 };
-        let cases: [(&dyn Fn(&mut State), &str); 14] = [
+        type Change<'a> = &'a dyn Fn(&mut State);
+        let cases: [(Change, &str); 14] = [
             (&|s| s.spent.turns = b.turns + 1, "a budget is overspent"),
             (&|s| s.spent.auth_changes = b.auth_changes + 1, "a budget is overspent"),
             (&|s| s.spent.faults = b.faults + 1, "a budget is overspent"),

@@ -192,8 +192,8 @@ pub struct Difference {
 pub fn compare(reports: &[CheckReport], spec: &str) -> Result<Option<Vec<Difference>>, String> {
     let Some(first) = reports.first() else { return Ok(None) };
     let Some(profile) = Profile::of(first.bounds) else { return Ok(None) };
-    // SPEC.md's tables admit every fault kind the servers allow, and no agent handshake.
-    if first.faults != coherence_model::system::Faults::admitted_by(first.bounds.servers) || first.agent_handshake {
+    // SPEC.md's tables admit every fault kind the servers allow, and the agent handshake.
+    if first.faults != coherence_model::system::Faults::admitted_by(first.bounds.servers) || !first.agent_handshake {
         return Ok(None);
     }
     let table = parse_table(spec, table_name(first.bounds.servers))?;

@@ -166,11 +166,11 @@ struct CheckArgs {
     /// Admit this kind of fault although `--servers reliable` rules it out (repeatable).
     #[arg(long = "with-fault", value_name = "KIND")]
     with_faults: Vec<String>,
-    /// Let the agent complete a connector's authentication handshake inside a turn
+    /// Leave out the agent completing a connector's authentication handshake inside a turn
     /// (AgentCompleteAuthentication, SPEC.md §4.1). The verdicts are then not compared with
     /// SPEC.md §7.
     #[arg(long)]
-    agent_handshake: bool,
+    no_agent_handshake: bool,
     /// Print the verdict table as SPEC.md §7 writes it (checks both profiles).
     #[arg(long)]
     write_table: bool,
@@ -449,9 +449,9 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     };
     if args.write_table {
-        if faults != Faults::admitted_by(servers) || args.agent_handshake {
+        if faults != Faults::admitted_by(servers) || args.no_agent_handshake {
             bail!(
-                "--write-table writes SPEC.md's table, which admits the default fault kinds and no agent handshake: drop --with-fault, --without-fault and --agent-handshake"
+                "--write-table writes SPEC.md's table, which admits the default fault kinds and the agent handshake: drop --with-fault, --without-fault and --no-agent-handshake"
             );
         }
         let default = check_all(&policies, Profile::Default.bounds(servers), usize::from(args.threads));
@@ -461,7 +461,11 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     }
     let models: Vec<CoherenceModel> = policies
         .iter()
-        .map(|&p| CoherenceModel { faults, agent_handshake: args.agent_handshake, ..CoherenceModel::new(p, bounds) })
+        .map(|&p| CoherenceModel {
+            faults,
+            agent_handshake: !args.no_agent_handshake,
+            ..CoherenceModel::new(p, bounds)
+        })
         .collect();
     let reports = check_all_models(&models, usize::from(args.threads));
     let differences = compare(&reports, &spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;

@@ -33,7 +33,7 @@ fn bounds_words(report: &CheckReport) -> String {
             Some(kinds) => format!(" fault-kinds={}", kinds.join(",")),
             None => String::new(),
         },
-        if report.agent_handshake { " agent-handshake=on" } else { "" }
+        if report.agent_handshake { "" } else { " agent-handshake=off" }
     )
 }
 
@@ -203,8 +203,7 @@ struct JsonReport<'a> {
     /// The fault kinds admitted, when not the servers' default.
     #[serde(skip_serializing_if = "Option::is_none")]
     fault_kinds: Option<Vec<&'static str>>,
-    /// The agent may complete a handshake inside a turn (`--agent-handshake`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// The agent may complete a handshake inside a turn (false with `--no-agent-handshake`).
     agent_handshake: bool,
     policies: Vec<JsonPolicy>,
     expected: JsonExpected<'a>,

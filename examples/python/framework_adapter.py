@@ -3,9 +3,10 @@
 
 SPEC.md §5.2's `fetch-per-turn`: before the model is called, every connector is listed afresh and
 the model is offered what returns; a failing list aborts the turn with an error naming the
-connector; nothing is kept once the turn ends. With --invalidate-on-notify it is instead
+connector; nothing is kept once the turn ends, and the agent's next call of the model after it
+completed a handshake through a connector's stubs lists every connector again. With --invalidate-on-notify it is instead
 `invalidate-on-notify`: lists are cached, a `list_changed` drops the cached list, and the next offer
-lists it again. Neither has notices, `/mcp` or in-session authentication: the host says so in its
+lists it again. Neither has notices, `/mcp` or an in-session authentication command: the host says so in its
 `hello` (`commands`), and the runner never asks for them. Standard library only.
 
     coherence conform --adapter 'python3 examples/python/framework_adapter.py'
@@ -14,7 +15,7 @@ lists it again. Neither has notices, `/mcp` or in-session authentication: the ho
 import json
 import sys
 
-PROTOCOL = 4
+PROTOCOL = 5
 IN_FLIGHT_MAX = 2  # the client sends a request per need, up to two at once per connector
 
 
@@ -66,6 +67,12 @@ class Host:
         if lazy:
             self.turns[s]["held"] = True
 
+    def relist_before_model_call(self, s):
+        """The agent acted and the turn goes on: the next model call lists every connector again."""
+        for c in self.connectors:
+            self.drop(s, c)
+        self.fetch_for_offer(s)
+
     def end_turn(self, s):
         self.turns[s] = None
         if self.per_turn:
@@ -103,6 +110,13 @@ class Host:
         answer = None
         if kind == "notification":
             if not self.per_turn:
+                self.drop(s, c)
+                self.fetch_for_offer(s)
+        elif kind == "complete_authentication":
+            # The agent authenticated through the stubs inside the turn; the turn goes on.
+            if self.per_turn:
+                self.relist_before_model_call(s)
+            elif msg["list_changed_first"]:
                 self.drop(s, c)
                 self.fetch_for_offer(s)
         elif kind == "listing":

@@ -12,7 +12,7 @@ host of third-party servers).
 import json
 import sys
 
-PROTOCOL = 4
+PROTOCOL = 5
 
 
 class Link:
@@ -170,6 +170,14 @@ class Host:
             answer = "not_available"
         elif kind == "relay_notice":
             answer = "relayed_notice"
+        elif kind == "complete_authentication":
+            # The agent authenticated through the stubs, inside the turn. A list_changed that came
+            # before the result is handled as any; a platform knows its own stubs and re-lists
+            # whatever the server sends (a generic host cannot tell this call from any other).
+            if msg["list_changed_first"]:
+                self.request(s, c)
+            if self.reads_account:
+                self.request(s, c)
         else:
             raise ValueError(f"unknown input type {kind!r}")
         if answer is not None:

@@ -340,7 +340,15 @@ pub fn step_words_with(
                 "The agent in {session} completes {connector}'s authentication handshake through its stubs (the user approves), and the turn goes on. Its server now lists {} (v{}){}{}.",
                 listing_words(Some(k.listing())),
                 k.version,
-                if k.notify == Notify::Silent { "; it sends no list_changed" } else { "" },
+                if k.notify == Notify::Silent {
+                    "; it sends no list_changed".to_owned()
+                } else if before.connector(connector).announced {
+                    "; it sends no list_changed (it sent one before the change)".to_owned()
+                } else if model.notifies_caller_first(before, connector) {
+                    format!("; {connector} sends list_changed to every session, to {session} before the result")
+                } else {
+                    format!("; {connector} sends list_changed to every session, after the result")
+                },
                 reaction(session),
             )
         }

@@ -304,8 +304,8 @@ pub enum Action {
         session: SessionId,
     },
     /// The agent completes the connector's authentication handshake inside the turn: it called
-    /// `authenticate`, the user approved, and it called `complete_authentication` (admitted when
-    /// the model's `agent_handshake` is on). The turn goes on.
+    /// `authenticate`, the user approved, and it called `complete_authentication` (admitted unless
+    /// the model's `agent_handshake` is off). The turn goes on.
     AgentCompleteAuthentication {
         /// Where.
         session: SessionId,
@@ -498,13 +498,18 @@ pub enum Fault {
     ServeLate,
     /// `PageListing`: not a defect, but bounded by the fault budget.
     PageListing,
+    /// `NotifyAfterResult`: an ordering a server may break, not an injected event. A change that a
+    /// session's own call caused (the agent's `complete_authentication`) is notified to that
+    /// session after the call's result, on another stream, so the agent's next step may come
+    /// first. Without it, the notification comes before the result (SPEC.md §7.2, S-2).
+    NotifyAfterResult,
     /// `FailAccountRead`.
     FailAccountRead,
 }
 
 impl Fault {
     /// Every kind of fault, in SPEC.md order.
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 12] = [
         Fault::LoseNotification,
         Fault::DuplicateNotification,
         Fault::LoseNotificationStream,
@@ -515,10 +520,12 @@ impl Fault {
         Fault::HangListing,
         Fault::ServeLate,
         Fault::PageListing,
+        Fault::NotifyAfterResult,
         Fault::FailAccountRead,
     ];
 
-    /// Its name: the name of the action that injects it (SPEC.md §3).
+    /// Its name: the name of the action that injects it (SPEC.md §3), or of the ordering a
+    /// server breaks (`NotifyAfterResult`).
     pub fn name(self) -> &'static str {
         match self {
             Fault::LoseNotification => "LoseNotification",
@@ -531,6 +538,7 @@ impl Fault {
             Fault::HangListing => "HangListing",
             Fault::ServeLate => "ServeLate",
             Fault::PageListing => "PageListing",
+            Fault::NotifyAfterResult => "NotifyAfterResult",
             Fault::FailAccountRead => "FailAccountRead",
         }
     }
@@ -541,7 +549,8 @@ impl Fault {
     }
 
     /// Whether a server that meets SPEC.md §7.2's requirements never causes it: a notification
-    /// lost, duplicated or sent early, or a change of the list not notified.
+    /// lost, duplicated, sent early or after the result of the call that caused it, or a change
+    /// of the list not notified.
     pub fn is_server_defect(self) -> bool {
         matches!(
             self,
@@ -550,6 +559,7 @@ impl Fault {
                 | Fault::LoseNotificationStream
                 | Fault::NotifyBeforeUpdate
                 | Fault::RefreshTokenSilently
+                | Fault::NotifyAfterResult
         )
     }
 }
@@ -604,14 +614,15 @@ pub struct CoherenceModel {
     /// or adds one to reliable servers, to show the fault necessary.
     pub faults: Faults,
     /// The agent may complete a connector's authentication handshake inside a turn
-    /// (`AgentCompleteAuthentication`). Off by default: SPEC.md §4.1.
+    /// (`AgentCompleteAuthentication`). On by default; a design review turns it off to ask
+    /// whether a verdict rests on it (SPEC.md §4.1).
     pub agent_handshake: bool,
 }
 
 impl CoherenceModel {
     /// A model of `policy` within `bounds`.
     pub fn new(policy: HostPolicy, bounds: Bounds) -> Self {
-        CoherenceModel { bounds, policy, faults: Faults::admitted_by(bounds.servers), agent_handshake: false }
+        CoherenceModel { bounds, policy, faults: Faults::admitted_by(bounds.servers), agent_handshake: true }
     }
 
     /// The initial states: every connector starts unauthenticated or authenticated, with any of
@@ -903,24 +914,7 @@ impl CoherenceModel {
                 self.change_auth(&mut next, connector, Auth::Expired);
             }
             Action::DeliverNotification { session, connector } => {
-                let link = next.link_mut(session, connector);
-                link.notifications -= 1;
-                link.triggered = true;
-                link.due = true;
-                link.evidence = true;
-                Self::signal(&mut next, session, connector);
-                let relist = match p.on_list_changed {
-                    OnListChanged::Ignore => false,
-                    OnListChanged::RelistIfAdvertised => state.connector(connector).notify == Notify::Advertised,
-                    OnListChanged::Relist => true,
-                };
-                if relist {
-                    self.request_listing(&mut next, session, connector);
-                }
-                if p.catalogue == Catalogue::DroppedOnNotify {
-                    Self::drop_list(&mut next, session, connector);
-                    self.fetch_for_offer(&mut next, session);
-                }
+                self.deliver_notification(&mut next, session, connector);
             }
             Action::DeliverListing { session, connector, slot } => {
                 self.deliver_listing(state, &mut next, session, connector, usize::from(slot), None);
@@ -1076,6 +1070,7 @@ impl CoherenceModel {
                 next.spent.auth_changes += 1;
                 let following =
                     state.link(session, connector).notice.map(|n| n.recovery) == Some(Recovery::Authenticate);
+                let notified_first = self.notifies_caller_first(state, connector);
                 self.change_auth(&mut next, connector, Auth::Authenticated);
                 next.link_mut(session, connector).following = following;
                 // The agent did it in this turn, so the turn has been told (INV-13 judges its
@@ -1083,8 +1078,21 @@ impl CoherenceModel {
                 // `complete_authentication` is a tool like any other, and its result says nothing
                 // MCP defines about the list.
                 Self::signal(&mut next, session, connector);
+                // A server that keeps S-2 sends the change's `list_changed` to this session before
+                // the call's result, so the host has it before the agent's next step.
+                if notified_first {
+                    self.deliver_notification(&mut next, session, connector);
+                }
                 if p.relist_on_handshake {
                     self.request_listing(&mut next, session, connector);
+                }
+                // A host that keeps nothing lists every connector before each call of the language
+                // model, so before the agent's next step too.
+                if p.catalogue == Catalogue::PerTurn {
+                    for c in self.bounds.connector_ids() {
+                        Self::drop_list(&mut next, session, c);
+                    }
+                    self.fetch_for_offer(&mut next, session);
                 }
             }
         }
@@ -1126,6 +1134,38 @@ impl CoherenceModel {
 
     /// The session has been told of the connector's current state (a `list_changed`, a reply
     /// served after the change, a failed call): a turn about it is judged again.
+    /// Whether `connector`'s server, changing its list because the agent completed its handshake
+    /// in `state`, sends that session the `list_changed` before the call's result: a server that
+    /// notifies this change at all does, unless the model admits `NotifyAfterResult`.
+    pub fn notifies_caller_first(&self, state: &State, connector: ConnectorId) -> bool {
+        let server = state.connector(connector);
+        server.notify != Notify::Silent && !server.announced && !self.faults.contains(Fault::NotifyAfterResult)
+    }
+
+    /// A pending `list_changed` of the link arrives: a reason to refresh, evidence and a signal;
+    /// the host reacts per policy.
+    fn deliver_notification(&self, next: &mut State, session: SessionId, connector: ConnectorId) {
+        let p = &self.policy;
+        let link = next.link_mut(session, connector);
+        link.notifications -= 1;
+        link.triggered = true;
+        link.due = true;
+        link.evidence = true;
+        Self::signal(next, session, connector);
+        let relist = match p.on_list_changed {
+            OnListChanged::Ignore => false,
+            OnListChanged::RelistIfAdvertised => next.connector(connector).notify == Notify::Advertised,
+            OnListChanged::Relist => true,
+        };
+        if relist {
+            self.request_listing(next, session, connector);
+        }
+        if p.catalogue == Catalogue::DroppedOnNotify {
+            Self::drop_list(next, session, connector);
+            self.fetch_for_offer(next, session);
+        }
+    }
+
     fn signal(state: &mut State, session: SessionId, connector: ConnectorId) {
         if let Some(turn) = &mut state.sessions[session.index()].turn
             && turn.connector == connector

@@ -15,8 +15,8 @@
 use crate::fixture::Fixture;
 use crate::host::{Host, HostError};
 use crate::protocol::{
-    AccountResult, CallResult, Command, ConnectorSetup, Input, ListResult, Output, PAGES_SINCE, PROTOCOL_VERSION,
-    PROTOCOL_VERSIONS, SessionView, TurnState,
+    AccountResult, CallResult, Command, ConnectorSetup, HANDSHAKE_SINCE, Input, ListResult, Output, PAGES_SINCE,
+    PROTOCOL_VERSION, PROTOCOL_VERSIONS, SessionView, TurnState,
 };
 use coherence_model::invariants::{INVARIANTS, Invariant};
 use coherence_model::state::{
@@ -361,7 +361,9 @@ impl Engine<'_> {
             return Ok(());
         }
         let enabled = self.enabled();
-        if enabled.contains(&action) {
+        // An agent of a host before protocol 5 never completes a handshake inside a turn.
+        let speaks = !matches!(action, Action::AgentCompleteAuthentication { .. }) || self.protocol >= HANDSHAKE_SINCE;
+        if speaks && enabled.contains(&action) {
             return self.execute(index, action, Origin::Fixture);
         }
         let preference = [
@@ -524,10 +526,13 @@ impl Engine<'_> {
                 Input::AnswerNotAvailable { session, connector: turn_connector(session) }
             }
             Action::AgentRelayNotice { session } => Input::RelayNotice { session, connector: turn_connector(session) },
-            Action::AgentCompleteAuthentication { .. } => {
-                unreachable!(
-                    "conformance models admit no agent handshake: fixtures with one are rejected before the run"
-                )
+            Action::AgentCompleteAuthentication { session } => {
+                let connector = turn_connector(session);
+                Input::CompleteAuthentication {
+                    session,
+                    connector,
+                    list_changed_first: self.model.notifies_caller_first(&self.state, connector),
+                }
             }
         })
     }
@@ -779,7 +784,10 @@ impl Engine<'_> {
         views: &[SessionView],
         answer: Option<coherence_model::state::Answer>,
     ) -> Result<(), Stop> {
-        let agent = Self::agent_session(action);
+        // The agent's handshake is a step of the agent that does not end the turn: the host's turn
+        // goes on, as after a step of the world.
+        let handshake = matches!(action, Action::AgentCompleteAuthentication { .. });
+        let agent = Self::agent_session(action).filter(|_| !handshake);
         let mut answer = answer;
         // The host aborted a turn at a reply (or a timeout) it waited for.
         if let (None, Some(aborted @ coherence_model::state::Answer::Aborted(named)), Some(s)) =
@@ -873,6 +881,7 @@ impl Engine<'_> {
             }
             if answer.is_some() && agent.is_none() {
                 let what = match answer {
+                    _ if handshake => "an answer at the agent's handshake, after which the turn goes on",
                     Some(coherence_model::state::Answer::Aborted(_)) => "an aborted turn where no turn is in progress",
                     _ => "an answer without an agent step (only `aborted` may end a turn at a reply or a timeout)",
                 };

@@ -193,7 +193,14 @@ fn swarm_bounds(rng: &mut ChaCha8Rng) -> Bounds {
         faults: pick(0, 3),
         commands: pick(0, 2),
         symmetry: false,
-        servers: coherence_model::system::Servers::Any,
+        // One walk in four has servers that meet SPEC.md §7.2's requirements: the orderings they
+        // promise (a change the agent caused is notified before the call's result) appear
+        // nowhere else.
+        servers: if pick(0, 3) == 0 {
+            coherence_model::system::Servers::Reliable
+        } else {
+            coherence_model::system::Servers::Any
+        },
     }
 }
 

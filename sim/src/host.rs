@@ -83,7 +83,13 @@ impl ReferenceHost {
                 return Err(HostError::Protocol(format!("reset: session {i} must be {}", SessionId(i as u8))));
             }
         }
-        self.model = CoherenceModel::new(self.model.policy, bounds);
+        // The host is told whether a notification came first (`list_changed_first`); its model
+        // must not decide that for it.
+        self.model = CoherenceModel {
+            faults: coherence_model::system::Faults::admitted_by(bounds.servers)
+                .without(coherence_model::system::Fault::NotifyAfterResult),
+            ..CoherenceModel::new(self.model.policy, bounds)
+        };
         let mut state = State {
             shape: coherence_model::state::Shape { connectors: bounds.connectors, sessions: bounds.sessions },
             ..State::default()
@@ -364,6 +370,28 @@ impl Host for ReferenceHost {
                 self.check_connector(*connector)?;
                 self.set_turn_connector(*session, *connector)?;
                 Ok(self.step(Action::AgentAnswerNotAvailable { session: *session }, None))
+            }
+            Input::CompleteAuthentication { session, connector, list_changed_first } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                self.set_turn_connector(*session, *connector)?;
+                let (s, c) = (*session, *connector);
+                let before = self.state;
+                // The world as the input tells it: the connector was not authenticated, and its
+                // server sent this session the change's notification first, or none yet.
+                let server = &mut self.state.connectors[c.index()];
+                server.auth = Auth::Unauthenticated;
+                server.announced = false;
+                if !list_changed_first {
+                    server.notify = coherence_model::state::Notify::Silent;
+                }
+                let output = self.step(Action::AgentCompleteAuthentication { session: s }, None);
+                // The host knows of no notification but the one it got.
+                self.state.connectors[c.index()].notify = before.connector(c).notify;
+                for other in self.model.bounds.session_ids() {
+                    self.state.link_mut(other, c).notifications = before.link(other, c).notifications;
+                }
+                Ok(output)
             }
             Input::RelayNotice { session, connector } => {
                 self.check_session(*session)?;

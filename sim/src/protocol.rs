@@ -12,14 +12,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The protocol version this runner speaks.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
-/// The versions this runner accepts from a host: a version-3 host is never sent a paged reply;
-/// a version-2 host, moreover, keeps every list, never aborts a turn, and has every command.
-pub const PROTOCOL_VERSIONS: [u32; 3] = [2, 3, 4];
+/// The versions this runner accepts from a host: a version-4 host's agent never completes a
+/// handshake inside a turn; a version-3 host, moreover, is never sent a paged reply; a version-2
+/// host, moreover, keeps every list, never aborts a turn, and has every command.
+pub const PROTOCOL_VERSIONS: [u32; 4] = [2, 3, 4, 5];
 
 /// The first version in which the runner may page a `tools/list` reply.
 pub const PAGES_SINCE: u32 = 4;
+
+/// The first version in which the agent may complete a handshake inside a turn
+/// (`complete_authentication`).
+pub const HANDSHAKE_SINCE: u32 = 5;
 
 /// On the wire every line also carries `"seq"`: the runner numbers its inputs from 0 for each
 /// adapter process, and each output echoes the number of the input it answers, so that a line
@@ -216,6 +221,20 @@ pub enum Input {
         session: SessionId,
         /// Which connector's notice.
         connector: ConnectorId,
+    },
+    /// The agent completed the connector's authentication handshake through its stubs, inside the
+    /// turn (protocol 5): it called `authenticate`, the user approved, and it called
+    /// `complete_authentication`, which succeeded. The connector is authenticated now; the turn
+    /// goes on.
+    CompleteAuthentication {
+        /// Where.
+        session: SessionId,
+        /// Whose stubs.
+        connector: ConnectorId,
+        /// The server sent `notifications/tools/list_changed` to this session before the
+        /// result of `complete_authentication` (SPEC.md §7.2, S-2); otherwise any notification
+        /// of the change arrives later, as a `notification` input, or never.
+        list_changed_first: bool,
     },
 }
 

@@ -40,6 +40,7 @@ pub struct Scenario {
     pub expect: Option<String>,
     connectors: Vec<(Auth, Notify)>,
     sessions: u8,
+    servers: coherence_model::system::Servers,
     steps: Vec<(usize, Action)>,
 }
 
@@ -194,6 +195,7 @@ impl Scenario {
             expect: None,
             connectors: Vec::new(),
             sessions: 1,
+            servers: coherence_model::system::Servers::Any,
             steps: Vec::new(),
         };
         for (i, raw) in text.lines().enumerate() {
@@ -238,6 +240,13 @@ impl Scenario {
                 "sessions" => {
                     scenario.sessions = rest.parse().map_err(|_| at(format!("`{rest}` is not a session count")))?;
                 }
+                "servers" => {
+                    scenario.servers = match rest.as_str() {
+                        "any" => coherence_model::system::Servers::Any,
+                        "reliable" => coherence_model::system::Servers::Reliable,
+                        _ => return Err(at(format!("`{rest}` is not a kind of servers (any, reliable)"))),
+                    };
+                }
                 _ => scenario.steps.push((i + 1, parse_action(&words).map_err(at)?)),
             }
         }
@@ -274,12 +283,13 @@ impl Scenario {
                         | Action::TokenExpire { .. }
                         | Action::RefreshTokenSilently { .. }
                         | Action::UserAuthenticate { .. }
+                        | Action::AgentCompleteAuthentication { .. }
                 )
             }),
             faults: count(Action::is_fault),
             commands: count(|a| matches!(a, Action::UserMcp { .. } | Action::UserRestart { .. })),
             symmetry: false,
-            servers: coherence_model::system::Servers::Any,
+            servers: self.servers,
         }
     }
 

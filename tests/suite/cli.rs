@@ -93,23 +93,27 @@ fn fault_kinds_can_be_taken_out_and_added() {
     assert!(text.contains("recommended-mcp × INV-1 never silently missing tools: violated"), "{text}");
 }
 
-/// `--agent-handshake` admits the agent's in-turn authentication (SPEC.md §4.1): the report says
-/// so and is not compared with SPEC.md's tables, which are computed without it.
+/// The agent's in-turn authentication is in the default model; `--no-agent-handshake` leaves it
+/// out (SPEC.md §4.1): the report says so, has fewer states, and is not compared with SPEC.md's
+/// tables, which are computed with it.
 #[test]
-fn the_agent_handshake_is_admitted_on_request() {
+fn the_agent_handshake_can_be_left_out() {
     let args = ["check", "--policy", "recommended", "--connectors", "1", "--turns", "1", "--no-timing"];
     let plain = coherence(&args);
-    let with: Vec<&str> = args.iter().copied().chain(["--agent-handshake", "--format", "json"]).collect();
-    let out = coherence(&with);
+    assert!(!stdout(&plain).contains("agent-handshake"), "{}", stdout(&plain));
+    let without: Vec<&str> = args.iter().copied().chain(["--no-agent-handshake", "--format", "json"]).collect();
+    let out = coherence(&without);
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(doc["agent_handshake"], true);
+    assert_eq!(doc["agent_handshake"], false);
     assert_eq!(doc["expected"]["compared"], false);
     let states = |text: &str| -> u64 {
         let line = text.lines().find(|l| l.starts_with("recommended ")).unwrap();
         line.split_whitespace().last().unwrap().replace(',', "").parse().unwrap()
     };
-    assert!(doc["policies"][0]["unique_states"].as_u64().unwrap() > states(&stdout(&plain)));
+    assert!(doc["policies"][0]["unique_states"].as_u64().unwrap() < states(&stdout(&plain)));
+    let text: Vec<&str> = args.iter().copied().chain(["--no-agent-handshake"]).collect();
+    assert!(stdout(&coherence(&text)).contains("agent-handshake=off"));
 }
 
 #[test]

@@ -267,7 +267,7 @@ fn bad_adapters_fail_clearly() {
         (&format!("echo '{hello}'; sleep 30"), "no answer within 300 ms"),
         (
             r#"echo '{"type":"hello","protocol":1,"host":"x","seq":0}'"#,
-            "the host speaks protocol 1; this runner speaks 4 (and accepts [2, 3, 4])",
+            "the host speaks protocol 1; this runner speaks 5 (and accepts [2, 3, 4, 5])",
         ),
         (&format!("echo '{hello}'; python3 -c 'print(\"x\" * 2000000)'; sleep 5"), "a line over 1048576 bytes"),
         (&format!("echo '{hello}'; echo 'boom' >&2; exit 1"), "its stderr ends with: boom"),
@@ -484,7 +484,7 @@ fn cover_at_defaults() -> &'static Cover {
 #[test]
 fn coverage_directed_traces_cover_every_reachable_abstract_transition() {
     let cover = cover_at_defaults();
-    assert_eq!((cover.reachable.len(), cover.traces.len()), (760, 331));
+    assert_eq!((cover.reachable.len(), cover.traces.len()), (763, 332));
     let covering: Vec<Fixture> = corpus().iter().filter(|f| f.provenance.strategy == "coverage").cloned().collect();
     assert_eq!(coverage_of(&covering, &cover.reachable), cover.reachable.len());
     let walks: Vec<Fixture> = corpus().iter().filter(|f| f.provenance.strategy == "random-walk").cloned().collect();

@@ -316,3 +316,63 @@ fn every_broken_invariant_is_reported_most_harmful_first() {
     }
     assert!(hidden_before > 0, "no fixture breaks INV-7 before INV-1: the ranking is not exercised");
 }
+
+/// The agent's handshake inside a turn (protocol 5) reaches the hosts that speak protocol 5 and
+/// only them: a host on protocol 4 is never sent `complete_authentication` (its fixture steps
+/// become another agent step). And a host that ignores the handshake is caught where the
+/// reference, which re-lists on it, passes.
+#[test]
+fn the_agent_handshake_reaches_protocol_5_hosts_and_only_them() {
+    let handshakes = |runs: &[(String, Run)]| -> usize {
+        let executed = runs.iter().flat_map(|(_, r)| &r.executed);
+        executed.filter(|e| matches!(e.action, Action::AgentCompleteAuthentication { .. })).count()
+    };
+    let reference = runs(&mut ReferenceHost::new(RECOMMENDED));
+    assert!(handshakes(&reference) > 0, "no fixture has the agent complete a handshake");
+    // Both orderings of the server's notification and the call's result are exercised.
+    for first in [false, true] {
+        let inputs = reference.iter().flat_map(|(_, r)| &r.executed).filter_map(|e| e.input.as_ref());
+        assert!(
+            inputs.into_iter().any(
+                |i| matches!(i, Input::CompleteAuthentication { list_changed_first, .. } if *list_changed_first == first)
+            ),
+            "no handshake with list_changed_first = {first}"
+        );
+    }
+    assert_eq!(reference.iter().filter(|(_, r)| !matches!(r.verdict, Verdict::Pass)).count(), 0);
+
+    let mut sent = 0;
+    let mut old = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: |input: &Input, output: &mut Output| {
+            if let Output::Hello { protocol, .. } = output {
+                *protocol = 4;
+            }
+            if matches!(input, Input::CompleteAuthentication { .. }) {
+                sent += 1;
+            }
+        },
+    };
+    let old_runs = runs(&mut old);
+    drop(old);
+    assert_eq!((sent, handshakes(&old_runs)), (0, 0), "a protocol-4 host was sent the agent's handshake");
+    assert_eq!(host_errors(&old_runs), Vec::<String>::new());
+
+    // `recommended` without re-listing on the handshake: it learns of the change only as a
+    // generic host does, from the server.
+    let deaf = coherence_model::HostPolicy { name: "deaf", relist_on_handshake: false, ..RECOMMENDED };
+    let deaf_runs = runs(&mut ReferenceHost::new(deaf));
+    let caught: Vec<&String> =
+        deaf_runs.iter().filter(|(_, r)| matches!(r.verdict, Verdict::Fail(_))).map(|(id, _)| id).collect();
+    assert!(!caught.is_empty(), "a platform that ignores the agent's handshake passes the corpus");
+    for (id, run) in &deaf_runs {
+        if let Verdict::Fail(v) = &run.verdict {
+            let before = &run.executed[..=v.step];
+            assert!(
+                before.iter().any(|e| matches!(e.action, Action::AgentCompleteAuthentication { .. })),
+                "{id}: the deaf host fails {} before any handshake",
+                v.invariant.id
+            );
+        }
+    }
+}

@@ -179,7 +179,8 @@ fn out_of_order_service_is_a_fault_a_design_needs_to_be_checked_under() {
 /// Each server fault of SPEC.md §4 that reliable servers rule out (S-1, S-2 of §7.2) is one a
 /// design breaks under and only under: `recommended-mcp` trusts a reliable server's notifications
 /// and holds every invariant under them; admit the one fault, and it silently misses tools
-/// (INV-1) in a counterexample that injects that fault.
+/// (INV-1) in a counterexample that injects that fault. A notification sent before the change
+/// also leaves the agent's own handshake unnotified (INV-6, INV-13).
 #[test]
 fn each_server_fault_breaks_a_design_that_trusts_reliable_servers() {
     use coherence_model::system::{Fault, Faults};
@@ -191,7 +192,11 @@ fn each_server_fault_breaks_a_design_that_trusts_reliable_servers() {
     let trusting = CoherenceModel::new(RECOMMENDED_MCP, reliable);
     let holds = crate::reliable_reports().iter().find(|r| r.policy.name == RECOMMENDED_MCP.name).unwrap();
     assert_eq!(broken(holds), Vec::<&str>::new(), "recommended-mcp holds under reliable servers");
-    for fault in [Fault::LoseNotificationStream, Fault::NotifyBeforeUpdate, Fault::RefreshTokenSilently] {
+    for (fault, breaks) in [
+        (Fault::LoseNotificationStream, &["INV-1", "INV-3"][..]),
+        (Fault::NotifyBeforeUpdate, &["INV-1", "INV-3", "INV-6", "INV-13"]),
+        (Fault::RefreshTokenSilently, &["INV-1", "INV-3"]),
+    ] {
         assert!(Fault::ALL.contains(&fault) && fault.is_server_defect());
         assert!(Faults::admitted_by(Servers::Any).contains(fault), "{fault:?} is in the default fault model");
         let model = CoherenceModel { faults: Faults::admitted_by(Servers::Reliable).with(fault), ..trusting.clone() };
@@ -202,7 +207,7 @@ fn each_server_fault_breaks_a_design_that_trusts_reliable_servers() {
             trace.steps.iter().any(|(a, _)| a.fault() == Some(fault)),
             "the counterexample under {fault:?} injects it"
         );
-        assert_eq!(broken(&report), ["INV-1", "INV-3"], "under {fault:?}");
+        assert_eq!(broken(&report), breaks, "under {fault:?}");
     }
 }
 
@@ -243,11 +248,10 @@ fn paged_replies_break_a_host_that_applies_the_first_page_and_only_it() {
     );
 }
 
-/// In-session authentication completed by the agent inside a turn (`--agent-handshake`, SPEC.md
-/// §4.1) is reachable, and `relist_on_handshake` is what `recommended` needs for it: with the
-/// handshake admitted, `recommended` holds every invariant it holds without it, and the same
-/// host that does not re-list on the handshake breaks one in a counterexample where the agent
-/// completes it.
+/// In-session authentication completed by the agent inside a turn (SPEC.md §4.1) is reachable,
+/// and `relist_on_handshake` is what `recommended` needs for it: with the handshake admitted,
+/// `recommended` holds every invariant it holds without it, and the same host that does not
+/// re-list on the handshake breaks one in a counterexample where the agent completes it.
 #[test]
 fn an_agent_that_authenticates_inside_a_turn_needs_a_host_that_relists() {
     use coherence_model::{CoherenceModel, check_model};
@@ -255,10 +259,8 @@ fn an_agent_that_authenticates_inside_a_turn_needs_a_host_that_relists() {
     let broken = |r: &coherence_model::CheckReport| -> Vec<&str> {
         r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect()
     };
-    let with = |policy: HostPolicy| {
-        check_model(&CoherenceModel { agent_handshake: true, ..CoherenceModel::new(policy, bounds) })
-    };
-    let plain = check_model(&CoherenceModel::new(RECOMMENDED, bounds));
+    let with = |policy: HostPolicy| check_model(&CoherenceModel::new(policy, bounds));
+    let plain = check_model(&CoherenceModel { agent_handshake: false, ..CoherenceModel::new(RECOMMENDED, bounds) });
     let handshake = with(RECOMMENDED);
     assert!(handshake.unique_states > plain.unique_states, "the handshake adds behaviours");
     assert_eq!(broken(&handshake), broken(&plain), "recommended keeps its verdicts with the agent's handshake");
@@ -274,6 +276,36 @@ fn an_agent_that_authenticates_inside_a_turn_needs_a_host_that_relists() {
             "{id}: the counterexample has the agent complete the handshake"
         );
     }
-    // The default model admits no handshake: SPEC.md §7's tables are computed without it.
-    assert!(!CoherenceModel::new(RECOMMENDED, Bounds::DEFAULT).agent_handshake);
+    // The default model admits the handshake: SPEC.md §7's tables are computed with it.
+    assert!(CoherenceModel::new(RECOMMENDED, Bounds::DEFAULT).agent_handshake);
+}
+
+/// A change the agent's own `complete_authentication` caused must reach its session before the
+/// call's result (S-2, SPEC.md §7.2): `recommended-mcp` re-lists on `list_changed` and holds every
+/// invariant under reliable servers, the agent's handshake included; admit `NotifyAfterResult`
+/// (the server notifies on another stream, after the result) and the agent's next step comes
+/// first: the turn was told of the change and the host offers the stubs still (INV-13).
+#[test]
+fn a_change_the_agent_caused_must_be_notified_before_its_result() {
+    use coherence_model::system::{Fault, Faults};
+    use coherence_model::{CoherenceModel, check_model};
+    assert!(Fault::NotifyAfterResult.is_server_defect());
+    assert!(Faults::admitted_by(Servers::Any).contains(Fault::NotifyAfterResult));
+    let reliable = Bounds { connectors: 1, servers: Servers::Reliable, ..Bounds::DEFAULT };
+    let trusting = CoherenceModel::new(RECOMMENDED_MCP, reliable);
+    assert!(trusting.agent_handshake);
+    let broken = |r: &coherence_model::CheckReport| -> Vec<&str> {
+        r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect()
+    };
+    assert_eq!(broken(&check_model(&trusting)), Vec::<&str>::new(), "recommended-mcp holds under reliable servers");
+    let late = check_model(&CoherenceModel {
+        faults: Faults::admitted_by(Servers::Reliable).with(Fault::NotifyAfterResult),
+        ..trusting.clone()
+    });
+    assert_eq!(broken(&late), ["INV-13"]);
+    let trace = late.invariants.iter().find(|o| o.invariant.id == "INV-13").unwrap().counterexample.as_ref().unwrap();
+    assert!(
+        trace.steps.iter().any(|(a, _)| matches!(a, coherence_model::Action::AgentCompleteAuthentication { .. })),
+        "the counterexample has the agent complete the handshake"
+    );
 }

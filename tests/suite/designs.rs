@@ -317,6 +317,35 @@ fn every_broken_invariant_is_reported_most_harmful_first() {
     assert!(hidden_before > 0, "no fixture breaks INV-7 before INV-1: the ranking is not exercised");
 }
 
+/// The agent's handshake does not end the turn: a host that answers it, or ends the turn there,
+/// is told so in its own terms.
+#[test]
+fn ending_the_turn_at_the_agents_handshake_is_an_error() {
+    caught_with(
+        "recommended",
+        |input, output| {
+            if let (Input::CompleteAuthentication { session, .. }, Output::Observation { answer, sessions, .. }) =
+                (input, output)
+            {
+                *answer = Some(Answer::NotAvailable);
+                sessions[session.index()].turn = TurnState::None;
+            }
+        },
+        "an answer at the agent's handshake, after which the turn goes on",
+    );
+    caught_with(
+        "recommended",
+        |input, output| {
+            if let (Input::CompleteAuthentication { session, .. }, Output::Observation { sessions, .. }) =
+                (input, output)
+            {
+                sessions[session.index()].turn = TurnState::None;
+            }
+        },
+        "reports no turn while one is in progress",
+    );
+}
+
 /// The agent's handshake inside a turn (protocol 5) reaches the hosts that speak protocol 5 and
 /// only them: a host on protocol 4 is never sent `complete_authentication` (its fixture steps
 /// become another agent step). And a host that ignores the handshake is caught where the

@@ -22,10 +22,12 @@ start=$(date +%s%N)
 end=$(date +%s%N)
 echo "wall: $(( (end - start) / 1000000 )) ms"
 
-echo "== coherence check --policy recommended (BFS, 1 thread)"
-./target/release/coherence check --policy recommended | sed -n 3,4p
-echo "== coherence check (every policy, 2 policies at a time)"
+for threads in 1 2; do
+    echo "== coherence check --policy recommended (BFS, $threads thread(s))"
+    ./target/release/coherence check --policy recommended --threads "$threads" | sed -n 3,4p
+done
+echo "== coherence check (every policy, 2 at a time, 2 threads each)"
 start=$(date +%s%N)
-./target/release/coherence check | sed -n 3,12p
+./target/release/coherence check | sed -n 3,16p
 end=$(date +%s%N)
 echo "wall: $(( (end - start) / 1000000 )) ms"

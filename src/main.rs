@@ -180,7 +180,8 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-    /// Policies checked at once.
+    /// Threads: policies checked at once, and threads searching each (the output is the same
+    /// whatever the number).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: u16,
     /// Leave wall-clock times out, so that two runs print the same bytes.

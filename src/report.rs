@@ -66,6 +66,11 @@ pub fn counterexample_text(report: &CheckReport, id: &str) -> Option<String> {
     Some(out)
 }
 
+/// The search's peak memory per distinct state visited.
+fn bytes_per_state(report: &CheckReport) -> f64 {
+    report.peak_bytes as f64 / report.unique_states.max(1) as f64
+}
+
 /// The human report.
 pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing: Timing) -> String {
     let mut out = String::new();
@@ -81,7 +86,7 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
     }
     write!(w, "  {:>13}", "unique states").unwrap();
     if timing == Timing::Shown {
-        write!(w, "  {:>8}", "time").unwrap();
+        write!(w, "  {:>8}  {:>7}", "time", "B/state").unwrap();
     }
     writeln!(w).unwrap();
     for report in reports {
@@ -91,7 +96,7 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
         }
         write!(w, "  {:>13}", report.unique_states).unwrap();
         if timing == Timing::Shown {
-            write!(w, "  {:>7.2}s", report.elapsed.as_secs_f64()).unwrap();
+            write!(w, "  {:>7.2}s  {:>7.1}", report.elapsed.as_secs_f64(), bytes_per_state(report)).unwrap();
         }
         writeln!(w).unwrap();
     }
@@ -194,6 +199,9 @@ struct JsonPolicy {
     depth_max: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_ms: Option<u128>,
+    /// The most bytes the search held at once (visited set, paths, frontier), with the times.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_bytes: Option<usize>,
     properties: Vec<JsonProperty>,
 }
 
@@ -239,6 +247,7 @@ pub fn json(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
             transitions: report.transitions,
             depth_max: report.depth_max,
             elapsed_ms: (timing == Timing::Shown).then_some(report.elapsed.as_millis()),
+            peak_bytes: (timing == Timing::Shown).then_some(report.peak_bytes),
             properties: report
                 .invariants
                 .iter()

@@ -7,7 +7,12 @@
 //! checks its depth-first checker's counts, with and without symmetry), but its breadth-first
 //! checker records discoveries from racing threads, may overwrite one with a longer one, and
 //! applies symmetry only depth-first; the verdict table needs shortest, reproducible paths, so the
-//! search is done here, single-threaded per policy. Policies are checked in parallel.
+//! search is done here.
+//!
+//! The search is level-synchronous and uses every core on one policy ([`search_with`]): its
+//! numbering of states, and so every path and verdict, is that of a one-threaded breadth-first
+//! search whatever the number of threads. The visited set holds 64-bit fingerprints
+//! ([`crate::visited`]); the paths are a parent index and an action index per state, 8 bytes.
 
 use crate::invariants::{INVARIANTS, Invariant, broken_constraints};
 use crate::packed;
@@ -15,8 +20,8 @@ use crate::policy::HostPolicy;
 use crate::state::State;
 use crate::symmetry::canonical;
 use crate::system::{Action, Bounds, CoherenceModel};
-use nohash_hasher::BuildNoHashHasher;
-use std::collections::HashSet;
+use crate::visited::Fingerprints;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A path through the model: an initial state and the steps taken from it.
@@ -75,6 +80,8 @@ pub struct CheckReport {
     pub depth_max: usize,
     /// Wall-clock time of the search.
     pub elapsed: Duration,
+    /// The most bytes the search held at once in its visited set, paths and frontier.
+    pub peak_bytes: usize,
     /// One outcome per invariant, in ID order.
     pub invariants: Vec<InvariantOutcome>,
 }
@@ -118,6 +125,9 @@ pub struct Search {
     pub transitions: usize,
     /// The length of the longest shortest path to a state.
     pub depth_max: usize,
+    /// The most bytes the search held at once in its visited set, paths and frontier (in use,
+    /// measured after each merge, counting the visited set's growth).
+    pub peak_bytes: usize,
 }
 
 impl Search {
@@ -127,27 +137,96 @@ impl Search {
     }
 }
 
-/// Visits every reachable state of `model` breadth-first, in a fixed order. `on_state` sees each
-/// distinct state (its representative, with symmetry on) once, with its number; `on_transition`
-/// sees every transition taken, from the numbered state, before reduction.
+/// What a search shows as it goes: each distinct state once, with its number, and every
+/// transition taken from it. A parallel search gives each thread its own visitor.
+pub trait Visitor {
+    /// The state numbered `id` (its representative, with symmetry on).
+    fn state(&mut self, _id: u32, _state: &State) {}
+    /// A transition from the state numbered `from`, before reduction.
+    fn transition(&mut self, _from: u32, _state: &State, _action: Action, _next: &State) {}
+}
+
+struct Closures<F, G>(F, G);
+
+impl<F: FnMut(u32, &State), G: FnMut(u32, &State, Action, &State)> Visitor for Closures<F, G> {
+    fn state(&mut self, id: u32, state: &State) {
+        (self.0)(id, state);
+    }
+    fn transition(&mut self, from: u32, state: &State, action: Action, next: &State) {
+        (self.1)(from, state, action, next);
+    }
+}
+
+/// Visits every reachable state of `model` breadth-first, in a fixed order, on this thread.
+/// `on_state` sees each distinct state (its representative, with symmetry on) once, with its
+/// number, in number order; `on_transition` sees every transition taken, from the numbered state,
+/// before reduction, in the same order.
 pub fn search(
     model: &CoherenceModel,
-    mut on_state: impl FnMut(u32, &State),
-    mut on_transition: impl FnMut(u32, &State, Action, &State),
+    on_state: impl FnMut(u32, &State) + Send,
+    on_transition: impl FnMut(u32, &State, Action, &State) + Send,
 ) -> Search {
-    let bounds = model.bounds;
-    let mut seen: HashSet<u64, BuildNoHashHasher<u64>> = HashSet::default();
+    search_with(model, &mut [Closures(on_state, on_transition)])
+}
+
+/// States a thread takes from the frontier at a time.
+const CHUNK: usize = 1024;
+/// Chunks expanded between two merges into the visited set: the candidates of a round are held
+/// in memory, so a round is a bounded share of a level.
+const ROUND: usize = 64;
+/// Fingerprints whose home slots are loaded together, so that their cache misses overlap.
+const BATCH: usize = 32;
+
+/// Expands the chunks of `round` on one thread per visitor and returns what each found, in chunk
+/// order.
+fn in_parallel<V: Visitor + Send>(
+    round: std::ops::Range<usize>,
+    visitors: &mut [V],
+    expand: impl Fn(usize, &mut V) -> Expanded + Sync,
+) -> Vec<Expanded> {
+    let next = AtomicUsize::new(round.start);
+    let mut done: Vec<(usize, Expanded)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = visitors
+            .iter_mut()
+            .map(|visitor| {
+                let (next, expand, end) = (&next, &expand, round.end);
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let chunk = next.fetch_add(1, Ordering::Relaxed);
+                        if chunk >= end {
+                            break mine;
+                        }
+                        mine.push((chunk, expand(chunk, visitor)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a search thread panicked")).collect()
+    });
+    done.sort_unstable_by_key(|(chunk, _)| *chunk);
+    done.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Visits every reachable state of `model` breadth-first with one thread per visitor.
+///
+/// The search is level-synchronous: the threads expand one level's states, a chunk at a time,
+/// and drop the successors already visited (the visited set is read-only while they do); then
+/// the remaining successors are numbered in the order of their parent's number and the action's
+/// index, the first of equal states kept. That is the order of a one-threaded breadth-first
+/// search, so the numbers, the paths and everything derived from them are the same whatever the
+/// number of visitors. Each visitor sees an ascending share of the states.
+pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, visitors: &mut [V]) -> Search {
+    assert!(!visitors.is_empty(), "a search needs a visitor");
+    let width = frontier_width(model);
+    let mut seen = Fingerprints::default();
     let mut nodes: Vec<Node> = Vec::new();
     // The frontier, one level at a time, in packed form: a level's states have consecutive ids.
-    let width = packed::words(crate::state::Shape { connectors: bounds.connectors, sessions: bounds.sessions });
     let mut level: Vec<u64> = Vec::new();
     let mut buffer: Vec<u64> = Vec::with_capacity(width);
-    let pack = |s: &State, out: &mut Vec<u64>| {
-        if bounds.symmetry { crate::symmetry::canonical_packed(s, out) } else { packed::pack(s, out) }
-    };
     for (i, init) in model.initial_states().into_iter().enumerate() {
         buffer.clear();
-        pack(&init, &mut buffer);
+        pack_state(model, &init, &mut buffer);
         if seen.insert(fingerprint_packed(&buffer)) {
             nodes.push(Node { parent: ROOT, choice: i as u32 });
             level.extend_from_slice(&buffer);
@@ -156,34 +235,125 @@ pub fn search(
     let mut transitions = 0usize;
     let mut depth = 0usize;
     let mut first_id = 0u32;
-    let mut actions = Vec::new();
+    let mut peak_bytes = 0usize;
     while !level.is_empty() {
+        let states = level.len() / width;
+        let chunks = states.div_ceil(CHUNK);
         let mut next_level = Vec::new();
-        for (k, words) in level.chunks_exact(width).enumerate() {
-            let id = first_id + k as u32;
-            let state = packed::unpack(words);
-            on_state(id, &state);
-            model.enabled_actions(&state, &mut actions);
-            for (choice, action) in actions.drain(..).enumerate() {
-                let Some(next) = model.step(&state, action) else { continue };
-                transitions += 1;
-                on_transition(id, &state, action, &next);
-                buffer.clear();
-                pack(&next, &mut buffer);
-                if seen.insert(fingerprint_packed(&buffer)) {
-                    assert!(nodes.len() < ROOT as usize, "more states than a node index can name");
-                    nodes.push(Node { parent: id, choice: choice as u32 });
-                    next_level.extend_from_slice(&buffer);
+        for round in (0..chunks).step_by(ROUND) {
+            let round = round..chunks.min(round + ROUND);
+            let expand = |chunk: usize, visitor: &mut V| {
+                let range = chunk * CHUNK..states.min((chunk + 1) * CHUNK);
+                let words = &level[range.start * width..range.end * width];
+                expand_chunk(model, &seen, words, first_id + range.start as u32, visitor)
+            };
+            let expanded: Vec<Expanded> = if let [visitor] = visitors {
+                round.map(|chunk| expand(chunk, visitor)).collect()
+            } else {
+                in_parallel(round, visitors, expand)
+            };
+            for e in &expanded {
+                transitions += e.transitions;
+                for (batch, words) in e.candidates.chunks(BATCH).zip(e.words.chunks(BATCH * width)) {
+                    seen.warm(batch.iter().map(|c| c.fingerprint));
+                    for (candidate, words) in batch.iter().zip(words.chunks_exact(width)) {
+                        if seen.insert(candidate.fingerprint) {
+                            assert!(nodes.len() < ROOT as usize, "more states than a node index can name");
+                            nodes.push(Node { parent: candidate.parent, choice: candidate.choice });
+                            next_level.extend_from_slice(words);
+                        }
+                    }
                 }
             }
+            // What the round held at its fullest, after its merge: the bytes in use (a vector's
+            // unused capacity is address space the kernel has not backed).
+            let held = seen.take_peak_bytes()
+                + nodes.len() * size_of::<Node>()
+                + (level.len() + next_level.len()) * size_of::<u64>()
+                + expanded.iter().map(Expanded::bytes).sum::<usize>();
+            peak_bytes = peak_bytes.max(held);
         }
-        first_id += (level.len() / width) as u32;
+        first_id += states as u32;
         if !next_level.is_empty() {
             depth += 1;
         }
         level = next_level;
     }
-    Search { model: model.clone(), nodes, unique_states: seen.len(), transitions, depth_max: depth }
+    Search { model: model.clone(), unique_states: nodes.len(), nodes, transitions, depth_max: depth, peak_bytes }
+}
+
+/// Words per state in the frontier.
+fn frontier_width(model: &CoherenceModel) -> usize {
+    packed::words(crate::state::Shape { connectors: model.bounds.connectors, sessions: model.bounds.sessions })
+}
+
+fn pack_state(model: &CoherenceModel, state: &State, out: &mut Vec<u64>) {
+    if model.bounds.symmetry { crate::symmetry::canonical_packed(state, out) } else { packed::pack(state, out) }
+}
+
+/// A successor not in the visited set when its level began.
+struct Candidate {
+    fingerprint: u64,
+    parent: u32,
+    choice: u32,
+}
+
+/// What expanding a chunk of a level found: the candidates, in order, with their packed forms.
+struct Expanded {
+    candidates: Vec<Candidate>,
+    words: Vec<u64>,
+    transitions: usize,
+}
+
+impl Expanded {
+    fn bytes(&self) -> usize {
+        self.candidates.len() * size_of::<Candidate>() + self.words.len() * size_of::<u64>()
+    }
+}
+
+fn expand_chunk<V: Visitor>(
+    model: &CoherenceModel,
+    seen: &Fingerprints,
+    level: &[u64],
+    first_id: u32,
+    visitor: &mut V,
+) -> Expanded {
+    let width = frontier_width(model);
+    let mut out = Expanded { candidates: Vec::new(), words: Vec::new(), transitions: 0 };
+    let mut actions = Vec::new();
+    // Successors wait here until a batch is full, then their home slots are loaded together.
+    let mut pending: Vec<Candidate> = Vec::with_capacity(2 * BATCH);
+    let mut pending_words: Vec<u64> = Vec::with_capacity(2 * BATCH * width);
+    let filter = |pending: &mut Vec<Candidate>, pending_words: &mut Vec<u64>, out: &mut Expanded| {
+        seen.warm(pending.iter().map(|c| c.fingerprint));
+        for (candidate, words) in pending.drain(..).zip(pending_words.chunks_exact(width)) {
+            if !seen.contains(candidate.fingerprint) {
+                out.candidates.push(candidate);
+                out.words.extend_from_slice(words);
+            }
+        }
+        pending_words.clear();
+    };
+    for (k, words) in level.chunks_exact(width).enumerate() {
+        let id = first_id + k as u32;
+        let state = packed::unpack(words);
+        visitor.state(id, &state);
+        model.enabled_actions(&state, &mut actions);
+        for (choice, action) in actions.drain(..).enumerate() {
+            let Some(next) = model.step(&state, action) else { continue };
+            out.transitions += 1;
+            visitor.transition(id, &state, action, &next);
+            let at = pending_words.len();
+            pack_state(model, &next, &mut pending_words);
+            let fingerprint = fingerprint_packed(&pending_words[at..]);
+            pending.push(Candidate { fingerprint, parent: id, choice: choice as u32 });
+        }
+        if pending.len() >= BATCH {
+            filter(&mut pending, &mut pending_words, &mut out);
+        }
+    }
+    filter(&mut pending, &mut pending_words, &mut out);
+    out
 }
 
 /// Checks `policy` within `bounds`: every reachable state, every property.
@@ -191,34 +361,73 @@ pub fn check(policy: HostPolicy, bounds: Bounds) -> CheckReport {
     check_model(&CoherenceModel::new(policy, bounds))
 }
 
-/// Checks one model: every reachable state, every property.
+/// Checks one model on this thread: every reachable state, every property.
 pub fn check_model(model: &CoherenceModel) -> CheckReport {
-    let (policy, bounds) = (model.policy, model.bounds);
-    let start = Instant::now();
-    let mut violated: Vec<Option<u32>> = vec![None; INVARIANTS.len()];
-    let mut reached: Vec<Option<u32>> = vec![None; INVARIANTS.len()];
-    let mut unsound: Option<String> = None;
-    let on_state = |id: u32, state: &State| {
+    check_model_on(model, 1)
+}
+
+/// What one thread of a check found: for each invariant, the first state (by number) of its share
+/// that breaks it and the first that reaches its premise; and the first state, if any, where the
+/// non-vacuity report would be unsound.
+struct Findings<'m> {
+    model: &'m CoherenceModel,
+    violated: Vec<Option<u32>>,
+    reached: Vec<Option<u32>>,
+    unsound: Option<(u32, String)>,
+}
+
+impl<'m> Findings<'m> {
+    fn new(model: &'m CoherenceModel) -> Self {
+        Self { model, violated: vec![None; INVARIANTS.len()], reached: vec![None; INVARIANTS.len()], unsound: None }
+    }
+
+    /// The findings of two shares together: the first of each.
+    fn join(mut self, other: Self) -> Self {
+        let first = |a: Option<u32>, b: Option<u32>| a.into_iter().chain(b).min();
+        for k in 0..INVARIANTS.len() {
+            self.violated[k] = first(self.violated[k], other.violated[k]);
+            self.reached[k] = first(self.reached[k], other.reached[k]);
+        }
+        self.unsound = self.unsound.into_iter().chain(other.unsound).min_by_key(|(id, _)| *id);
+        self
+    }
+}
+
+impl Visitor for Findings<'_> {
+    // A thread sees its states in ascending number order, so the first it finds is its least.
+    fn state(&mut self, id: u32, state: &State) {
+        let model = self.model;
         for (k, invariant) in INVARIANTS.iter().enumerate() {
-            if violated[k].is_none()
+            if self.violated[k].is_none()
                 && let Some(focus) = invariant.violation(model, state)
             {
-                violated[k] = Some(id);
-                if !invariant.premise_at(&focus) && unsound.is_none() {
-                    unsound = Some(format!("{} is violated where its premise does not hold", invariant.id));
+                self.violated[k] = Some(id);
+                if !invariant.premise_at(&focus) && self.unsound.is_none() {
+                    self.unsound = Some((id, format!("{} is violated where its premise does not hold", invariant.id)));
                 }
             }
-            if reached[k].is_none() && invariant.premise_holds(model, state) {
-                reached[k] = Some(id);
+            if self.reached[k].is_none() && invariant.premise_holds(model, state) {
+                self.reached[k] = Some(id);
             }
         }
-        if unsound.is_none()
+        if self.unsound.is_none()
             && let Some(fact) = broken_constraints(model, state).first()
         {
-            unsound = Some(format!("a reachable state breaks the model fact \"{fact}\""));
+            self.unsound = Some((id, format!("a reachable state breaks the model fact \"{fact}\"")));
         }
-    };
-    let searched = search(model, on_state, |_, _, _, _| {});
+    }
+}
+
+/// Checks one model on `threads` threads: every reachable state, every property. The report is
+/// the same whatever the number of threads, but for the time taken.
+pub fn check_model_on(model: &CoherenceModel, threads: usize) -> CheckReport {
+    let (policy, bounds) = (model.policy, model.bounds);
+    let start = Instant::now();
+    let mut shares: Vec<Findings> = (0..threads.max(1)).map(|_| Findings::new(model)).collect();
+    let searched = search_with(model, &mut shares);
+    let Findings { violated, reached, unsound, .. } =
+        shares.into_iter().reduce(Findings::join).expect("a search has at least one thread");
+    let unsound = unsound.map(|(_, message)| message);
     let elapsed = start.elapsed();
     if let Some(unsound) = unsound {
         panic!(
@@ -245,6 +454,7 @@ pub fn check_model(model: &CoherenceModel) -> CheckReport {
         transitions: searched.transitions,
         depth_max: searched.depth_max,
         elapsed,
+        peak_bytes: searched.peak_bytes,
         invariants,
     }
 }
@@ -294,14 +504,18 @@ fn concrete_trace(model: &CoherenceModel, nodes: &[Node], id: u32) -> Trace {
     Trace { init, steps }
 }
 
-/// Checks several policies, two at a time, and returns the reports in the order given.
+/// Checks several policies, `threads` at a time, and returns the reports in the order given.
 pub fn check_all(policies: &[HostPolicy], bounds: Bounds, threads: usize) -> Vec<CheckReport> {
     let models: Vec<CoherenceModel> = policies.iter().map(|&p| CoherenceModel::new(p, bounds)).collect();
     check_all_models(&models, threads)
 }
 
-/// Checks several models, `threads` at a time, and returns the reports in the order given.
+/// Checks several models, `threads` at a time, each on `threads` threads, and returns the reports
+/// in the order given. While several models are checked, their threads share the cores; when the
+/// last one is left, its threads have every core to themselves. The reports are the same whatever
+/// the number of threads, but for the times taken.
 pub fn check_all_models(models: &[CoherenceModel], threads: usize) -> Vec<CheckReport> {
+    let per_model = threads.max(1);
     let threads = threads.clamp(1, models.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut reports: Vec<Option<CheckReport>> = vec![None; models.len()];
@@ -312,7 +526,7 @@ pub fn check_all_models(models: &[CoherenceModel], threads: usize) -> Vec<CheckR
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(model) = models.get(i) else { break };
-                    let report = check_model(model);
+                    let report = check_model_on(model, per_model);
                     slots.lock().expect("no checker thread panics while holding the lock")[i] = Some(report);
                 }
             });

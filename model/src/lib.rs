@@ -28,9 +28,11 @@ pub mod state;
 pub mod story;
 pub mod symmetry;
 pub mod system;
+pub mod visited;
 
 pub use explore::{
-    CheckReport, InvariantOutcome, Search, Trace, check, check_all, check_all_models, check_model, fingerprint, search,
+    CheckReport, InvariantOutcome, Search, Trace, Visitor, check, check_all, check_all_models, check_model,
+    check_model_on, fingerprint, search, search_with,
 };
 pub use invariants::{INVARIANTS, Invariant, invariant};
 pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, RECOMMENDED_MCP, WORLD_ONLY, policy_named};

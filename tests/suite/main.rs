@@ -7,6 +7,7 @@ mod holds;
 mod itf;
 mod judge;
 mod nonvacuity;
+mod parallel;
 mod pinned;
 mod props;
 mod rules;

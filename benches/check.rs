@@ -1,6 +1,7 @@
-//! `check` of `recommended`: one exhaustive search per iteration. Throughput is in unique states.
+//! `check` of `recommended`: one exhaustive search per iteration, on one thread and on two.
+//! Throughput is in unique states.
 
-use coherence_model::{Bounds, RECOMMENDED, check};
+use coherence_model::{Bounds, CoherenceModel, RECOMMENDED, check, check_model_on};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -16,6 +17,9 @@ fn bench_check(c: &mut Criterion) {
         group.throughput(Throughput::Elements(states as u64));
         group.bench_function(id, |b| b.iter(|| check(RECOMMENDED, bounds)));
     }
+    let model = CoherenceModel::new(RECOMMENDED, Bounds::DEFAULT);
+    group.throughput(Throughput::Elements(check(RECOMMENDED, Bounds::DEFAULT).unique_states as u64));
+    group.bench_function("recommended/connectors=2/threads=2", |b| b.iter(|| check_model_on(&model, 2)));
     group.finish();
 }
 

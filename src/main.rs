@@ -30,12 +30,49 @@ enum Command {
     Conform(ConformArgs),
     /// Speak the adapter protocol on stdin/stdout with the model's host logic for a policy.
     RefAdapter(RefAdapterArgs),
+    /// Swarm search: many seeded, bounded random searches, run anywhere, then merged.
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
     /// Write the JSON Schemas of the adapter protocol and the fixture format.
     Schema {
         /// The directory to write into (created if missing).
         #[arg(long, value_name = "DIR")]
         out: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum SwarmCommand {
+    /// Run one task of a swarm and write its report (JSON).
+    Run(SwarmRunArgs),
+    /// Merge task reports: the shortest counterexample known of each invariant, confirmed by
+    /// replay, and the states the tasks visited together.
+    Merge {
+        /// Task reports (from `coherence swarm run`).
+        #[arg(required = true, value_name = "REPORT")]
+        reports: Vec<std::path::PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct SwarmRunArgs {
+    /// Which task, `i/n` with 1 <= i <= n (a job index from 0 is `$((INDEX + 1))/n`).
+    #[arg(long, value_name = "i/n")]
+    task: String,
+    /// The swarm's seed: every task of a swarm takes the same.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Random walks per policy.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=i64::from(coherence_sim::swarm::WALKS_MAX)))]
+    walks: u32,
+    /// The longest walk, in steps (each task draws its own, from half this up to this).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=i64::from(coherence_sim::swarm::DEPTH_MAX)))]
+    depth: u32,
+    /// Write the report here instead of to standard output.
+    #[arg(long, value_name = "PATH")]
+    out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -126,8 +163,9 @@ enum ServersArg {
     Reliable,
 }
 
+/// The model a command checks: its policies, bounds and fault kinds.
 #[derive(clap::Args)]
-struct CheckArgs {
+struct ModelArgs {
     /// Check only this policy (repeatable); default: every policy of the design space.
     #[arg(long = "policy", value_name = "NAME")]
     policies: Vec<String>,
@@ -171,12 +209,18 @@ struct CheckArgs {
     /// SPEC.md §7.
     #[arg(long)]
     no_agent_handshake: bool,
-    /// Print the verdict table as SPEC.md §7 writes it (checks both profiles).
-    #[arg(long)]
-    write_table: bool,
     /// Turn symmetry reduction off.
     #[arg(long)]
     no_symmetry: bool,
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print the verdict table as SPEC.md §7 writes it (checks both profiles).
+    #[arg(long)]
+    write_table: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -221,6 +265,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => check(args),
+        Command::Swarm(SwarmCommand::Run(args)) => swarm_run(args),
+        Command::Swarm(SwarmCommand::Merge { reports }) => swarm_merge(&reports),
         Command::Gen(args) => generate(args),
         Command::Conform(args) => conform(args),
         Command::RefAdapter(args) => ref_adapter(args),
@@ -404,7 +450,8 @@ fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
     }
 }
 
-fn check(args: CheckArgs) -> Result<ExitCode> {
+/// The chosen policies, the bounds and the fault kinds.
+fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
     let servers = match args.servers {
         ServersArg::Any => Servers::Any,
         ServersArg::Reliable => Servers::Reliable,
@@ -445,12 +492,18 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         }
         chosen
     };
+    Ok((policies, bounds, faults))
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode> {
+    let (policies, bounds, faults) = chosen_model(&args.model)?;
+    let servers = bounds.servers;
     let spec = match &args.spec {
         None => SPEC.to_owned(),
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     };
     if args.write_table {
-        if faults != Faults::admitted_by(servers) || args.no_agent_handshake {
+        if faults != Faults::admitted_by(servers) || args.model.no_agent_handshake {
             bail!(
                 "--write-table writes SPEC.md's table, which admits the default fault kinds and the agent handshake: drop --with-fault, --without-fault and --no-agent-handshake"
             );
@@ -464,7 +517,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         .iter()
         .map(|&p| CoherenceModel {
             faults,
-            agent_handshake: !args.no_agent_handshake,
+            agent_handshake: !args.model.no_agent_handshake,
             ..CoherenceModel::new(p, bounds)
         })
         .collect();
@@ -478,4 +531,45 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     let drifted = differences.is_some_and(|d| !d.is_empty());
     emit(&out)?;
     Ok(if drifted { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn swarm_run(args: SwarmRunArgs) -> Result<ExitCode> {
+    let shard = coherence_sim::generate::Shard::parse(&args.task).map_err(|e| anyhow::anyhow!("--task: {e}"))?;
+    let (policies, bounds, faults) = chosen_model(&args.model)?;
+    let models: Vec<CoherenceModel> = policies
+        .iter()
+        .map(|&p| CoherenceModel {
+            faults,
+            agent_handshake: !args.model.no_agent_handshake,
+            ..CoherenceModel::new(p, bounds)
+        })
+        .collect();
+    let plan = coherence_sim::swarm::Plan { seed: args.seed, walks: args.walks, depth: args.depth };
+    let report = coherence_sim::swarm::run(&models, plan, shard);
+    let text = serde_json::to_string_pretty(&report)? + "\n";
+    match &args.out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => emit(&text)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The largest task report `swarm merge` reads.
+const SWARM_REPORT_BYTES_MAX: u64 = 64 << 20;
+
+fn swarm_merge(paths: &[std::path::PathBuf]) -> Result<ExitCode> {
+    let mut reports = Vec::with_capacity(paths.len());
+    for path in paths {
+        let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+        if size > SWARM_REPORT_BYTES_MAX {
+            bail!("{}: {size} bytes is over the {SWARM_REPORT_BYTES_MAX} a task report may take", path.display());
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let report: coherence_sim::swarm::TaskReport =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a swarm task report", path.display()))?;
+        reports.push(report);
+    }
+    let union = coherence_sim::swarm::merge(&reports).map_err(anyhow::Error::msg).context("cannot merge")?;
+    emit(&coherence_sim::swarm::text(&union))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -94,7 +94,9 @@ pub fn fingerprint(state: &State) -> u64 {
     fingerprint_packed(&words)
 }
 
-fn fingerprint_packed(words: &[u64]) -> u64 {
+/// The fingerprint of a state's packed words (from [`packed::pack`] or, for the checker's
+/// representatives, [`crate::symmetry::canonical_packed`]).
+pub fn fingerprint_packed(words: &[u64]) -> u64 {
     FINGERPRINT.hash_one(words)
 }
 

@@ -27,3 +27,4 @@ pub mod protocol;
 pub mod scenario;
 pub mod schema;
 pub mod strict_json;
+pub mod swarm;

@@ -15,6 +15,7 @@ mod runner;
 mod schema;
 mod spec;
 mod stories;
+mod swarm;
 mod symmetry;
 
 use coherence_model::{BROKEN_POLICIES, Bounds, CheckReport, HostPolicy, POLICIES, check_all};

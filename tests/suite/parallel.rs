@@ -24,15 +24,18 @@ impl Visitor for Seen {
     }
 }
 
+/// Numbered states, or transitions by the number of their source, with a fingerprint.
+type Numbered = Vec<(u32, u64)>;
+
 /// What every thread was shown together, in number order (a thread sees ascending numbers).
-fn shown(model: &CoherenceModel, threads: usize) -> (Vec<(u32, u64)>, Vec<(u32, u64)>, usize) {
+fn shown(model: &CoherenceModel, threads: usize) -> (Numbered, Numbered, usize) {
     let mut visitors: Vec<Seen> = (0..threads).map(|_| Seen::default()).collect();
     let search = search_with(model, &mut visitors);
     for v in &visitors {
         assert!(v.states.windows(2).all(|w| w[0].0 < w[1].0), "a thread sees its states in ascending order");
     }
-    let mut states: Vec<(u32, u64)> = visitors.iter().flat_map(|v| v.states.iter().copied()).collect();
-    let mut transitions: Vec<(u32, u64)> = visitors.iter().flat_map(|v| v.transitions.iter().copied()).collect();
+    let mut states: Numbered = visitors.iter().flat_map(|v| v.states.iter().copied()).collect();
+    let mut transitions: Numbered = visitors.iter().flat_map(|v| v.transitions.iter().copied()).collect();
     states.sort_unstable();
     // Transitions from one state stay in action order: a stable sort by source keeps it.
     transitions.sort_by_key(|(from, _)| *from);

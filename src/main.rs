@@ -495,6 +495,18 @@ fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
     Ok((policies, bounds, faults))
 }
 
+/// One model per policy, with the chosen bounds, fault kinds and handshake.
+fn models_of(policies: &[HostPolicy], bounds: Bounds, faults: Faults, args: &ModelArgs) -> Vec<CoherenceModel> {
+    policies
+        .iter()
+        .map(|&p| CoherenceModel {
+            faults,
+            agent_handshake: !args.no_agent_handshake,
+            ..CoherenceModel::new(p, bounds)
+        })
+        .collect()
+}
+
 fn check(args: CheckArgs) -> Result<ExitCode> {
     let (policies, bounds, faults) = chosen_model(&args.model)?;
     let servers = bounds.servers;
@@ -513,14 +525,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         print!("{}", render_table(&default, &deep));
         return Ok(ExitCode::SUCCESS);
     }
-    let models: Vec<CoherenceModel> = policies
-        .iter()
-        .map(|&p| CoherenceModel {
-            faults,
-            agent_handshake: !args.model.no_agent_handshake,
-            ..CoherenceModel::new(p, bounds)
-        })
-        .collect();
+    let models = models_of(&policies, bounds, faults, &args.model);
     let reports = check_all_models(&models, usize::from(args.threads));
     let differences = compare(&reports, &spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
     let timing = if args.no_timing { Timing::Hidden } else { Timing::Shown };
@@ -536,14 +541,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
 fn swarm_run(args: SwarmRunArgs) -> Result<ExitCode> {
     let shard = coherence_sim::generate::Shard::parse(&args.task).map_err(|e| anyhow::anyhow!("--task: {e}"))?;
     let (policies, bounds, faults) = chosen_model(&args.model)?;
-    let models: Vec<CoherenceModel> = policies
-        .iter()
-        .map(|&p| CoherenceModel {
-            faults,
-            agent_handshake: !args.model.no_agent_handshake,
-            ..CoherenceModel::new(p, bounds)
-        })
-        .collect();
+    let models = models_of(&policies, bounds, faults, &args.model);
     let plan = coherence_sim::swarm::Plan { seed: args.seed, walks: args.walks, depth: args.depth };
     let report = coherence_sim::swarm::run(&models, plan, shard);
     let text = serde_json::to_string_pretty(&report)? + "\n";

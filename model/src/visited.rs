@@ -1,8 +1,8 @@
 //! The checker's visited set: 64-bit state fingerprints in one open-addressing table.
 //!
 //! A fingerprint is stored as itself, 8 bytes, in a power-of-two array of slots probed linearly
-//! from the slot its top bits name, so a lookup touches one cache line in the common case (a
-//! general hash set touches a control byte and a slot). The table doubles when it is seven
+//! from the slot its top bits name, so a lookup at low load touches one cache line (a general
+//! hash set touches a control byte and a slot); near seven eighths full, a miss probes further. The table doubles when it is seven
 //! eighths full, so it holds between 8 / 0.875 and 8 / 0.4375 bytes per fingerprint. (Linear
 //! probing slows as a table fills; measured on the default bounds, growing at seven eighths is as
 //! fast as growing at three quarters, and takes two thirds of the memory.)

@@ -346,7 +346,8 @@ pub struct Union {
 }
 
 /// Merges task reports of the same model (bounds, faults, handshake, policies). Every
-/// counterexample is replayed and judged again; one that does not replay is an error.
+/// counterexample that would become the shortest known is replayed and judged again before it is
+/// kept; one that does not replay is an error (one no shorter than what is kept is not replayed).
 pub fn merge(reports: &[TaskReport]) -> Result<Union, String> {
     let mut reports: Vec<&TaskReport> = reports.iter().collect();
     reports.sort_by_key(|r| (r.seed, r.task));

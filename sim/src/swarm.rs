@@ -13,7 +13,7 @@
 //!
 //! Tasks share nothing and run anywhere (a CI matrix, a Kubernetes Indexed Job, a Slurm array);
 //! the same plan, task and commit give byte-identical output. [`merge`] takes any set of task
-//! reports of the same model, replays every counterexample through the model to confirm it, and
+//! reports of the same model, replays every counterexample it keeps through the model to confirm it, and
 //! reports, per policy and invariant, the shortest one known (ties: the lowest task), with the
 //! union's coverage estimated from the sketches. A swarm finds violations; it never shows that an
 //! invariant holds: that is `coherence check`'s exhaustive search.

@@ -161,6 +161,7 @@ fn walk_policy(model: &CoherenceModel, plan: Plan, task: u32, k: u64, config: &C
     let mut steps = 0u64;
     let mut actions = Vec::new();
     let mut preferred = Vec::new();
+    let prefers: Vec<&str> = config.prefers.iter().map(String::as_str).collect();
     let mut packed = Vec::new();
     let mut observe = |state: &State, sketch: &mut Sketch| {
         packed.clear();
@@ -183,15 +184,16 @@ fn walk_policy(model: &CoherenceModel, plan: Plan, task: u32, k: u64, config: &C
             let state = *states.last().expect("a path has a state");
             actions.clear();
             model.enabled_actions(&state, &mut actions);
-            actions.retain(|&a| model.step(&state, a).is_some());
-            if actions.is_empty() {
+            // Every successor, stepped once: (action, state).
+            let successors: Vec<(Action, State)> =
+                actions.iter().filter_map(|&a| model.step(&state, a).map(|next| (a, next))).collect();
+            if successors.is_empty() {
                 break;
             }
             preferred.clear();
-            preferred.extend(actions.iter().copied().filter(|a| config.prefers.iter().any(|p| p == a.name())));
-            let pool = if preferred.is_empty() { &actions } else { &preferred };
-            let action = pool[(rng.next_u32() as usize) % pool.len()];
-            let next = model.step(&state, action).expect("an enabled action steps");
+            preferred.extend(successors.iter().copied().filter(|(a, _)| prefers.contains(&a.name())));
+            let pool = if preferred.is_empty() { &successors } else { &preferred };
+            let (action, next) = pool[(rng.next_u32() as usize) % pool.len()];
             steps += 1;
             observe(&next, &mut sketch);
             let key = fingerprint(&next);

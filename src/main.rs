@@ -224,8 +224,8 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-    /// Threads: policies checked at once, and threads searching each (the output is the same
-    /// whatever the number).
+    /// Threads searching each policy, two policies at a time (the output is the same whatever the
+    /// number).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: u16,
     /// Leave wall-clock times out, so that two runs print the same bytes.

@@ -188,8 +188,10 @@ fn in_parallel<V: Visitor + Send>(
 ) -> Vec<Expanded> {
     let next = AtomicUsize::new(round.start);
     let mut done: Vec<(usize, Expanded)> = std::thread::scope(|scope| {
+        // A round of fewer chunks than visitors needs no more threads than chunks.
         let workers: Vec<_> = visitors
             .iter_mut()
+            .take(round.len())
             .map(|visitor| {
                 let (next, expand, end) = (&next, &expand, round.end);
                 scope.spawn(move || {
@@ -369,29 +371,45 @@ pub fn check_model(model: &CoherenceModel) -> CheckReport {
 }
 
 /// What one thread of a check found: for each invariant, the first state (by number) of its share
-/// that breaks it and the first that reaches its premise; and the first state, if any, where the
-/// non-vacuity report would be unsound.
+/// that breaks it (and whether its premise held there) and the first that reaches its premise;
+/// and the first state, if any, that breaks a model fact.
+///
+/// Whether the non-vacuity report is sound is decided after the shares are joined, on the first
+/// violation of all: a share's first need not be the search's, so deciding it per share would make
+/// the answer depend on how the states were shared out.
 struct Findings<'m> {
     model: &'m CoherenceModel,
-    violated: Vec<Option<u32>>,
+    violated: Vec<Option<(u32, bool)>>,
     reached: Vec<Option<u32>>,
-    unsound: Option<(u32, String)>,
+    broken_fact: Option<(u32, &'static str)>,
 }
 
 impl<'m> Findings<'m> {
     fn new(model: &'m CoherenceModel) -> Self {
-        Self { model, violated: vec![None; INVARIANTS.len()], reached: vec![None; INVARIANTS.len()], unsound: None }
+        Self { model, violated: vec![None; INVARIANTS.len()], reached: vec![None; INVARIANTS.len()], broken_fact: None }
     }
 
     /// The findings of two shares together: the first of each.
     fn join(mut self, other: Self) -> Self {
-        let first = |a: Option<u32>, b: Option<u32>| a.into_iter().chain(b).min();
         for k in 0..INVARIANTS.len() {
-            self.violated[k] = first(self.violated[k], other.violated[k]);
-            self.reached[k] = first(self.reached[k], other.reached[k]);
+            self.violated[k] = self.violated[k].into_iter().chain(other.violated[k]).min_by_key(|(id, _)| *id);
+            self.reached[k] = self.reached[k].into_iter().chain(other.reached[k]).min();
         }
-        self.unsound = self.unsound.into_iter().chain(other.unsound).min_by_key(|(id, _)| *id);
+        self.broken_fact = self.broken_fact.into_iter().chain(other.broken_fact).min_by_key(|(id, _)| *id);
         self
+    }
+
+    /// The first state, in search order, where the non-vacuity report would be unsound (an
+    /// invariant's first violation outside its premise, or a broken model fact), and why.
+    fn unsound(&self) -> Option<String> {
+        let premises = self.violated.iter().zip(INVARIANTS).filter_map(|(v, invariant)| match v {
+            Some((id, false)) => Some((*id, format!("{} is violated where its premise does not hold", invariant.id))),
+            _ => None,
+        });
+        let facts =
+            self.broken_fact.map(|(id, fact)| (id, format!("a reachable state breaks the model fact \"{fact}\"")));
+        // At one state, the invariants are looked at before the facts: `min_by_key` keeps the first.
+        premises.chain(facts).min_by_key(|(id, _)| *id).map(|(_, message)| message)
     }
 }
 
@@ -403,19 +421,16 @@ impl Visitor for Findings<'_> {
             if self.violated[k].is_none()
                 && let Some(focus) = invariant.violation(model, state)
             {
-                self.violated[k] = Some(id);
-                if !invariant.premise_at(&focus) && self.unsound.is_none() {
-                    self.unsound = Some((id, format!("{} is violated where its premise does not hold", invariant.id)));
-                }
+                self.violated[k] = Some((id, invariant.premise_at(&focus)));
             }
             if self.reached[k].is_none() && invariant.premise_holds(model, state) {
                 self.reached[k] = Some(id);
             }
         }
-        if self.unsound.is_none()
+        if self.broken_fact.is_none()
             && let Some(fact) = broken_constraints(model, state).first()
         {
-            self.unsound = Some((id, format!("a reachable state breaks the model fact \"{fact}\"")));
+            self.broken_fact = Some((id, fact));
         }
     }
 }
@@ -427,9 +442,9 @@ pub fn check_model_on(model: &CoherenceModel, threads: usize) -> CheckReport {
     let start = Instant::now();
     let mut shares: Vec<Findings> = (0..threads.max(1)).map(|_| Findings::new(model)).collect();
     let searched = search_with(model, &mut shares);
-    let Findings { violated, reached, unsound, .. } =
-        shares.into_iter().reduce(Findings::join).expect("a search has at least one thread");
-    let unsound = unsound.map(|(_, message)| message);
+    let findings = shares.into_iter().reduce(Findings::join).expect("a search has at least one thread");
+    let unsound = findings.unsound();
+    let Findings { violated, reached, .. } = findings;
     let elapsed = start.elapsed();
     if let Some(unsound) = unsound {
         panic!(
@@ -443,7 +458,7 @@ pub fn check_model_on(model: &CoherenceModel, threads: usize) -> CheckReport {
         .enumerate()
         .map(|(k, invariant)| InvariantOutcome {
             invariant,
-            counterexample: trace(violated[k]),
+            counterexample: trace(violated[k].map(|(id, _)| id)),
             witness: trace(reached[k]),
         })
         .collect();
@@ -506,19 +521,23 @@ fn concrete_trace(model: &CoherenceModel, nodes: &[Node], id: u32) -> Trace {
     Trace { init, steps }
 }
 
-/// Checks several policies, `threads` at a time, and returns the reports in the order given.
+/// Checks several policies on `threads` threads and returns the reports in the order given.
 pub fn check_all(policies: &[HostPolicy], bounds: Bounds, threads: usize) -> Vec<CheckReport> {
     let models: Vec<CoherenceModel> = policies.iter().map(|&p| CoherenceModel::new(p, bounds)).collect();
     check_all_models(&models, threads)
 }
 
-/// Checks several models, `threads` at a time, each on `threads` threads, and returns the reports
-/// in the order given. While several models are checked, their threads share the cores; when the
-/// last one is left, its threads have every core to themselves. The reports are the same whatever
-/// the number of threads, but for the times taken.
+/// How many models [`check_all_models`] checks at once: two keep the cores busy while one of them
+/// merges a round on one thread; more would only multiply the threads.
+const MODELS_AT_ONCE: usize = 2;
+
+/// Checks several models, up to two at a time, each on `threads` threads, and returns the reports
+/// in the order given. While two models are checked, their threads share the cores; when the last
+/// one is left, its threads have every core to themselves. The reports are the same whatever the
+/// number of threads, but for the times taken.
 pub fn check_all_models(models: &[CoherenceModel], threads: usize) -> Vec<CheckReport> {
     let per_model = threads.max(1);
-    let threads = threads.clamp(1, models.len().max(1));
+    let threads = threads.min(MODELS_AT_ONCE).clamp(1, models.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut reports: Vec<Option<CheckReport>> = vec![None; models.len()];
     let slots = std::sync::Mutex::new(&mut reports);

@@ -76,7 +76,9 @@ impl Config {
 
 fn task_rng(seed: u64, task: u32, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(u64::from(task) << 8 | stream);
+    // The task in the high half and the stream (0 for the configuration, 1 + k for policy k) in
+    // the low: no two (task, stream) pairs share a stream, whatever the number of policies.
+    rng.set_stream(u64::from(task) << 32 | stream);
     rng
 }
 
@@ -375,6 +377,25 @@ pub fn merge(reports: &[TaskReport]) -> Result<Union, String> {
     if let Some(w) = reports.windows(2).find(|w| (w[0].seed, w[0].task) == (w[1].seed, w[1].task)) {
         return Err(format!("task {} of seed {} is given twice", w[0].task, w[0].seed));
     }
+    // The tasks of one seed are one plan's; each configuration is the one its plan draws, so that
+    // a report cannot claim walks longer than its plan's.
+    if let Some(w) = reports.windows(2).find(|w| {
+        w[0].seed == w[1].seed && (w[0].tasks, w[0].walks, w[0].depth) != (w[1].tasks, w[1].walks, w[1].depth)
+    }) {
+        return Err(format!(
+            "tasks {} and {} of seed {} disagree on the number of tasks, --walks or --depth",
+            w[0].task, w[1].task, w[0].seed
+        ));
+    }
+    for r in &reports {
+        let plan = Plan { seed: r.seed, walks: r.walks, depth: r.depth };
+        if r.depth == 0 || r.depth > DEPTH_MAX || r.walks == 0 || r.walks > WALKS_MAX {
+            return Err(format!("task {} of seed {}: --walks or --depth out of range", r.task, r.seed));
+        }
+        if Config::draw(plan, r.task - 1) != r.config {
+            return Err(format!("task {} of seed {}: its configuration is not the one its plan draws", r.task, r.seed));
+        }
+    }
     let mut policies = Vec::new();
     for (k, name) in names.iter().enumerate() {
         let model = model_of(first, name)?;
@@ -387,6 +408,14 @@ pub fn merge(reports: &[TaskReport]) -> Result<Union, String> {
             sketch.union(&Sketch::from_hex(&findings.sketch).map_err(|e| format!("task {}, {name}: {e}", r.task))?);
             steps = steps.saturating_add(findings.steps);
             for found in &findings.violations {
+                if found.actions.len() > r.config.depth as usize {
+                    return Err(format!(
+                        "task {}, {name}: a counterexample of {} steps, longer than the task's walks ({})",
+                        r.task,
+                        found.actions.len(),
+                        r.config.depth
+                    ));
+                }
                 let at = INVARIANTS
                     .iter()
                     .position(|i| i.id == found.invariant)

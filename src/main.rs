@@ -30,6 +30,8 @@ enum Command {
     Conform(ConformArgs),
     /// Speak the adapter protocol on stdin/stdout with the model's host logic for a policy.
     RefAdapter(RefAdapterArgs),
+    /// List the host mutants; classify them with the checker; measure how a corpus kills them.
+    Mutants(MutantsArgs),
     /// Swarm search: many seeded, bounded random searches, run anywhere, then merged.
     #[command(subcommand)]
     Swarm(SwarmCommand),
@@ -147,6 +149,35 @@ struct RefAdapterArgs {
     /// The policy whose host logic answers.
     #[arg(long, default_value = "recommended")]
     policy: String,
+    /// Plant this defect in the policy's host logic (`coherence mutants` lists them).
+    #[arg(long, value_name = "NAME")]
+    mutant: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct MutantsArgs {
+    /// The policy whose host logic the mutants change.
+    #[arg(long, default_value = "recommended")]
+    policy: String,
+    /// Only this mutant (repeatable); default: every mutant.
+    #[arg(long = "mutant", value_name = "NAME")]
+    mutants: Vec<String>,
+    /// Classify every mutant with the checker: equivalent, allowed by SPEC.md, or a defect.
+    #[arg(long)]
+    classify: bool,
+    /// Replay these fixtures through every mutant and print the kill matrix, the weakest kills
+    /// first (implies --classify).
+    #[arg(long, value_name = "DIR")]
+    fixtures: Option<std::path::PathBuf>,
+    /// With --fixtures: fail unless every defect is killed by at least this many fixtures.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    min_kills: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Threads.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -270,6 +301,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(args) => generate(args),
         Command::Conform(args) => conform(args),
         Command::RefAdapter(args) => ref_adapter(args),
+        Command::Mutants(args) => mutants(args),
         Command::Schema { out } => {
             std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
             for (name, text) in coherence_sim::schema::all() {
@@ -287,6 +319,42 @@ fn named_policy(name: &str) -> Result<HostPolicy> {
         let known: Vec<&str> = POLICIES.iter().chain(BROKEN_POLICIES).map(|p| p.name).collect();
         anyhow::anyhow!("unknown policy `{name}`; known policies: {}", known.join(", "))
     })
+}
+
+fn named_mutant(name: &str) -> Result<coherence_model::Mutant> {
+    coherence_model::Mutant::named(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown mutant `{name}`; `coherence mutants` lists them (site/operator, e.g. relist-on-notify/drop)"
+        )
+    })
+}
+
+fn mutants(args: MutantsArgs) -> Result<ExitCode> {
+    use coherence_sim::mutants as m;
+    let policy = named_policy(&args.policy)?;
+    let chosen = if args.mutants.is_empty() {
+        coherence_model::Mutant::all()
+    } else {
+        args.mutants.iter().map(|n| named_mutant(n)).collect::<Result<Vec<_>>>()?
+    };
+    let threads = usize::from(args.threads);
+    if !args.classify && args.fixtures.is_none() {
+        match args.format {
+            Format::Text => emit(&m::listing_text(policy, &chosen))?,
+            Format::Json => emit(&m::listing_json(policy, &chosen))?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let fixtures = args.fixtures.as_deref().map(coherence::conform::read_fixtures).transpose()?;
+    let classified = m::classify(policy, &chosen, threads);
+    let kills = fixtures.as_deref().map(|f| m::kills(policy, &chosen, f, threads));
+    let min_kills = args.min_kills as usize;
+    match args.format {
+        Format::Text => emit(&m::text(policy, &classified, kills.as_deref(), min_kills))?,
+        Format::Json => emit(&m::json(policy, &classified, kills.as_deref()))?,
+    }
+    let weak = kills.as_deref().map_or(Vec::new(), |k| m::weak_defects(&classified, k, min_kills));
+    Ok(if weak.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn generate(args: GenArgs) -> Result<ExitCode> {
@@ -410,7 +478,8 @@ fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
     use coherence_sim::host::{Host, ReferenceHost};
     use coherence_sim::protocol::{Input, Output};
     use std::io::{BufRead, Read, Write};
-    let mut host = ReferenceHost::new(named_policy(&args.policy)?);
+    let mutant = args.mutant.as_deref().map(named_mutant).transpose()?;
+    let mut host = ReferenceHost::mutated(named_policy(&args.policy)?, mutant);
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut stdout = std::io::stdout().lock();

@@ -22,6 +22,7 @@
 
 pub mod explore;
 pub mod invariants;
+pub mod mutant;
 pub mod packed;
 pub mod policy;
 pub mod state;
@@ -35,6 +36,7 @@ pub use explore::{
     check_model_on, fingerprint, search, search_with,
 };
 pub use invariants::{INVARIANTS, Invariant, invariant};
+pub use mutant::Mutant;
 pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, RECOMMENDED_MCP, WORLD_ONLY, policy_named};
 pub use state::State;
 pub use system::{Action, Bounds, BoundsError, CoherenceModel};

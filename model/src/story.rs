@@ -226,7 +226,7 @@ pub fn step_words_with(
                 }
             };
             if matches!(action, Action::TimeOutListing { .. }) {
-                if !model.policy.request_timeout {
+                if !model.times_out() {
                     return format!(
                         "Time passes: {session}'s tools/list for {connector} is past any timeout; {session} has none and waits on."
                     );

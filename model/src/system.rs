@@ -1,6 +1,7 @@
 //! The transition system: actions, their guards, and the host's reactions (SPEC.md §3).
 
 use crate::invariants;
+use crate::mutant::{Mutant, Operator, Site};
 use crate::policy::{Catalogue, FetchMode, HostPolicy, OnListChanged, OnReadFailure, OnTurn, OnUnknownTool};
 use crate::state::*;
 use serde::{Deserialize, Serialize};
@@ -617,12 +618,72 @@ pub struct CoherenceModel {
     /// (`AgentCompleteAuthentication`). On by default; a design review turns it off to ask
     /// whether a verdict rests on it (SPEC.md §4.1).
     pub agent_handshake: bool,
+    /// A defect planted in the policy's host logic (SPEC.md §11.4); `None` for the policy itself.
+    pub mutant: Option<Mutant>,
 }
 
 impl CoherenceModel {
     /// A model of `policy` within `bounds`.
     pub fn new(policy: HostPolicy, bounds: Bounds) -> Self {
-        CoherenceModel { bounds, policy, faults: Faults::admitted_by(bounds.servers), agent_handshake: true }
+        CoherenceModel {
+            bounds,
+            policy,
+            faults: Faults::admitted_by(bounds.servers),
+            agent_handshake: true,
+            mutant: None,
+        }
+    }
+
+    /// Whether the host takes decision `site`, which it would take if `yes` (the mutant, if it
+    /// is at `site`, may decide otherwise).
+    #[inline]
+    fn decides(&self, site: Site, yes: bool) -> bool {
+        match self.mutant {
+            Some(m) if m.site == site => match m.operator {
+                Operator::Drop => false,
+                Operator::Invert => !yes,
+                _ => yes,
+            },
+            _ => yes,
+        }
+    }
+
+    /// The link where the host carries out decision `site`, meant for `session` and `connector`.
+    #[inline]
+    fn target(&self, site: Site, session: SessionId, connector: ConnectorId) -> (SessionId, ConnectorId) {
+        match self.mutant {
+            Some(Mutant { site: at, operator: Operator::WrongConnector }) if at == site => {
+                (session, ConnectorId((connector.0 + 1) % self.bounds.connectors))
+            }
+            Some(Mutant { site: at, operator: Operator::WrongSession }) if at == site => {
+                (SessionId((session.0 + 1) % self.bounds.sessions), connector)
+            }
+            _ => (session, connector),
+        }
+    }
+
+    /// What a count at `site` is off by: 1 for the mutant there, 0 otherwise.
+    #[inline]
+    fn off_by(&self, site: Site) -> usize {
+        usize::from(self.mutant == Some(Mutant { site, operator: Operator::OffByOne }))
+    }
+
+    /// The host re-lists `connector` in `session` by decision `site`, if it takes it.
+    fn relist(&self, site: Site, state: &mut State, session: SessionId, connector: ConnectorId) {
+        if self.decides(site, true) {
+            let (session, connector) = self.target(site, session, connector);
+            self.request_listing(state, session, connector);
+        }
+    }
+
+    /// The host follows a paged reply's cursor to its last page.
+    pub fn follows_cursor(&self) -> bool {
+        self.decides(Site::FollowCursor, self.policy.follow_cursor)
+    }
+
+    /// The host gives up on a hung `tools/list` after a timeout.
+    pub fn times_out(&self) -> bool {
+        self.decides(Site::TimeOutHungRequest, self.policy.request_timeout)
     }
 
     /// The initial states: every connector starts unauthenticated or authenticated, with any of
@@ -856,7 +917,7 @@ impl CoherenceModel {
     /// free, so paging adds no behaviour of its own there. The conformance runner pages for every
     /// host (its world-only policy follows no cursor).
     fn pages(&self) -> bool {
-        !self.policy.follow_cursor
+        !self.follows_cursor()
     }
 
     /// A session is starting while some connector has no catalogue entry yet and a request for
@@ -888,7 +949,7 @@ impl CoherenceModel {
             || self.bounds.connector_ids().any(|c| {
                 state.link(session, c).fetches.iter().flatten().any(|f| match f.reply {
                     Reply::Listed { .. } | Reply::Failed(_) => true,
-                    Reply::Hung => self.policy.request_timeout,
+                    Reply::Hung => self.times_out(),
                     Reply::Lost => false,
                 })
             })
@@ -919,7 +980,7 @@ impl CoherenceModel {
             Action::DeliverListing { session, connector, slot } => {
                 self.deliver_listing(state, &mut next, session, connector, usize::from(slot), None);
             }
-            Action::TimeOutListing { session, connector, slot } if p.request_timeout => {
+            Action::TimeOutListing { session, connector, slot } if self.times_out() => {
                 self.deliver_listing(
                     state,
                     &mut next,
@@ -940,7 +1001,7 @@ impl CoherenceModel {
                 // A host that refreshes at a turn's start holds the turn until its refreshes settle;
                 // one that only shows notices waited for the read alone.
                 if let Some(turn) = &mut next.sessions[session.index()].turn {
-                    turn.held &= p.on_turn == OnTurn::Refresh;
+                    turn.held &= self.decides(Site::HoldAfterRead, p.on_turn == OnTurn::Refresh);
                 }
             }
             Action::LoseNotification { session, connector } => {
@@ -1006,7 +1067,7 @@ impl CoherenceModel {
                 } else {
                     Availability::Absent
                 };
-                let reads = p.reads_account();
+                let reads = self.decides(Site::ReadAtTurn, p.reads_account());
                 next.sessions[session.index()].turn =
                     Some(Turn { connector, held: reads, retried: false, availability, unsignalled: false });
                 if reads {
@@ -1022,7 +1083,7 @@ impl CoherenceModel {
                     link.triggered = true;
                     link.due = true;
                     if p.mcp_refreshes {
-                        self.request_listing(&mut next, session, connector);
+                        self.relist(Site::RelistOnRefreshCommand, &mut next, session, connector);
                     }
                     if p.catalogue == Catalogue::DroppedOnCommand {
                         Self::drop_list(&mut next, session, connector);
@@ -1039,7 +1100,7 @@ impl CoherenceModel {
                     if p.catalogue == Catalogue::PerTurn {
                         link.lazy = true;
                     } else {
-                        self.request_listing(&mut next, session, connector);
+                        self.relist(Site::RelistOnRestart, &mut next, session, connector);
                     }
                 }
             }
@@ -1054,7 +1115,7 @@ impl CoherenceModel {
                 link.due = true;
                 // Completing the handshake in-session is the stubs' own flow: every host loads
                 // the tools it unlocks.
-                self.request_listing(&mut next, session, connector);
+                self.relist(Site::RelistOnAuthenticate, &mut next, session, connector);
             }
             Action::AgentCallTool { session } => self.agent_call_tool(state, &mut next, session),
             Action::AgentCallStub { session } => self.agent_call_stub(state, &mut next, session),
@@ -1084,7 +1145,7 @@ impl CoherenceModel {
                     self.deliver_notification(&mut next, session, connector);
                 }
                 if p.relist_on_handshake {
-                    self.request_listing(&mut next, session, connector);
+                    self.relist(Site::RelistOnHandshake, &mut next, session, connector);
                 }
                 // A host that keeps nothing lists every connector before each call of the language
                 // model, so before the agent's next step too.
@@ -1107,7 +1168,8 @@ impl CoherenceModel {
         for session in self.bounds.session_ids() {
             let waiting = self.waiting(state, session);
             if let Some(turn) = &mut state.sessions[session.index()].turn {
-                turn.held = waiting && (turn.held || self.policy.hold_while_refreshing);
+                turn.held = waiting
+                    && (turn.held || self.decides(Site::HoldWhileRefreshing, self.policy.hold_while_refreshing));
             }
         }
     }
@@ -1157,7 +1219,8 @@ impl CoherenceModel {
             OnListChanged::RelistIfAdvertised => next.connector(connector).notify == Notify::Advertised,
             OnListChanged::Relist => true,
         };
-        if relist {
+        if self.decides(Site::RelistOnNotify, relist) {
+            let (session, connector) = self.target(Site::RelistOnNotify, session, connector);
             self.request_listing(next, session, connector);
         }
         if p.catalogue == Catalogue::DroppedOnNotify {
@@ -1224,9 +1287,10 @@ impl CoherenceModel {
             FetchMode::Concurrent => FETCHES_IN_FLIGHT_MAX,
             FetchMode::SingleFlight => 1,
         };
+        let limit = (limit + self.off_by(Site::InFlightLimit)).min(FETCHES_IN_FLIGHT_MAX);
         let in_flight = link.fetch_count();
         if in_flight >= limit {
-            link.refetch_queued = true;
+            link.refetch_queued |= self.decides(Site::QueueRefetch, true);
             return;
         }
         let reply = if link.transport_lost {
@@ -1253,7 +1317,7 @@ impl CoherenceModel {
         let link = state.link_mut(session, connector);
         if let (None, Some(Fetch { reply: Reply::Listed { listing: Listing::SomeActions, version }, superseded })) =
             (instead, link.fetches[slot])
-            && p.follow_cursor
+            && self.follows_cursor()
         {
             // The host asks for the rest with the cursor, in the request's place. The pages are one
             // snapshot (SPEC.md §4): the rest completes the listing the first page came from.
@@ -1276,16 +1340,26 @@ impl CoherenceModel {
                 }
                 // A host that keeps nothing between turns drops a reply that arrives between them.
                 let between_turns = p.catalogue == Catalogue::PerTurn && state.session(session).turn.is_none();
-                let ignored = between_turns || (fetch.superseded && p.guard_superseded);
-                let link = state.link_mut(session, connector);
-                if !ignored {
+                let ignored =
+                    between_turns || self.decides(Site::IgnoreSuperseded, fetch.superseded && p.guard_superseded);
+                let applied = !ignored && self.decides(Site::ApplyReply, true);
+                let keyed = self.target(Site::ApplyReply, session, connector);
+                if applied && keyed != (session, connector) {
+                    // Keyed wrongly: the reply lands in another link's entry.
+                    let wrong = state.link_mut(keyed.0, keyed.1);
+                    wrong.entry = Some(reply);
+                    wrong.lazy = false;
+                } else if applied {
+                    let link = state.link_mut(session, connector);
                     let before = link.offered();
                     link.entry = Some(reply);
                     link.lazy = false;
-                    for older in link.fetches[..slot].iter_mut().flatten() {
+                    let older = (slot + self.off_by(Site::MarkSuperseded)).min(link.fetches.len());
+                    for older in link.fetches[..older].iter_mut().flatten() {
                         older.superseded = true;
                     }
-                    if p.clear_resolved_notices && link.notice.is_some_and(|n| resolved(n, listing)) {
+                    let clear = p.clear_resolved_notices && link.notice.is_some_and(|n| resolved(n, listing));
+                    if self.decides(Site::ClearResolvedNotice, clear) {
                         link.notice = None;
                     }
                     state.event = Some(Event::Applied(Applied { session, connector, before, reply, newest, server }));
@@ -1301,16 +1375,18 @@ impl CoherenceModel {
                 link.failed = true;
                 // A host that fetches what it does not keep at the next offer fetches it then.
                 link.lazy |= p.catalogue != Catalogue::Kept && link.entry.is_none();
-                if failure == ListFailure::SessionNotFound && p.reinitialise_on_lost_session {
+                if failure == ListFailure::SessionNotFound
+                    && self.decides(Site::ReinitialiseOnLostSession, p.reinitialise_on_lost_session)
+                {
                     link.transport_lost = false;
                     self.request_listing(state, session, connector);
                 } else if p.abort_on_failure && state.session(session).turn.is_some() {
                     self.answer(before, state, session, Call::Nothing, Answer::Aborted(connector));
-                } else if p.notice_on_failure {
+                } else if self.decides(Site::NoticeOnFailedListing, p.notice_on_failure) {
                     let recovery =
                         if failure == ListFailure::SessionNotFound { Recovery::Restart } else { p.failure_recovery };
-                    state.link_mut(session, connector).notice =
-                        Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
+                    let (s, c) = self.target(Site::NoticeOnFailedListing, session, connector);
+                    state.link_mut(s, c).notice = Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
                 }
             }
             Reply::Hung | Reply::Lost => unreachable!("a hung request is never delivered"),
@@ -1318,7 +1394,9 @@ impl CoherenceModel {
         let link = state.link_mut(session, connector);
         if link.refetch_queued && link.fetch_count() < FETCHES_IN_FLIGHT_MAX {
             link.refetch_queued = false;
-            self.request_listing(state, session, connector);
+            if self.decides(Site::SendQueuedRefetch, true) {
+                self.request_listing(state, session, connector);
+            }
         }
     }
 
@@ -1330,22 +1408,25 @@ impl CoherenceModel {
             let Some(account) = read.listing(connector) else {
                 state.link_mut(session, connector).failed = true;
                 if p.on_read_failure == OnReadFailure::Relist {
-                    self.request_listing(state, session, connector);
+                    self.relist(Site::RelistOnReadFailure, state, session, connector);
                 }
                 continue;
             };
             let link = state.link_mut(session, connector);
-            if link.offered() == Some(account) {
+            if self.decides(Site::AccountMatches, link.offered() == Some(account)) {
                 link.evidence = false;
                 // A read answers a difference, never a failure: only a refresh that works does.
                 let failed = link.notice.is_some_and(|n| n.reason == NoticeReason::RefreshFailed);
-                if p.clear_resolved_notices && !failed && link.notice.is_some_and(|n| resolved(n, account)) {
+                let clear = p.clear_resolved_notices && !failed && link.notice.is_some_and(|n| resolved(n, account));
+                if self.decides(Site::ClearResolvedNotice, clear) {
                     link.notice = None;
                 }
                 // A reply in flight may predate the read, and a failed refresh is still a gap the
                 // host cannot see: a refreshing host re-lists both.
-                if p.on_turn == OnTurn::Refresh && (failed || link.fetch_count() > 0) {
-                    self.request_listing(state, session, connector);
+                let unsettled = p.on_turn == OnTurn::Refresh && (failed || link.fetch_count() > 0);
+                if self.decides(Site::RelistUnsettled, unsettled) {
+                    let (s, c) = self.target(Site::RelistUnsettled, session, connector);
+                    self.request_listing(state, s, c);
                 }
                 continue;
             }
@@ -1361,7 +1442,7 @@ impl CoherenceModel {
                     };
                     link.notice = Some(Notice { reason, recovery });
                 }
-                OnTurn::Refresh => self.request_listing(state, session, connector),
+                OnTurn::Refresh => self.relist(Site::RelistOnDifference, state, session, connector),
             }
         }
     }
@@ -1371,8 +1452,8 @@ impl CoherenceModel {
     }
 
     /// The agent gets a second go after the host refreshed on its behalf, once per turn.
-    fn may_retry(state: &State, session: SessionId) -> bool {
-        !Self::turn(state, session).retried
+    fn may_retry(&self, state: &State, session: SessionId) -> bool {
+        self.decides(Site::RetryOnce, !Self::turn(state, session).retried)
     }
 
     fn hold_for_retry(state: &mut State, session: SessionId) {
@@ -1397,10 +1478,10 @@ impl CoherenceModel {
         let link = *state.link(session, connector);
         if link.transport_lost {
             let link = Self::call_failed(next, session, connector);
-            if p.reinitialise_on_lost_session {
+            if self.decides(Site::ReinitialiseOnCall, p.reinitialise_on_lost_session) {
                 link.transport_lost = false;
                 self.request_listing(next, session, connector);
-                if Self::may_retry(state, session) {
+                if self.may_retry(state, session) {
                     Self::hold_for_retry(next, session);
                     return;
                 }
@@ -1411,11 +1492,14 @@ impl CoherenceModel {
             self.answer(state, next, session, Call::Tool, Answer::UsedTool);
         } else {
             // 401: the token expired or access was revoked.
-            let link = Self::call_failed(next, session, connector);
+            Self::call_failed(next, session, connector);
             let recovery = if p.notice_on_failure {
-                link.notice =
-                    Some(Notice { reason: NoticeReason::NeedsAuthentication, recovery: Recovery::Authenticate });
-                self.request_listing(next, session, connector);
+                if self.decides(Site::NoticeOnUnauthorized, true) {
+                    let (s, c) = self.target(Site::NoticeOnUnauthorized, session, connector);
+                    next.link_mut(s, c).notice =
+                        Some(Notice { reason: NoticeReason::NeedsAuthentication, recovery: Recovery::Authenticate });
+                }
+                self.relist(Site::RelistOnUnauthorized, next, session, connector);
                 Some(Recovery::Authenticate)
             } else {
                 None
@@ -1434,15 +1518,16 @@ impl CoherenceModel {
         // The platform (or the server, with an unknown-tool error) says the stub is stale.
         Self::call_failed(next, session, connector);
         if p.refresh_on_stub {
-            self.request_listing(next, session, connector);
-            if Self::may_retry(state, session) {
+            self.relist(Site::RelistOnStaleStub, next, session, connector);
+            if self.may_retry(state, session) {
                 Self::hold_for_retry(next, session);
                 let availability = Self::turn(state, session).availability;
                 next.event = Some(Event::StubRefreshed { session, connector, availability });
                 return;
             }
         }
-        let reply = p.stub_guidance.map_or(StubReply::Opaque, StubReply::Guidance);
+        let guidance = p.stub_guidance.filter(|_| self.decides(Site::StubGuidance, true));
+        let reply = guidance.map_or(StubReply::Opaque, StubReply::Guidance);
         self.answer(state, next, session, Call::Stub, Answer::StubReplied(reply));
     }
 
@@ -1450,7 +1535,7 @@ impl CoherenceModel {
         let p = &self.policy;
         let connector = Self::turn(state, session).connector;
         match p.on_unknown_tool {
-            OnUnknownTool::Refresh if Self::may_retry(state, session) => {
+            OnUnknownTool::Refresh if self.may_retry(state, session) => {
                 self.request_listing(next, session, connector);
                 Self::hold_for_retry(next, session);
                 return;
@@ -1468,7 +1553,9 @@ impl CoherenceModel {
             _ => {}
         }
         let answer = match state.link(session, connector).notice {
-            Some(notice) if p.explain_unknown_tool => Answer::ToolFailed(Some(notice.recovery)),
+            Some(notice) if self.decides(Site::ExplainUnknownTool, p.explain_unknown_tool) => {
+                Answer::ToolFailed(Some(notice.recovery))
+            }
             _ => Answer::NoSuchTool,
         };
         self.answer(state, next, session, Call::Unlisted, answer);

@@ -5,7 +5,7 @@ use crate::protocol::{
     AccountResult, CallResult, Input, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView, TurnState,
 };
 use coherence_model::state::{AccountRead, Auth, ConnectorId, Event, Listing, Reply, SessionId, State};
-use coherence_model::{Action, Bounds, CoherenceModel, HostPolicy};
+use coherence_model::{Action, Bounds, CoherenceModel, HostPolicy, Mutant};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Why a host failed to answer.
@@ -53,7 +53,13 @@ pub struct ReferenceHost {
 impl ReferenceHost {
     /// A reference host with `policy`'s logic.
     pub fn new(policy: HostPolicy) -> Self {
-        let model = CoherenceModel::new(policy, Bounds::DEFAULT);
+        Self::mutated(policy, None)
+    }
+
+    /// A reference host with `policy`'s logic and, if given, one defect planted in it (a host
+    /// mutant, SPEC.md §11.4).
+    pub fn mutated(policy: HostPolicy, mutant: Option<Mutant>) -> Self {
+        let model = CoherenceModel { mutant, ..CoherenceModel::new(policy, Bounds::DEFAULT) };
         ReferenceHost { model, state: State::default(), ids: BTreeMap::new(), sent: BTreeMap::new() }
     }
 
@@ -88,6 +94,7 @@ impl ReferenceHost {
         self.model = CoherenceModel {
             faults: coherence_model::system::Faults::admitted_by(bounds.servers)
                 .without(coherence_model::system::Fault::NotifyAfterResult),
+            mutant: self.model.mutant,
             ..CoherenceModel::new(self.model.policy, bounds)
         };
         let mut state = State {
@@ -217,7 +224,10 @@ impl Host for ReferenceHost {
                 }
                 Ok(Output::Hello {
                     protocol: PROTOCOL_VERSION,
-                    host: format!("reference/{}", self.model.policy.name),
+                    host: match self.model.mutant {
+                        None => format!("reference/{}", self.model.policy.name),
+                        Some(m) => format!("reference/{}+{m}", self.model.policy.name),
+                    },
                     claims: Vec::new(),
                     commands: Some(crate::protocol::Command::of_policy(self.model.policy.commands)),
                 })
@@ -258,7 +268,7 @@ impl Host for ReferenceHost {
                     *result == ListResult::Error(coherence_model::state::ListFailure::SessionNotFound);
                 let action = Action::DeliverListing { session: s, connector: c, slot: slot as u8 };
                 if let ListResult::FirstPage { next_cursor } = result
-                    && self.model.policy.follow_cursor
+                    && self.model.follows_cursor()
                 {
                     // The model asks for the rest in the request's place: a new request on the
                     // wire, carrying the cursor.
@@ -291,7 +301,7 @@ impl Host for ReferenceHost {
                 let link = self.state.link_mut(s, c);
                 link.fetches[slot].as_mut().expect("ids are aligned with fetches").reply = Reply::Hung;
                 let action = Action::TimeOutListing { session: s, connector: c, slot: slot as u8 };
-                if !self.model.policy.request_timeout {
+                if !self.model.times_out() {
                     // No timeout: the host goes on waiting for the request, which stays in flight.
                     return Ok(self.step(action, None));
                 }

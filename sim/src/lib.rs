@@ -23,6 +23,7 @@ pub mod fuzz;
 pub mod generate;
 pub mod host;
 pub mod itf;
+pub mod mutants;
 pub mod protocol;
 pub mod scenario;
 pub mod schema;

@@ -6,6 +6,7 @@ mod designs;
 mod holds;
 mod itf;
 mod judge;
+mod mutants;
 mod nonvacuity;
 mod parallel;
 mod pinned;

@@ -1,0 +1,120 @@
+//! Host mutants: generated, named, told apart from the reference host by the checker where they
+//! can be, never killed where the checker shows them equivalent, and runnable as adapters.
+
+use crate::conform::{coherence, corpus};
+use coherence_model::mutant::{Operator, Site, divergences};
+use coherence_model::system::Servers;
+use coherence_model::{Bounds, CoherenceModel, Mutant, RECOMMENDED};
+use coherence_sim::mutants::kills;
+
+/// Small enough to search in a second, large enough (two connectors) to expose a decision keyed
+/// by the wrong connector.
+const SMALL: Bounds = Bounds {
+    connectors: 2,
+    sessions: 1,
+    turns: 1,
+    auth_changes: 1,
+    faults: 1,
+    commands: 1,
+    symmetry: false,
+    servers: Servers::Any,
+};
+
+fn named(name: &str) -> Mutant {
+    Mutant::named(name).unwrap_or_else(|| panic!("no mutant {name}"))
+}
+
+#[test]
+fn every_mutant_is_generated_once_with_a_name_that_round_trips() {
+    let all = Mutant::all();
+    let names: std::collections::BTreeSet<String> = all.iter().map(|m| m.name()).collect();
+    assert_eq!(names.len(), all.len(), "two mutants share a name");
+    for m in &all {
+        assert_eq!(Mutant::named(&m.name()), Some(*m));
+    }
+    for site in Site::ALL {
+        assert!(all.iter().any(|m| m.site == *site), "{} has no mutant", site.name());
+    }
+    for operator in Operator::ALL {
+        assert!(all.iter().any(|m| m.operator == operator), "{} makes no mutant", operator.name());
+    }
+    assert_eq!(Mutant::named("relist-on-notify/sideways"), None);
+}
+
+/// Mutants whose change no reachable state exercises: each is a real change of the code (a
+/// wrong connector, an off-by-one count, a dropped guard), which `recommended`'s other choices
+/// make moot.
+const EQUIVALENT: [&str; 4] = [
+    // Every connector is re-listed when the read fails: shifting each by one re-lists them all.
+    "relist-on-read-failure/wrong-connector",
+    // Superseded marks are read only by a host that guards superseded replies.
+    "mark-superseded/off-by-one",
+    // A host that holds while refreshing holds the turn again at once.
+    "hold-after-read/drop",
+    // The guard is off in recommended: the condition is already false.
+    "ignore-superseded/drop",
+];
+
+#[test]
+fn the_checker_finds_where_a_mutant_decides_otherwise_and_nothing_for_an_equivalent_one() {
+    let mutants: Vec<Mutant> =
+        EQUIVALENT.iter().chain(&["relist-on-notify/drop", "apply-reply/wrong-connector"]).map(|n| named(n)).collect();
+    let model = CoherenceModel::new(RECOMMENDED, SMALL);
+    let one = divergences(&model, &mutants, 1);
+    for (m, d) in mutants.iter().zip(&one) {
+        if EQUIVALENT.contains(&m.name().as_str()) {
+            assert!(d.is_none(), "{m} should be equivalent at these bounds");
+            continue;
+        }
+        let d = d.as_ref().unwrap_or_else(|| panic!("{m} should diverge"));
+        // The divergence is genuine: the mutant steps the action otherwise, or enables others.
+        let last = d.trace.steps.last().map_or(d.trace.init, |(_, s)| *s);
+        let mutated = CoherenceModel { mutant: Some(*m), ..model.clone() };
+        match d.action {
+            Some(a) => assert_ne!(model.step(&last, a), mutated.step(&last, a), "{m}"),
+            None => {
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                model.enabled_actions(&last, &mut ours);
+                mutated.enabled_actions(&last, &mut theirs);
+                assert_ne!(ours, theirs, "{m}");
+            }
+        }
+    }
+    // The same answers, at the same depth, on two threads.
+    let two = divergences(&model, &mutants, 2);
+    let shape = |ds: &[Option<coherence_model::mutant::Divergence>]| {
+        ds.iter().map(|d| d.as_ref().map(|d| (d.trace.len(), d.action))).collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&one), shape(&two));
+}
+
+#[test]
+fn no_fixture_kills_a_mutant_the_checker_shows_equivalent_and_some_kill_a_defect() {
+    let mutants: Vec<Mutant> = EQUIVALENT.iter().chain(&["relist-on-notify/drop"]).map(|n| named(n)).collect();
+    let found = kills(RECOMMENDED, &mutants, corpus(), 2);
+    for k in &found[..EQUIVALENT.len()] {
+        assert_eq!(k.count(), 0, "{} is killed by {:?} {:?}", k.mutant, k.killed_by, k.host_failed);
+    }
+    assert!(found[EQUIVALENT.len()].count() >= 5, "relist-on-notify/drop killed by {}", found[4].count());
+}
+
+#[test]
+fn a_mutant_runs_as_an_adapter_and_the_runner_catches_it() {
+    let bin = env!("CARGO_BIN_EXE_coherence");
+    let adapter = format!("{bin} ref-adapter --mutant relist-on-notify/drop");
+    let fixture = "counterexample/broken-advertised-only/INV-7";
+    let out = coherence(&["conform", "--adapter", &adapter, "--fixture", fixture]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL") && text.contains("INV-7"), "{text}");
+    // The reference host, unmutated, passes the same fixture.
+    let plain = coherence(&["conform", "--adapter", &format!("{bin} ref-adapter"), "--fixture", fixture]);
+    assert_eq!(plain.status.code(), Some(0), "{}", String::from_utf8_lossy(&plain.stdout));
+    let bad = coherence(&["ref-adapter", "--mutant", "relist-on-notify/sideways"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown mutant `relist-on-notify/sideways`"));
+    let listed = coherence(&["mutants"]);
+    assert_eq!(listed.status.code(), Some(0));
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains(&format!("{} mutants of recommended", Mutant::all().len())), "{listed}");
+}

@@ -87,6 +87,8 @@ enum Strategy {
     Scenario,
     /// The fewest traces found that cover every reachable abstract transition (SPEC.md §11.2).
     Coverage,
+    /// Walks of host mutants, until every mutant is killed by --kills fixtures (SPEC.md §11.4).
+    Mutant,
     /// Every strategy.
     All,
 }
@@ -114,6 +116,12 @@ struct GenArgs {
     /// Also write every fixture as an ITF trace (Quint, Apalache) into this directory.
     #[arg(long, value_name = "DIR")]
     itf: Option<std::path::PathBuf>,
+    /// The mutant strategy adds fixtures until every host mutant is killed by this many.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    kills: u32,
+    /// Also write the mutant strategy's kill counts here, the weakest first.
+    #[arg(long, value_name = "FILE")]
+    kill_matrix: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -359,25 +367,41 @@ fn mutants(args: MutantsArgs) -> Result<ExitCode> {
 
 fn generate(args: GenArgs) -> Result<ExitCode> {
     use coherence_sim::generate::{Shard, counterexample_reports, counterexamples, coverage_fixtures, random_walks};
+    if args.kill_matrix.is_some() && !matches!(args.strategy, Strategy::Mutant | Strategy::All) {
+        bail!("--kill-matrix needs the mutant strategy (--strategy mutant or all)");
+    }
     let shard = match &args.shard {
         None => Shard::ALL,
         Some(text) => Shard::parse(text).map_err(anyhow::Error::msg)?,
     };
-    let mut fixtures = Vec::new();
-    if matches!(args.strategy, Strategy::Counterexample | Strategy::All) {
-        fixtures.extend(counterexamples(&counterexample_reports(2), shard));
+    // Every strategy makes its whole list, and the shard keeps its share of each list: the mutant
+    // strategy counts the kills of the whole rest of the corpus, whatever the shard.
+    let wanted = |strategy: Strategy| args.strategy == strategy || args.strategy == Strategy::All;
+    let mut base: Vec<Vec<coherence_sim::fixture::Fixture>> = Vec::new();
+    if wanted(Strategy::Counterexample) {
+        base.push(counterexamples(&counterexample_reports(2), Shard::ALL));
     }
-    if matches!(args.strategy, Strategy::Walk | Strategy::All) {
-        fixtures.extend(random_walks(args.seed, args.walks as usize, shard));
+    if wanted(Strategy::Walk) {
+        base.push(random_walks(args.seed, args.walks as usize, Shard::ALL));
     }
-    let cover = matches!(args.strategy, Strategy::Coverage | Strategy::All)
-        .then(|| coherence_sim::coverage::cover(coherence_sim::coverage::COVERAGE_BOUNDS));
+    let cover =
+        wanted(Strategy::Coverage).then(|| coherence_sim::coverage::cover(coherence_sim::coverage::COVERAGE_BOUNDS));
     if let Some(cover) = &cover {
-        fixtures.extend(coverage_fixtures(cover, coherence_sim::coverage::COVERAGE_BOUNDS, shard));
+        base.push(coverage_fixtures(cover, coherence_sim::coverage::COVERAGE_BOUNDS, Shard::ALL));
     }
-    if matches!(args.strategy, Strategy::Scenario | Strategy::All) {
-        let scenarios = coherence_sim::scenario::scenario_fixtures(&args.scenarios).map_err(anyhow::Error::msg)?;
-        fixtures.extend(scenarios.into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).map(|(_, f)| f));
+    if wanted(Strategy::Scenario) {
+        base.push(coherence_sim::scenario::scenario_fixtures(&args.scenarios).map_err(anyhow::Error::msg)?);
+    }
+    let mutants = wanted(Strategy::Mutant).then(|| {
+        let whole: Vec<_> = base.iter().flatten().cloned().collect();
+        coherence_sim::generate::mutant_fixtures(args.seed, args.kills as usize, &whole, shard, 2)
+    });
+    let mut fixtures: Vec<coherence_sim::fixture::Fixture> = base
+        .into_iter()
+        .flat_map(|list| list.into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).map(|(_, f)| f))
+        .collect();
+    if let Some((extra, _)) = &mutants {
+        fixtures.extend(extra.iter().cloned());
     }
     let mut ids = std::collections::BTreeSet::new();
     for fixture in &fixtures {
@@ -400,6 +424,29 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         println!("gen: wrote {} ITF traces to {}", fixtures.len(), dir.display());
+    }
+    if let Some((_, found)) = &mutants {
+        let matrix = coherence_sim::generate::kill_matrix(found, args.kills as usize);
+        if let Some(path) = &args.kill_matrix {
+            std::fs::write(path, &matrix).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let weak: Vec<_> = found.iter().filter(|m| m.total() < args.kills as usize).collect();
+        println!(
+            "gen: mutants: {} of {} host mutants are killed by at least {} fixtures; the mutant strategy added {}",
+            found.len() - weak.len(),
+            found.len(),
+            args.kills,
+            found.iter().map(|m| m.added).sum::<usize>()
+        );
+        for m in weak {
+            println!(
+                "gen: mutants: {} is killed by {} (no other walk of {} broke an invariant and failed it; `coherence mutants --classify --mutant {}` says whether it can be)",
+                m.mutant,
+                m.total(),
+                m.walks,
+                m.mutant
+            );
+        }
     }
     if let Some(cover) = &cover {
         let covered = coherence_sim::coverage::coverage_of(&fixtures, &cover.reachable);

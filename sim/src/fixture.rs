@@ -42,6 +42,9 @@ pub struct Provenance {
     pub strategy: String,
     /// The policy whose behaviour the trace is (for counterexamples, the policy that breaks).
     pub policy: String,
+    /// The host mutant planted in `policy` (SPEC.md §11.4), for a trace of the mutant's behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<String>,
     /// The invariant a counterexample breaks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invariant: Option<String>,
@@ -168,9 +171,8 @@ impl Fixture {
     /// step can be skipped for being impossible (the runner still adapts steps to the host under
     /// test, SPEC.md §11.3). The error names the step and the steps that were enabled there.
     pub fn check_behaviour(&self) -> Result<(), String> {
-        let policy = coherence_model::policy_named(&self.provenance.policy)
-            .ok_or_else(|| format!("provenance names unknown policy `{}`", self.provenance.policy))?;
-        let model = coherence_model::CoherenceModel::new(policy, self.bounds);
+        let model = self.model()?;
+        let policy = model.policy;
         let mut state = self.initial_state(&model).ok_or("the connectors are not an initial state of the model")?;
         let words = |a: &coherence_model::Action| {
             let args = crate::scenario::action_arguments(a);
@@ -193,6 +195,21 @@ impl Fixture {
             state = model.step(&state, step.action).expect("enabled actions step");
         }
         Ok(())
+    }
+
+    /// The model the fixture's trace is a behaviour of: its provenance's policy, with its mutant
+    /// if it names one, within its bounds.
+    pub fn model(&self) -> Result<coherence_model::CoherenceModel, String> {
+        let policy = coherence_model::policy_named(&self.provenance.policy)
+            .ok_or_else(|| format!("provenance names unknown policy `{}`", self.provenance.policy))?;
+        let mutant = match &self.provenance.mutant {
+            None => None,
+            Some(name) => Some(
+                coherence_model::Mutant::named(name)
+                    .ok_or_else(|| format!("provenance names unknown mutant `{name}`"))?,
+            ),
+        };
+        Ok(coherence_model::CoherenceModel { mutant, ..coherence_model::CoherenceModel::new(policy, self.bounds) })
     }
 
     /// Reads a fixture file, refusing anything but a regular file, and files over

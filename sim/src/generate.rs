@@ -16,7 +16,7 @@ use coherence_model::explore::Trace;
 use coherence_model::invariants::INVARIANTS;
 use coherence_model::story::step_words;
 use coherence_model::{
-    BROKEN_POLICIES, Bounds, CheckReport, CoherenceModel, HostPolicy, POLICIES, RECOMMENDED, check_all,
+    BROKEN_POLICIES, Bounds, CheckReport, CoherenceModel, HostPolicy, Mutant, POLICIES, RECOMMENDED, check_all,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -61,8 +61,22 @@ pub fn fixture_from_trace(
     policy: HostPolicy,
     trace: &Trace,
 ) -> Fixture {
+    let model = CoherenceModel::new(policy, provenance.bounds);
+    let mut fixture = unannotated(id, description, provenance, &model, trace);
+    annotate(&mut fixture);
+    fixture
+}
+
+/// A fixture from a trace of `model` (whose bounds are the provenance's), without the reference
+/// views and what it exercises.
+fn unannotated(
+    id: String,
+    description: String,
+    provenance: Provenance,
+    model: &CoherenceModel,
+    trace: &Trace,
+) -> Fixture {
     let bounds = provenance.bounds;
-    let model = CoherenceModel::new(policy, bounds);
     let connectors = bounds
         .connector_ids()
         .map(|c| ConnectorInit { name: c, auth: trace.init.connector(c).auth, notify: trace.init.connector(c).notify })
@@ -72,12 +86,12 @@ pub fn fixture_from_trace(
         .steps
         .iter()
         .map(|(action, after)| {
-            let story = step_words(&model, &before, *action, after);
+            let story = step_words(model, &before, *action, after);
             before = *after;
             Step { action: *action, story, reference: None }
         })
         .collect();
-    let mut fixture = Fixture {
+    Fixture {
         format: FORMAT.to_owned(),
         version: FORMAT_VERSION,
         id,
@@ -87,9 +101,7 @@ pub fn fixture_from_trace(
         connectors,
         steps,
         exercises: Exercises::default(),
-    };
-    annotate(&mut fixture);
-    fixture
+    }
 }
 
 /// Fills in the reference views (what `recommended` shows) and what the fixture exercises.
@@ -154,6 +166,7 @@ pub fn counterexamples(reports: &[CheckReport], shard: Shard) -> Vec<Fixture> {
             let provenance = Provenance {
                 strategy: "counterexample".to_owned(),
                 policy: report.policy.name.to_owned(),
+                mutant: None,
                 invariant: Some(outcome.invariant.id.to_owned()),
                 seed: None,
                 bounds: report.bounds,
@@ -216,7 +229,12 @@ pub fn walk(seed: u64) -> (Bounds, Trace) {
 
 /// A random walk of the `recommended` model within `bounds`, of at most [`WALK_STEPS_MAX`] steps.
 pub fn walk_within(bounds: Bounds, rng: &mut ChaCha8Rng) -> Trace {
-    let model = CoherenceModel::new(RECOMMENDED, bounds);
+    walk_model(&CoherenceModel::new(RECOMMENDED, bounds), rng, |_| false)
+}
+
+/// A random walk of `model`, of at most [`WALK_STEPS_MAX`] steps, ending early at a state where
+/// `stop` holds.
+fn walk_model(model: &CoherenceModel, rng: &mut ChaCha8Rng, stop: impl Fn(&coherence_model::State) -> bool) -> Trace {
     let inits = model.initial_states();
     let init = inits[rng.next_u32() as usize % inits.len()];
     let mut state = init;
@@ -231,6 +249,9 @@ pub fn walk_within(bounds: Bounds, rng: &mut ChaCha8Rng) -> Trace {
         let action = actions[rng.next_u32() as usize % actions.len()];
         state = model.step(&state, action).expect("enabled actions step");
         steps.push((action, state));
+        if stop(&state) {
+            break;
+        }
     }
     Trace { init, steps }
 }
@@ -252,6 +273,7 @@ pub fn random_walks(seed: u64, count: usize, shard: Shard) -> Vec<Fixture> {
             let provenance = Provenance {
                 strategy: "random-walk".to_owned(),
                 policy: RECOMMENDED.name.to_owned(),
+                mutant: None,
                 invariant: None,
                 seed: Some(walk_seed),
                 bounds,
@@ -293,6 +315,7 @@ pub fn coverage_fixtures(cover: &crate::coverage::Cover, bounds: Bounds, shard: 
             let provenance = Provenance {
                 strategy: "coverage".to_owned(),
                 policy: RECOMMENDED.name.to_owned(),
+                mutant: None,
                 invariant: None,
                 seed: None,
                 bounds: Bounds { symmetry: false, ..bounds },
@@ -311,4 +334,227 @@ pub fn coverage_fixtures(cover: &crate::coverage::Cover, bounds: Bounds, shard: 
             )
         })
         .collect()
+}
+
+/// The most walks the mutant strategy tries for one mutant before it searches.
+pub const MUTANT_WALKS_MAX: usize = 500;
+
+/// The most violating states the mutant strategy's breadth-first search collects per set of bounds.
+pub const MUTANT_SEARCH_STATES_MAX: usize = 64;
+
+/// How the mutant strategy did for one mutant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MutantKills {
+    /// The mutant.
+    pub mutant: Mutant,
+    /// Fixtures of the rest of the corpus that kill it.
+    pub by_base: usize,
+    /// Fixtures the strategy added for it (each kills it).
+    pub added: usize,
+    /// Walks tried.
+    pub walks: usize,
+    /// Whether the walks fell short and the checker's search was used too.
+    pub searched: bool,
+}
+
+impl MutantKills {
+    /// Fixtures of the whole corpus that kill the mutant, at least (an added fixture may kill
+    /// other mutants too; those kills are not counted here).
+    pub fn total(&self) -> usize {
+        self.by_base + self.added
+    }
+}
+
+/// Whether a replay through `recommended` with `mutant` planted fails.
+pub fn kills_mutant(fixture: &Fixture, mutant: Mutant) -> bool {
+    let mut host = ReferenceHost::mutated(RECOMMENDED, Some(mutant));
+    !matches!(replay(fixture, &mut host).verdict, crate::engine::Verdict::Pass)
+}
+
+/// Mutation-guided fixtures (SPEC.md §11.4): for every host mutant that fewer than `kills`
+/// fixtures of `base` kill, seeded random walks of `recommended` with the mutant planted, each
+/// ended at its first violation of an invariant and kept when the runner fails the mutant on it,
+/// until `kills` fixtures kill the mutant or [`MUTANT_WALKS_MAX`] walks were tried; then, if still
+/// short, the shortest paths to the first violating states a breadth-first search of the mutant
+/// finds at [`coherence_model::mutant::CLASSIFYING_BOUNDS`], kept the same way. Mutants are
+/// the work items of `shard`, handled on `threads` threads; each mutant's fixtures depend only on
+/// `seed`, `base` and the mutant, so the output is the same whatever the threads and shards.
+pub fn mutant_fixtures(
+    seed: u64,
+    kills: usize,
+    base: &[Fixture],
+    shard: Shard,
+    threads: usize,
+) -> (Vec<Fixture>, Vec<MutantKills>) {
+    let mutants: Vec<(usize, Mutant)> = Mutant::all().into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Vec<Fixture>, MutantKills)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.clamp(1, mutants.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(k, mutant)) = mutants.get(i) else { break mine };
+                        let (fixtures, found) = kill_mutant(seed, kills, base, k, mutant);
+                        mine.push((k, fixtures, found));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a generation thread panicked")).collect()
+    });
+    done.sort_by_key(|(k, ..)| *k);
+    let mut fixtures = Vec::new();
+    let mut found = Vec::new();
+    for (_, f, kills) in done {
+        fixtures.extend(f);
+        found.push(kills);
+    }
+    (fixtures, found)
+}
+
+fn kill_mutant(seed: u64, kills: usize, base: &[Fixture], k: usize, mutant: Mutant) -> (Vec<Fixture>, MutantKills) {
+    let by_base = base.iter().filter(|f| kills_mutant(f, mutant)).count();
+    let mut found = MutantKills { mutant, by_base, added: 0, walks: 0, searched: false };
+    let mut fixtures = Vec::new();
+    let mut seen = BTreeSet::new();
+    while found.total() < kills && found.walks < MUTANT_WALKS_MAX {
+        let j = found.walks;
+        found.walks += 1;
+        // Streams apart from the random-walk strategy's (which uses k < 2^20).
+        let walk_seed = walk_seed(seed, 1 << 40 | (k as u64) << 20 | j as u64);
+        let mut rng = ChaCha8Rng::seed_from_u64(walk_seed);
+        let bounds = swarm_bounds(&mut rng);
+        let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
+        let broken = |state: &coherence_model::State| INVARIANTS.iter().find(|i| i.violation(&model, state).is_some());
+        let trace = walk_model(&model, &mut rng, |state| broken(state).is_some());
+        let Some(invariant) = trace.steps.last().and_then(|(_, state)| broken(state)) else { continue };
+        if !seen.insert((
+            bounds.connectors,
+            bounds.sessions,
+            trace.init,
+            trace.steps.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+        )) {
+            continue;
+        }
+        let provenance = Provenance {
+            strategy: "mutant".to_owned(),
+            policy: RECOMMENDED.name.to_owned(),
+            mutant: Some(mutant.name()),
+            invariant: Some(invariant.id.to_owned()),
+            seed: Some(walk_seed),
+            bounds,
+            spec_version: SPEC_VERSION,
+        };
+        let mut fixture = unannotated(
+            format!("mutant/{}/{j:04}", mutant.name()),
+            format!(
+                "Host mutant {mutant} ({}) breaks {} ({}) in {} steps of this walk; a host with that defect fails here.",
+                mutant.describe(),
+                invariant.id,
+                invariant.name,
+                trace.len()
+            ),
+            provenance,
+            &model,
+            &trace,
+        );
+        if kills_mutant(&fixture, mutant) {
+            annotate(&mut fixture);
+            fixtures.push(fixture);
+            found.added += 1;
+        }
+    }
+    for (b, bounds) in coherence_model::mutant::CLASSIFYING_BOUNDS.into_iter().enumerate() {
+        if found.total() >= kills {
+            break;
+        }
+        found.searched = true;
+        let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
+        let mut shares = [Violating { model: &model, ids: Vec::new() }];
+        let searched = coherence_model::search_with(&model, &mut shares);
+        for id in &shares[0].ids {
+            if found.total() >= kills {
+                break;
+            }
+            let trace = searched.trace(*id);
+            let last = trace.steps.last().map_or(&trace.init, |(_, s)| s);
+            let invariant =
+                INVARIANTS.iter().find(|i| i.violation(&model, last).is_some()).expect("collected violating");
+            if !seen.insert((
+                bounds.connectors,
+                bounds.sessions,
+                trace.init,
+                trace.steps.iter().map(|(a, _)| *a).collect(),
+            )) {
+                continue;
+            }
+            let provenance = Provenance {
+                strategy: "mutant".to_owned(),
+                policy: RECOMMENDED.name.to_owned(),
+                mutant: Some(mutant.name()),
+                invariant: Some(invariant.id.to_owned()),
+                seed: None,
+                bounds,
+                spec_version: SPEC_VERSION,
+            };
+            let mut fixture = unannotated(
+                format!("mutant/{}/search-{}-{id}", mutant.name(), b + 1),
+                format!(
+                    "Host mutant {mutant} ({}) breaks {} ({}) in {} steps, found by breadth-first search; a host with that defect fails here.",
+                    mutant.describe(),
+                    invariant.id,
+                    invariant.name,
+                    trace.len()
+                ),
+                provenance,
+                &model,
+                &trace,
+            );
+            if kills_mutant(&fixture, mutant) {
+                annotate(&mut fixture);
+                fixtures.push(fixture);
+                found.added += 1;
+            }
+        }
+    }
+    (fixtures, found)
+}
+
+/// The first violating states of a search, by number.
+struct Violating<'m> {
+    model: &'m CoherenceModel,
+    ids: Vec<u32>,
+}
+
+impl coherence_model::Visitor for Violating<'_> {
+    fn state(&mut self, id: u32, state: &coherence_model::State) {
+        if self.ids.len() < MUTANT_SEARCH_STATES_MAX
+            && INVARIANTS.iter().any(|i| i.violation(self.model, state).is_some())
+        {
+            self.ids.push(id);
+        }
+    }
+}
+
+/// The mutant strategy's kill counts as text, the weakest first: per mutant, the fixtures of the
+/// rest of the corpus that kill it, those added for it, and the walks tried.
+pub fn kill_matrix(found: &[MutantKills], kills: usize) -> String {
+    let mut rows: Vec<&MutantKills> = found.iter().collect();
+    rows.sort_by_key(|m| m.total());
+    let width = found.iter().map(|m| m.mutant.name().len()).max().unwrap_or(0).max(6);
+    let mut out = format!("{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}\n", "mutant", "kills", "base", "added", "walks");
+    for m in rows {
+        let mark = if m.total() < kills { "  ✗" } else { "" };
+        out += &format!(
+            "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}{mark}\n",
+            m.mutant.name(),
+            m.total(),
+            m.by_base,
+            m.added,
+            m.walks
+        );
+    }
+    out
 }

@@ -8,7 +8,7 @@
 
 use crate::fixture::Fixture;
 use coherence_model::state::{Listing, State};
-use coherence_model::{Action, CoherenceModel, policy_named};
+use coherence_model::{Action, CoherenceModel};
 use serde_json::{Value, json};
 
 /// The ITF variables, in order.
@@ -83,9 +83,7 @@ fn state_value(model: &CoherenceModel, state: &State, action: &str, step: usize)
 
 /// The model states along `fixture`, under the policy that generated it.
 pub fn states(fixture: &Fixture) -> Result<Vec<(String, State)>, String> {
-    let policy = policy_named(&fixture.provenance.policy)
-        .ok_or_else(|| format!("unknown policy {}", fixture.provenance.policy))?;
-    let model = CoherenceModel::new(policy, fixture.bounds);
+    let model = fixture.model()?;
     let mut state = fixture.initial_state(&model).ok_or("the fixture does not start in an initial state")?;
     let mut out = vec![("init".to_owned(), state)];
     for step in &fixture.steps {
@@ -97,8 +95,7 @@ pub fn states(fixture: &Fixture) -> Result<Vec<(String, State)>, String> {
 
 /// The fixture as an ITF trace.
 pub fn to_itf(fixture: &Fixture) -> Result<Value, String> {
-    let policy = policy_named(&fixture.provenance.policy).ok_or("unknown policy")?;
-    let model = CoherenceModel::new(policy, fixture.bounds);
+    let model = fixture.model()?;
     let states: Vec<Value> =
         states(fixture)?.iter().enumerate().map(|(i, (action, state))| state_value(&model, state, action, i)).collect();
     Ok(json!({

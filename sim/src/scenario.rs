@@ -381,6 +381,7 @@ impl Scenario {
         let provenance = Provenance {
             strategy: "scenario".to_owned(),
             policy: self.policy.clone(),
+            mutant: None,
             invariant: self.expect.clone(),
             seed: None,
             bounds: self.bounds(),

@@ -51,8 +51,14 @@ fn the_committed_corpus_is_what_the_model_generates() {
     let fresh = regenerated();
     let mut names: Vec<String> = fresh.iter().map(Fixture::file_name).collect();
     names.sort();
-    let mut committed: Vec<String> =
-        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    // The mutant strategy's fixtures depend on the kills of all the others: regenerating them
+    // takes minutes, so the heavy tier does it (tests/suite/mutants.rs); here they are only set
+    // aside.
+    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| !name.starts_with("mutant--"))
+        .collect();
     committed.sort();
     assert_eq!(
         committed, names,
@@ -182,8 +188,7 @@ fn fixtures_round_trip_and_bad_ones_are_rejected() {
 #[test]
 fn every_fixture_is_a_behaviour_of_the_model() {
     for fixture in corpus() {
-        let policy = coherence_model::policy_named(&fixture.provenance.policy).unwrap();
-        let model = coherence_model::CoherenceModel::new(policy, fixture.bounds);
+        let model = fixture.model().unwrap();
         let mut state = fixture.initial_state(&model).unwrap();
         for step in &fixture.steps {
             let mut enabled = Vec::new();

@@ -118,3 +118,94 @@ fn a_mutant_runs_as_an_adapter_and_the_runner_catches_it() {
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains(&format!("{} mutants of recommended", Mutant::all().len())), "{listed}");
 }
+
+/// The classification `coherence mutants --classify` printed, as committed in MUTANTS.md: per
+/// mutant, its class.
+fn committed_classes() -> std::collections::BTreeMap<String, String> {
+    let text = include_str!("../../MUTANTS.md");
+    let block = text
+        .split("<!-- classification -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- /classification -->").next())
+        .expect("MUTANTS.md has a classification block");
+    block
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            let class = words.next()?.trim_end_matches(':');
+            Mutant::named(name).map(|_| (name.to_owned(), class.to_owned()))
+        })
+        .collect()
+}
+
+/// SPEC.md §11.4: every defect is killed by at least five fixtures of the committed corpus, and
+/// no fixture kills a mutant the checker shows equivalent.
+#[test]
+fn the_committed_corpus_kills_every_defect_five_times() {
+    let classes = committed_classes();
+    let all = Mutant::all();
+    assert_eq!(classes.len(), all.len(), "MUTANTS.md classifies every mutant: run `coherence mutants --classify`");
+    let found = kills(RECOMMENDED, &all, corpus(), 2);
+    let mut weak = Vec::new();
+    for k in &found {
+        let class = &classes[&k.mutant.name()];
+        match class.as_str() {
+            "defect" if k.count() < 5 => weak.push(format!("{} ({})", k.mutant, k.count())),
+            "equivalent" => assert_eq!(k.count(), 0, "{} is equivalent, yet killed by {:?}", k.mutant, k.killed_by),
+            _ => {}
+        }
+        println!("{:<45} {class:<10} killed by {}", k.mutant.name(), k.count());
+    }
+    assert!(weak.is_empty(), "defects killed by fewer than 5 fixtures: {weak:?}: run `coherence gen --out fixtures`");
+}
+
+/// Every fixture of the mutant strategy is one its mutant fails (the runner, not the model, says
+/// so).
+#[test]
+fn every_mutant_fixture_kills_its_mutant() {
+    let fixtures: Vec<_> = corpus().iter().filter(|f| f.provenance.strategy == "mutant").collect();
+    assert!(fixtures.len() >= 20, "{} mutant fixtures", fixtures.len());
+    for f in fixtures {
+        let mutant = named(f.provenance.mutant.as_deref().expect("a mutant fixture names its mutant"));
+        assert!(coherence_sim::generate::kills_mutant(f, mutant), "{} does not kill {mutant}", f.id);
+    }
+}
+
+/// MUTANTS.md is what the checker computes now. Heavy (about 3 minutes on 2 cores): the
+/// `--ignored` tier.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn the_classification_in_mutants_md_is_what_the_checker_computes() {
+    let classified = coherence_sim::mutants::classify(RECOMMENDED, &Mutant::all(), 2);
+    let fresh = coherence_sim::mutants::text(RECOMMENDED, &classified, None, 5);
+    let committed = include_str!("../../MUTANTS.md");
+    assert!(
+        committed.contains(&format!("<!-- classification -->\n```text\n{fresh}```\n<!-- /classification -->")),
+        "MUTANTS.md is stale: run `coherence mutants --classify` and paste its output:\n{fresh}"
+    );
+}
+
+/// The mutant strategy's fixtures for two mutants (one found by walks, one by search) are what it
+/// generates now, byte for byte, from the rest of the committed corpus. Heavy: the `--ignored` tier.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn mutant_fixtures_regenerate_byte_for_byte() {
+    use coherence_sim::generate::{Shard, mutant_fixtures};
+    let base: Vec<_> = corpus().iter().filter(|f| f.provenance.strategy != "mutant").cloned().collect();
+    let all = Mutant::all();
+    for name in ["relist-on-refresh-command/wrong-session", "relist-on-handshake/wrong-connector"] {
+        let k = all.iter().position(|m| m.name() == name).unwrap();
+        let shard = Shard { index: k as u32, count: all.len() as u32 };
+        let (fresh, _) = mutant_fixtures(1, 5, &base, shard, 1);
+        let committed: Vec<_> =
+            corpus().iter().filter(|f| f.provenance.mutant.as_deref() == Some(name)).map(|f| f.to_json()).collect();
+        assert!(!committed.is_empty(), "no committed fixture for {name}");
+        let fresh: Vec<_> = fresh.iter().map(|f| f.to_json()).collect();
+        let mut sorted = fresh.clone();
+        sorted.sort();
+        let mut committed = committed;
+        committed.sort();
+        assert_eq!(sorted, committed, "{name}: run `coherence gen --out fixtures`");
+    }
+}

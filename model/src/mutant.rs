@@ -243,28 +243,19 @@ impl std::fmt::Display for Mutant {
 /// The bounds a mutant is classified at: each set is searched without symmetry reduction (a
 /// mutant that acts on the wrong connector or session is not symmetric). Two connectors expose a
 /// decision keyed by the wrong connector, two sessions one keyed by the wrong session.
-pub const CLASSIFYING_BOUNDS: [crate::Bounds; 2] = [
-    crate::Bounds {
-        connectors: 2,
-        sessions: 1,
-        turns: 2,
-        auth_changes: 1,
-        faults: 1,
-        commands: 1,
-        symmetry: false,
-        servers: crate::system::Servers::Any,
-    },
-    crate::Bounds {
-        connectors: 1,
-        sessions: 2,
-        turns: 2,
-        auth_changes: 1,
-        faults: 1,
-        commands: 1,
-        symmetry: false,
-        servers: crate::system::Servers::Any,
-    },
-];
+pub const CLASSIFYING_BOUNDS: [crate::Bounds; 2] =
+    [CLASSIFYING, crate::Bounds { connectors: 1, sessions: 2, ..CLASSIFYING }];
+
+const CLASSIFYING: crate::Bounds = crate::Bounds {
+    connectors: 2,
+    sessions: 1,
+    turns: 2,
+    auth_changes: 1,
+    faults: 1,
+    commands: 1,
+    symmetry: false,
+    servers: crate::system::Servers::Any,
+};
 
 /// Where a mutant's host first decides otherwise than the unmutated one.
 #[derive(Clone, Debug)]

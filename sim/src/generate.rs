@@ -387,27 +387,10 @@ pub fn mutant_fixtures(
     threads: usize,
 ) -> (Vec<Fixture>, Vec<MutantKills>) {
     let mutants: Vec<(usize, Mutant)> = Mutant::all().into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Vec<Fixture>, MutantKills)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.clamp(1, mutants.len().max(1)))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&(k, mutant)) = mutants.get(i) else { break mine };
-                        let (fixtures, found) = kill_mutant(seed, kills, base, k, mutant);
-                        mine.push((k, fixtures, found));
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("a generation thread panicked")).collect()
-    });
-    done.sort_by_key(|(k, ..)| *k);
+    let done = crate::mutants::par_map(&mutants, threads, |&(k, mutant)| kill_mutant(seed, kills, base, k, mutant));
     let mut fixtures = Vec::new();
     let mut found = Vec::new();
-    for (_, f, kills) in done {
+    for (f, kills) in done {
         fixtures.extend(f);
         found.push(kills);
     }
@@ -417,9 +400,8 @@ pub fn mutant_fixtures(
 fn kill_mutant(seed: u64, kills: usize, base: &[Fixture], k: usize, mutant: Mutant) -> (Vec<Fixture>, MutantKills) {
     let by_base = base.iter().filter(|f| kills_mutant(f, mutant)).count();
     let mut found = MutantKills { mutant, by_base, added: 0, walks: 0, searched: false };
-    let mut fixtures = Vec::new();
-    let mut seen = BTreeSet::new();
-    while found.total() < kills && found.walks < MUTANT_WALKS_MAX {
+    let mut kept = Kept { mutant, fixtures: Vec::new(), seen: BTreeSet::new() };
+    while by_base + kept.fixtures.len() < kills && found.walks < MUTANT_WALKS_MAX {
         let j = found.walks;
         found.walks += 1;
         // Streams apart from the random-walk strategy's (which uses k < 2^20).
@@ -427,47 +409,11 @@ fn kill_mutant(seed: u64, kills: usize, base: &[Fixture], k: usize, mutant: Muta
         let mut rng = ChaCha8Rng::seed_from_u64(walk_seed);
         let bounds = swarm_bounds(&mut rng);
         let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
-        let broken = |state: &coherence_model::State| INVARIANTS.iter().find(|i| i.violation(&model, state).is_some());
-        let trace = walk_model(&model, &mut rng, |state| broken(state).is_some());
-        let Some(invariant) = trace.steps.last().and_then(|(_, state)| broken(state)) else { continue };
-        if !seen.insert((
-            bounds.connectors,
-            bounds.sessions,
-            trace.init,
-            trace.steps.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
-        )) {
-            continue;
-        }
-        let provenance = Provenance {
-            strategy: "mutant".to_owned(),
-            policy: RECOMMENDED.name.to_owned(),
-            mutant: Some(mutant.name()),
-            invariant: Some(invariant.id.to_owned()),
-            seed: Some(walk_seed),
-            bounds,
-            spec_version: SPEC_VERSION,
-        };
-        let mut fixture = unannotated(
-            format!("mutant/{}/{j:04}", mutant.name()),
-            format!(
-                "Host mutant {mutant} ({}) breaks {} ({}) in {} steps of this walk; a host with that defect fails here.",
-                mutant.describe(),
-                invariant.id,
-                invariant.name,
-                trace.len()
-            ),
-            provenance,
-            &model,
-            &trace,
-        );
-        if kills_mutant(&fixture, mutant) {
-            annotate(&mut fixture);
-            fixtures.push(fixture);
-            found.added += 1;
-        }
+        let trace = walk_model(&model, &mut rng, |state| broken(&model, state).is_some());
+        kept.offer(format!("mutant/{mutant}/{j:04}"), " of this walk", Some(walk_seed), &model, &trace);
     }
     for (b, bounds) in coherence_model::mutant::CLASSIFYING_BOUNDS.into_iter().enumerate() {
-        if found.total() >= kills {
+        if by_base + kept.fixtures.len() >= kills {
             break;
         }
         found.searched = true;
@@ -475,51 +421,63 @@ fn kill_mutant(seed: u64, kills: usize, base: &[Fixture], k: usize, mutant: Muta
         let mut shares = [Violating { model: &model, ids: Vec::new() }];
         let searched = coherence_model::search_with(&model, &mut shares);
         for id in &shares[0].ids {
-            if found.total() >= kills {
+            if by_base + kept.fixtures.len() >= kills {
                 break;
             }
-            let trace = searched.trace(*id);
-            let last = trace.steps.last().map_or(&trace.init, |(_, s)| s);
-            let invariant =
-                INVARIANTS.iter().find(|i| i.violation(&model, last).is_some()).expect("collected violating");
-            if !seen.insert((
-                bounds.connectors,
-                bounds.sessions,
-                trace.init,
-                trace.steps.iter().map(|(a, _)| *a).collect(),
-            )) {
-                continue;
-            }
-            let provenance = Provenance {
-                strategy: "mutant".to_owned(),
-                policy: RECOMMENDED.name.to_owned(),
-                mutant: Some(mutant.name()),
-                invariant: Some(invariant.id.to_owned()),
-                seed: None,
-                bounds,
-                spec_version: SPEC_VERSION,
-            };
-            let mut fixture = unannotated(
-                format!("mutant/{}/search-{}-{id}", mutant.name(), b + 1),
-                format!(
-                    "Host mutant {mutant} ({}) breaks {} ({}) in {} steps, found by breadth-first search; a host with that defect fails here.",
-                    mutant.describe(),
-                    invariant.id,
-                    invariant.name,
-                    trace.len()
-                ),
-                provenance,
-                &model,
-                &trace,
-            );
-            if kills_mutant(&fixture, mutant) {
-                annotate(&mut fixture);
-                fixtures.push(fixture);
-                found.added += 1;
-            }
+            let name = format!("mutant/{mutant}/search-{}-{id}", b + 1);
+            kept.offer(name, ", found by breadth-first search", None, &model, &searched.trace(*id));
         }
     }
-    (fixtures, found)
+    found.added = kept.fixtures.len();
+    (kept.fixtures, found)
+}
+
+/// The first invariant `state` breaks, if any.
+fn broken(model: &CoherenceModel, state: &coherence_model::State) -> Option<&'static coherence_model::Invariant> {
+    INVARIANTS.iter().find(|i| i.violation(model, state).is_some())
+}
+
+/// The fixtures kept for one mutant, and the traces already offered.
+struct Kept {
+    mutant: Mutant,
+    fixtures: Vec<Fixture>,
+    seen: BTreeSet<(u8, u8, coherence_model::State, Vec<coherence_model::Action>)>,
+}
+
+impl Kept {
+    /// Keeps `trace` of `model` (the mutant's) as fixture `id` if it ends where an invariant
+    /// breaks, was not offered before, and the runner fails the mutant on it.
+    fn offer(&mut self, id: String, how: &str, seed: Option<u64>, model: &CoherenceModel, trace: &Trace) {
+        let last = trace.steps.last().map_or(&trace.init, |(_, s)| s);
+        let Some(invariant) = broken(model, last) else { return };
+        let bounds = model.bounds;
+        let actions = trace.steps.iter().map(|(a, _)| *a).collect();
+        if !self.seen.insert((bounds.connectors, bounds.sessions, trace.init, actions)) {
+            return;
+        }
+        let mutant = self.mutant;
+        let provenance = Provenance {
+            strategy: "mutant".to_owned(),
+            policy: RECOMMENDED.name.to_owned(),
+            mutant: Some(mutant.name()),
+            invariant: Some(invariant.id.to_owned()),
+            seed,
+            bounds,
+            spec_version: SPEC_VERSION,
+        };
+        let description = format!(
+            "Host mutant {mutant} ({}) breaks {} ({}) in {} steps{how}; a host with that defect fails here.",
+            mutant.describe(),
+            invariant.id,
+            invariant.name,
+            trace.len()
+        );
+        let mut fixture = unannotated(id, description, provenance, model, trace);
+        if kills_mutant(&fixture, mutant) {
+            annotate(&mut fixture);
+            self.fixtures.push(fixture);
+        }
+    }
 }
 
 /// The first violating states of a search, by number.

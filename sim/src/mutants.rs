@@ -114,33 +114,40 @@ impl Kills {
 /// Replays every fixture through `policy`'s reference host with each mutant planted, on
 /// `threads` threads.
 pub fn kills(policy: HostPolicy, mutants: &[Mutant], fixtures: &[Fixture], threads: usize) -> Vec<Kills> {
+    par_map(mutants, threads, |&mutant| {
+        let mut kills = Kills { mutant, killed_by: Vec::new(), host_failed: Vec::new() };
+        for fixture in fixtures {
+            let mut host = ReferenceHost::mutated(policy, Some(mutant));
+            match replay(fixture, &mut host).verdict {
+                Verdict::Pass => {}
+                Verdict::Fail(_) => kills.killed_by.push(fixture.id.clone()),
+                Verdict::HostFailed { .. } => kills.host_failed.push(fixture.id.clone()),
+            }
+        }
+        kills
+    })
+}
+
+/// `f` of every item, on `threads` threads that take the items in turn, in the items' order.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Kills)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.clamp(1, mutants.len().max(1)))
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.clamp(1, items.len().max(1)))
             .map(|_| {
                 scope.spawn(|| {
                     let mut mine = Vec::new();
                     loop {
                         let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&mutant) = mutants.get(k) else { break mine };
-                        let mut kills = Kills { mutant, killed_by: Vec::new(), host_failed: Vec::new() };
-                        for fixture in fixtures {
-                            let mut host = ReferenceHost::mutated(policy, Some(mutant));
-                            match replay(fixture, &mut host).verdict {
-                                Verdict::Pass => {}
-                                Verdict::Fail(_) => kills.killed_by.push(fixture.id.clone()),
-                                Verdict::HostFailed { .. } => kills.host_failed.push(fixture.id.clone()),
-                            }
-                        }
-                        mine.push((k, kills));
+                        let Some(item) = items.get(k) else { break mine };
+                        mine.push((k, f(item)));
                     }
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("a kill thread panicked")).collect()
+        workers.into_iter().flat_map(|w| w.join().expect("a worker thread panicked")).collect()
     });
     done.sort_by_key(|(k, _)| *k);
-    done.into_iter().map(|(_, kills)| kills).collect()
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The classification as text, one mutant per line, with the kill matrix if there is one: the

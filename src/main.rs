@@ -93,6 +93,15 @@ enum Strategy {
     All,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Tier {
+    /// The corpus's strategies (`--strategy`): what `fixtures/` holds.
+    Standard,
+    /// Deep walks only: 4 connectors, 3 sessions, every budget at its largest, up to 200 steps
+    /// (SPEC.md §11.2).
+    Deep,
+}
+
 #[derive(clap::Args)]
 struct GenArgs {
     /// The directory to write fixtures into (created if missing).
@@ -101,6 +110,9 @@ struct GenArgs {
     /// Which generation strategy.
     #[arg(long, value_enum, default_value = "all")]
     strategy: Strategy,
+    /// Which tier: the standard corpus, or deep walks (`--walks` of them, seeded by `--seed`).
+    #[arg(long, value_enum, default_value = "standard")]
+    tier: Tier,
     /// The seed of the random walks.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -376,7 +388,11 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
     };
     // Every strategy makes its whole list, and the shard keeps its share of each list: the mutant
     // strategy counts the kills of the whole rest of the corpus, whatever the shard.
-    let wanted = |strategy: Strategy| args.strategy == strategy || args.strategy == Strategy::All;
+    if args.tier == Tier::Deep && (args.strategy != Strategy::All || args.kill_matrix.is_some()) {
+        bail!("--tier deep is deep walks only: it takes no --strategy or --kill-matrix");
+    }
+    let standard = args.tier == Tier::Standard;
+    let wanted = |strategy: Strategy| standard && (args.strategy == strategy || args.strategy == Strategy::All);
     let mut base: Vec<Vec<coherence_sim::fixture::Fixture>> = Vec::new();
     if wanted(Strategy::Counterexample) {
         base.push(counterexamples(&counterexample_reports(2), Shard::ALL));
@@ -403,6 +419,9 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
     if let Some((extra, _)) = &mutants {
         fixtures.extend(extra.iter().cloned());
     }
+    if args.tier == Tier::Deep {
+        fixtures = coherence_sim::generate::deep_walks(args.seed, args.walks as usize, shard);
+    }
     let mut ids = std::collections::BTreeSet::new();
     for fixture in &fixtures {
         if !ids.insert(fixture.file_name()) {
@@ -415,6 +434,17 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
         std::fs::write(&path, fixture.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("gen: wrote {} fixtures to {}", fixtures.len(), args.out.display());
+    if args.tier == Tier::Deep && !fixtures.is_empty() {
+        let steps: Vec<usize> = fixtures.iter().map(|f| f.steps.len()).collect();
+        let long = steps.iter().filter(|&&n| n >= 100).count();
+        println!(
+            "gen: deep tier: {} to {} steps ({} on average); {long} of {} walks have 100 steps or more",
+            steps.iter().min().unwrap_or(&0),
+            steps.iter().max().unwrap_or(&0),
+            steps.iter().sum::<usize>() / steps.len(),
+            steps.len()
+        );
+    }
     if let Some(dir) = &args.itf {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for fixture in &fixtures {

@@ -16,7 +16,7 @@ use coherence_model::explore::Trace;
 use coherence_model::invariants::INVARIANTS;
 use coherence_model::story::step_words;
 use coherence_model::{
-    BROKEN_POLICIES, Bounds, CheckReport, CoherenceModel, HostPolicy, Mutant, POLICIES, RECOMMENDED, check_all,
+    Action, BROKEN_POLICIES, Bounds, CheckReport, CoherenceModel, HostPolicy, Mutant, POLICIES, RECOMMENDED, check_all,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -515,4 +515,130 @@ pub fn kill_matrix(found: &[MutantKills], kills: usize) -> String {
         );
     }
     out
+}
+
+/// The bounds of the deep tier: the most connectors and sessions the model represents, and every
+/// budget at its largest.
+pub const DEEP_BOUNDS: Bounds = Bounds {
+    connectors: coherence_model::state::CONNECTORS_MAX as u8,
+    sessions: coherence_model::state::SESSIONS_MAX as u8,
+    turns: coherence_model::system::BUDGET_MAX,
+    auth_changes: coherence_model::system::BUDGET_MAX,
+    faults: coherence_model::system::BUDGET_MAX,
+    commands: coherence_model::system::BUDGET_MAX,
+    symmetry: false,
+    servers: coherence_model::system::Servers::Any,
+};
+
+/// The longest walk of the deep tier.
+pub const DEEP_STEPS_MAX: usize = 200;
+
+/// What a deep walk prefers, when one of its preferred actions is enabled (three times in four).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeepStyle {
+    /// Nothing: every enabled action is as likely.
+    Uniform,
+    /// Auth changes and notifications of the first connector, delivered, duplicated and announced
+    /// early: a notification storm on its links.
+    Storm,
+    /// Injected faults.
+    Faults,
+    /// An action of another session than the last one's: sessions interleaved step by step.
+    Interleaved,
+}
+
+impl DeepStyle {
+    /// Every style, in the order walks take them.
+    pub const ALL: [DeepStyle; 4] = [DeepStyle::Uniform, DeepStyle::Storm, DeepStyle::Faults, DeepStyle::Interleaved];
+
+    /// The style's name in a fixture's id.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeepStyle::Uniform => "uniform",
+            DeepStyle::Storm => "storm",
+            DeepStyle::Faults => "faults",
+            DeepStyle::Interleaved => "interleaved",
+        }
+    }
+
+    fn prefers(self, action: Action, last: Option<Action>) -> bool {
+        match self {
+            DeepStyle::Uniform => false,
+            // On the first connector, so that its links get every change's notification.
+            DeepStyle::Storm => {
+                action.connector() == Some(coherence_model::state::ConnectorId(0))
+                    && matches!(
+                        action,
+                        Action::WebAuthenticate { .. }
+                            | Action::WebRevoke { .. }
+                            | Action::TokenExpire { .. }
+                            | Action::DeliverNotification { .. }
+                            | Action::DuplicateNotification { .. }
+                            | Action::NotifyBeforeUpdate { .. }
+                    )
+            }
+            DeepStyle::Faults => action.is_fault(),
+            DeepStyle::Interleaved => action.session().is_some() && action.session() != last.and_then(|a| a.session()),
+        }
+    }
+}
+
+/// A deep walk of the `recommended` model at [`DEEP_BOUNDS`], of at most [`DEEP_STEPS_MAX`] steps.
+pub fn deep_walk(style: DeepStyle, rng: &mut ChaCha8Rng) -> Trace {
+    let model = CoherenceModel::new(RECOMMENDED, DEEP_BOUNDS);
+    let inits = model.initial_states();
+    let init = inits[rng.next_u32() as usize % inits.len()];
+    let mut state = init;
+    let mut steps: Vec<(Action, coherence_model::State)> = Vec::new();
+    let (mut actions, mut preferred) = (Vec::new(), Vec::new());
+    for _ in 0..DEEP_STEPS_MAX {
+        actions.clear();
+        model.enabled_actions(&state, &mut actions);
+        if actions.is_empty() {
+            break;
+        }
+        let last = steps.last().map(|(a, _)| *a);
+        preferred.clear();
+        preferred.extend(actions.iter().copied().filter(|a| style.prefers(*a, last)));
+        let from = if !preferred.is_empty() && rng.next_u32() % 4 != 0 { &preferred } else { &actions };
+        let action = from[rng.next_u32() as usize % from.len()];
+        state = model.step(&state, action).expect("enabled actions step");
+        steps.push((action, state));
+    }
+    Trace { init, steps }
+}
+
+/// The deep tier (SPEC.md §11.2): `count` deep walks seeded from `seed`, the styles in turn.
+pub fn deep_walks(seed: u64, count: usize, shard: Shard) -> Vec<Fixture> {
+    (0..count)
+        .filter(|k| shard.owns(*k))
+        .map(|k| {
+            // Streams apart from the other strategies' walks.
+            let walk_seed = walk_seed(seed, 1 << 41 | k as u64);
+            let style = DeepStyle::ALL[k % DeepStyle::ALL.len()];
+            let trace = deep_walk(style, &mut ChaCha8Rng::seed_from_u64(walk_seed));
+            let provenance = Provenance {
+                strategy: "deep-walk".to_owned(),
+                policy: RECOMMENDED.name.to_owned(),
+                mutant: None,
+                invariant: None,
+                seed: Some(walk_seed),
+                bounds: DEEP_BOUNDS,
+                spec_version: SPEC_VERSION,
+            };
+            fixture_from_trace(
+                format!("deep/{seed}/{}/{k:04}", style.name()),
+                format!(
+                    "Deep walk {k} of seed {seed} ({} style): {} steps of the recommended model with {} connectors and {} sessions.",
+                    style.name(),
+                    trace.len(),
+                    DEEP_BOUNDS.connectors,
+                    DEEP_BOUNDS.sessions
+                ),
+                provenance,
+                RECOMMENDED,
+                &trace,
+            )
+        })
+        .collect()
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod conform;
+mod deep;
 mod designs;
 mod holds;
 mod itf;

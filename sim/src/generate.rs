@@ -600,7 +600,7 @@ pub fn deep_walk(style: DeepStyle, rng: &mut ChaCha8Rng) -> Trace {
         let last = steps.last().map(|(a, _)| *a);
         preferred.clear();
         preferred.extend(actions.iter().copied().filter(|a| style.prefers(*a, last)));
-        let from = if !preferred.is_empty() && rng.next_u32() % 4 != 0 { &preferred } else { &actions };
+        let from = if !preferred.is_empty() && !rng.next_u32().is_multiple_of(4) { &preferred } else { &actions };
         let action = from[rng.next_u32() as usize % from.len()];
         state = model.step(&state, action).expect("enabled actions step");
         steps.push((action, state));

@@ -470,7 +470,7 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
         );
         for m in weak {
             println!(
-                "gen: mutants: {} is killed by {} (no other walk of {} broke an invariant and failed it; `coherence mutants --classify --mutant {}` says whether it can be)",
+                "gen: mutants: {} is killed by {} (no other of {} walks, nor a breadth-first search at the classifying bounds, found a fixture that fails it; `coherence mutants --classify --mutant {}` says whether one can)",
                 m.mutant,
                 m.total(),
                 m.walks,

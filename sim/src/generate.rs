@@ -353,8 +353,6 @@ pub struct MutantKills {
     pub added: usize,
     /// Walks tried.
     pub walks: usize,
-    /// Whether the walks fell short and the checker's search was used too.
-    pub searched: bool,
 }
 
 impl MutantKills {
@@ -399,7 +397,7 @@ pub fn mutant_fixtures(
 
 fn kill_mutant(seed: u64, kills: usize, base: &[Fixture], k: usize, mutant: Mutant) -> (Vec<Fixture>, MutantKills) {
     let by_base = base.iter().filter(|f| kills_mutant(f, mutant)).count();
-    let mut found = MutantKills { mutant, by_base, added: 0, walks: 0, searched: false };
+    let mut found = MutantKills { mutant, by_base, added: 0, walks: 0 };
     let mut kept = Kept { mutant, fixtures: Vec::new(), seen: BTreeSet::new() };
     while by_base + kept.fixtures.len() < kills && found.walks < MUTANT_WALKS_MAX {
         let j = found.walks;
@@ -416,7 +414,6 @@ fn kill_mutant(seed: u64, kills: usize, base: &[Fixture], k: usize, mutant: Muta
         if by_base + kept.fixtures.len() >= kills {
             break;
         }
-        found.searched = true;
         let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
         let mut shares = [Violating { model: &model, ids: Vec::new() }];
         let searched = coherence_model::search_with(&model, &mut shares);

@@ -119,9 +119,14 @@ struct GenArgs {
     /// How many random walks.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     walks: u32,
-    /// Generate only shard i of n (1 <= i <= n); shards are disjoint and together make the whole.
+    /// Do only shard i of n (1 <= i <= n) of the work, and write it as a part into --out: merge
+    /// the n parts with --merge (SPEC.md §11.2).
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Merge the parts that `--shard 1/N` .. `--shard N/N` wrote into the corpus in --out, the same
+    /// byte for byte as the unsharded run's. The settings come from the parts.
+    #[arg(long, value_name = "PART", num_args = 1.., conflicts_with_all = ["shard", "strategy", "tier", "seed", "walks", "kills", "scenarios"])]
+    merge: Vec<std::path::PathBuf>,
     /// Where the scripted scenarios are.
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     scenarios: std::path::PathBuf,
@@ -378,63 +383,89 @@ fn mutants(args: MutantsArgs) -> Result<ExitCode> {
 }
 
 fn generate(args: GenArgs) -> Result<ExitCode> {
-    use coherence_sim::generate::{Shard, counterexample_reports, counterexamples, coverage_fixtures, random_walks};
-    if args.kill_matrix.is_some() && !matches!(args.strategy, Strategy::Mutant | Strategy::All) {
-        bail!("--kill-matrix needs the mutant strategy (--strategy mutant or all)");
-    }
-    let shard = match &args.shard {
-        None => Shard::ALL,
-        Some(text) => Shard::parse(text).map_err(anyhow::Error::msg)?,
-    };
-    // Every strategy makes its whole list, and the shard keeps its share of each list: the mutant
-    // strategy counts the kills of the whole rest of the corpus, whatever the shard.
-    if args.tier == Tier::Deep && (args.strategy != Strategy::All || args.kill_matrix.is_some()) {
-        bail!("--tier deep is deep walks only: it takes no --strategy or --kill-matrix");
-    }
-    let standard = args.tier == Tier::Standard;
-    let wanted = |strategy: Strategy| standard && (args.strategy == strategy || args.strategy == Strategy::All);
-    let mut base: Vec<Vec<coherence_sim::fixture::Fixture>> = Vec::new();
-    if wanted(Strategy::Counterexample) {
-        base.push(counterexamples(&counterexample_reports(2), Shard::ALL));
-    }
-    if wanted(Strategy::Walk) {
-        base.push(random_walks(args.seed, args.walks as usize, Shard::ALL));
-    }
-    let cover =
-        wanted(Strategy::Coverage).then(|| coherence_sim::coverage::cover(coherence_sim::coverage::COVERAGE_BOUNDS));
-    if let Some(cover) = &cover {
-        base.push(coverage_fixtures(cover, coherence_sim::coverage::COVERAGE_BOUNDS, Shard::ALL));
-    }
-    if wanted(Strategy::Scenario) {
-        base.push(coherence_sim::scenario::scenario_fixtures(&args.scenarios).map_err(anyhow::Error::msg)?);
-    }
-    let mutants = wanted(Strategy::Mutant).then(|| {
-        let whole: Vec<_> = base.iter().flatten().cloned().collect();
-        coherence_sim::generate::mutant_fixtures(args.seed, args.kills as usize, &whole, shard, 2)
-    });
-    let mut fixtures: Vec<coherence_sim::fixture::Fixture> = base
-        .into_iter()
-        .flat_map(|list| list.into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).map(|(_, f)| f))
-        .collect();
-    if let Some((extra, _)) = &mutants {
-        fixtures.extend(extra.iter().cloned());
-    }
-    if args.tier == Tier::Deep {
-        fixtures = coherence_sim::generate::deep_walks(args.seed, args.walks as usize, shard);
-    }
-    let mut ids = std::collections::BTreeSet::new();
-    for fixture in &fixtures {
-        if !ids.insert(fixture.file_name()) {
-            bail!("two fixtures would both be written as {}: give them different ids", fixture.file_name());
+    use coherence_sim::generate::Shard;
+    use coherence_sim::shards::{self, Part};
+    if !args.merge.is_empty() {
+        let mut parts = Vec::with_capacity(args.merge.len());
+        for dir in &args.merge {
+            if std::path::absolute(dir).ok() == std::path::absolute(&args.out).ok() {
+                bail!("--out {} is one of the parts: merge into another directory", args.out.display());
+            }
+            parts.push(Part::read(dir).map_err(anyhow::Error::msg)?);
         }
+        let corpus = shards::merge(parts, 2).map_err(anyhow::Error::msg)?;
+        return write_corpus(&corpus, &args);
     }
+    let settings = match args.tier {
+        Tier::Deep if args.strategy != Strategy::All || args.kill_matrix.is_some() => {
+            bail!("--tier deep is deep walks only: it takes no --strategy or --kill-matrix")
+        }
+        Tier::Deep => shards::Settings {
+            tier: shards::Tier::Deep,
+            strategies: Vec::new(),
+            seed: args.seed,
+            walks: args.walks,
+            kills: args.kills,
+        },
+        Tier::Standard => {
+            let strategies = match args.strategy {
+                Strategy::All => shards::Strategy::ALL.to_vec(),
+                Strategy::Counterexample => vec![shards::Strategy::Counterexample],
+                Strategy::Walk => vec![shards::Strategy::Walk],
+                Strategy::Coverage => vec![shards::Strategy::Coverage],
+                Strategy::Scenario => vec![shards::Strategy::Scenario],
+                Strategy::Mutant => vec![shards::Strategy::Mutant],
+            };
+            if args.kill_matrix.is_some() && !strategies.contains(&shards::Strategy::Mutant) {
+                bail!("--kill-matrix needs the mutant strategy (--strategy mutant or all)");
+            }
+            shards::Settings {
+                tier: shards::Tier::Standard,
+                strategies,
+                seed: args.seed,
+                walks: args.walks,
+                kills: args.kills,
+            }
+        }
+    };
+    let Some(text) = &args.shard else {
+        let corpus = shards::generate(&settings, &args.scenarios, 2).map_err(anyhow::Error::msg)?;
+        return write_corpus(&corpus, &args);
+    };
+    if args.itf.is_some() || args.kill_matrix.is_some() {
+        bail!("--itf and --kill-matrix go with --merge: a shard writes a part, not the corpus");
+    }
+    let shard = Shard::parse(text).map_err(anyhow::Error::msg)?;
+    let items = shards::share(&settings, shard);
+    let part = shards::run(&settings, shard, &items, &args.scenarios, 2).map_err(anyhow::Error::msg)?;
+    part.write(&args.out).map_err(anyhow::Error::msg)?;
+    let candidates: usize = part.candidates.iter().map(|c| c.found.len()).sum();
+    println!(
+        "gen: shard {text}: {} items ({} estimated core-seconds of {}); wrote {} fixtures and {candidates} candidates of {} host mutants to {}",
+        items.len(),
+        items.iter().map(|i| u64::from(i.cost())).sum::<u64>(),
+        shards::items(&settings).iter().map(|i| u64::from(i.cost())).sum::<u64>(),
+        part.fixtures.len(),
+        part.candidates.len(),
+        args.out.display()
+    );
+    println!(
+        "gen: merge the parts of shards 1/{0} to {0}/{0} with `coherence gen --merge DIR... --out DIR`",
+        shard.count
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a generated corpus as `gen` was asked to, and reports on it.
+fn write_corpus(corpus: &coherence_sim::shards::Corpus, args: &GenArgs) -> Result<ExitCode> {
+    let fixtures = &corpus.fixtures;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    for fixture in &fixtures {
+    for fixture in fixtures {
         let path = args.out.join(fixture.file_name());
         std::fs::write(&path, fixture.to_json()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("gen: wrote {} fixtures to {}", fixtures.len(), args.out.display());
-    if args.tier == Tier::Deep && !fixtures.is_empty() {
+    if corpus.settings.tier == coherence_sim::shards::Tier::Deep && !fixtures.is_empty() {
         let steps: Vec<usize> = fixtures.iter().map(|f| f.steps.len()).collect();
         let long = steps.iter().filter(|&&n| n >= 100).count();
         println!(
@@ -447,7 +478,7 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
     }
     if let Some(dir) = &args.itf {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for fixture in &fixtures {
+        for fixture in fixtures {
             let itf = coherence_sim::itf::to_itf(fixture).map_err(anyhow::Error::msg)?;
             let path = dir.join(fixture.file_name().replace(".json", ".itf.json"));
             std::fs::write(&path, serde_json::to_string_pretty(&itf)? + "\n")
@@ -455,17 +486,17 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
         }
         println!("gen: wrote {} ITF traces to {}", fixtures.len(), dir.display());
     }
-    if let Some((_, found)) = &mutants {
-        let matrix = coherence_sim::generate::kill_matrix(found, args.kills as usize);
+    if let Some(found) = &corpus.kills {
+        let kills = corpus.settings.kills as usize;
+        let matrix = coherence_sim::generate::kill_matrix(found, kills);
         if let Some(path) = &args.kill_matrix {
             std::fs::write(path, &matrix).with_context(|| format!("cannot write {}", path.display()))?;
         }
-        let weak: Vec<_> = found.iter().filter(|m| m.total() < args.kills as usize).collect();
+        let weak: Vec<_> = found.iter().filter(|m| m.total() < kills).collect();
         println!(
-            "gen: mutants: {} of {} host mutants are killed by at least {} fixtures; the mutant strategy added {}",
+            "gen: mutants: {} of {} host mutants are killed by at least {kills} fixtures; the mutant strategy added {}",
             found.len() - weak.len(),
             found.len(),
-            args.kills,
             found.iter().map(|m| m.added).sum::<usize>()
         );
         for m in weak {
@@ -478,22 +509,21 @@ fn generate(args: GenArgs) -> Result<ExitCode> {
             );
         }
     }
-    if let Some(cover) = &cover {
-        let covered = coherence_sim::coverage::coverage_of(&fixtures, &cover.reachable);
+    if let Some(c) = &corpus.cover {
         println!(
             "gen: coverage: {} traces cover the reachable abstract transitions of recommended at the default bounds; \
-             the fixtures written cover {covered} of {} ({:.1}%)",
-            cover.traces.len(),
-            cover.reachable.len(),
-            100.0 * covered as f64 / cover.reachable.len() as f64
+             the fixtures written cover {} of {} ({:.1}%)",
+            c.traces,
+            c.covered,
+            c.reachable,
+            100.0 * c.covered as f64 / c.reachable as f64
         );
-        let walks: Vec<_> = fixtures.iter().filter(|f| f.provenance.strategy == "random-walk").cloned().collect();
-        if !walks.is_empty() {
-            let by_walks = coherence_sim::coverage::coverage_of(&walks, &cover.reachable);
+        if c.walks > 0 {
             println!(
-                "gen: coverage: the {} random walks alone cover {by_walks} ({:.1}%)",
-                walks.len(),
-                100.0 * by_walks as f64 / cover.reachable.len() as f64
+                "gen: coverage: the {} random walks alone cover {} ({:.1}%)",
+                c.walks,
+                c.by_walks,
+                100.0 * c.by_walks as f64 / c.reachable as f64
             );
         }
     }

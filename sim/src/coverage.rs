@@ -206,9 +206,14 @@ fn nearest_uncovered(
     None
 }
 
-/// How many of `reachable` the traces of `fixtures` cover, replaying each under `recommended`
-/// (a step `recommended` does not enable ends that fixture's contribution).
+/// How many of `reachable` the traces of `fixtures` cover.
 pub fn coverage_of(fixtures: &[crate::fixture::Fixture], reachable: &BTreeSet<AbstractTransition>) -> usize {
+    transitions_of(fixtures).intersection(reachable).count()
+}
+
+/// The abstract transitions the traces of `fixtures` take, replaying each under `recommended` (a
+/// step `recommended` does not enable ends that fixture's contribution).
+pub fn transitions_of(fixtures: &[crate::fixture::Fixture]) -> BTreeSet<AbstractTransition> {
     let mut covered = BTreeSet::new();
     for fixture in fixtures {
         let model = CoherenceModel::new(RECOMMENDED, fixture.bounds);
@@ -225,5 +230,5 @@ pub fn coverage_of(fixtures: &[crate::fixture::Fixture], reachable: &BTreeSet<Ab
             state = after;
         }
     }
-    covered.intersection(reachable).count()
+    covered
 }

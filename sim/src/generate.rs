@@ -148,9 +148,8 @@ pub const DEEP_FAULT_BOUNDS: Bounds = Bounds { connectors: 1, faults: 2, command
 
 /// One fixture per counterexample in `reports`, skipping `recommended` (it has none), and skipping
 /// a (policy, invariant) pair an earlier report already has.
-pub fn counterexamples(reports: &[CheckReport], shard: Shard) -> Vec<Fixture> {
+pub fn counterexamples(reports: &[CheckReport]) -> Vec<Fixture> {
     let mut fixtures = Vec::new();
-    let mut k = 0;
     let mut seen = BTreeSet::new();
     for report in reports {
         for outcome in &report.invariants {
@@ -159,10 +158,6 @@ pub fn counterexamples(reports: &[CheckReport], shard: Shard) -> Vec<Fixture> {
                 continue;
             }
             let deep = report.bounds != Bounds::DEFAULT;
-            k += 1;
-            if !shard.owns(k - 1) {
-                continue;
-            }
             let provenance = Provenance {
                 strategy: "counterexample".to_owned(),
                 policy: report.policy.name.to_owned(),
@@ -298,9 +293,13 @@ pub fn mutant_policies() -> Vec<HostPolicy> {
 /// The checker's reports the counterexample strategy draws from: every mutant policy at the
 /// default bounds, then at [`DEEP_FAULT_BOUNDS`].
 pub fn counterexample_reports(threads: usize) -> Vec<CheckReport> {
-    let policies = mutant_policies();
-    let mut reports = check_all(&policies, Bounds::DEFAULT, threads);
-    reports.extend(check_all(&policies, DEEP_FAULT_BOUNDS, threads));
+    counterexample_reports_of(&mutant_policies(), threads)
+}
+
+/// The checker's reports of `policies` at the default bounds, then at [`DEEP_FAULT_BOUNDS`].
+pub fn counterexample_reports_of(policies: &[HostPolicy], threads: usize) -> Vec<CheckReport> {
+    let mut reports = check_all(policies, Bounds::DEFAULT, threads);
+    reports.extend(check_all(policies, DEEP_FAULT_BOUNDS, threads));
     reports
 }
 
@@ -369,23 +368,82 @@ pub fn kills_mutant(fixture: &Fixture, mutant: Mutant) -> bool {
     !matches!(replay(fixture, &mut host).verdict, crate::engine::Verdict::Pass)
 }
 
-/// Mutation-guided fixtures (SPEC.md §11.4): for every host mutant that fewer than `kills`
-/// fixtures of `base` kill, seeded random walks of `recommended` with the mutant planted, each
-/// ended at its first violation of an invariant and kept when the runner fails the mutant on it,
-/// until `kills` fixtures kill the mutant or [`MUTANT_WALKS_MAX`] walks were tried; then, if still
-/// short, the shortest paths to the first violating states a breadth-first search of the mutant
-/// finds at [`coherence_model::mutant::CLASSIFYING_BOUNDS`], kept the same way. Mutants are
-/// the work items of `shard`, handled on `threads` threads; each mutant's fixtures depend only on
-/// `seed`, `base` and the mutant, so the output is the same whatever the threads and shards.
-pub fn mutant_fixtures(
-    seed: u64,
-    kills: usize,
-    base: &[Fixture],
-    shard: Shard,
-    threads: usize,
-) -> (Vec<Fixture>, Vec<MutantKills>) {
-    let mutants: Vec<(usize, Mutant)> = Mutant::all().into_iter().enumerate().filter(|(k, _)| shard.owns(*k)).collect();
-    let done = crate::mutants::par_map(&mutants, threads, |&(k, mutant)| kill_mutant(seed, kills, base, k, mutant));
+/// The fixtures that kill one mutant, in the order the mutant strategy finds them, up to the most
+/// it could take: they do not depend on the rest of the corpus, which only decides how many of
+/// them are taken ([`Candidates::select`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidates {
+    /// The mutant.
+    pub mutant: Mutant,
+    /// The fixtures, each with the walk (from 0) that found it, or `None` when the search did.
+    pub found: Vec<(Option<usize>, Fixture)>,
+}
+
+impl Candidates {
+    /// The mutant strategy's fixtures for the mutant when `by_base` fixtures of the rest of the
+    /// corpus kill it and `kills` are wanted: the first `kills - by_base` candidates. The walks
+    /// tried are those the strategy needed to find them: none when the base is enough, up to the
+    /// walk that found the last one taken, or all [`MUTANT_WALKS_MAX`] when it had to search.
+    pub fn select(&self, by_base: usize, kills: usize) -> (Vec<Fixture>, MutantKills) {
+        let need = kills.saturating_sub(by_base);
+        let taken = &self.found[..need.min(self.found.len())];
+        let walks = match taken.last() {
+            None if need == 0 => 0,
+            Some((Some(j), _)) if taken.len() == need => j + 1,
+            _ => MUTANT_WALKS_MAX,
+        };
+        let fixtures: Vec<Fixture> = taken.iter().map(|(_, f)| f.clone()).collect();
+        (fixtures, MutantKills { mutant: self.mutant, by_base, added: taken.len(), walks })
+    }
+}
+
+/// Mutation-guided fixtures (SPEC.md §11.4) for the mutant numbered `k` in [`Mutant::all`]:
+/// seeded random walks of `recommended` with the mutant planted, each ended at its first
+/// violation of an invariant and kept when the runner fails the mutant on it, until `kills`
+/// fixtures kill the mutant or [`MUTANT_WALKS_MAX`] walks were tried; then, if still short, the
+/// shortest paths to the first violating states a breadth-first search of the mutant finds at
+/// [`coherence_model::mutant::CLASSIFYING_BOUNDS`], kept the same way. They depend only on
+/// `seed`, `k` and the mutant: the rest of the corpus decides how many are taken.
+pub fn mutant_candidates(seed: u64, kills: usize, k: usize, mutant: Mutant) -> Candidates {
+    let mut kept = Kept { mutant, found: Vec::new(), seen: BTreeSet::new() };
+    let mut walks = 0;
+    while kept.found.len() < kills && walks < MUTANT_WALKS_MAX {
+        let j = walks;
+        walks += 1;
+        // Streams apart from the random-walk strategy's (which uses k < 2^20).
+        let walk_seed = walk_seed(seed, 1 << 40 | (k as u64) << 20 | j as u64);
+        let mut rng = ChaCha8Rng::seed_from_u64(walk_seed);
+        let bounds = swarm_bounds(&mut rng);
+        let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
+        let trace = walk_model(&model, &mut rng, |state| broken(&model, state).is_some());
+        kept.offer(Some(j), format!("mutant/{mutant}/{j:04}"), " of this walk", Some(walk_seed), &model, &trace);
+    }
+    for (b, bounds) in coherence_model::mutant::CLASSIFYING_BOUNDS.into_iter().enumerate() {
+        if kept.found.len() >= kills {
+            break;
+        }
+        let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
+        let mut shares = [Violating { model: &model, ids: Vec::new() }];
+        let searched = coherence_model::search_with(&model, &mut shares);
+        for id in &shares[0].ids {
+            if kept.found.len() >= kills {
+                break;
+            }
+            let name = format!("mutant/{mutant}/search-{}-{id}", b + 1);
+            kept.offer(None, name, ", found by breadth-first search", None, &model, &searched.trace(*id));
+        }
+    }
+    Candidates { mutant, found: kept.found }
+}
+
+/// The mutant strategy over every host mutant, on `threads` threads: for each, the candidates it
+/// needs beyond the fixtures of `base` that kill it.
+pub fn mutant_fixtures(seed: u64, kills: usize, base: &[Fixture], threads: usize) -> (Vec<Fixture>, Vec<MutantKills>) {
+    let mutants: Vec<(usize, Mutant)> = Mutant::all().into_iter().enumerate().collect();
+    let done = crate::mutants::par_map(&mutants, threads, |&(k, mutant)| {
+        let by_base = base.iter().filter(|f| kills_mutant(f, mutant)).count();
+        mutant_candidates(seed, kills.saturating_sub(by_base), k, mutant).select(by_base, kills)
+    });
     let mut fixtures = Vec::new();
     let mut found = Vec::new();
     for (f, kills) in done {
@@ -393,40 +451,6 @@ pub fn mutant_fixtures(
         found.push(kills);
     }
     (fixtures, found)
-}
-
-fn kill_mutant(seed: u64, kills: usize, base: &[Fixture], k: usize, mutant: Mutant) -> (Vec<Fixture>, MutantKills) {
-    let by_base = base.iter().filter(|f| kills_mutant(f, mutant)).count();
-    let mut found = MutantKills { mutant, by_base, added: 0, walks: 0 };
-    let mut kept = Kept { mutant, fixtures: Vec::new(), seen: BTreeSet::new() };
-    while by_base + kept.fixtures.len() < kills && found.walks < MUTANT_WALKS_MAX {
-        let j = found.walks;
-        found.walks += 1;
-        // Streams apart from the random-walk strategy's (which uses k < 2^20).
-        let walk_seed = walk_seed(seed, 1 << 40 | (k as u64) << 20 | j as u64);
-        let mut rng = ChaCha8Rng::seed_from_u64(walk_seed);
-        let bounds = swarm_bounds(&mut rng);
-        let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
-        let trace = walk_model(&model, &mut rng, |state| broken(&model, state).is_some());
-        kept.offer(format!("mutant/{mutant}/{j:04}"), " of this walk", Some(walk_seed), &model, &trace);
-    }
-    for (b, bounds) in coherence_model::mutant::CLASSIFYING_BOUNDS.into_iter().enumerate() {
-        if by_base + kept.fixtures.len() >= kills {
-            break;
-        }
-        let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
-        let mut shares = [Violating { model: &model, ids: Vec::new() }];
-        let searched = coherence_model::search_with(&model, &mut shares);
-        for id in &shares[0].ids {
-            if by_base + kept.fixtures.len() >= kills {
-                break;
-            }
-            let name = format!("mutant/{mutant}/search-{}-{id}", b + 1);
-            kept.offer(name, ", found by breadth-first search", None, &model, &searched.trace(*id));
-        }
-    }
-    found.added = kept.fixtures.len();
-    (kept.fixtures, found)
 }
 
 /// The first invariant `state` breaks, if any.
@@ -437,14 +461,22 @@ fn broken(model: &CoherenceModel, state: &coherence_model::State) -> Option<&'st
 /// The fixtures kept for one mutant, and the traces already offered.
 struct Kept {
     mutant: Mutant,
-    fixtures: Vec<Fixture>,
+    found: Vec<(Option<usize>, Fixture)>,
     seen: BTreeSet<(u8, u8, coherence_model::State, Vec<coherence_model::Action>)>,
 }
 
 impl Kept {
     /// Keeps `trace` of `model` (the mutant's) as fixture `id` if it ends where an invariant
     /// breaks, was not offered before, and the runner fails the mutant on it.
-    fn offer(&mut self, id: String, how: &str, seed: Option<u64>, model: &CoherenceModel, trace: &Trace) {
+    fn offer(
+        &mut self,
+        walk: Option<usize>,
+        id: String,
+        how: &str,
+        seed: Option<u64>,
+        model: &CoherenceModel,
+        trace: &Trace,
+    ) {
         let last = trace.steps.last().map_or(&trace.init, |(_, s)| s);
         let Some(invariant) = broken(model, last) else { return };
         let bounds = model.bounds;
@@ -472,7 +504,7 @@ impl Kept {
         let mut fixture = unannotated(id, description, provenance, model, trace);
         if kills_mutant(&fixture, mutant) {
             annotate(&mut fixture);
-            self.fixtures.push(fixture);
+            self.found.push((walk, fixture));
         }
     }
 }
@@ -607,35 +639,35 @@ pub fn deep_walk(style: DeepStyle, rng: &mut ChaCha8Rng) -> Trace {
 
 /// The deep tier (SPEC.md §11.2): `count` deep walks seeded from `seed`, the styles in turn.
 pub fn deep_walks(seed: u64, count: usize, shard: Shard) -> Vec<Fixture> {
-    (0..count)
-        .filter(|k| shard.owns(*k))
-        .map(|k| {
-            // Streams apart from the other strategies' walks.
-            let walk_seed = walk_seed(seed, 1 << 41 | k as u64);
-            let style = DeepStyle::ALL[k % DeepStyle::ALL.len()];
-            let trace = deep_walk(style, &mut ChaCha8Rng::seed_from_u64(walk_seed));
-            let provenance = Provenance {
-                strategy: "deep-walk".to_owned(),
-                policy: RECOMMENDED.name.to_owned(),
-                mutant: None,
-                invariant: None,
-                seed: Some(walk_seed),
-                bounds: DEEP_BOUNDS,
-                spec_version: SPEC_VERSION,
-            };
-            fixture_from_trace(
-                format!("deep/{seed}/{}/{k:04}", style.name()),
-                format!(
-                    "Deep walk {k} of seed {seed} ({} style): {} steps of the recommended model with {} connectors and {} sessions.",
-                    style.name(),
-                    trace.len(),
-                    DEEP_BOUNDS.connectors,
-                    DEEP_BOUNDS.sessions
-                ),
-                provenance,
-                RECOMMENDED,
-                &trace,
-            )
-        })
-        .collect()
+    (0..count).filter(|k| shard.owns(*k)).map(|k| deep_walk_fixture(seed, k)).collect()
+}
+
+/// Deep walk `k` of seed `seed`.
+pub fn deep_walk_fixture(seed: u64, k: usize) -> Fixture {
+    // Streams apart from the other strategies' walks.
+    let walk_seed = walk_seed(seed, 1 << 41 | k as u64);
+    let style = DeepStyle::ALL[k % DeepStyle::ALL.len()];
+    let trace = deep_walk(style, &mut ChaCha8Rng::seed_from_u64(walk_seed));
+    let provenance = Provenance {
+        strategy: "deep-walk".to_owned(),
+        policy: RECOMMENDED.name.to_owned(),
+        mutant: None,
+        invariant: None,
+        seed: Some(walk_seed),
+        bounds: DEEP_BOUNDS,
+        spec_version: SPEC_VERSION,
+    };
+    fixture_from_trace(
+        format!("deep/{seed}/{}/{k:04}", style.name()),
+        format!(
+            "Deep walk {k} of seed {seed} ({} style): {} steps of the recommended model with {} connectors and {} sessions.",
+            style.name(),
+            trace.len(),
+            DEEP_BOUNDS.connectors,
+            DEEP_BOUNDS.sessions
+        ),
+        provenance,
+        RECOMMENDED,
+        &trace,
+    )
 }

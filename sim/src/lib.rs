@@ -27,5 +27,6 @@ pub mod mutants;
 pub mod protocol;
 pub mod scenario;
 pub mod schema;
+pub mod shards;
 pub mod strict_json;
 pub mod swarm;

@@ -38,7 +38,7 @@ fn regenerated() -> Vec<Fixture> {
         mutants.iter().map(|p| p.name).collect::<Vec<_>>()
     );
     reports.extend(deep_fault_reports().iter().cloned());
-    let mut fixtures = counterexamples(&reports, Shard::ALL);
+    let mut fixtures = counterexamples(&reports);
     fixtures.extend(random_walks(1, 64, Shard::ALL));
     fixtures.extend(coverage_fixtures(cover_at_defaults(), COVERAGE_BOUNDS, Shard::ALL));
     fixtures.extend(scenario_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap());
@@ -388,10 +388,8 @@ fn inv12_means_the_same_in_the_checker_and_in_conformance() {
         .cloned()
         .collect();
     assert!(reports.len() >= 2, "INV-12 is violated by several policies");
-    let fixtures: Vec<Fixture> = counterexamples(&reports, Shard::ALL)
-        .into_iter()
-        .filter(|f| f.provenance.invariant.as_deref() == Some("INV-12"))
-        .collect();
+    let fixtures: Vec<Fixture> =
+        counterexamples(&reports).into_iter().filter(|f| f.provenance.invariant.as_deref() == Some("INV-12")).collect();
     assert_eq!(fixtures.len(), reports.len());
     for fixture in &fixtures {
         let policy = coherence_model::policy_named(&fixture.provenance.policy).unwrap();

@@ -15,6 +15,7 @@ mod props;
 mod rules;
 mod runner;
 mod schema;
+mod shards;
 mod spec;
 mod stories;
 mod swarm;

@@ -185,27 +185,3 @@ fn the_classification_in_mutants_md_is_what_the_checker_computes() {
         "MUTANTS.md is stale: run `coherence mutants --classify` and paste its output:\n{fresh}"
     );
 }
-
-/// The mutant strategy's fixtures for two mutants (one found by walks, one by search) are what it
-/// generates now, byte for byte, from the rest of the committed corpus. Heavy: the `--ignored` tier.
-#[test]
-#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
-fn mutant_fixtures_regenerate_byte_for_byte() {
-    use coherence_sim::generate::{Shard, mutant_fixtures};
-    let base: Vec<_> = corpus().iter().filter(|f| f.provenance.strategy != "mutant").cloned().collect();
-    let all = Mutant::all();
-    for name in ["relist-on-refresh-command/wrong-session", "relist-on-handshake/wrong-connector"] {
-        let k = all.iter().position(|m| m.name() == name).unwrap();
-        let shard = Shard { index: k as u32, count: all.len() as u32 };
-        let (fresh, _) = mutant_fixtures(1, 5, &base, shard, 1);
-        let committed: Vec<_> =
-            corpus().iter().filter(|f| f.provenance.mutant.as_deref() == Some(name)).map(|f| f.to_json()).collect();
-        assert!(!committed.is_empty(), "no committed fixture for {name}");
-        let fresh: Vec<_> = fresh.iter().map(|f| f.to_json()).collect();
-        let mut sorted = fresh.clone();
-        sorted.sort();
-        let mut committed = committed;
-        committed.sort();
-        assert_eq!(sorted, committed, "{name}: run `coherence gen --out fixtures`");
-    }
-}

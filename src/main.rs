@@ -35,12 +35,32 @@ enum Command {
     /// Swarm search: many seeded, bounded random searches, run anywhere, then merged.
     #[command(subcommand)]
     Swarm(SwarmCommand),
+    /// Play the language model on 127.0.0.1 for a host configured to use it, answer every
+    /// request the same way, and print what each request offers (one JSON line per request).
+    ModelEndpoint(ModelEndpointArgs),
     /// Write the JSON Schemas of the adapter protocol and the fixture format.
     Schema {
         /// The directory to write into (created if missing).
         #[arg(long, value_name = "DIR")]
         out: std::path::PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct ModelEndpointArgs {
+    /// The port on 127.0.0.1 (0: any free one; the first line printed says which).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// What the model answers every request: `text:WORDS`, or `call:TOOL` (a call of the tool the
+    /// host offers under that name, with no arguments).
+    #[arg(long, default_value = "text:That is not available with the tools I have.")]
+    reply: String,
+    /// Stop after answering this many model requests (past it, requests get a rate-limit error).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    requests: Option<u32>,
+    /// Stop after this many seconds, whatever happened.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    seconds: u64,
 }
 
 #[derive(Subcommand)]
@@ -324,6 +344,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Swarm(SwarmCommand::Run(args)) => swarm_run(args),
         Command::Swarm(SwarmCommand::Merge { reports }) => swarm_merge(&reports),
         Command::Gen(args) => generate(args),
+        Command::ModelEndpoint(args) => model_endpoint(args),
         Command::Conform(args) => conform(args),
         Command::RefAdapter(args) => ref_adapter(args),
         Command::Mutants(args) => mutants(args),
@@ -527,6 +548,64 @@ fn write_corpus(corpus: &coherence_sim::shards::Corpus, args: &GenArgs) -> Resul
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn model_endpoint(args: ModelEndpointArgs) -> Result<ExitCode> {
+    use coherence_wire::endpoint::{Limits, ModelEndpoint};
+    use coherence_wire::model_api::{ModelRequest, Reply, added_text};
+    let reply = match args.reply.split_once(':') {
+        Some(("text", words)) => Reply::Text { text: words.to_owned() },
+        Some(("call", tool)) if !tool.is_empty() => {
+            Reply::ToolCall { name: tool.to_owned(), input: serde_json::json!({}) }
+        }
+        _ => bail!("--reply `{}` is neither `text:WORDS` nor `call:TOOL`", args.reply),
+    };
+    let previous: std::sync::Mutex<Option<ModelRequest>> = std::sync::Mutex::new(None);
+    let (seen, answered) = std::sync::mpsc::channel::<()>();
+    let seen = std::sync::Mutex::new(seen);
+    let responder = move |request: &ModelRequest, index: usize| {
+        let mut previous = previous.lock().expect("one request at a time");
+        let line = serde_json::json!({
+            "index": index,
+            "api": request.api,
+            "model": request.model,
+            "stream": request.stream,
+            "tools": request.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            "added": added_text(previous.as_ref(), request),
+        });
+        let _ = emit(&(line.to_string() + "\n"));
+        *previous = Some(request.clone());
+        let _ = seen.lock().expect("sender").send(());
+        reply.clone()
+    };
+    let requests = args.requests.map_or(usize::MAX, |n| n as usize);
+    let limits = Limits { requests, ..Limits::DEFAULT };
+    let endpoint = ModelEndpoint::start_on(args.port, responder, limits)
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    eprintln!(
+        "model-endpoint: listening on {0} (Anthropic SDKs: base URL {0}; OpenAI-compatible: {0}/v1)",
+        endpoint.base_url()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.seconds);
+    let mut count = 0;
+    while count < requests {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if answered.recv_timeout(left).is_err() {
+            break;
+        }
+        count += 1;
+    }
+    // Let the last answer reach the host before the server goes.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = endpoint.log();
+    eprintln!(
+        "model-endpoint: {} model requests answered, {} refused, {} other requests{}",
+        log.exchanges.len(),
+        log.refused,
+        log.others.len(),
+        if log.others.is_empty() { String::new() } else { format!(": {}", log.others.join(", ")) }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -398,6 +398,9 @@ impl Part {
         }
         let shard = Shard::parse(&manifest.shard).map_err(|e| format!("{shown}: {e}"))?;
         let read = |name: &str| -> Result<Fixture, String> {
+            if name.contains(['/', '\\']) || name.starts_with('.') || !name.ends_with(".json") {
+                return Err(format!("{shown}: `{name}` is not the name of a fixture file in the part"));
+            }
             let path = dir.join(name);
             let fixture = Fixture::read(&path).map_err(|e| e.to_string())?;
             let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;

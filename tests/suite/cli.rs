@@ -193,3 +193,49 @@ fn the_policies_command_lists_every_policy() {
         assert!(stdout(&out).contains(policy.name));
     }
 }
+
+/// `coherence model-endpoint` says where it listens, prints a line per model request with the
+/// tools offered and the text added, answers as told, and stops after `--requests`.
+#[test]
+fn the_model_endpoint_prints_what_each_request_offers() {
+    use std::io::{BufRead, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .args(["model-endpoint", "--reply", "call:gmail__create_draft", "--requests", "1", "--seconds", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    said.read_line(&mut first).unwrap();
+    let url = first.split("base URL ").nth(1).unwrap().split(';').next().unwrap().to_owned();
+    let addr = url.trim_start_matches("http://");
+    let body = r#"{"model":"m","max_tokens":8,"system":"Be brief.","tools":[{"name":"gmail__create_draft","input_schema":{}}],"messages":[{"role":"user","content":"Draft."}]}"#;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.contains(r#""name":"gmail__create_draft""#) && response.contains(r#""stop_reason":"tool_use""#),
+        "{response}"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let line: serde_json::Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"index": 0, "api": "anthropic", "model": "m", "stream": false,
+                           "tools": ["gmail__create_draft"], "added": ["Be brief.", "Draft."]})
+    );
+    let mut rest = String::new();
+    said.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("1 model requests answered, 0 refused, 0 other requests"), "{rest}");
+    let bad = coherence(&["model-endpoint", "--reply", "say:hi"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("neither `text:WORDS` nor `call:TOOL`"));
+}

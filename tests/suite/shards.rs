@@ -126,6 +126,12 @@ fn parts_survive_the_disk_and_a_wrong_part_is_refused() {
     let json = |f: &[Fixture]| f.iter().map(Fixture::to_json).collect::<Vec<_>>();
     assert_eq!(json(&merged.fixtures), json(&whole.fixtures));
     assert_eq!(merged.fixtures.len(), 12 + 18);
+    // A manifest that names a file outside its part.
+    let manifest = dirs[0].path().join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let first = parts[0].fixtures[0].file_name();
+    std::fs::write(&manifest, text.replacen(&format!("\"{first}\""), "\"../escape.json\"", 1)).unwrap();
+    assert!(Part::read(dirs[0].path()).unwrap_err().contains("`../escape.json` is not the name of a fixture file"));
     let mut swapped = parts.clone();
     swapped[0].items.reverse();
     swapped[0].items.push("walks".to_owned());

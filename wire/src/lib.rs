@@ -11,3 +11,4 @@
 
 pub mod endpoint;
 pub mod model_api;
+pub mod reading;

@@ -82,6 +82,21 @@ impl Bounds {
         servers: Servers::Any,
     };
 
+    /// `connectors` and `sessions` with every budget at its largest ([`BUDGET_MAX`]), any
+    /// server, no symmetry: the bounds of a run whose length nothing but the budgets limits.
+    pub const fn widest(connectors: u8, sessions: u8) -> Bounds {
+        Bounds {
+            connectors,
+            sessions,
+            turns: BUDGET_MAX,
+            auth_changes: BUDGET_MAX,
+            faults: BUDGET_MAX,
+            commands: BUDGET_MAX,
+            symmetry: false,
+            servers: Servers::Any,
+        }
+    }
+
     /// Checks that the bounds are within what the model can represent.
     pub fn validate(&self) -> Result<(), BoundsError> {
         let within = |what: &str, value: u8, min: u8, max: u8| {

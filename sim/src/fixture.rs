@@ -215,6 +215,11 @@ impl Fixture {
     /// Reads a fixture file, refusing anything but a regular file, and files over
     /// [`FIXTURE_BYTES_MAX`].
     pub fn read(path: &std::path::Path) -> Result<Fixture, FixtureError> {
+        Fixture::read_with_text(path).map(|(fixture, _)| fixture)
+    }
+
+    /// [`Fixture::read`], with the file's text as read.
+    pub fn read_with_text(path: &std::path::Path) -> Result<(Fixture, String), FixtureError> {
         let name = path.display().to_string();
         let io = |e: std::io::Error| FixtureError::Io { path: name.clone(), message: e.to_string() };
         let meta = std::fs::symlink_metadata(path).map_err(io)?;
@@ -233,7 +238,8 @@ impl Fixture {
             });
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
-        Fixture::from_json(&text, &name)
+        let fixture = Fixture::from_json(&text, &name)?;
+        Ok((fixture, text))
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -548,16 +548,8 @@ pub fn kill_matrix(found: &[MutantKills], kills: usize) -> String {
 
 /// The bounds of the deep tier: the most connectors and sessions the model represents, and every
 /// budget at its largest.
-pub const DEEP_BOUNDS: Bounds = Bounds {
-    connectors: coherence_model::state::CONNECTORS_MAX as u8,
-    sessions: coherence_model::state::SESSIONS_MAX as u8,
-    turns: coherence_model::system::BUDGET_MAX,
-    auth_changes: coherence_model::system::BUDGET_MAX,
-    faults: coherence_model::system::BUDGET_MAX,
-    commands: coherence_model::system::BUDGET_MAX,
-    symmetry: false,
-    servers: coherence_model::system::Servers::Any,
-};
+pub const DEEP_BOUNDS: Bounds =
+    Bounds::widest(coherence_model::state::CONNECTORS_MAX as u8, coherence_model::state::SESSIONS_MAX as u8);
 
 /// The longest walk of the deep tier.
 pub const DEEP_STEPS_MAX: usize = 200;

@@ -68,16 +68,7 @@ impl ReferenceHost {
         connectors: &[crate::protocol::ConnectorSetup],
         sessions: &[SessionId],
     ) -> Result<(), HostError> {
-        let bounds = Bounds {
-            connectors: connectors.len() as u8,
-            sessions: sessions.len() as u8,
-            turns: coherence_model::system::BUDGET_MAX,
-            auth_changes: coherence_model::system::BUDGET_MAX,
-            faults: coherence_model::system::BUDGET_MAX,
-            commands: coherence_model::system::BUDGET_MAX,
-            symmetry: false,
-            servers: coherence_model::system::Servers::Any,
-        };
+        let bounds = Bounds::widest(connectors.len() as u8, sessions.len() as u8);
         bounds.validate().map_err(|e| HostError::Protocol(format!("reset: {e}")))?;
         for (i, c) in connectors.iter().enumerate() {
             if c.name.index() != i {

@@ -402,8 +402,7 @@ impl Part {
                 return Err(format!("{shown}: `{name}` is not the name of a fixture file in the part"));
             }
             let path = dir.join(name);
-            let fixture = Fixture::read(&path).map_err(|e| e.to_string())?;
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let (fixture, text) = Fixture::read_with_text(&path).map_err(|e| e.to_string())?;
             if fixture.file_name() != name || fixture.to_json() != text {
                 return Err(format!("{}: not as `coherence gen` wrote it (edited or renamed)", path.display()));
             }
@@ -491,8 +490,14 @@ pub fn merge(parts: Vec<Part>, threads: usize) -> Result<Corpus, String> {
     if let Some(missing) = (0..count).find(|i| !seen.contains(i)) {
         return Err(format!("shard {}/{count} is missing: merge the parts of every shard", missing + 1));
     }
-    let mut fixtures: Vec<Fixture> = parts.iter().flat_map(|p| p.fixtures.iter().cloned()).collect();
-    let mut candidates: Vec<&Candidates> = parts.iter().flat_map(|p| &p.candidates).collect();
+    let mut fixtures: Vec<Fixture> = Vec::new();
+    let mut candidates: Vec<Candidates> = Vec::new();
+    let mut covers = Vec::new();
+    for part in parts {
+        fixtures.extend(part.fixtures);
+        candidates.extend(part.candidates);
+        covers.extend(part.cover);
+    }
     let all = Mutant::all();
     candidates.sort_by_key(|c| all.iter().position(|m| *m == c.mutant));
     let wanted = items.iter().filter(|i| matches!(i, Item::Candidates(_))).count();
@@ -518,7 +523,7 @@ pub fn merge(parts: Vec<Part>, threads: usize) -> Result<Corpus, String> {
     if let Some(twice) = fixtures.windows(2).find(|w| w[0].file_name() == w[1].file_name()) {
         return Err(format!("two fixtures would both be written as {}: give them different ids", twice[0].file_name()));
     }
-    let cover = parts.iter().find_map(|p| p.cover.as_ref()).map(|found| {
+    let cover = covers.first().map(|found| {
         let reachable: BTreeSet<String> = found.reachable.iter().map(|v| v.to_string()).collect();
         let count = |fixtures: &[Fixture]| {
             let json = |t: &AbstractTransition| serde_json::to_value(t).expect("a transition serialises").to_string();

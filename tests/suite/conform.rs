@@ -28,50 +28,70 @@ fn deep_fault_reports() -> &'static [coherence_model::CheckReport] {
     REPORTS.get_or_init(|| check_all(&mutant_policies(), DEEP_FAULT_BOUNDS, 2))
 }
 
-/// What `coherence gen --out fixtures` generates now, from the shared default-bounds reports.
+/// The counterexample fixtures `coherence gen --out fixtures` generates for the policies of
+/// `default` (their reports at the default bounds): from those reports, then from the same
+/// policies' reports at [`DEEP_FAULT_BOUNDS`].
+fn counterexamples_of(default: &[coherence_model::CheckReport]) -> Vec<Fixture> {
+    let mut reports: Vec<_> = default.iter().filter(|r| r.policy.name != RECOMMENDED.name).cloned().collect();
+    let policies: Vec<&str> = reports.iter().map(|r| r.policy.name).collect();
+    reports.extend(deep_fault_reports().iter().filter(|r| policies.contains(&r.policy.name)).cloned());
+    counterexamples(&reports)
+}
+
+/// What `coherence gen --out fixtures` generates now but the mutant strategy's fixtures and the
+/// broken policies' counterexamples, from the shared default-bounds reports.
 fn regenerated() -> Vec<Fixture> {
-    let mutants = mutant_policies();
-    let mut reports: Vec<_> =
-        crate::default_reports().iter().filter(|r| r.policy.name != RECOMMENDED.name).cloned().collect();
-    assert_eq!(
-        reports.iter().map(|r| r.policy.name).collect::<Vec<_>>(),
-        mutants.iter().map(|p| p.name).collect::<Vec<_>>()
-    );
-    reports.extend(deep_fault_reports().iter().cloned());
-    let mut fixtures = counterexamples(&reports);
+    let mut fixtures = counterexamples_of(crate::default_reports());
     fixtures.extend(random_walks(1, 64, Shard::ALL));
     fixtures.extend(coverage_fixtures(cover_at_defaults(), COVERAGE_BOUNDS, Shard::ALL));
     fixtures.extend(scenario_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap());
     fixtures
 }
 
-#[test]
-fn the_committed_corpus_is_what_the_model_generates() {
+/// `fixtures/` holds `fresh` (every file whose name `committed` accepts), byte for byte.
+fn holds_exactly(fresh: &[Fixture], committed: impl Fn(&str) -> bool) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let fresh = regenerated();
     let mut names: Vec<String> = fresh.iter().map(Fixture::file_name).collect();
     names.sort();
-    // The mutant strategy's fixtures depend on the kills of all the others: regenerating them
-    // takes minutes, so the heavy tier does it (tests/suite/mutants.rs); here they are only set
-    // aside.
-    let mut committed: Vec<String> = std::fs::read_dir(&dir)
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| !name.starts_with("mutant--"))
+        .filter(|name| committed(name))
         .collect();
-    committed.sort();
+    on_disk.sort();
     assert_eq!(
-        committed, names,
+        on_disk, names,
         "fixtures/ holds other files than the model generates: run `coherence gen --out fixtures`"
     );
-    for fixture in &fresh {
-        let on_disk = std::fs::read_to_string(dir.join(fixture.file_name())).unwrap();
+    for fixture in fresh {
+        let text = std::fs::read_to_string(dir.join(fixture.file_name())).unwrap();
         assert!(
-            on_disk == fixture.to_json(),
+            text == fixture.to_json(),
             "fixtures/{} differs from what the model generates: run `cargo run --release -- gen --out fixtures` and review the diff",
             fixture.file_name()
         );
     }
+}
+
+const BROKEN_COUNTEREXAMPLE: &str = "counterexample--broken-";
+
+#[test]
+fn the_committed_corpus_is_what_the_model_generates() {
+    // The mutant strategy's fixtures depend on the kills of all the others, and the broken
+    // policies' counterexamples on four minutes of checking: the heavy tier regenerates those
+    // (`shards::the_committed_mutant_fixtures_regenerate_byte_for_byte`,
+    // `the_broken_policies_counterexamples_are_what_the_model_generates`); here they are set
+    // aside.
+    holds_exactly(&regenerated(), |name| !name.starts_with("mutant--") && !name.starts_with(BROKEN_COUNTEREXAMPLE));
+}
+
+/// The broken policies' counterexample fixtures are what the checker finds now. Heavy.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn the_broken_policies_counterexamples_are_what_the_model_generates() {
+    let fresh = counterexamples_of(crate::broken_reports());
+    assert!(fresh.len() >= coherence_model::BROKEN_POLICIES.len());
+    holds_exactly(&fresh, |name| name.starts_with(BROKEN_COUNTEREXAMPLE));
 }
 
 #[test]
@@ -135,12 +155,24 @@ fn the_corpus_kills_every_mutant() {
     assert_eq!(survivors, Vec::<&str>::new(), "kill rate below 100%");
 }
 
-/// A fixture that fails a mutant names only invariants the checker says that policy breaks.
+/// A fixture that fails a design policy names only invariants the checker says that policy
+/// breaks.
 #[test]
 fn the_corpus_names_only_what_the_checker_finds() {
+    names_only_what_the_checker_finds(crate::default_reports());
+}
+
+/// [`the_corpus_names_only_what_the_checker_finds`] for the broken policies. Heavy.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn the_corpus_names_only_what_the_checker_finds_of_the_broken_policies() {
+    names_only_what_the_checker_finds(crate::broken_reports());
+}
+
+fn names_only_what_the_checker_finds(default: &[coherence_model::CheckReport]) {
     let deep = deep_fault_reports();
-    for policy in mutant_policies() {
-        let checker: std::collections::BTreeSet<&str> = crate::default_reports()
+    for policy in mutant_policies().into_iter().filter(|p| default.iter().any(|r| r.policy.name == p.name)) {
+        let checker: std::collections::BTreeSet<&str> = default
             .iter()
             .chain(deep)
             .filter(|r| r.policy.name == policy.name)

@@ -4,7 +4,7 @@
 //! from the same checker code, and stateright's checker agrees with it at the small bounds
 //! (`symmetry::stateright_explores_the_same_states`).
 
-use crate::{all_policies, default_reports};
+use crate::{all_policies, broken_reports, default_reports};
 use coherence_model::symmetry::canonical;
 use coherence_model::{Bounds, CoherenceModel, POLICIES, RECOMMENDED, State, check, check_all};
 use std::collections::HashSet;
@@ -31,6 +31,17 @@ fetch-per-turn 3417157
 invalidate-on-notify 2321662
 snapshot-at-connect 709645
 cache-until-invalidated 1938835
+"
+    );
+}
+
+/// [`unique_states_at_the_default_bounds`] of the broken policies. Heavy.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn unique_states_of_the_broken_policies_at_the_default_bounds() {
+    assert_eq!(
+        counts(broken_reports()),
+        "\
 broken-advertised-only 13743109
 broken-concurrent 60009272
 broken-trusts-read 14390748

@@ -112,6 +112,14 @@ fn spec_matches_the_computed_verdicts() {
     assert_eq!(differences, vec![]);
 }
 
+/// [`spec_matches_the_computed_verdicts`] for the broken policies' rows. Heavy.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn spec_matches_the_computed_verdicts_of_the_broken_policies() {
+    let differences = compare(crate::broken_reports(), SPEC).unwrap().expect("default bounds are compared");
+    assert_eq!(differences, vec![]);
+}
+
 #[test]
 fn spec_matches_the_computed_verdicts_with_reliable_servers() {
     let differences = compare(crate::reliable_reports(), SPEC).unwrap().expect("default bounds are compared");
@@ -122,7 +130,18 @@ fn spec_matches_the_computed_verdicts_with_reliable_servers() {
 /// situation the non-vacuity report says was not reached.
 #[test]
 fn every_violated_cell_reaches_its_premise() {
-    for report in crate::default_reports().iter().chain(crate::reliable_reports()) {
+    violated_cells_reach_their_premises(crate::default_reports().iter().chain(crate::reliable_reports()));
+}
+
+/// [`every_violated_cell_reaches_its_premise`] for the broken policies. Heavy.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn every_violated_cell_of_the_broken_policies_reaches_its_premise() {
+    violated_cells_reach_their_premises(crate::broken_reports());
+}
+
+fn violated_cells_reach_their_premises<'a>(reports: impl IntoIterator<Item = &'a coherence_model::CheckReport>) {
+    for report in reports {
         for outcome in &report.invariants {
             if outcome.counterexample.is_some() {
                 assert!(

@@ -2,13 +2,13 @@
 //! and the OpenAI Chat Completions API as the real ones do, logs every request, and asks a
 //! [`Responder`] what the model says.
 //!
-//! It runs on a thread of its own with its own single-threaded runtime, so that a synchronous
-//! runner can start it, read its log and drop it; dropping it stops the server and frees the port.
+//! It runs as a [`Served`] router: dropping it stops the server and frees the port.
 
 use crate::model_api::{
     Api, ModelRequest, Reply, anthropic_events, anthropic_message, openai_chunks, openai_completion, parse_anthropic,
     parse_openai,
 };
+use crate::serve::Served;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -79,10 +79,8 @@ struct Shared {
 
 /// A running fake model endpoint.
 pub struct ModelEndpoint {
-    addr: std::net::SocketAddr,
+    served: Served,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ModelEndpoint {
@@ -93,9 +91,6 @@ impl ModelEndpoint {
 
     /// Starts an endpoint on `port` of 127.0.0.1 (0: an ephemeral one).
     pub fn start_on(port: u16, responder: impl Responder, limits: Limits) -> std::io::Result<ModelEndpoint> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared { responder: Box::new(responder), limits, log: Mutex::new(Log::default()) });
         let app = Router::new()
             .route("/v1/messages", post(anthropic))
@@ -107,50 +102,23 @@ impl ModelEndpoint {
             .fallback(other)
             .layer(DefaultBodyLimit::max(limits.body_bytes))
             .with_state(Arc::clone(&shared));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let listener = {
-            let _entered = runtime.enter();
-            tokio::net::TcpListener::from_std(listener)?
-        };
-        let thread = std::thread::Builder::new().name("model-endpoint".to_owned()).spawn(move || {
-            runtime.block_on(async move {
-                // Stopping drops the server and every connection with it: nothing waits on a
-                // host that keeps a connection open.
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = stopped => {}
-                }
-            });
-        })?;
-        Ok(ModelEndpoint { addr, shared, stop: Some(stop), thread: Some(thread) })
+        Ok(ModelEndpoint { served: Served::start(port, app, "model-endpoint")?, shared })
     }
 
     /// The base URL a host is configured with, `http://127.0.0.1:PORT` (the Anthropic SDKs add
     /// `/v1/messages`; OpenAI-compatible clients are given it with `/v1`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.served.addr())
     }
 
     /// The address listened on.
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.addr
+        self.served.addr()
     }
 
     /// What the endpoint saw so far.
     pub fn log(&self) -> Log {
         self.shared.log.lock().expect("no handler panics holding the log").clone()
-    }
-}
-
-impl Drop for ModelEndpoint {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -1,0 +1,470 @@
+//! A connector's MCP server on streamable HTTP (MCP 2025-03-26 to 2025-11-25): what a real host
+//! is configured to talk to, driven by the runner (SPEC.md §11.5).
+//!
+//! The server is written here on the HTTP stack rather than with an MCP SDK's server: the kit
+//! must make it misbehave as SPEC.md §3's servers do (forget a session, stay silent about a
+//! change, page its list), and an SDK's server exists to prevent exactly that. What it speaks is
+//! checked against a real client, `rmcp`'s (`wire/tests/mcp.rs`).
+//!
+//! - `POST /mcp` takes one JSON-RPC message. `initialize` opens a transport session and answers
+//!   with its `Mcp-Session-Id`; every other request must carry it: none is a 400, one the server
+//!   does not know (or has lost, [`ServerHandle::lose_sessions`]) a 404, after which a host must
+//!   initialize again. Requests are answered with `application/json`; notifications and
+//!   responses from the host with 202.
+//! - `GET /mcp` opens the session's stream of server messages (SSE), where
+//!   [`ServerHandle::notify_list_changed`] sends `notifications/tools/list_changed`.
+//! - `DELETE /mcp` ends the session.
+//!
+//! A server is open (it lists its own `authenticate` and `complete_authentication` stubs until the
+//! connector is authenticated, as the runner sets its list) or [`Protection::OAuth`]: every
+//! request needs a bearer token that the host gets through the OAuth flow of [`oauth`].
+//!
+//! Tools are named `<connector>_<tool>` (SPEC.md §11.5's mapping rule).
+
+use crate::serve::Served;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+mod oauth;
+
+/// How a server guards its tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protection {
+    /// Anyone may list and call; an unauthenticated connector lists its own stubs.
+    Open,
+    /// An OAuth-protected resource: no bearer token in force, no answer but 401.
+    OAuth,
+}
+
+/// The protocol revisions with an `initialize` handshake this server speaks, newest first.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// The header naming a transport session.
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// A tool as the server lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tool {
+    /// Its name, `<connector>_<tool>`.
+    pub name: String,
+    /// What it does, as the model reads it.
+    pub description: String,
+}
+
+impl Tool {
+    /// The tool `<connector>_<tool>`.
+    pub fn new(connector: &str, tool: &str, description: &str) -> Tool {
+        Tool { name: format!("{connector}_{tool}"), description: description.to_owned() }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": { "type": "object", "properties": {} },
+        })
+    }
+}
+
+/// How the server behaves where SPEC.md §3 lets servers differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Behaviour {
+    /// Declares `tools.listChanged` in its capabilities.
+    pub declares_list_changed: bool,
+    /// Sends `notifications/tools/list_changed` when [`ServerHandle::notify_list_changed`] is
+    /// called (a silent server does not, whatever it declares).
+    pub sends_list_changed: bool,
+    /// Pages `tools/list`: at most this many tools a page, with a `nextCursor` to the rest.
+    pub page_size: Option<usize>,
+}
+
+impl Behaviour {
+    /// Declares and sends `list_changed`, lists in one page.
+    pub const ADVERTISED: Behaviour =
+        Behaviour { declares_list_changed: true, sends_list_changed: true, page_size: None };
+}
+
+/// What the server saw or did, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // each variant's text names its fields
+pub enum Seen {
+    /// An `initialize` opened `session`, at the negotiated `protocol`, for the client `client`.
+    Initialize { session: String, protocol: String, client: String },
+    /// `notifications/initialized` in `session`.
+    Initialized { session: String },
+    /// A `tools/list` in `session` answered with list `version`; `cursor` is the page asked for.
+    List { session: String, version: u64, cursor: Option<String> },
+    /// A `tools/call` of `tool` in `session`; `listed` says whether the tool was on the list.
+    Call { session: String, tool: String, listed: bool },
+    /// `session` opened its stream of server messages.
+    Stream { session: String },
+    /// `notifications/tools/list_changed` sent on `streams` open streams of `session`.
+    Notified { session: String, streams: usize },
+    /// The host ended `session`.
+    Deleted { session: String },
+    /// A request refused with an HTTP `status` before JSON-RPC: why, and what was asked.
+    Refused { status: u16, why: String, asked: String },
+    /// Any other JSON-RPC message (`method`, or `response`), in `session`.
+    Other { session: String, method: String },
+    /// A step of the OAuth flow (metadata read, client registered, code or token issued or
+    /// refused).
+    OAuth { step: String },
+}
+
+struct Session {
+    id: String,
+    /// Lost by the server: its requests now get 404.
+    lost: bool,
+    streams: Vec<mpsc::UnboundedSender<Value>>,
+}
+
+struct Inner {
+    tools: Vec<Tool>,
+    version: u64,
+    behaviour: Behaviour,
+    sessions: Vec<Session>,
+    opened: u64,
+    seen: Vec<Seen>,
+    grants: oauth::Grants,
+}
+
+struct Shared {
+    connector: String,
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+    protection: Protection,
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("no handler panics holding the server's state")
+    }
+}
+
+/// Controls a running server; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// The connector served.
+    pub fn connector(&self) -> &str {
+        &self.shared.connector
+    }
+
+    /// Replaces the tool list (a new version); tells nobody.
+    pub fn set_tools(&self, tools: Vec<Tool>) {
+        let mut inner = self.shared.inner();
+        inner.tools = tools;
+        inner.version += 1;
+    }
+
+    /// The tool list now and its version (0 for the first).
+    pub fn tools(&self) -> (Vec<Tool>, u64) {
+        let inner = self.shared.inner();
+        (inner.tools.clone(), inner.version)
+    }
+
+    /// Changes how the server behaves from now on.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        self.shared.inner().behaviour = behaviour;
+    }
+
+    /// Sends `notifications/tools/list_changed` on every open stream of every live session, if
+    /// the server sends them; returns how many streams it was sent on.
+    pub fn notify_list_changed(&self) -> usize {
+        let mut inner = self.shared.inner();
+        if !inner.behaviour.sends_list_changed {
+            return 0;
+        }
+        let note = json!({ "jsonrpc": "2.0", "method": "notifications/tools/list_changed" });
+        let mut sent = Vec::new();
+        for session in inner.sessions.iter_mut().filter(|s| !s.lost) {
+            session.streams.retain(|stream| stream.send(note.clone()).is_ok());
+            sent.push(Seen::Notified { session: session.id.clone(), streams: session.streams.len() });
+        }
+        let total = sent.iter().map(|s| if let Seen::Notified { streams, .. } = s { *streams } else { 0 }).sum();
+        inner.seen.extend(sent);
+        total
+    }
+
+    /// The user grants the host access on the web ([`Protection::OAuth`]): `/authorize` now
+    /// issues codes. The host is not told.
+    pub fn grant(&self) {
+        self.shared.inner().grants.granted = true;
+    }
+
+    /// Access is revoked on the web: no code, no refresh, and no token is in force any more.
+    pub fn revoke(&self) {
+        let mut inner = self.shared.inner();
+        inner.grants.granted = false;
+        inner.grants.access.clear();
+        inner.grants.refresh.clear();
+    }
+
+    /// Every access token expires; a refresh token still gets a new one while access is granted.
+    pub fn expire_tokens(&self) {
+        self.shared.inner().grants.access.clear();
+    }
+
+    /// Forgets every live session, as a restarted server does: their requests now get 404 and
+    /// their streams end.
+    pub fn lose_sessions(&self) {
+        for session in &mut self.shared.inner().sessions {
+            session.lost = true;
+            session.streams.clear();
+        }
+    }
+
+    /// Everything the server saw so far, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.inner().seen.clone()
+    }
+}
+
+/// A running server; dropping it stops it.
+pub struct McpServer {
+    served: Served,
+    handle: ServerHandle,
+}
+
+impl McpServer {
+    /// Starts the server of `connector` on an ephemeral port of 127.0.0.1, listing `tools`.
+    pub fn start(
+        connector: &str,
+        tools: Vec<Tool>,
+        behaviour: Behaviour,
+        protection: Protection,
+    ) -> std::io::Result<McpServer> {
+        let inner = Inner {
+            tools,
+            version: 0,
+            behaviour,
+            sessions: Vec::new(),
+            opened: 0,
+            seen: Vec::new(),
+            grants: oauth::Grants::default(),
+        };
+        let mut handle = None;
+        let served = Served::start_with(
+            0,
+            |addr| {
+                let base = format!("http://{addr}");
+                let shared =
+                    Arc::new(Shared { connector: connector.to_owned(), base, protection, inner: Mutex::new(inner) });
+                handle = Some(ServerHandle { shared: Arc::clone(&shared) });
+                let router = Router::new().route("/mcp", post(message).get(stream).delete(end));
+                let router = if protection == Protection::OAuth { oauth::routes(router) } else { router };
+                router.fallback(other).layer(DefaultBodyLimit::max(4 << 20)).with_state(shared)
+            },
+            &format!("mcp-{connector}"),
+        )?;
+        Ok(McpServer { served, handle: handle.expect("the router was made") })
+    }
+
+    /// The URL a host is configured with, `http://127.0.0.1:PORT/mcp`.
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.served.addr())
+    }
+
+    /// The server's controls.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+}
+
+impl std::ops::Deref for McpServer {
+    type Target = ServerHandle;
+
+    fn deref(&self) -> &ServerHandle {
+        &self.handle
+    }
+}
+
+fn refuse(shared: &Shared, status: StatusCode, why: &str, asked: String) -> Response {
+    shared.inner().seen.push(Seen::Refused { status: status.as_u16(), why: why.to_owned(), asked });
+    let body = json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32000, "message": why } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The live session `headers` name, or the refusal: 401 first (the bearer token of a protected
+/// server), then 400 or 404.
+fn session_of(shared: &Shared, headers: &HeaderMap, asked: &str) -> Result<String, Response> {
+    if shared.protection == Protection::OAuth {
+        oauth::check_bearer(shared, &mut shared.inner(), headers, asked)?;
+    }
+    let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(refuse(shared, StatusCode::BAD_REQUEST, "no Mcp-Session-Id header", asked.to_owned()));
+    };
+    let known = shared.inner().sessions.iter().any(|s| s.id == id && !s.lost);
+    if known {
+        Ok(id.to_owned())
+    } else {
+        let why = format!("no session {id}: initialize again");
+        Err(refuse(shared, StatusCode::NOT_FOUND, &why, asked.to_owned()))
+    }
+}
+
+fn result(id: &Value, result: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+}
+
+async fn message(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(Value::Object(message)) => Value::Object(message),
+        Ok(Value::Array(_)) => {
+            return refuse(&shared, StatusCode::BAD_REQUEST, "batches are not accepted", "a batch".into());
+        }
+        Ok(_) | Err(_) => {
+            return refuse(&shared, StatusCode::BAD_REQUEST, "the body is not a JSON-RPC message", "POST /mcp".into());
+        }
+    };
+    let method = message.get("method").and_then(Value::as_str).map(str::to_owned);
+    let id = message.get("id").cloned();
+    let (Some(method), Some(id)) = (method.clone(), id) else {
+        // A notification or a response: accepted, nothing to answer.
+        let session = match session_of(&shared, &headers, method.as_deref().unwrap_or("a response")) {
+            Ok(session) => session,
+            Err(refused) => return refused,
+        };
+        let seen = match method.as_deref() {
+            Some("notifications/initialized") => Seen::Initialized { session },
+            other => Seen::Other { session, method: other.unwrap_or("response").to_owned() },
+        };
+        shared.inner().seen.push(seen);
+        return StatusCode::ACCEPTED.into_response();
+    };
+    if method == "initialize" {
+        if shared.protection == Protection::OAuth {
+            if let Err(refused) = oauth::check_bearer(&shared, &mut shared.inner(), &headers, "initialize") {
+                return refused;
+            }
+        }
+        return initialize(&shared, &id, &message);
+    }
+    let session = match session_of(&shared, &headers, &method) {
+        Ok(session) => session,
+        Err(refused) => return refused,
+    };
+    axum::Json(answer(&shared, &session, &method, &id, message.get("params"))).into_response()
+}
+
+fn initialize(shared: &Shared, id: &Value, message: &Value) -> Response {
+    let asked = message.pointer("/params/protocolVersion").and_then(Value::as_str).unwrap_or("");
+    let protocol = PROTOCOL_VERSIONS.iter().find(|v| **v == asked).unwrap_or(&PROTOCOL_VERSIONS[0]).to_string();
+    let client = message.pointer("/params/clientInfo/name").and_then(Value::as_str).unwrap_or("").to_owned();
+    let mut inner = shared.inner();
+    inner.opened += 1;
+    let session = format!("{}-{}", shared.connector, inner.opened);
+    inner.sessions.push(Session { id: session.clone(), lost: false, streams: Vec::new() });
+    inner.seen.push(Seen::Initialize { session: session.clone(), protocol: protocol.clone(), client });
+    let capabilities = json!({ "tools": { "listChanged": inner.behaviour.declares_list_changed } });
+    drop(inner);
+    let body = result(
+        id,
+        json!({
+            "protocolVersion": protocol,
+            "capabilities": capabilities,
+            "serverInfo": { "name": shared.connector, "version": env!("CARGO_PKG_VERSION") },
+        }),
+    );
+    let mut response = axum::Json(body).into_response();
+    let value = HeaderValue::from_str(&session).expect("a session id is visible ASCII");
+    response.headers_mut().insert(SESSION_HEADER, value);
+    response
+}
+
+fn answer(shared: &Shared, session: &str, method: &str, id: &Value, params: Option<&Value>) -> Value {
+    let mut inner = shared.inner();
+    match method {
+        "ping" => result(id, json!({})),
+        "tools/list" => {
+            let cursor = params.and_then(|p| p.get("cursor")).and_then(Value::as_str).map(str::to_owned);
+            let start = match cursor.as_deref().map(str::parse::<usize>) {
+                None => 0,
+                Some(Ok(start)) if start <= inner.tools.len() => start,
+                Some(_) => return rpc_error(id, -32602, "invalid cursor"),
+            };
+            let end = inner
+                .behaviour
+                .page_size
+                .map_or(inner.tools.len(), |size| (start + size.max(1)).min(inner.tools.len()));
+            let tools: Vec<Value> = inner.tools[start..end].iter().map(Tool::to_json).collect();
+            let version = inner.version;
+            inner.seen.push(Seen::List { session: session.to_owned(), version, cursor });
+            let mut page = json!({ "tools": tools });
+            if end < inner.tools.len() {
+                page["nextCursor"] = json!(end.to_string());
+            }
+            result(id, page)
+        }
+        "tools/call" => {
+            let tool = params.and_then(|p| p.get("name")).and_then(Value::as_str).unwrap_or("").to_owned();
+            let listed = inner.tools.iter().any(|t| t.name == tool);
+            inner.seen.push(Seen::Call { session: session.to_owned(), tool: tool.clone(), listed });
+            if listed {
+                result(
+                    id,
+                    json!({ "content": [{ "type": "text", "text": format!("{tool}: done") }], "isError": false }),
+                )
+            } else {
+                rpc_error(id, -32602, &format!("Unknown tool: {tool}"))
+            }
+        }
+        other => {
+            inner.seen.push(Seen::Other { session: session.to_owned(), method: other.to_owned() });
+            rpc_error(id, -32601, &format!("Method not found: {other}"))
+        }
+    }
+}
+
+async fn stream(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let session = match session_of(&shared, &headers, "GET /mcp") {
+        Ok(session) => session,
+        Err(refused) => return refused,
+    };
+    let (sender, receiver) = mpsc::unbounded_channel::<Value>();
+    {
+        let mut inner = shared.inner();
+        if let Some(live) = inner.sessions.iter_mut().find(|s| s.id == session) {
+            live.streams.push(sender);
+        }
+        inner.seen.push(Seen::Stream { session });
+    }
+    let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let message = receiver.recv().await?;
+        Some((Ok::<_, Infallible>(Event::default().event("message").data(message.to_string())), receiver))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+}
+
+async fn end(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let session = match session_of(&shared, &headers, "DELETE /mcp") {
+        Ok(session) => session,
+        Err(refused) => return refused,
+    };
+    let mut inner = shared.inner();
+    inner.sessions.retain(|s| s.id != session);
+    inner.seen.push(Seen::Deleted { session });
+    StatusCode::OK.into_response()
+}
+
+async fn other(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> Response {
+    let asked = format!("{method} {}", uri.path());
+    refuse(&shared, StatusCode::NOT_FOUND, "not an MCP endpoint of this server", asked)
+}

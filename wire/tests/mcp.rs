@@ -1,0 +1,340 @@
+//! The connector servers against a real MCP client: the official Rust SDK's (`rmcp`), on
+//! streamable HTTP. What the server logs is what the client did.
+
+use coherence_wire::mcp::{Behaviour, McpServer, PROTOCOL_VERSIONS, Protection, Seen, Tool};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::{NotificationContext, RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, ServiceExt};
+use std::io::{Read, Write};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+fn actions(connector: &str) -> Vec<Tool> {
+    ["search", "read", "send"].iter().map(|t| Tool::new(connector, t, &format!("{t} in {connector}"))).collect()
+}
+
+fn stubs(connector: &str) -> Vec<Tool> {
+    vec![
+        Tool::new(connector, "authenticate", "Start authenticating"),
+        Tool::new(connector, "complete_authentication", "Finish authenticating"),
+    ]
+}
+
+/// A client that tells the test of every `list_changed` it hears.
+struct Listening(mpsc::UnboundedSender<()>);
+
+impl ClientHandler for Listening {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.0.send(());
+    }
+}
+
+async fn connect(server: &McpServer) -> (RunningService<RoleClient, Listening>, mpsc::UnboundedReceiver<()>) {
+    let (heard, hearing) = mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_uri(server.url());
+    let client = Listening(heard).serve(transport).await.expect("rmcp initializes with the server");
+    (client, hearing)
+}
+
+async fn names(client: &RunningService<RoleClient, Listening>) -> Vec<String> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools.into_iter().map(|t| t.name.to_string()).collect()
+}
+
+/// Waits (at most 10 s) until `done` holds of what the server saw.
+async fn until(server: &McpServer, done: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
+    for _ in 0..1000 {
+        let seen = server.seen();
+        if done(&seen) {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the server never saw it: {:#?}", server.seen());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rmcp_initializes_lists_and_calls() {
+    let server = McpServer::start("gmail", actions("gmail"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let (client, _) = connect(&server).await;
+    assert_eq!(names(&client).await, ["gmail_search", "gmail_read", "gmail_send"]);
+    let info = client.peer_info().expect("the server's answer to initialize");
+    assert!(info.capabilities.tools.as_ref().and_then(|t| t.list_changed).unwrap_or(false));
+    let called = client.call_tool(CallToolRequestParams::new("gmail_send")).await.unwrap();
+    assert_eq!(called.is_error, Some(false));
+    // A tool not on the list is a JSON-RPC error, and logged as such.
+    assert!(client.call_tool(CallToolRequestParams::new("gmail_forward")).await.is_err());
+    client.cancel().await.unwrap();
+    let seen = until(&server, |seen| seen.iter().any(|s| matches!(s, Seen::Deleted { .. }))).await;
+    let Seen::Initialize { session, protocol, client } = &seen[0] else { panic!("{seen:#?}") };
+    assert!(PROTOCOL_VERSIONS.contains(&protocol.as_str()), "{protocol}");
+    assert!(client.contains("rmcp"), "{client}");
+    assert!(seen.contains(&Seen::Initialized { session: session.clone() }));
+    assert!(seen.contains(&Seen::List { session: session.clone(), version: 0, cursor: None }));
+    assert!(seen.contains(&Seen::Call { session: session.clone(), tool: "gmail_send".into(), listed: true }));
+    assert!(seen.contains(&Seen::Call { session: session.clone(), tool: "gmail_forward".into(), listed: false }));
+}
+
+/// The motivating report's server side: the connector is authenticated on the web, its list
+/// changes from the stubs to the action tools, and the server says so on the session's stream.
+#[tokio::test(flavor = "current_thread")]
+async fn a_change_is_notified_on_the_stream_and_listed_again() {
+    let server = McpServer::start("gmail", stubs("gmail"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let (client, mut hearing) = connect(&server).await;
+    assert_eq!(names(&client).await, ["gmail_authenticate", "gmail_complete_authentication"]);
+    until(&server, |seen| seen.iter().any(|s| matches!(s, Seen::Stream { .. }))).await;
+    server.set_tools(actions("gmail"));
+    assert_eq!(server.notify_list_changed(), 1, "one session, one stream");
+    tokio::time::timeout(Duration::from_secs(10), hearing.recv()).await.expect("rmcp hears list_changed").unwrap();
+    assert_eq!(names(&client).await, ["gmail_search", "gmail_read", "gmail_send"]);
+    let seen = server.seen();
+    let lists: Vec<u64> =
+        seen.iter().filter_map(|s| if let Seen::List { version, .. } = s { Some(*version) } else { None }).collect();
+    assert_eq!(lists, [0, 1]);
+    client.cancel().await.unwrap();
+}
+
+/// A silent server changes its list and tells nobody: the client's list is stale until it asks.
+#[tokio::test(flavor = "current_thread")]
+async fn a_silent_server_notifies_nobody() {
+    let silent = Behaviour { declares_list_changed: false, sends_list_changed: false, page_size: None };
+    let server = McpServer::start("drive", stubs("drive"), silent, Protection::Open).unwrap();
+    let (client, mut hearing) = connect(&server).await;
+    let info = client.peer_info().unwrap();
+    assert!(!info.capabilities.tools.as_ref().and_then(|t| t.list_changed).unwrap_or(false));
+    server.set_tools(actions("drive"));
+    assert_eq!(server.notify_list_changed(), 0);
+    assert!(tokio::time::timeout(Duration::from_millis(300), hearing.recv()).await.is_err());
+    assert_eq!(names(&client).await, ["drive_search", "drive_read", "drive_send"]);
+    client.cancel().await.unwrap();
+}
+
+/// A lost session is a 404, and the client initializes again (rmcp does so by itself).
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_session_is_a_404_and_the_client_initializes_again() {
+    let server = McpServer::start("calendar", actions("calendar"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let (client, _) = connect(&server).await;
+    names(&client).await;
+    server.lose_sessions();
+    assert_eq!(names(&client).await, ["calendar_search", "calendar_read", "calendar_send"]);
+    let seen = server.seen();
+    let refused = seen.iter().position(|s| matches!(s, Seen::Refused { status: 404, .. })).expect("a 404");
+    let again = seen.iter().rposition(|s| matches!(s, Seen::Initialize { .. })).unwrap();
+    assert!(again > refused, "initialized again after the 404: {seen:#?}");
+    let Seen::Initialize { session, .. } = &seen[again] else { unreachable!() };
+    assert_eq!(session, "calendar-2");
+    assert!(seen[again..].contains(&Seen::List { session: session.clone(), version: 0, cursor: None }));
+    client.cancel().await.unwrap();
+}
+
+/// A paged list is followed to its end by the client; the server logs each page asked for.
+#[tokio::test(flavor = "current_thread")]
+async fn a_paged_list_is_followed_page_by_page() {
+    let paged = Behaviour { page_size: Some(2), ..Behaviour::ADVERTISED };
+    let server = McpServer::start("gmail", actions("gmail"), paged, Protection::Open).unwrap();
+    let (client, _) = connect(&server).await;
+    assert_eq!(names(&client).await, ["gmail_search", "gmail_read", "gmail_send"]);
+    let cursors: Vec<Option<String>> = server
+        .seen()
+        .into_iter()
+        .filter_map(|s| if let Seen::List { cursor, .. } = s { Some(cursor) } else { None })
+        .collect();
+    assert_eq!(cursors, [None, Some("2".to_owned())]);
+    client.cancel().await.unwrap();
+}
+
+/// One HTTP/1.1 exchange with `/mcp`, raw: the status and the body.
+fn http(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let (status, _, body) = exchange(url, method, headers, body);
+    (status, body)
+}
+
+/// One HTTP/1.1 exchange with `url`, raw: the status, the headers and the body.
+fn exchange(url: &str, method: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let rest = url.trim_start_matches("http://");
+    let (address, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// What a host gets wrong is answered as the transport says, and logged.
+#[test]
+fn bad_requests_get_http_errors() {
+    let server = McpServer::start("gmail", actions("gmail"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let url = server.url();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(http(&url, "POST", &[], list).0, 400, "no session header");
+    assert_eq!(http(&url, "POST", &[("mcp-session-id", "gmail-9")], list).0, 404, "an unknown session");
+    assert_eq!(http(&url, "POST", &[], "[]").0, 400, "a batch");
+    assert_eq!(http(&url, "POST", &[], "{").0, 400, "not JSON");
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"1999-01-01","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    let (status, body) = http(&url, "POST", &[], init);
+    assert_eq!(status, 200);
+    assert!(body.contains(&format!(r#""protocolVersion":"{}""#, PROTOCOL_VERSIONS[0])), "{body}");
+    let session = [("mcp-session-id", "gmail-1")];
+    let (status, body) = http(&url, "POST", &session, r#"{"jsonrpc":"2.0","id":2,"method":"resources/list"}"#);
+    assert_eq!(status, 200);
+    assert!(body.contains("-32601"), "{body}");
+    let (status, body) =
+        http(&url, "POST", &session, r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"cursor":"x"}}"#);
+    assert_eq!(status, 200);
+    assert!(body.contains("-32602"), "{body}");
+    assert_eq!(http(&url, "DELETE", &session, "").0, 200);
+    assert_eq!(http(&url, "POST", &session, list).0, 404, "a deleted session");
+    let refused: Vec<u16> = server
+        .seen()
+        .into_iter()
+        .filter_map(|s| if let Seen::Refused { status, .. } = s { Some(status) } else { None })
+        .collect();
+    assert_eq!(refused, [400, 404, 400, 400, 404]);
+}
+
+/// Visits an authorization URL as the user's browser would, and returns where it redirects.
+fn visit(url: &str) -> String {
+    let (status, head, _) = exchange(url, "GET", &[], "");
+    assert_eq!(status, 302, "{head}");
+    let location = head.lines().find_map(|l| l.strip_prefix("location: ")).expect("a Location header");
+    location.to_owned()
+}
+
+fn query_value(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// An OAuth-protected server against rmcp's OAuth client: 401 with the metadata named; discovery,
+/// dynamic registration and PKCE; the code only once access is granted on the web; then the tools.
+#[tokio::test(flavor = "current_thread")]
+async fn rmcp_authorizes_through_oauth_once_access_is_granted_on_the_web() {
+    let server = McpServer::start("gmail", actions("gmail"), Behaviour::ADVERTISED, Protection::OAuth).unwrap();
+    let unauthorized = StreamableHttpClientTransport::from_uri(server.url());
+    assert!(().serve(unauthorized).await.is_err(), "no token, no session");
+    let callback = "http://127.0.0.1:9/callback";
+    let mut oauth = OAuthState::new(server.url(), None).await.unwrap();
+    oauth
+        .start_authorization(AuthorizationRequest::new(callback).with_client_name("mcp-coherence test"))
+        .await
+        .unwrap();
+    let url = oauth.get_authorization_url().await.unwrap();
+    let denied = visit(&url);
+    assert!(denied.starts_with(callback), "{denied}");
+    assert_eq!(query_value(&denied, "error").as_deref(), Some("access_denied"));
+    server.grant();
+    let approved = visit(&url);
+    let (code, state) = (query_value(&approved, "code").unwrap(), query_value(&approved, "state").unwrap());
+    oauth.handle_callback(&code, &state).await.unwrap();
+    let manager = oauth.into_authorization_manager().expect("authorized");
+    let transport = StreamableHttpClientTransport::with_client(
+        AuthClient::new(reqwest::Client::default(), manager),
+        StreamableHttpClientTransportConfig::with_uri(server.url()),
+    );
+    let client = ().serve(transport).await.expect("with the token, a session");
+    let tools = client.list_all_tools().await.unwrap();
+    assert_eq!(tools.len(), 3);
+    server.revoke();
+    assert!(client.list_all_tools().await.is_err(), "revoked on the web: 401");
+    let steps: Vec<String> = server
+        .seen()
+        .into_iter()
+        .filter_map(|s| if let Seen::OAuth { step } = s { Some(step) } else { None })
+        .collect();
+    for expected in [
+        "resource metadata",
+        "server metadata",
+        "register: client-gmail-1",
+        "authorize: denied, access not granted on the web",
+        "authorize: code",
+        "token: code",
+    ] {
+        assert!(steps.iter().any(|s| s == expected), "{expected} not in {steps:#?}");
+    }
+    let refused: Vec<u16> = server
+        .seen()
+        .into_iter()
+        .filter_map(|s| if let Seen::Refused { status, .. } = s { Some(status) } else { None })
+        .collect();
+    assert_eq!(refused.first(), Some(&401));
+    assert_eq!(refused.last(), Some(&401));
+}
+
+/// The token endpoint by hand: PKCE checked, codes used once, refresh while granted, and nothing
+/// after a revocation.
+#[test]
+fn tokens_are_issued_refreshed_and_revoked() {
+    let server = McpServer::start("drive", actions("drive"), Behaviour::ADVERTISED, Protection::OAuth).unwrap();
+    let base = server.url().trim_end_matches("/mcp").to_owned();
+    let (status, head, _) = exchange(&server.url(), "POST", &[], r#"{"jsonrpc":"2.0","id":0,"method":"initialize"}"#);
+    assert_eq!(status, 401);
+    assert!(
+        head.contains(&format!(
+            r#"www-authenticate: Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp""#
+        )),
+        "{head}"
+    );
+    let (status, _, body) =
+        exchange(&format!("{base}/register"), "POST", &[], r#"{"redirect_uris":["http://127.0.0.1:9/cb"]}"#);
+    assert_eq!(status, 201, "{body}");
+    server.grant();
+    // RFC 7636 appendix B's verifier and challenge.
+    let (verifier, challenge) =
+        ("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    let authorize = format!(
+        "{base}/authorize?response_type=code&client_id=client-drive-1&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=s&code_challenge={challenge}&code_challenge_method=S256"
+    );
+    let form = |code: &str, verifier: &str| {
+        format!(
+            "grant_type=authorization_code&code={code}&client_id=client-drive-1&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&code_verifier={verifier}"
+        )
+    };
+    let token = |form: &str| {
+        exchange(&format!("{base}/token"), "POST", &[("content-type", "application/x-www-form-urlencoded")], form)
+    };
+    let code = query_value(&visit(&authorize), "code").unwrap();
+    assert_eq!(token(&form(&code, "wrong-verifier")).0, 400, "PKCE is checked");
+    let code = query_value(&visit(&authorize), "code").unwrap();
+    let (status, _, body) = token(&form(&code, verifier));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(token(&form(&code, verifier)).0, 400, "a code is used once");
+    let granted: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let access = granted["access_token"].as_str().unwrap().to_owned();
+    let refresh = granted["refresh_token"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {access}");
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    assert_eq!(exchange(&server.url(), "POST", &[("authorization", &bearer)], init).0, 200);
+    server.expire_tokens();
+    let (status, head, _) = exchange(&server.url(), "POST", &[("authorization", &bearer)], init);
+    assert_eq!(status, 401);
+    assert!(head.contains(r#"error="invalid_token""#), "{head}");
+    let (status, _, body) = token(&format!("grant_type=refresh_token&refresh_token={refresh}"));
+    assert_eq!(status, 200, "a silent refresh: {body}");
+    server.revoke();
+    assert_eq!(token(&format!("grant_type=refresh_token&refresh_token={refresh}")).0, 400, "revoked: no refresh");
+    assert!(query_value(&visit(&authorize), "error").as_deref() == Some("access_denied"));
+    let (status, _, _) = exchange(
+        &format!(
+            "{base}/authorize?response_type=code&client_id=client-drive-9&redirect_uri=http%3A%2F%2Fevil%2F&code_challenge={challenge}&code_challenge_method=S256"
+        ),
+        "GET",
+        &[],
+        "",
+    );
+    assert_eq!(status, 400, "an unknown client is never redirected");
+}

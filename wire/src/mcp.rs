@@ -300,6 +300,7 @@ fn refuse(shared: &Shared, status: StatusCode, why: &str, asked: String) -> Resp
 
 /// The live session `headers` name, or the refusal: 401 first (the bearer token of a protected
 /// server), then 400 or 404.
+#[allow(clippy::result_large_err)] // the refusal is the handler's answer, made once
 fn session_of(shared: &Shared, headers: &HeaderMap, asked: &str) -> Result<String, Response> {
     if shared.protection == Protection::OAuth {
         oauth::check_bearer(shared, &mut shared.inner(), headers, asked)?;
@@ -350,10 +351,10 @@ async fn message(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         return StatusCode::ACCEPTED.into_response();
     };
     if method == "initialize" {
-        if shared.protection == Protection::OAuth {
-            if let Err(refused) = oauth::check_bearer(&shared, &mut shared.inner(), &headers, "initialize") {
-                return refused;
-            }
+        if shared.protection == Protection::OAuth
+            && let Err(refused) = oauth::check_bearer(&shared, &mut shared.inner(), &headers, "initialize")
+        {
+            return refused;
         }
         return initialize(&shared, &id, &message);
     }

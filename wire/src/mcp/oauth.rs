@@ -66,6 +66,7 @@ pub(super) fn routes(router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
 }
 
 /// `Ok` if `headers` carry an access token in force; otherwise the 401 to answer.
+#[allow(clippy::result_large_err)] // the refusal is the handler's answer, made once
 pub(super) fn check_bearer(
     shared: &Shared,
     inner: &mut Inner,

@@ -38,6 +38,10 @@ enum Command {
     /// Play the language model on 127.0.0.1 for a host configured to use it, answer every
     /// request the same way, and print what each request offers (one JSON line per request).
     ModelEndpoint(ModelEndpointArgs),
+    /// Serve one connector's MCP server on streamable HTTP on 127.0.0.1 for a host configured to
+    /// use it, driven by lines on stdin (`actions`, `stubs`, `notify`, `grant`, `revoke`,
+    /// `expire`, `lose`, `quit`); print what the server sees (one JSON line per event).
+    McpServer(McpServerArgs),
     /// Write the JSON Schemas of the adapter protocol and the fixture format.
     Schema {
         /// The directory to write into (created if missing).
@@ -61,6 +65,53 @@ struct ModelEndpointArgs {
     /// Stop after this many seconds, whatever happened.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     seconds: u64,
+}
+
+#[derive(clap::Args)]
+struct McpServerArgs {
+    /// The connector: tools are named `<connector>_<tool>`.
+    #[arg(long, default_value = "gmail", value_parser = connector_name)]
+    connector: String,
+    /// The port on 127.0.0.1 (0: any free one; the first line printed says which).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// What it lists first: its authentication stubs, or its action tools.
+    #[arg(long, value_enum, default_value_t = FirstList::Stubs)]
+    tools: FirstList,
+    /// Protect it with OAuth: every request needs a bearer token, which `/authorize` issues only
+    /// after `grant`.
+    #[arg(long)]
+    oauth: bool,
+    /// Neither declare nor send `notifications/tools/list_changed`.
+    #[arg(long)]
+    silent: bool,
+    /// Page `tools/list`, at most this many tools a page.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    page_size: Option<u32>,
+    /// Stop after this many seconds, whatever happened.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    seconds: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FirstList {
+    /// `<connector>_authenticate` and `<connector>_complete_authentication`.
+    Stubs,
+    /// `<connector>_search`, `_read` and `_send`.
+    Actions,
+}
+
+/// A connector name: lowercase letters, digits and `-`, starting with a letter (it becomes part
+/// of tool names and the session ids in headers).
+fn connector_name(name: &str) -> std::result::Result<String, String> {
+    let valid = name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(format!("`{name}`: use 1 to 32 of a-z, 0-9 and -, starting with a letter"))
+    }
 }
 
 #[derive(Subcommand)]
@@ -345,6 +396,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Swarm(SwarmCommand::Merge { reports }) => swarm_merge(&reports),
         Command::Gen(args) => generate(args),
         Command::ModelEndpoint(args) => model_endpoint(args),
+        Command::McpServer(args) => mcp_server(args),
         Command::Conform(args) => conform(args),
         Command::RefAdapter(args) => ref_adapter(args),
         Command::Mutants(args) => mutants(args),
@@ -606,6 +658,79 @@ fn model_endpoint(args: ModelEndpointArgs) -> Result<ExitCode> {
         log.others.len(),
         if log.others.is_empty() { String::new() } else { format!(": {}", log.others.join(", ")) }
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mcp_server(args: McpServerArgs) -> Result<ExitCode> {
+    use coherence_wire::mcp::{Behaviour, McpServer, Protection, Tool};
+    let behaviour = Behaviour {
+        declares_list_changed: !args.silent,
+        sends_list_changed: !args.silent,
+        page_size: args.page_size.map(|n| n as usize),
+    };
+    let protection = if args.oauth { Protection::OAuth } else { Protection::Open };
+    let connector = args.connector.as_str();
+    let first = match args.tools {
+        FirstList::Stubs => Tool::stubs(connector),
+        FirstList::Actions => Tool::actions(connector),
+    };
+    let server = McpServer::start_on(args.port, connector, first, behaviour, protection)
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    eprintln!("mcp-server: {connector} listening on {}", server.url());
+    // Commands arrive on a thread of their own, so that the deadline holds while stdin is quiet.
+    let (lines, commands) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(std::result::Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.seconds);
+    let mut printed = 0;
+    let mut print_new = |server: &McpServer| -> Result<()> {
+        let seen = server.seen();
+        for event in &seen[printed..] {
+            emit(&(serde_json::to_string(event)? + "\n"))?;
+        }
+        printed = seen.len();
+        Ok(())
+    };
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let command = match commands.recv_timeout(left.min(std::time::Duration::from_millis(100))) {
+            Ok(command) => command,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                print_new(&server)?;
+                continue;
+            }
+            // Stdin closed: serve on until the deadline.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+                print_new(&server)?;
+                continue;
+            }
+        };
+        match command.trim() {
+            "actions" => server.set_tools(Tool::actions(connector)),
+            "stubs" => server.set_tools(Tool::stubs(connector)),
+            "notify" => eprintln!("mcp-server: list_changed sent on {} streams", server.notify_list_changed()),
+            "grant" => server.grant(),
+            "revoke" => server.revoke(),
+            "expire" => server.expire_tokens(),
+            "lose" => server.lose_sessions(),
+            "quit" => break,
+            "" => {}
+            other => eprintln!(
+                "mcp-server: unknown command `{other}`: use actions, stubs, notify, grant, revoke, expire, lose or quit"
+            ),
+        }
+        print_new(&server)?;
+    }
+    print_new(&server)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -239,3 +239,74 @@ fn the_model_endpoint_prints_what_each_request_offers() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("neither `text:WORDS` nor `call:TOOL`"));
 }
+
+/// One HTTP/1.1 POST of a JSON-RPC message to `url` (`http://ADDR/mcp`): the whole response.
+fn post_mcp(url: &str, session: Option<&str>, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches("/mcp");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let session = session.map(|s| format!("mcp-session-id: {s}\r\n")).unwrap_or_default();
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\n{session}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// `coherence mcp-server` says where it listens, lists what it is told to, changes its list on
+/// stdin's commands, and prints what it saw as JSON lines.
+#[test]
+fn the_mcp_server_lists_what_stdin_says_and_prints_what_it_saw() {
+    use std::io::{BufRead, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .args(["mcp-server", "--connector", "gmail", "--tools", "stubs", "--seconds", "30"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    said.read_line(&mut first).unwrap();
+    let url = first.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"), "{first}");
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"0"}}}"#;
+    assert!(post_mcp(&url, None, init).contains("mcp-session-id: gmail-1"));
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert!(post_mcp(&url, Some("gmail-1"), list).contains("gmail_complete_authentication"));
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "actions").unwrap();
+    // The command is applied before the next list: wait until it is printed back as applied.
+    let mut listed = String::new();
+    for _ in 0..100 {
+        listed = post_mcp(&url, Some("gmail-1"), list);
+        if listed.contains("gmail_send") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(listed.contains("gmail_send") && !listed.contains("gmail_authenticate"), "{listed}");
+    writeln!(stdin, "dance").unwrap();
+    writeln!(stdin, "quit").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let seen: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        seen[0],
+        serde_json::json!({"seen": "initialize", "session": "gmail-1", "protocol": "2025-06-18", "client": "cli-test"})
+    );
+    assert_eq!(seen[1], serde_json::json!({"seen": "list", "session": "gmail-1", "version": 0, "cursor": null}));
+    assert!(seen.iter().any(|s| s["seen"] == "list" && s["version"] == 1), "{seen:#?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut said, &mut rest).unwrap();
+    assert!(rest.contains("unknown command `dance`"), "{rest}");
+    let bad = coherence(&["mcp-server", "--connector", "Gmail!"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("use 1 to 32 of a-z, 0-9 and -"), "{}", stderr(&bad));
+}

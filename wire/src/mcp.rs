@@ -48,6 +48,9 @@ pub enum Protection {
 /// The protocol revisions with an `initialize` handshake this server speaks, newest first.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
 
+/// The action tools' names (after `<connector>_`) and what they do.
+const ACTIONS: [(&str, &str); 3] = [("search", "Search"), ("read", "Read an item"), ("send", "Send or create an item")];
+
 /// The header naming a transport session.
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -64,6 +67,29 @@ impl Tool {
     /// The tool `<connector>_<tool>`.
     pub fn new(connector: &str, tool: &str, description: &str) -> Tool {
         Tool { name: format!("{connector}_{tool}"), description: description.to_owned() }
+    }
+
+    /// The connector's action tools: `<connector>_search`, `_read` and `_send`. The one the user
+    /// needs is the last, so that a first page of two leaves it out.
+    pub fn actions(connector: &str) -> Vec<Tool> {
+        ACTIONS.iter().map(|(tool, what)| Tool::new(connector, tool, &format!("{what} in {connector}"))).collect()
+    }
+
+    /// The connector's authentication stubs, as servers list them until the user is
+    /// authenticated: `<connector>_authenticate` and `<connector>_complete_authentication`.
+    pub fn stubs(connector: &str) -> Vec<Tool> {
+        vec![
+            Tool::new(
+                connector,
+                "authenticate",
+                &format!("Start authenticating {connector}: returns a URL for the user to open"),
+            ),
+            Tool::new(
+                connector,
+                "complete_authentication",
+                &format!("Finish authenticating {connector} once the user approved"),
+            ),
+        ]
     }
 
     fn to_json(&self) -> Value {
@@ -94,7 +120,8 @@ impl Behaviour {
 }
 
 /// What the server saw or did, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "seen", rename_all = "snake_case")]
 #[allow(missing_docs)] // each variant's text names its fields
 pub enum Seen {
     /// An `initialize` opened `session`, at the negotiated `protocol`, for the client `client`.
@@ -247,6 +274,17 @@ impl McpServer {
         behaviour: Behaviour,
         protection: Protection,
     ) -> std::io::Result<McpServer> {
+        McpServer::start_on(0, connector, tools, behaviour, protection)
+    }
+
+    /// [`McpServer::start`] on `port` of 127.0.0.1 (0: an ephemeral one).
+    pub fn start_on(
+        port: u16,
+        connector: &str,
+        tools: Vec<Tool>,
+        behaviour: Behaviour,
+        protection: Protection,
+    ) -> std::io::Result<McpServer> {
         let inner = Inner {
             tools,
             version: 0,
@@ -258,7 +296,7 @@ impl McpServer {
         };
         let mut handle = None;
         let served = Served::start_with(
-            0,
+            port,
             |addr| {
                 let base = format!("http://{addr}");
                 let shared =

@@ -13,14 +13,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 fn actions(connector: &str) -> Vec<Tool> {
-    ["search", "read", "send"].iter().map(|t| Tool::new(connector, t, &format!("{t} in {connector}"))).collect()
+    Tool::actions(connector)
 }
 
 fn stubs(connector: &str) -> Vec<Tool> {
-    vec![
-        Tool::new(connector, "authenticate", "Start authenticating"),
-        Tool::new(connector, "complete_authentication", "Finish authenticating"),
-    ]
+    Tool::stubs(connector)
 }
 
 /// A client that tells the test of every `list_changed` it hears.

@@ -119,6 +119,38 @@ impl Behaviour {
         Behaviour { declares_list_changed: true, sends_list_changed: true, page_size: None };
 }
 
+/// A `tools/list` the server holds, unanswered, until the runner says what it returns
+/// ([`ServerHandle::hold_lists`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Held {
+    /// Its number at this server, from 0, in the order the requests arrived.
+    pub id: u64,
+    /// The transport session it came in.
+    pub session: String,
+    /// The `cursor` it carries: the `nextCursor` of a page the runner released.
+    pub cursor: Option<String>,
+    /// It is the session's first `tools/list`: the host initialized before sending it.
+    pub fresh: bool,
+}
+
+/// What a held `tools/list` is answered with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// These tools, and a `nextCursor` to more if given.
+    Tools {
+        /// The page.
+        tools: Vec<Tool>,
+        /// The cursor to the rest.
+        next_cursor: Option<String>,
+    },
+    /// HTTP 401: the token expired or access was revoked (an open server names no metadata).
+    Unauthorized,
+    /// HTTP 404: the server has lost the transport session, which it forgets.
+    SessionLost,
+    /// HTTP 503: the request failed in transport.
+    Failed,
+}
+
 /// What the server saw or did, in order.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "seen", rename_all = "snake_case")]
@@ -145,13 +177,30 @@ pub enum Seen {
     /// A step of the OAuth flow (metadata read, client registered, code or token issued or
     /// refused).
     OAuth { step: String },
+    /// A `tools/list` held (its number at this server, its session and cursor).
+    Held { id: u64, session: String, cursor: Option<String> },
+    /// Held `tools/list` number `id` answered: `answer` says how (`tools: a, b`, `401`, `404`,
+    /// `503`).
+    Released { id: u64, answer: String },
+    /// Held `tools/list` number `id` given up by the host before it was answered.
+    Abandoned { id: u64 },
 }
 
 struct Session {
     id: String,
     /// Lost by the server: its requests now get 404.
     lost: bool,
+    /// It has sent a `tools/list`.
+    listed: bool,
     streams: Vec<mpsc::UnboundedSender<Value>>,
+}
+
+/// The lists held, and the next number.
+#[derive(Default)]
+struct Holding {
+    on: bool,
+    next: u64,
+    held: Vec<(Held, tokio::sync::oneshot::Sender<Release>)>,
 }
 
 struct Inner {
@@ -162,6 +211,7 @@ struct Inner {
     opened: u64,
     seen: Vec<Seen>,
     grants: oauth::Grants,
+    holding: Holding,
 }
 
 struct Shared {
@@ -254,6 +304,49 @@ impl ServerHandle {
         }
     }
 
+    /// From now on, hold every `tools/list` until [`ServerHandle::release`] (`true`), or answer
+    /// each at once from the list (`false`; those held stay held).
+    pub fn hold_lists(&self, on: bool) {
+        self.shared.inner().holding.on = on;
+    }
+
+    /// The `tools/list` requests held now, oldest first. One the host gave up on (its
+    /// connection closed) is no longer held, and is logged as [`Seen::Abandoned`].
+    pub fn held(&self) -> Vec<Held> {
+        let mut inner = self.shared.inner();
+        let (kept, gone): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut inner.holding.held).into_iter().partition(|(_, answer)| !answer.is_closed());
+        inner.seen.extend(gone.into_iter().map(|(held, _)| Seen::Abandoned { id: held.id }));
+        inner.holding.held = kept;
+        inner.holding.held.iter().map(|(held, _)| held.clone()).collect()
+    }
+
+    /// Answers held `tools/list` number `id`; `false` if no such request is held (answered, or
+    /// given up by the host, whose connection closed).
+    pub fn release(&self, id: u64, release: Release) -> bool {
+        let mut inner = self.shared.inner();
+        let Some(at) = inner.holding.held.iter().position(|(held, _)| held.id == id) else { return false };
+        let (held, answer) = inner.holding.held.remove(at);
+        let told = match &release {
+            Release::Tools { tools, next_cursor } => {
+                let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+                let more = next_cursor.as_ref().map(|c| format!(", next cursor {c}")).unwrap_or_default();
+                format!("tools: {}{more}", names.join(", "))
+            }
+            Release::Unauthorized => "401".to_owned(),
+            Release::SessionLost => {
+                if let Some(session) = inner.sessions.iter_mut().find(|s| s.id == held.session) {
+                    session.lost = true;
+                    session.streams.clear();
+                }
+                "404".to_owned()
+            }
+            Release::Failed => "503".to_owned(),
+        };
+        inner.seen.push(Seen::Released { id, answer: told });
+        answer.send(release).is_ok()
+    }
+
     /// Everything the server saw so far, in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.inner().seen.clone()
@@ -293,6 +386,7 @@ impl McpServer {
             opened: 0,
             seen: Vec::new(),
             grants: oauth::Grants::default(),
+            holding: Holding::default(),
         };
         let mut handle = None;
         let served = Served::start_with(
@@ -400,7 +494,56 @@ async fn message(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         Ok(session) => session,
         Err(refused) => return refused,
     };
-    axum::Json(answer(&shared, &session, &method, &id, message.get("params"))).into_response()
+    let params = message.get("params");
+    if method == "tools/list" {
+        let cursor = params.and_then(|p| p.get("cursor")).and_then(Value::as_str).map(str::to_owned);
+        if let Some(waiting) = hold(&shared, &session, cursor) {
+            return released(&id, waiting.await.unwrap_or(Release::Failed));
+        }
+    }
+    axum::Json(answer(&shared, &session, &method, &id, params)).into_response()
+}
+
+/// Holds a `tools/list` of `session`, if the server holds lists: the answer, when released.
+fn hold(shared: &Shared, session: &str, cursor: Option<String>) -> Option<tokio::sync::oneshot::Receiver<Release>> {
+    let mut inner = shared.inner();
+    let fresh = match inner.sessions.iter_mut().find(|s| s.id == session) {
+        Some(live) => !std::mem::replace(&mut live.listed, true),
+        None => false,
+    };
+    if !inner.holding.on {
+        return None;
+    }
+    let id = inner.holding.next;
+    inner.holding.next += 1;
+    let (answer, waiting) = tokio::sync::oneshot::channel();
+    inner.seen.push(Seen::Held { id, session: session.to_owned(), cursor: cursor.clone() });
+    inner.holding.held.push((Held { id, session: session.to_owned(), cursor, fresh }, answer));
+    Some(waiting)
+}
+
+fn released(id: &Value, release: Release) -> Response {
+    match release {
+        Release::Tools { tools, next_cursor } => {
+            let mut page = json!({ "tools": tools.iter().map(Tool::to_json).collect::<Vec<_>>() });
+            if let Some(cursor) = next_cursor {
+                page["nextCursor"] = json!(cursor);
+            }
+            axum::Json(result(id, page)).into_response()
+        }
+        Release::Unauthorized => {
+            let body =
+                json!({ "error": "unauthorized", "error_description": "the token expired or access was revoked" });
+            let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+        Release::SessionLost => {
+            let body = json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32000, "message": "session not found: initialize again" } });
+            (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+        }
+        Release::Failed => (StatusCode::SERVICE_UNAVAILABLE, "the request failed").into_response(),
+    }
 }
 
 fn initialize(shared: &Shared, id: &Value, message: &Value) -> Response {
@@ -410,7 +553,7 @@ fn initialize(shared: &Shared, id: &Value, message: &Value) -> Response {
     let mut inner = shared.inner();
     inner.opened += 1;
     let session = format!("{}-{}", shared.connector, inner.opened);
-    inner.sessions.push(Session { id: session.clone(), lost: false, streams: Vec::new() });
+    inner.sessions.push(Session { id: session.clone(), lost: false, listed: false, streams: Vec::new() });
     inner.seen.push(Seen::Initialize { session: session.clone(), protocol: protocol.clone(), client });
     let capabilities = json!({ "tools": { "listChanged": inner.behaviour.declares_list_changed } });
     drop(inner);

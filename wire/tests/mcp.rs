@@ -335,3 +335,104 @@ fn tokens_are_issued_refreshed_and_revoked() {
     );
     assert_eq!(status, 400, "an unknown client is never redirected");
 }
+
+/// Waits (at most 10 s) until the server holds `n` lists, and returns them.
+async fn until_held(server: &McpServer, n: usize) -> Vec<coherence_wire::mcp::Held> {
+    for _ in 0..1000 {
+        let held = server.held();
+        if held.len() >= n {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{n} lists never held: {:#?}", server.seen());
+}
+
+/// Held lists wait for the runner: released as pages with the runner's cursors, as a 404 (the
+/// client initializes again and asks afresh) and as a 401 (the client's call fails).
+#[tokio::test(flavor = "current_thread")]
+async fn held_lists_are_answered_as_the_runner_says() {
+    use coherence_wire::mcp::{Held, Release};
+    let server = McpServer::start("gmail", stubs("gmail"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let (client, _) = connect(&server).await;
+    server.hold_lists(true);
+    let client = std::sync::Arc::new(client);
+    let listing = tokio::spawn({
+        let client = std::sync::Arc::clone(&client);
+        async move {
+            client.list_all_tools().await.map(|tools| tools.into_iter().map(|t| t.name.to_string()).collect::<Vec<_>>())
+        }
+    });
+    let held = until_held(&server, 1).await;
+    assert_eq!(held, [Held { id: 0, session: "gmail-1".into(), cursor: None, fresh: true }]);
+    let all = Tool::actions("gmail");
+    assert!(server.release(0, Release::Tools { tools: all[..2].to_vec(), next_cursor: Some("after-read".into()) }));
+    assert!(!server.release(0, Release::Failed), "released once");
+    let held = until_held(&server, 1).await;
+    assert_eq!(held, [Held { id: 1, session: "gmail-1".into(), cursor: Some("after-read".into()), fresh: false }]);
+    server.release(1, Release::Tools { tools: all[2..].to_vec(), next_cursor: None });
+    assert_eq!(listing.await.unwrap().unwrap(), ["gmail_search", "gmail_read", "gmail_send"]);
+    // A 404: rmcp initializes again and asks afresh in the new session.
+    let listing = tokio::spawn({
+        let client = std::sync::Arc::clone(&client);
+        async move { client.list_all_tools().await.map(|tools| tools.len()) }
+    });
+    until_held(&server, 1).await;
+    server.release(2, Release::SessionLost);
+    let held = until_held(&server, 1).await;
+    assert_eq!(held, [Held { id: 3, session: "gmail-2".into(), cursor: None, fresh: true }]);
+    server.release(3, Release::Tools { tools: all.clone(), next_cursor: None });
+    assert_eq!(listing.await.unwrap().unwrap(), 3);
+    // A 401 fails the client's request.
+    let listing = tokio::spawn({
+        let client = std::sync::Arc::clone(&client);
+        async move { client.list_all_tools().await.map(|tools| tools.len()) }
+    });
+    until_held(&server, 1).await;
+    server.release(4, Release::Unauthorized);
+    assert!(listing.await.unwrap().is_err());
+    let answers: Vec<String> = server
+        .seen()
+        .into_iter()
+        .filter_map(|s| if let Seen::Released { answer, .. } = s { Some(answer) } else { None })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "tools: gmail_search, gmail_read, next cursor after-read",
+            "tools: gmail_send",
+            "404",
+            "tools: gmail_search, gmail_read, gmail_send",
+            "401"
+        ]
+    );
+}
+
+/// A held list the host gives up on (its connection closed) is no longer held.
+#[test]
+fn an_abandoned_list_is_no_longer_held() {
+    let server = McpServer::start("gmail", actions("gmail"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    assert_eq!(http(&server.url(), "POST", &[], init).0, 200);
+    server.hold_lists(true);
+    let address = server.url().trim_start_matches("http://").trim_end_matches("/mcp").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    write!(stream, "POST /mcp HTTP/1.1\r\nhost: x\r\nmcp-session-id: gmail-1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+    for _ in 0..1000 {
+        if !server.held().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(server.held().len(), 1);
+    drop(stream);
+    for _ in 0..1000 {
+        if server.held().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(server.held().is_empty());
+    assert!(server.seen().contains(&Seen::Abandoned { id: 0 }));
+}

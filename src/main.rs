@@ -91,6 +91,11 @@ struct McpServerArgs {
     /// Stop after this many seconds, whatever happened.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     seconds: u64,
+    /// Be the stdio transport of a server the runner plays: relay stdin and stdout, a JSON-RPC
+    /// message a line, to its socket at ADDR (`127.0.0.1:PORT`). What a host's configuration
+    /// spawns.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["port", "tools", "oauth", "silent", "page_size"])]
+    relay: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -661,8 +666,41 @@ fn model_endpoint(args: ModelEndpointArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `coherence mcp-server --relay ADDR`: stdin to the server's socket, the socket to stdout, until
+/// either ends. When the server ends the connection, the process exits at once, as a server
+/// process that dies does.
+fn mcp_relay(addr: std::net::SocketAddr, connector: &str) -> Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    let socket = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(10))
+        .with_context(|| format!("cannot reach the server's relay socket at {addr}"))?;
+    let mut to_server = socket.try_clone().context("cannot clone the relay socket")?;
+    let hello = serde_json::json!({ "relay": coherence_wire::mcp::RELAY, "connector": connector });
+    writeln!(to_server, "{hello}").context("cannot greet the server")?;
+    std::thread::spawn(move || {
+        let mut out = std::io::stdout().lock();
+        for line in std::io::BufReader::new(socket).lines().map_while(std::result::Result::ok) {
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                break;
+            }
+        }
+        std::process::exit(0);
+    });
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("cannot read stdin")?;
+        if writeln!(to_server, "{line}").is_err() {
+            break;
+        }
+    }
+    // The host closed stdin: the server process ends.
+    let _ = to_server.shutdown(std::net::Shutdown::Both);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn mcp_server(args: McpServerArgs) -> Result<ExitCode> {
     use coherence_wire::mcp::{Behaviour, McpServer, Protection, Tool};
+    if let Some(addr) = args.relay {
+        return mcp_relay(addr, &args.connector);
+    }
     let behaviour = Behaviour {
         declares_list_changed: !args.silent,
         sends_list_changed: !args.silent,

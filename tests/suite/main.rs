@@ -20,6 +20,7 @@ mod spec;
 mod stories;
 mod swarm;
 mod symmetry;
+mod wire;
 
 use coherence_model::{BROKEN_POLICIES, Bounds, CheckReport, HostPolicy, POLICIES, check_all};
 use std::sync::OnceLock;

@@ -35,6 +35,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 mod oauth;
+mod stdio;
+
+pub use stdio::RELAY;
 
 /// How a server guards its tools.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +187,10 @@ pub enum Seen {
     Released { id: u64, answer: String },
     /// Held `tools/list` number `id` given up by the host before it was answered.
     Abandoned { id: u64 },
+    /// A stdio relay connected: `session` is its connection.
+    Connected { session: String },
+    /// The stdio connection of `session` ended.
+    Disconnected { session: String },
 }
 
 struct Session {
@@ -356,6 +363,7 @@ impl ServerHandle {
 /// A running server; dropping it stops it.
 pub struct McpServer {
     served: Served,
+    relay: stdio::Relay,
     handle: ServerHandle,
 }
 
@@ -402,12 +410,20 @@ impl McpServer {
             },
             &format!("mcp-{connector}"),
         )?;
-        Ok(McpServer { served, handle: handle.expect("the router was made") })
+        let handle = handle.expect("the router was made");
+        let relay = stdio::Relay::start(Arc::clone(&handle.shared))?;
+        Ok(McpServer { served, relay, handle })
     }
 
     /// The URL a host is configured with, `http://127.0.0.1:PORT/mcp`.
     pub fn url(&self) -> String {
         format!("http://{}/mcp", self.served.addr())
+    }
+
+    /// Where `coherence mcp-server --relay ADDR` connects: the stdio transport's other end
+    /// (`127.0.0.1:PORT`).
+    pub fn relay_addr(&self) -> std::net::SocketAddr {
+        self.relay.addr()
     }
 
     /// The server's controls.
@@ -547,28 +563,42 @@ fn released(id: &Value, release: Release) -> Response {
 }
 
 fn initialize(shared: &Shared, id: &Value, message: &Value) -> Response {
+    let session = open_session(shared, None);
+    let body = initialized(shared, &session, id, message);
+    let mut response = axum::Json(body).into_response();
+    let value = HeaderValue::from_str(&session).expect("a session id is visible ASCII");
+    response.headers_mut().insert(SESSION_HEADER, value);
+    response
+}
+
+/// Opens a session, `<connector>-<n>`; `stream` receives the server's messages to it (a stdio
+/// connection's; an HTTP session's streams come with `GET /mcp`).
+fn open_session(shared: &Shared, stream: Option<mpsc::UnboundedSender<Value>>) -> String {
+    let mut inner = shared.inner();
+    inner.opened += 1;
+    let session = format!("{}-{}", shared.connector, inner.opened);
+    let streams = stream.into_iter().collect();
+    inner.sessions.push(Session { id: session.clone(), lost: false, listed: false, streams });
+    session
+}
+
+/// Logs `initialize` in `session` and returns its result.
+fn initialized(shared: &Shared, session: &str, id: &Value, message: &Value) -> Value {
     let asked = message.pointer("/params/protocolVersion").and_then(Value::as_str).unwrap_or("");
     let protocol = PROTOCOL_VERSIONS.iter().find(|v| **v == asked).unwrap_or(&PROTOCOL_VERSIONS[0]).to_string();
     let client = message.pointer("/params/clientInfo/name").and_then(Value::as_str).unwrap_or("").to_owned();
     let mut inner = shared.inner();
-    inner.opened += 1;
-    let session = format!("{}-{}", shared.connector, inner.opened);
-    inner.sessions.push(Session { id: session.clone(), lost: false, listed: false, streams: Vec::new() });
-    inner.seen.push(Seen::Initialize { session: session.clone(), protocol: protocol.clone(), client });
+    inner.seen.push(Seen::Initialize { session: session.to_owned(), protocol: protocol.clone(), client });
     let capabilities = json!({ "tools": { "listChanged": inner.behaviour.declares_list_changed } });
     drop(inner);
-    let body = result(
+    result(
         id,
         json!({
             "protocolVersion": protocol,
             "capabilities": capabilities,
             "serverInfo": { "name": shared.connector, "version": env!("CARGO_PKG_VERSION") },
         }),
-    );
-    let mut response = axum::Json(body).into_response();
-    let value = HeaderValue::from_str(&session).expect("a session id is visible ASCII");
-    response.headers_mut().insert(SESSION_HEADER, value);
-    response
+    )
 }
 
 fn answer(shared: &Shared, session: &str, method: &str, id: &Value, params: Option<&Value>) -> Value {

@@ -1,0 +1,234 @@
+//! `rmcp-host`: a small agent host on the official Rust MCP SDK's client, the reference a black-box
+//! conformance run judges by the wire alone (SPEC.md §11.5).
+//!
+//! Configured as hosts are: `MCP_CONFIG` names a file in the `mcpServers` JSON shape (a server is
+//! `{"type": "http", "url": …}` or `{"command": …, "args": […]}`), `ANTHROPIC_BASE_URL` and
+//! `ANTHROPIC_API_KEY` the model. On stdin, one JSON object a line: `{"type": "user", "text": …}`
+//! asks the agent something, `{"type": "command", "command": "mcp"}` re-lists every server,
+//! `{"type": "command", "command": "quit"}` (or the end of stdin) quits. On stdout it says
+//! `{"type": "ready"}` once every server is listed, and `{"type": "turn_end", "text": …}` after each
+//! turn.
+//!
+//! `--policy` picks the design:
+//! - `session-start-only`: lists each server once, at start, and never again (the motivating
+//!   report's host);
+//! - `recommended`: also re-lists a server at each turn's start, after its `list_changed`, and on
+//!   `/mcp`, and tells the model, naming the server and a recovery step, when a list fails.
+
+use anyhow::{Context, Result, bail};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::{NotificationContext, RoleClient, RunningService};
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, ServiceExt};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::io::AsyncBufReadExt;
+
+/// The most model requests in one turn.
+const MAX_STEPS: usize = 8;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    SessionStartOnly,
+    Recommended,
+}
+
+/// Notes that a server said its list changed.
+struct Listening(Arc<AtomicBool>);
+
+impl ClientHandler for Listening {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One configured server, its client and what the host last listed of it.
+struct Server {
+    name: String,
+    client: RunningService<RoleClient, Listening>,
+    changed: Arc<AtomicBool>,
+    /// The tools offered to the model: the last list, or none if it failed.
+    tools: Vec<rmcp::model::Tool>,
+    /// Why the last list failed.
+    failed: Option<String>,
+}
+
+impl Server {
+    async fn relist(&mut self) {
+        self.changed.store(false, Ordering::SeqCst);
+        match self.client.list_all_tools().await {
+            Ok(tools) => {
+                self.tools = tools;
+                self.failed = None;
+            }
+            Err(e) => {
+                self.tools.clear();
+                self.failed = Some(e.to_string());
+            }
+        }
+    }
+}
+
+async fn connect(name: &str, config: &Value) -> Result<Server> {
+    let changed = Arc::new(AtomicBool::new(false));
+    let handler = Listening(Arc::clone(&changed));
+    let client = if let Some(url) = config.get("url").and_then(Value::as_str) {
+        handler.serve(StreamableHttpClientTransport::from_uri(url.to_owned())).await?
+    } else if let Some(command) = config.get("command").and_then(Value::as_str) {
+        let mut process = tokio::process::Command::new(command);
+        for arg in config.get("args").and_then(Value::as_array).into_iter().flatten() {
+            process.arg(arg.as_str().context("args are strings")?);
+        }
+        handler.serve(TokioChildProcess::new(process)?).await?
+    } else {
+        bail!("server {name}: neither `url` nor `command`");
+    };
+    let mut server = Server { name: name.to_owned(), client, changed, tools: Vec::new(), failed: None };
+    server.relist().await;
+    Ok(server)
+}
+
+struct Model {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Model {
+    async fn ask(&self, system: &str, tools: &[Value], messages: &[Value]) -> Result<Value> {
+        let body = json!({
+            "model": "coherence-model",
+            "max_tokens": 1024,
+            "system": system,
+            "tools": tools,
+            "messages": messages,
+        });
+        let response = self
+            .http
+            .post(&self.url)
+            .header("x-api-key", &self.key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+            .await
+            .context("the model API")?;
+        let status = response.status();
+        let answer: Value = response.json().await.context("the model's answer")?;
+        if !status.is_success() {
+            bail!("the model API answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+}
+
+fn say(line: Value) {
+    println!("{line}");
+}
+
+/// One user turn: offer the tools, run the agent's calls, until it answers.
+async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str) -> Result<String> {
+    if policy == Policy::Recommended {
+        for server in servers.iter_mut() {
+            server.relist().await;
+        }
+    }
+    let mut messages = vec![json!({ "role": "user", "content": text })];
+    for _ in 0..MAX_STEPS {
+        if policy == Policy::Recommended {
+            for server in servers.iter_mut().filter(|s| s.changed.load(Ordering::SeqCst)) {
+                server.relist().await;
+            }
+        }
+        let mut system = String::from("You are an agent with the tools of these MCP servers.");
+        for server in servers.iter().filter(|_| policy == Policy::Recommended) {
+            if let Some(why) = &server.failed {
+                system.push_str(&format!(
+                    "\n{}: its tools could not be listed ({why}); ask the user to run /mcp to refresh, or to restart.",
+                    server.name
+                ));
+            }
+        }
+        let tools: Vec<Value> = servers
+            .iter()
+            .flat_map(|s| &s.tools)
+            .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
+            .collect();
+        let answer = model.ask(&system, &tools, &messages).await?;
+        let content = answer.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
+        messages.push(json!({ "role": "assistant", "content": content }));
+        let calls: Vec<&Value> = content.iter().filter(|b| b["type"] == "tool_use").collect();
+        if calls.is_empty() {
+            let said: Vec<&str> = content.iter().filter_map(|b| b["text"].as_str()).collect();
+            return Ok(said.join("\n"));
+        }
+        let mut results = Vec::new();
+        for call in calls {
+            let name = call["name"].as_str().unwrap_or_default().to_owned();
+            let (text, is_error) = match servers.iter().find(|s| s.tools.iter().any(|t| t.name == name)) {
+                None => (format!("no such tool: {name}"), true),
+                Some(server) => match server.client.call_tool(CallToolRequestParams::new(name.clone())).await {
+                    Ok(result) => {
+                        let text: Vec<String> =
+                            result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect();
+                        (text.join("\n"), result.is_error.unwrap_or(false))
+                    }
+                    Err(e) => (format!("{}: {name} failed: {e}", server.name), true),
+                },
+            };
+            results.push(
+                json!({ "type": "tool_result", "tool_use_id": call["id"], "content": text, "is_error": is_error }),
+            );
+        }
+        messages.push(json!({ "role": "user", "content": results }));
+    }
+    Ok(String::from("(stopped: too many steps)"))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let policy = match (args.next().as_deref(), args.next().as_deref()) {
+        (Some("--policy"), Some("session-start-only")) => Policy::SessionStartOnly,
+        (Some("--policy"), Some("recommended")) | (None, None) => Policy::Recommended,
+        _ => bail!("usage: rmcp-host [--policy recommended|session-start-only]"),
+    };
+    let config = std::env::var("MCP_CONFIG").context("MCP_CONFIG names the mcpServers file")?;
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(&config).with_context(|| config.clone())?)?;
+    let base = std::env::var("ANTHROPIC_BASE_URL").context("ANTHROPIC_BASE_URL names the model API")?;
+    let model = Model {
+        http: reqwest::Client::new(),
+        url: format!("{}/v1/messages", base.trim_end_matches('/')),
+        key: std::env::var("ANTHROPIC_API_KEY").unwrap_or_default(),
+    };
+    let mut servers = Vec::new();
+    for (name, server) in config.get("mcpServers").and_then(Value::as_object).context("no mcpServers")? {
+        servers.push(connect(name, server).await?);
+    }
+    say(json!({ "type": "ready" }));
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        let Ok(input) = serde_json::from_str::<Value>(&line) else { continue };
+        match (input["type"].as_str(), input["command"].as_str()) {
+            (Some("user"), _) => {
+                let text = input["text"].as_str().unwrap_or_default();
+                let answer = turn(policy, &mut servers, &model, text).await?;
+                say(json!({ "type": "turn_end", "text": answer }));
+            }
+            (Some("command"), Some("mcp")) => {
+                if policy == Policy::Recommended {
+                    for server in &mut servers {
+                        server.relist().await;
+                    }
+                }
+                say(json!({ "type": "command_done", "command": "mcp" }));
+            }
+            (Some("command"), Some("quit")) => break,
+            _ => {}
+        }
+    }
+    for server in servers {
+        let _ = server.client.cancel().await;
+    }
+    Ok(())
+}

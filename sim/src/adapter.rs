@@ -37,8 +37,7 @@ pub const MARKER: &str = "MCP_COHERENCE_ADAPTER";
 /// An adapter process.
 pub struct ProcessHost {
     command: String,
-    marker: String,
-    child: Child,
+    child: Marked,
     stdin: Option<ChildStdin>,
     lines: Receiver<Line>,
     stderr: Arc<Mutex<Vec<u8>>>,
@@ -51,20 +50,8 @@ impl ProcessHost {
     /// Starts `command` with `sh -c`, in a process group of its own and with a marker in its
     /// environment, so that everything it starts is killed with it (see [`Drop`]).
     pub fn spawn(command: &str, timeout: Duration) -> Result<ProcessHost, HostError> {
-        use std::os::unix::process::CommandExt as _;
-        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let marker = format!("{}.{n}", std::process::id());
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .env(MARKER, &marker)
-            .process_group(0)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| HostError::Crashed(format!("cannot start `{command}`: {e}")))?;
+        let mut child =
+            Marked::spawn(command, &[]).map_err(|e| HostError::Crashed(format!("cannot start `{command}`: {e}")))?;
         let stdout = child.stdout.take().expect("piped");
         let stderr_pipe = child.stderr.take().expect("piped");
         let (send, lines) = channel();
@@ -106,17 +93,7 @@ impl ProcessHost {
             closed.store(true, std::sync::atomic::Ordering::Release);
         });
         let stdin = child.stdin.take();
-        Ok(ProcessHost {
-            command: command.to_owned(),
-            marker,
-            child,
-            stdin,
-            lines,
-            stderr,
-            stderr_closed,
-            timeout,
-            seq: 0,
-        })
+        Ok(ProcessHost { command: command.to_owned(), child, stdin, lines, stderr, stderr_closed, timeout, seq: 0 })
     }
 
     fn with_stderr(&self, error: HostError) -> HostError {
@@ -250,9 +227,58 @@ fn doomed(root: u32, marker: &str) -> Vec<u32> {
 
 impl Drop for ProcessHost {
     fn drop(&mut self) {
+        // The adapter's stdin closes first; then `Marked` kills everything it started.
         drop(self.stdin.take());
+    }
+}
+
+/// A process started with `sh -c`, in a process group of its own and with a marker in its
+/// environment; dropping it kills it and everything it started, wherever that went (see
+/// [`doomed`]). Derefs to its [`Child`], whose pipes are taken by the owner.
+pub struct Marked {
+    child: Child,
+    marker: String,
+}
+
+impl Marked {
+    /// Starts `command`, with `env` added to the environment, its stdin, stdout and stderr piped.
+    pub fn spawn(command: &str, env: &[(String, String)]) -> std::io::Result<Marked> {
+        use std::os::unix::process::CommandExt as _;
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let marker = format!("{}.{n}", std::process::id());
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env(MARKER, &marker)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        Ok(Marked { child, marker })
+    }
+}
+
+impl std::ops::Deref for Marked {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for Marked {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Marked {
+    fn drop(&mut self) {
         let root = self.child.id();
-        // The whole process group first: `sh -c` may have started the adapter as a child of its own.
+        // The whole process group first: `sh -c` may have started the command as a child of its own.
         let _ = Command::new("kill")
             .arg("-KILL")
             .arg("--")

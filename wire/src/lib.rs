@@ -7,6 +7,8 @@
 //! formats into one [`model_api::ModelRequest`] and writes a [`model_api::Reply`] in either.
 //! [`mcp::McpServer`] is one connector's MCP server on streamable HTTP, driven by the runner:
 //! its tool list, its notifications, the sessions it loses, and a log of what it saw.
+//! [`stage::Stage`] puts a host process on a stage of servers and a model, configured as hosts
+//! are, and says when it has done what an input made it do.
 //!
 //! The async runtime and HTTP stack live in this crate alone: `model/` stays pure and the
 //! adapter-mode runner synchronous.
@@ -16,3 +18,4 @@ pub mod mcp;
 pub mod model_api;
 pub mod reading;
 pub mod serve;
+pub mod stage;

@@ -15,14 +15,11 @@
 //! - `recommended`: also re-lists a server at each turn's start, after its `list_changed`, and on
 //!   `/mcp`, and tells the model, naming the server and a recovery step, when a list fails.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use coherence_hosts::{Model, Server, say, servers};
 use rmcp::model::CallToolRequestParams;
-use rmcp::service::{NotificationContext, RoleClient, RunningService};
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use tokio::io::AsyncBufReadExt;
 
 /// The most model requests in one turn.
@@ -32,98 +29,6 @@ const MAX_STEPS: usize = 8;
 enum Policy {
     SessionStartOnly,
     Recommended,
-}
-
-/// Notes that a server said its list changed.
-struct Listening(Arc<AtomicBool>);
-
-impl ClientHandler for Listening {
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// One configured server, its client and what the host last listed of it.
-struct Server {
-    name: String,
-    client: RunningService<RoleClient, Listening>,
-    changed: Arc<AtomicBool>,
-    /// The tools offered to the model: the last list, or none if it failed.
-    tools: Vec<rmcp::model::Tool>,
-    /// Why the last list failed.
-    failed: Option<String>,
-}
-
-impl Server {
-    async fn relist(&mut self) {
-        self.changed.store(false, Ordering::SeqCst);
-        match self.client.list_all_tools().await {
-            Ok(tools) => {
-                self.tools = tools;
-                self.failed = None;
-            }
-            Err(e) => {
-                self.tools.clear();
-                self.failed = Some(e.to_string());
-            }
-        }
-    }
-}
-
-async fn connect(name: &str, config: &Value) -> Result<Server> {
-    let changed = Arc::new(AtomicBool::new(false));
-    let handler = Listening(Arc::clone(&changed));
-    let client = if let Some(url) = config.get("url").and_then(Value::as_str) {
-        handler.serve(StreamableHttpClientTransport::from_uri(url.to_owned())).await?
-    } else if let Some(command) = config.get("command").and_then(Value::as_str) {
-        let mut process = tokio::process::Command::new(command);
-        for arg in config.get("args").and_then(Value::as_array).into_iter().flatten() {
-            process.arg(arg.as_str().context("args are strings")?);
-        }
-        handler.serve(TokioChildProcess::new(process)?).await?
-    } else {
-        bail!("server {name}: neither `url` nor `command`");
-    };
-    let mut server = Server { name: name.to_owned(), client, changed, tools: Vec::new(), failed: None };
-    server.relist().await;
-    Ok(server)
-}
-
-struct Model {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
-
-impl Model {
-    async fn ask(&self, system: &str, tools: &[Value], messages: &[Value]) -> Result<Value> {
-        let body = json!({
-            "model": "coherence-model",
-            "max_tokens": 1024,
-            "system": system,
-            "tools": tools,
-            "messages": messages,
-        });
-        let response = self
-            .http
-            .post(&self.url)
-            .header("x-api-key", &self.key)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body)
-            .send()
-            .await
-            .context("the model API")?;
-        let status = response.status();
-        let answer: Value = response.json().await.context("the model's answer")?;
-        if !status.is_success() {
-            bail!("the model API answered {status}: {answer}");
-        }
-        Ok(answer)
-    }
-}
-
-fn say(line: Value) {
-    println!("{line}");
 }
 
 /// One user turn: offer the tools, run the agent's calls, until it answers.
@@ -193,18 +98,8 @@ async fn main() -> Result<()> {
         (Some("--policy"), Some("recommended")) | (None, None) => Policy::Recommended,
         _ => bail!("usage: rmcp-host [--policy recommended|session-start-only]"),
     };
-    let config = std::env::var("MCP_CONFIG").context("MCP_CONFIG names the mcpServers file")?;
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(&config).with_context(|| config.clone())?)?;
-    let base = std::env::var("ANTHROPIC_BASE_URL").context("ANTHROPIC_BASE_URL names the model API")?;
-    let model = Model {
-        http: reqwest::Client::new(),
-        url: format!("{}/v1/messages", base.trim_end_matches('/')),
-        key: std::env::var("ANTHROPIC_API_KEY").unwrap_or_default(),
-    };
-    let mut servers = Vec::new();
-    for (name, server) in config.get("mcpServers").and_then(Value::as_object).context("no mcpServers")? {
-        servers.push(connect(name, server).await?);
-    }
+    let model = Model::from_env()?;
+    let mut servers = servers().await?;
     say(json!({ "type": "ready" }));
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {

@@ -79,17 +79,7 @@ impl ProcessHost {
         let kept = Arc::clone(&stderr);
         let closed = Arc::clone(&stderr_closed);
         std::thread::spawn(move || {
-            let mut pipe = stderr_pipe;
-            let mut chunk = [0u8; 1024];
-            while let Ok(n) = pipe.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                let mut buf = kept.lock().expect("stderr buffer");
-                buf.extend_from_slice(&chunk[..n]);
-                let excess = buf.len().saturating_sub(STDERR_BYTES_KEPT);
-                buf.drain(..excess);
-            }
+            keep_tail(stderr_pipe, &kept, STDERR_BYTES_KEPT);
             closed.store(true, std::sync::atomic::Ordering::Release);
         });
         let stdin = child.stdin.take();
@@ -229,6 +219,20 @@ impl Drop for ProcessHost {
     fn drop(&mut self) {
         // The adapter's stdin closes first; then `Marked` kills everything it started.
         drop(self.stdin.take());
+    }
+}
+
+/// Reads `pipe` to its end, keeping its last `limit` bytes in `kept`.
+pub fn keep_tail(mut pipe: impl Read, kept: &Mutex<Vec<u8>>, limit: usize) {
+    let mut chunk = [0u8; 1024];
+    while let Ok(n) = pipe.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        let mut buf = kept.lock().expect("no reader panics holding the buffer");
+        buf.extend_from_slice(&chunk[..n]);
+        let excess = buf.len().saturating_sub(limit);
+        buf.drain(..excess);
     }
 }
 

@@ -18,7 +18,7 @@
 use crate::endpoint::{Limits, ModelEndpoint};
 use crate::mcp::{Behaviour, McpServer, Protection, Seen, Tool};
 use crate::model_api::{ModelRequest, Reply};
-use coherence_sim::adapter::Marked;
+use coherence_sim::adapter::{Marked, keep_tail};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -206,7 +206,7 @@ impl Stage {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         std::thread::spawn({
             let kept = Arc::clone(&stderr);
-            move || keep_stderr(stderr_pipe, &kept)
+            move || keep_tail(stderr_pipe, &kept, STDERR_KEPT)
         });
         let mut stage = Stage { host, stdin, said, stderr, servers, model, offers, config, pacing, lines: Vec::new() };
         stage.until("first tools/list of every connector", |stage| {
@@ -395,18 +395,5 @@ fn read_stdout(stdout: std::process::ChildStdout, said: &Sender<Said>) {
         if said.send(said_now).is_err() || garbage {
             return;
         }
-    }
-}
-
-fn keep_stderr(mut pipe: std::process::ChildStderr, kept: &Mutex<Vec<u8>>) {
-    let mut chunk = [0u8; 1024];
-    while let Ok(n) = pipe.read(&mut chunk) {
-        if n == 0 {
-            break;
-        }
-        let mut buf = kept.lock().expect("stderr buffer");
-        buf.extend_from_slice(&chunk[..n]);
-        let excess = buf.len().saturating_sub(STDERR_KEPT);
-        buf.drain(..excess);
     }
 }

@@ -673,6 +673,8 @@ fn mcp_relay(addr: std::net::SocketAddr, connector: &str) -> Result<ExitCode> {
     use std::io::{BufRead, Write};
     let socket = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(10))
         .with_context(|| format!("cannot reach the server's relay socket at {addr}"))?;
+    // A message a line, each sent at once (no Nagle delay behind the server's delayed ACK).
+    socket.set_nodelay(true).context("cannot set TCP_NODELAY on the relay socket")?;
     let mut to_server = socket.try_clone().context("cannot clone the relay socket")?;
     let hello = serde_json::json!({ "relay": coherence_wire::mcp::RELAY, "connector": connector });
     writeln!(to_server, "{hello}").context("cannot greet the server")?;

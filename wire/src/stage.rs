@@ -325,7 +325,10 @@ impl Stage {
                     self.stderr_tail()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            // Wake at the host's next line, or in 10 ms to look at the other wires.
+            if let Ok(said) = self.said.recv_timeout(Duration::from_millis(10)) {
+                self.take(said)?;
+            }
         }
     }
 
@@ -336,13 +339,21 @@ impl Stage {
         (servers, log.accepted + log.others.len(), self.lines.len())
     }
 
+    /// Takes one thing the host printed.
+    fn take(&mut self, said: Said) -> Result<(), StageError> {
+        match said {
+            Said::Line(line) => {
+                self.lines.push(line);
+                Ok(())
+            }
+            Said::Garbage(what) => Err(StageError::Garbage(what)),
+        }
+    }
+
     /// Takes the host's new lines; a flood or garbage is an error.
     fn drain(&mut self) -> Result<(), StageError> {
         while let Ok(said) = self.said.try_recv() {
-            match said {
-                Said::Line(line) => self.lines.push(line),
-                Said::Garbage(what) => return Err(StageError::Garbage(what)),
-            }
+            self.take(said)?;
         }
         if self.model.log().refused > 0 {
             return Err(StageError::Flooded);

@@ -113,7 +113,9 @@ fn connection(stream: TcpStream, shared: &Arc<Shared>, stop: &AtomicBool) {
     let refuse =
         |why: String| shared.inner().seen.push(Seen::Refused { status: 400, why, asked: "a stdio relay".into() });
     let Ok(writer) = stream.try_clone() else { return };
-    if stream.set_read_timeout(Some(POLL)).is_err() {
+    // A message a line, each flushed: Nagle's algorithm would hold small writes for an ACK the
+    // other side delays (40 ms a message).
+    if stream.set_read_timeout(Some(POLL)).and_then(|()| stream.set_nodelay(true)).is_err() {
         return;
     }
     let mut reader = BufReader::new(stream);

@@ -116,6 +116,13 @@ impl ModelEndpoint {
         self.served.addr()
     }
 
+    /// Requests seen so far (model requests accepted and other requests) and model requests
+    /// refused, without copying the log.
+    pub fn counts(&self) -> (usize, usize) {
+        let log = self.shared.log.lock().expect("no handler panics holding the log");
+        (log.accepted + log.others.len(), log.refused)
+    }
+
     /// What the endpoint saw so far.
     pub fn log(&self) -> Log {
         self.shared.log.lock().expect("no handler panics holding the log").clone()

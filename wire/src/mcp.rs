@@ -276,10 +276,10 @@ impl ServerHandle {
         let mut sent = Vec::new();
         for session in inner.sessions.iter_mut().filter(|s| !s.lost) {
             session.streams.retain(|stream| stream.send(note.clone()).is_ok());
-            sent.push(Seen::Notified { session: session.id.clone(), streams: session.streams.len() });
+            sent.push((session.id.clone(), session.streams.len()));
         }
-        let total = sent.iter().map(|s| if let Seen::Notified { streams, .. } = s { *streams } else { 0 }).sum();
-        inner.seen.extend(sent);
+        let total = sent.iter().map(|(_, streams)| streams).sum();
+        inner.seen.extend(sent.into_iter().map(|(session, streams)| Seen::Notified { session, streams }));
         total
     }
 
@@ -352,6 +352,12 @@ impl ServerHandle {
         };
         inner.seen.push(Seen::Released { id, answer: told });
         answer.send(release).is_ok()
+    }
+
+    /// How many things the server has seen so far (the length of [`ServerHandle::seen`], without
+    /// copying it).
+    pub fn seen_count(&self) -> usize {
+        self.shared.inner().seen.len()
     }
 
     /// Everything the server saw so far, in order.

@@ -334,9 +334,8 @@ impl Stage {
 
     /// Everything seen so far, counted: it changes whenever anything happens on a wire.
     fn activity(&self) -> (usize, usize, usize) {
-        let servers = self.servers.iter().map(|s| s.seen().len()).sum();
-        let log = self.model.log();
-        (servers, log.accepted + log.others.len(), self.lines.len())
+        let servers = self.servers.iter().map(|s| s.seen_count()).sum();
+        (servers, self.model.counts().0, self.lines.len())
     }
 
     /// Takes one thing the host printed.
@@ -355,7 +354,7 @@ impl Stage {
         while let Ok(said) = self.said.try_recv() {
             self.take(said)?;
         }
-        if self.model.log().refused > 0 {
+        if self.model.counts().1 > 0 {
             return Err(StageError::Flooded);
         }
         Ok(())

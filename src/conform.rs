@@ -3,7 +3,7 @@
 use coherence_model::story::step_words_with;
 use coherence_sim::engine::{Origin, Run, Verdict, replay};
 use coherence_sim::fixture::Fixture;
-use coherence_sim::host::Host;
+use coherence_sim::host::{Host, HostError};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -64,12 +64,62 @@ pub struct FixtureResult {
     pub fixture: Fixture,
     /// Its replay.
     pub run: Run,
+    /// What the host's wire showed, for a fixture that did not pass (black-box runs).
+    pub wire_log: Vec<String>,
 }
 
 impl FixtureResult {
     /// Passed.
     pub fn passed(&self) -> bool {
         matches!(self.run.verdict, Verdict::Pass)
+    }
+
+    /// Not run because the runner cannot play what the fixture needs: neither a pass nor a fail.
+    pub fn outside_reach(&self) -> Option<&str> {
+        match &self.run.verdict {
+            Verdict::HostFailed { error: HostError::Unsupported(why), .. } => Some(why),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a run's results let it succeed: every fixture run passed, and at least one ran.
+pub fn succeeded(results: &[FixtureResult]) -> bool {
+    let run = results.iter().filter(|r| r.outside_reach().is_none());
+    run.clone().all(FixtureResult::passed) && run.count() > 0
+}
+
+/// What a run judged: a host through its adapter, or a host black-box on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// `--adapter CMD`.
+    Adapter(String),
+    /// `--host CMD --transport T`.
+    Host {
+        /// The host command.
+        command: String,
+        /// `http` or `stdio`.
+        transport: String,
+    },
+}
+
+impl Subject {
+    /// In words, for reports.
+    pub fn words(&self) -> String {
+        match self {
+            Subject::Adapter(command) => format!("adapter `{command}`"),
+            Subject::Host { command, transport } => format!("host `{command}` over {transport}"),
+        }
+    }
+
+    /// The flags that name it on the command line.
+    pub fn flags(&self) -> String {
+        match self {
+            Subject::Adapter(command) => format!("--adapter {}", shell_quote(command)),
+            Subject::Host { command, transport } => {
+                format!("--host {} --transport {transport}", shell_quote(command))
+            }
+        }
     }
 }
 
@@ -105,7 +155,7 @@ pub fn conform(
         }
         if let Some(reason) = &stopped {
             let run = Run::not_run(&fixture, reason.clone());
-            results.push(FixtureResult { fixture, run });
+            results.push(FixtureResult { fixture, run, wire_log: Vec::new() });
             continue;
         }
         let h = match &mut current {
@@ -113,7 +163,11 @@ pub fn conform(
             None => current.insert(host()?),
         };
         let run = replay(&fixture, h.as_mut());
-        if matches!(run.verdict, Verdict::HostFailed { .. }) {
+        let wire_log = if matches!(run.verdict, Verdict::Pass) { Vec::new() } else { h.wire_log() };
+        if let Verdict::HostFailed { error: HostError::Unsupported(_), .. } = run.verdict {
+            // The runner's limit, not the host's failure.
+            current = None;
+        } else if matches!(run.verdict, Verdict::HostFailed { .. }) {
             current = None;
             failures_in_a_row += 1;
             if failures_in_a_row >= limits.consecutive_failures {
@@ -124,7 +178,7 @@ pub fn conform(
         } else {
             failures_in_a_row = 0;
         }
-        results.push(FixtureResult { fixture, run });
+        results.push(FixtureResult { fixture, run, wire_log });
     }
     Ok(results)
 }
@@ -150,7 +204,7 @@ pub fn run_story(run: &Run, last: usize) -> Vec<String> {
 }
 
 /// The human report.
-pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
+pub fn text(results: &[FixtureResult], subject: &Subject, dir: &Path) -> String {
     let mut out = String::new();
     let w = &mut out;
     for r in results {
@@ -194,23 +248,33 @@ pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                 for line in run_story(&r.run, last_step(&r.run)) {
                     writeln!(w, "        {line}").unwrap();
                 }
-                writeln!(w, "      reproduce: {}", reproduce(adapter, dir, id)).unwrap();
+                write_wire_log(w, &r.wire_log);
+                writeln!(w, "      reproduce: {}", reproduce(subject, dir, id)).unwrap();
+            }
+            Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
+                writeln!(w, "SKIP  {id}").unwrap();
+                writeln!(w, "      not run: {why}").unwrap();
             }
             Verdict::HostFailed { during, error, .. } => {
                 writeln!(w, "ERROR {id}").unwrap();
-                writeln!(w, "      adapter `{adapter}` failed during {during}: {error}").unwrap();
-                writeln!(w, "      reproduce: {}", reproduce(adapter, dir, id)).unwrap();
+                writeln!(w, "      {} failed during {during}: {error}", subject.words()).unwrap();
+                write_wire_log(w, &r.wire_log);
+                writeln!(w, "      reproduce: {}", reproduce(subject, dir, id)).unwrap();
             }
         }
     }
     let failed = results.iter().filter(|r| matches!(r.run.verdict, Verdict::Fail(_))).count();
-    let errors = results.iter().filter(|r| matches!(r.run.verdict, Verdict::HostFailed { .. })).count();
-    let passed = results.len() - failed - errors;
+    let outside = results.iter().filter(|r| r.outside_reach().is_some()).count();
+    let errors = results.iter().filter(|r| matches!(r.run.verdict, Verdict::HostFailed { .. })).count() - outside;
+    let passed = results.len() - failed - errors - outside;
     writeln!(w).unwrap();
+    let outside_words =
+        if outside > 0 { format!(", {outside} not run (outside what this runner plays)") } else { String::new() };
     writeln!(
         w,
-        "conform: {passed} passed, {failed} failed, {errors} errors ({} fixtures, adapter `{adapter}`)",
-        results.len()
+        "conform: {passed} passed, {failed} failed, {errors} errors{outside_words} ({} fixtures, {})",
+        results.len(),
+        subject.words()
     )
     .unwrap();
     let skipped: usize = results.iter().map(|r| r.run.skipped).sum();
@@ -223,6 +287,20 @@ pub fn text(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
     )
     .unwrap();
     out
+}
+
+/// The wire log of a fixture that did not pass, its last lines.
+fn write_wire_log(w: &mut String, log: &[String]) {
+    const SHOWN: usize = 40;
+    if log.is_empty() {
+        return;
+    }
+    let from = log.len().saturating_sub(SHOWN);
+    let more = if from > 0 { format!(" (the last {SHOWN} of {})", log.len()) } else { String::new() };
+    writeln!(w, "      wire log{more}:").unwrap();
+    for line in &log[from..] {
+        writeln!(w, "        {line}").unwrap();
+    }
 }
 
 /// The last step a failure's trace must reach: where its last broken invariant first broke.
@@ -249,10 +327,10 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The command that replays just one fixture.
-pub fn reproduce(adapter: &str, dir: &Path, id: &str) -> String {
+pub fn reproduce(subject: &Subject, dir: &Path, id: &str) -> String {
     format!(
-        "coherence conform --adapter {} --fixtures {} --fixture {}",
-        shell_quote(adapter),
+        "coherence conform {} --fixtures {} --fixture {}",
+        subject.flags(),
         shell_quote(&dir.display().to_string()),
         shell_quote(id)
     )
@@ -283,13 +361,16 @@ struct JsonResult<'a> {
     /// The command that replays just this fixture, for a failure or an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     reproduce: Option<String>,
+    /// What the host's wire showed, for a black-box fixture that did not pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    wire_log: Vec<String>,
     steps_executed: usize,
     steps_skipped: usize,
     judged_moments: usize,
 }
 
 /// The JSON report: one document.
-pub fn json(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
+pub fn json(results: &[FixtureResult], subject: &Subject, dir: &Path) -> String {
     let rows: Vec<JsonResult> = results
         .iter()
         .map(|r| {
@@ -304,6 +385,7 @@ pub fn json(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                 seen: None,
                 trace: vec![],
                 reproduce: None,
+                wire_log: r.wire_log.clone(),
                 steps_executed: r.run.executed.len(),
                 steps_skipped: r.run.skipped,
                 judged_moments: r.run.judged_moments(),
@@ -330,13 +412,17 @@ pub fn json(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                     row.seen = Some(v.seen.clone());
                     row.error = r.run.stopped.clone();
                     row.trace = run_story(&r.run, last_step(&r.run));
-                    row.reproduce = Some(reproduce(adapter, dir, &r.fixture.id));
+                    row.reproduce = Some(reproduce(subject, dir, &r.fixture.id));
+                }
+                Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
+                    row.verdict = "not_run";
+                    row.error = Some(why.clone());
                 }
                 Verdict::HostFailed { step, during, error } => {
                     row.verdict = "error";
                     row.step = Some(step + 1);
                     row.error = Some(format!("during {during}: {error}"));
-                    row.reproduce = Some(reproduce(adapter, dir, &r.fixture.id));
+                    row.reproduce = Some(reproduce(subject, dir, &r.fixture.id));
                 }
             }
             row
@@ -353,15 +439,16 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// A JUnit XML report, one test case per fixture.
-pub fn junit(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
+pub fn junit(results: &[FixtureResult], subject: &Subject, dir: &Path) -> String {
     let failures = results.iter().filter(|r| matches!(r.run.verdict, Verdict::Fail(_))).count();
-    let errors = results.iter().filter(|r| matches!(r.run.verdict, Verdict::HostFailed { .. })).count();
+    let skipped = results.iter().filter(|r| r.outside_reach().is_some()).count();
+    let errors = results.iter().filter(|r| matches!(r.run.verdict, Verdict::HostFailed { .. })).count() - skipped;
     let mut out = String::new();
     let w = &mut out;
     writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#).unwrap();
     writeln!(
         w,
-        r#"<testsuite name="coherence conform" tests="{}" failures="{failures}" errors="{errors}">"#,
+        r#"<testsuite name="coherence conform" tests="{}" failures="{failures}" errors="{errors}" skipped="{skipped}">"#,
         results.len()
     )
     .unwrap();
@@ -383,7 +470,7 @@ pub fn junit(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                     broken.join("\n"),
                     r.run.stopped.as_ref().map(|s| format!("then {s}\n")).unwrap_or_default(),
                     run_story(&r.run, last_step(&r.run)).join("\n"),
-                    reproduce(adapter, dir, &r.fixture.id)
+                    reproduce(subject, dir, &r.fixture.id)
                 );
                 let also: Vec<&str> = r.run.violations[1..].iter().map(|o| o.invariant.id).collect();
                 let also = if also.is_empty() { String::new() } else { format!(" (also {})", also.join(", ")) };
@@ -398,6 +485,11 @@ pub fn junit(results: &[FixtureResult], adapter: &str, dir: &Path) -> String {
                     xml_escape(&body)
                 )
                 .unwrap();
+                writeln!(w, "  </testcase>").unwrap();
+            }
+            Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
+                writeln!(w, r#"  <testcase classname="conform" name="{name}">"#).unwrap();
+                writeln!(w, r#"    <skipped message="{}"/>"#, xml_escape(why)).unwrap();
                 writeln!(w, "  </testcase>").unwrap();
             }
             Verdict::HostFailed { during, error, .. } => {

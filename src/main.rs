@@ -220,8 +220,24 @@ struct GenArgs {
 #[derive(clap::Args)]
 struct ConformArgs {
     /// The adapter command, run with `sh -c`.
+    #[arg(long, value_name = "CMD", required_unless_present = "host", conflicts_with = "host")]
+    adapter: Option<String>,
+    /// Judge a real host black-box instead (SPEC.md §11.5): run it with `sh -c` on a stage where
+    /// the kit plays its MCP servers and its language model, configured from `MCP_CONFIG` and
+    /// `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`, driven by JSON lines on stdin.
     #[arg(long, value_name = "CMD")]
-    adapter: String,
+    host: Option<String>,
+    /// With --host: how the host reaches the connectors' servers.
+    #[arg(long, value_enum, default_value_t = WireTransport::Stdio)]
+    transport: WireTransport,
+    /// With --host: a JSON file of the phrases that make a line a notice or an error
+    /// (`{"recovery": [...], "error": [...]}`); default: the kit's own.
+    #[arg(long, value_name = "FILE")]
+    phrases: Option<std::path::PathBuf>,
+    /// With --host: how long (ms) nothing new must happen on any wire before the host is taken to
+    /// have done what an input made it do.
+    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    quiet_ms: u64,
     /// The fixture directory.
     #[arg(long, value_name = "DIR", default_value = "fixtures")]
     fixtures: std::path::PathBuf,
@@ -243,6 +259,24 @@ struct ConformArgs {
     /// Stop after the adapter fails this many fixtures in a row; the rest are errors.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_adapter_failures: u64,
+}
+
+/// How a host reaches the connectors' servers in a black-box run.
+#[derive(Clone, Copy, ValueEnum)]
+enum WireTransport {
+    /// Streamable HTTP on 127.0.0.1.
+    Http,
+    /// stdio: the host spawns `coherence mcp-server --relay`.
+    Stdio,
+}
+
+impl From<WireTransport> for coherence_wire::stage::Transport {
+    fn from(t: WireTransport) -> Self {
+        match t {
+            WireTransport::Http => coherence_wire::stage::Transport::Http,
+            WireTransport::Stdio => coherence_wire::stage::Transport::Stdio,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -707,6 +741,7 @@ fn mcp_server(args: McpServerArgs) -> Result<ExitCode> {
         declares_list_changed: !args.silent,
         sends_list_changed: !args.silent,
         page_size: args.page_size.map(|n| n as usize),
+        notifies_on_authentication: !args.silent,
     };
     let protection = if args.oauth { Protection::OAuth } else { Protection::Open };
     let connector = args.connector.as_str();
@@ -802,24 +837,56 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
         fixtures.retain(|f| args.only.contains(&f.id));
     }
     let timeout = std::time::Duration::from_millis(args.timeout_ms);
-    let command = args.adapter.clone();
     let limits = c::Limits {
         deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(args.deadline)),
         consecutive_failures: args.max_adapter_failures as usize,
     };
-    let results = c::conform(fixtures, limits, || {
-        let host = ProcessHost::spawn(&command, timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Box::new(host) as Box<dyn coherence_sim::host::Host>)
-    })?;
-    let code = if results.iter().all(c::FixtureResult::passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    let (subject, results) = match (&args.adapter, &args.host) {
+        (Some(command), None) => {
+            let results = c::conform(fixtures, limits, || {
+                let host = ProcessHost::spawn(command, timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok(Box::new(host) as Box<dyn coherence_sim::host::Host>)
+            })?;
+            (c::Subject::Adapter(command.clone()), results)
+        }
+        (None, Some(command)) => {
+            use coherence_wire::conform::{WireHost, WireOptions};
+            let phrases = match &args.phrases {
+                None => coherence_wire::reading::Phrases::standard(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the phrases file {}", path.display()))?;
+                    coherence_wire::reading::Phrases::from_json(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+            };
+            let options = WireOptions {
+                command: command.clone(),
+                transport: args.transport.into(),
+                relay: std::env::current_exe().context("cannot find the coherence binary for the stdio relay")?,
+                pacing: coherence_wire::stage::Pacing {
+                    quiet: std::time::Duration::from_millis(args.quiet_ms),
+                    deadline: timeout,
+                },
+                phrases,
+            };
+            let results = c::conform(fixtures, limits, || {
+                Ok(Box::new(WireHost::new(options.clone())) as Box<dyn coherence_sim::host::Host>)
+            })?;
+            let transport = args.transport.to_possible_value().expect("no variant is skipped").get_name().to_owned();
+            (c::Subject::Host { command: command.clone(), transport }, results)
+        }
+        _ => unreachable!("clap requires exactly one of --adapter and --host"),
+    };
+    let code = if c::succeeded(&results) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
     // Report files first: a closed stdout must not cost the JUnit file.
     if let Some(path) = &args.junit {
-        std::fs::write(path, c::junit(&results, &args.adapter, &args.fixtures))
+        std::fs::write(path, c::junit(&results, &subject, &args.fixtures))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     match args.format {
-        Format::Text => emit(&c::text(&results, &args.adapter, &args.fixtures))?,
-        Format::Json => emit(&c::json(&results, &args.adapter, &args.fixtures))?,
+        Format::Text => emit(&c::text(&results, &subject, &args.fixtures))?,
+        Format::Json => emit(&c::json(&results, &subject, &args.fixtures))?,
     }
     Ok(code)
 }

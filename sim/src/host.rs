@@ -27,6 +27,10 @@ pub enum HostError {
     /// too many fixtures in a row).
     #[error("not run: {0}")]
     NotRun(String),
+    /// The fixture needs something this way of driving a host cannot do yet (a black-box run
+    /// cannot yet make time pass for a request, for example): neither a pass nor the host's fault.
+    #[error("outside what this runner can play: {0}")]
+    Unsupported(String),
 }
 
 /// A host, in-process or behind a process boundary: one answer per input, with the semantics of
@@ -34,6 +38,12 @@ pub enum HostError {
 pub trait Host {
     /// Handles one input.
     fn handle(&mut self, input: &Input) -> Result<Output, HostError>;
+
+    /// What the host's wires showed since its last `reset`, one event a line, for the report of a
+    /// fixture that did not pass; empty for a host that reports itself.
+    fn wire_log(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The model's host logic for one policy, answering the adapter protocol. With `recommended` it is

@@ -192,8 +192,9 @@ fn names_only_what_the_checker_finds(default: &[coherence_model::CheckReport]) {
 fn a_counterexample_fixture_names_its_invariant_and_the_reproduce_command() {
     let fixture = corpus().iter().find(|f| f.id == "counterexample/session-start-only/INV-1").unwrap();
     let run = replay(fixture, &mut ReferenceHost::new(coherence_model::policy_named("session-start-only").unwrap()));
-    let results = vec![coherence::conform::FixtureResult { fixture: fixture.clone(), run }];
-    let text = coherence::conform::text(&results, "my-host --stdio", Path::new("fixtures"));
+    let results = vec![coherence::conform::FixtureResult { fixture: fixture.clone(), run, wire_log: Vec::new() }];
+    let subject = coherence::conform::Subject::Adapter("my-host --stdio".to_owned());
+    let text = coherence::conform::text(&results, &subject, Path::new("fixtures"));
     insta::assert_snapshot!("conform-failure", text);
 }
 

@@ -13,6 +13,7 @@
 //! The async runtime and HTTP stack live in this crate alone: `model/` stays pure and the
 //! adapter-mode runner synchronous.
 
+pub mod conform;
 pub mod endpoint;
 pub mod mcp;
 pub mod model_api;

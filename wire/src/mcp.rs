@@ -114,12 +114,20 @@ pub struct Behaviour {
     pub sends_list_changed: bool,
     /// Pages `tools/list`: at most this many tools a page, with a `nextCursor` to the rest.
     pub page_size: Option<usize>,
+    /// When a call of `<connector>_complete_authentication` authenticates the connector, sends
+    /// `list_changed` before the call's result (SPEC.md §7.2, S-2); otherwise the change is
+    /// announced later ([`ServerHandle::notify_list_changed`]), or never.
+    pub notifies_on_authentication: bool,
 }
 
 impl Behaviour {
     /// Declares and sends `list_changed`, lists in one page.
-    pub const ADVERTISED: Behaviour =
-        Behaviour { declares_list_changed: true, sends_list_changed: true, page_size: None };
+    pub const ADVERTISED: Behaviour = Behaviour {
+        declares_list_changed: true,
+        sends_list_changed: true,
+        page_size: None,
+        notifies_on_authentication: false,
+    };
 }
 
 /// A `tools/list` the server holds, unanswered, until the runner says what it returns
@@ -260,6 +268,11 @@ impl ServerHandle {
         (inner.tools.clone(), inner.version)
     }
 
+    /// How the server behaves.
+    pub fn behaviour(&self) -> Behaviour {
+        self.shared.inner().behaviour
+    }
+
     /// Changes how the server behaves from now on.
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         self.shared.inner().behaviour = behaviour;
@@ -268,19 +281,7 @@ impl ServerHandle {
     /// Sends `notifications/tools/list_changed` on every open stream of every live session, if
     /// the server sends them; returns how many streams it was sent on.
     pub fn notify_list_changed(&self) -> usize {
-        let mut inner = self.shared.inner();
-        if !inner.behaviour.sends_list_changed {
-            return 0;
-        }
-        let note = json!({ "jsonrpc": "2.0", "method": "notifications/tools/list_changed" });
-        let mut sent = Vec::new();
-        for session in inner.sessions.iter_mut().filter(|s| !s.lost) {
-            session.streams.retain(|stream| stream.send(note.clone()).is_ok());
-            sent.push((session.id.clone(), session.streams.len()));
-        }
-        let total = sent.iter().map(|(_, streams)| streams).sum();
-        inner.seen.extend(sent.into_iter().map(|(session, streams)| Seen::Notified { session, streams }));
-        total
+        notify(&mut self.shared.inner())
     }
 
     /// The user grants the host access on the web ([`Protection::OAuth`]): `/authorize` now
@@ -607,6 +608,45 @@ fn initialized(shared: &Shared, session: &str, id: &Value, message: &Value) -> V
     )
 }
 
+/// Sends `list_changed` on every open stream of every session the server has not lost, if it
+/// sends notifications at all: how many streams it went out on.
+fn notify(inner: &mut Inner) -> usize {
+    if !inner.behaviour.sends_list_changed {
+        return 0;
+    }
+    let note = json!({ "jsonrpc": "2.0", "method": "notifications/tools/list_changed" });
+    let mut sent = Vec::new();
+    for session in inner.sessions.iter_mut().filter(|s| !s.lost) {
+        session.streams.retain(|stream| stream.send(note.clone()).is_ok());
+        sent.push((session.id.clone(), session.streams.len()));
+    }
+    let total = sent.iter().map(|(_, streams)| streams).sum();
+    inner.seen.extend(sent.into_iter().map(|(session, streams)| Seen::Notified { session, streams }));
+    total
+}
+
+/// The result of a call of a tool the server lists. The stubs do what their names say:
+/// `authenticate` answers with the URL to open, `complete_authentication` authenticates the
+/// connector (the server lists its action tools from now on). An action tool just works.
+fn call(shared: &Shared, inner: &mut Inner, tool: &str) -> String {
+    let connector = &shared.connector;
+    match tool.strip_prefix(connector.as_str()).and_then(|t| t.strip_prefix('_')) {
+        Some("authenticate") => format!(
+            "To authenticate {connector}, open {}/authorize?connector={connector} and approve, then call {connector}_complete_authentication.",
+            shared.base
+        ),
+        Some("complete_authentication") => {
+            inner.tools = Tool::actions(connector);
+            inner.version += 1;
+            if inner.behaviour.notifies_on_authentication {
+                notify(inner);
+            }
+            format!("{connector} is authenticated: its tools are listed now.")
+        }
+        _ => format!("{tool}: done"),
+    }
+}
+
 fn answer(shared: &Shared, session: &str, method: &str, id: &Value, params: Option<&Value>) -> Value {
     let mut inner = shared.inner();
     match method {
@@ -636,10 +676,8 @@ fn answer(shared: &Shared, session: &str, method: &str, id: &Value, params: Opti
             let listed = inner.tools.iter().any(|t| t.name == tool);
             inner.seen.push(Seen::Call { session: session.to_owned(), tool: tool.clone(), listed });
             if listed {
-                result(
-                    id,
-                    json!({ "content": [{ "type": "text", "text": format!("{tool}: done") }], "isError": false }),
-                )
+                let text = call(shared, &mut inner, &tool);
+                result(id, json!({ "content": [{ "type": "text", "text": text }], "isError": false }))
             } else {
                 rpc_error(id, -32602, &format!("Unknown tool: {tool}"))
             }

@@ -130,6 +130,8 @@ pub struct Stage {
     servers: Vec<McpServer>,
     model: ModelEndpoint,
     offers: Receiver<Offer>,
+    /// Model requests received and not yet taken, oldest first.
+    waiting: std::collections::VecDeque<Offer>,
     config: PathBuf,
     pacing: Pacing,
     /// Lines the host printed, in order.
@@ -208,7 +210,19 @@ impl Stage {
             let kept = Arc::clone(&stderr);
             move || keep_tail(stderr_pipe, &kept, STDERR_KEPT)
         });
-        let mut stage = Stage { host, stdin, said, stderr, servers, model, offers, config, pacing, lines: Vec::new() };
+        let mut stage = Stage {
+            host,
+            stdin,
+            said,
+            stderr,
+            servers,
+            model,
+            offers,
+            waiting: Default::default(),
+            config,
+            pacing,
+            lines: Vec::new(),
+        };
         stage.until("first tools/list of every connector", |stage| {
             stage.servers.iter().all(|s| s.seen().iter().any(|e| matches!(e, Seen::List { .. } | Seen::Held { .. })))
         })?;
@@ -258,6 +272,9 @@ impl Stage {
         let deadline = Instant::now() + self.pacing.deadline;
         loop {
             self.drain()?;
+            if let Some(offer) = self.waiting.pop_front() {
+                return Ok(offer);
+            }
             if let Ok(offer) = self.offers.recv_timeout(Duration::from_millis(10)) {
                 return Ok(offer);
             }
@@ -271,6 +288,27 @@ impl Stage {
                 )));
             }
         }
+    }
+
+    /// The oldest model request with tools that is waiting for its answer, if any (no wait).
+    pub fn take_offer(&mut self) -> Result<Option<Offer>, StageError> {
+        self.drain()?;
+        Ok(self.waiting.pop_front())
+    }
+
+    /// Whether a model request with tools is waiting for its answer (as of the last wait).
+    pub fn has_offer(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// The pacing.
+    pub fn pacing(&self) -> Pacing {
+        self.pacing
+    }
+
+    /// Waits, at most the deadline, until `done` holds; the error names `what` was awaited.
+    pub fn wait_until(&mut self, what: &str, done: impl Fn(&Stage) -> bool) -> Result<(), StageError> {
+        self.until(what, done)
     }
 
     /// The next line the host prints, waiting at most the deadline.
@@ -349,10 +387,13 @@ impl Stage {
         }
     }
 
-    /// Takes the host's new lines; a flood or garbage is an error.
+    /// Takes the host's new lines and model requests; a flood or garbage is an error.
     fn drain(&mut self) -> Result<(), StageError> {
         while let Ok(said) = self.said.try_recv() {
             self.take(said)?;
+        }
+        while let Ok(offer) = self.offers.try_recv() {
+            self.waiting.push_back(offer);
         }
         if self.model.counts().1 > 0 {
             return Err(StageError::Flooded);

@@ -97,7 +97,7 @@ async fn a_change_is_notified_on_the_stream_and_listed_again() {
 /// A silent server changes its list and tells nobody: the client's list is stale until it asks.
 #[tokio::test(flavor = "current_thread")]
 async fn a_silent_server_notifies_nobody() {
-    let silent = Behaviour { declares_list_changed: false, sends_list_changed: false, page_size: None };
+    let silent = Behaviour { declares_list_changed: false, sends_list_changed: false, ..Behaviour::ADVERTISED };
     let server = McpServer::start("drive", stubs("drive"), silent, Protection::Open).unwrap();
     let (client, mut hearing) = connect(&server).await;
     let info = client.peer_info().unwrap();

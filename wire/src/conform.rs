@@ -1,0 +1,686 @@
+//! A real host, judged black-box (SPEC.md §11.5): [`WireHost`] plays a fixture's world on a
+//! [`Stage`] (the connectors' MCP servers and the language model) and reports, after every input,
+//! what the wire showed, as the observation the adapter protocol carries. The conformance engine
+//! then judges it exactly as it judges an adapter's report: the same replay, the same invariants.
+//!
+//! **What the host did** is read from the wire alone:
+//! - its `tools/list` requests are the ones the servers hold (every list after the host's start
+//!   is held until the fixture's world says what it returns, [`Listing`](Input::Listing));
+//! - what it offers the model is the `tools` of the model request waiting for an answer, each
+//!   offered name mapped to its connector ([`reading::connector_of`]);
+//! - its notices are the lines of the request's system prompt and of the text it added since the
+//!   previous request that name a connector and a recovery step ([`reading::read_lines`]);
+//! - its turn is in progress from the user's line to its `turn_end` line: open while a model
+//!   request waits, held while the host waits for its lists;
+//! - the answer a turn ends with is what the host gave the model for the agent's step: the tool
+//!   result's text and error flag, or the agent's own words.
+//!
+//! Between turns no catalogue is visible on the wire, so every connector is reported as listed at
+//! the next offer (`fetch_at_offer`): a host is judged by what it offers, when it offers it.
+//!
+//! **Reach.** One session (one host process) per fixture; the host is told of no commands. A
+//! fixture that needs time to pass for a request (`timeout`), an account read, or a call answered
+//! 401 or 404 stops with [`HostError::Unsupported`]: reported apart, never a pass.
+
+use crate::mcp::{Behaviour, Protection, Release, Seen, Tool};
+use crate::model_api::{ModelRequest, Part, Reply, added_text};
+use crate::reading::{self, Phrases};
+use crate::stage::{Connector, Offer, Pacing, Stage, StageError, Transport};
+use coherence_model::state::{
+    Answer, ConnectorId, ListFailure, Listing, Notice, NoticeReason, Notify, Recovery, SessionId, StubReply,
+};
+use coherence_sim::fixture::Fixture;
+use coherence_sim::host::{Host, HostError};
+use coherence_sim::protocol::{
+    CallResult, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView, TurnState,
+};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+
+/// The most model requests the runner answers with the agent's closing words after a turn's last
+/// step, before the host's `turn_end`: past it, the host does not end its turns.
+const CLOSING_REQUESTS_MAX: usize = 8;
+
+/// What the user says to start a turn: the host cannot tell which connector it needs.
+const USER_ASKS: &str = "Please do what I asked, with the tools of my connected accounts.";
+
+/// How to run a host black-box.
+#[derive(Clone, Debug)]
+pub struct WireOptions {
+    /// The host command, run with `sh -c`.
+    pub command: String,
+    /// How the host reaches every connector's server.
+    pub transport: Transport,
+    /// The `coherence` binary a stdio connector's configuration spawns.
+    pub relay: PathBuf,
+    /// How long the stage waits.
+    pub pacing: Pacing,
+    /// The phrases that make a line a notice or an error.
+    pub phrases: Phrases,
+}
+
+/// Whether a fixture is within what a black-box run plays: `Err` says why not.
+pub fn within_reach(fixture: &Fixture) -> Result<(), String> {
+    if fixture.bounds.sessions != 1 {
+        return Err(format!(
+            "{} sessions: a black-box run plays one session (one host process) per fixture",
+            fixture.bounds.sessions
+        ));
+    }
+    Ok(())
+}
+
+/// Where the host's turn is, as the wire shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Turn {
+    /// No turn.
+    Idle,
+    /// The user asked; no `turn_end` yet.
+    Asked,
+}
+
+/// What kind of agent step a tool call is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallKind {
+    Tool,
+    Stub,
+    Unlisted,
+    CompleteAuthentication,
+}
+
+/// A `tools/list` in flight: the engine's number for it, the server's, and whether it asked for
+/// a later page.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    request: u64,
+    held: u64,
+    cursor: bool,
+}
+
+/// A host process on a stage, answering the adapter protocol from what the wire shows.
+pub struct WireHost {
+    options: WireOptions,
+    stage: Option<Stage>,
+    /// The connectors, as texts and tool names may name them.
+    connectors: Vec<reading::Connector>,
+    in_flight: Vec<VecDeque<InFlight>>,
+    next_request: Vec<u64>,
+    /// Held lists already reported, per connector, by the server's number.
+    reported: Vec<BTreeSet<u64>>,
+    /// The model request waiting for the agent's step.
+    offer: Option<Offer>,
+    /// The last model request with tools, for the text added since.
+    previous: Option<ModelRequest>,
+    notices: BTreeMap<ConnectorId, Notice>,
+    turn: Turn,
+    /// Host lines already read.
+    lines_read: usize,
+}
+
+impl WireHost {
+    /// A black-box host; its process starts at the first `reset`.
+    pub fn new(options: WireOptions) -> WireHost {
+        WireHost {
+            options,
+            stage: None,
+            connectors: Vec::new(),
+            in_flight: Vec::new(),
+            next_request: Vec::new(),
+            reported: Vec::new(),
+            offer: None,
+            previous: None,
+            notices: BTreeMap::new(),
+            turn: Turn::Idle,
+            lines_read: 0,
+        }
+    }
+
+    /// Everything the servers saw and every line the host printed, for a failure report.
+    fn log(&self) -> Vec<String> {
+        let Some(stage) = &self.stage else { return Vec::new() };
+        let mut log = Vec::new();
+        for server in stage.servers() {
+            for seen in server.seen() {
+                log.push(format!("{}: {}", server.connector(), serde_json::to_string(&seen).expect("serialises")));
+            }
+        }
+        for (i, exchange) in stage.model().log().exchanges.iter().enumerate() {
+            log.push(format!("model request {i}: tools [{}]", names(&exchange.request)));
+        }
+        log.extend(stage.lines().iter().map(|l| format!("host: {l}")));
+        log
+    }
+
+    fn stage(&mut self) -> Result<&mut Stage, HostError> {
+        self.stage.as_mut().ok_or_else(|| HostError::Protocol("an input before reset".to_owned()))
+    }
+
+    fn reset(&mut self, connectors: &[ConnectorSetup], sessions: &[SessionId]) -> Result<Output, HostError> {
+        if sessions.len() != 1 {
+            return Err(HostError::Unsupported(format!(
+                "{} sessions: a black-box run plays one session per fixture",
+                sessions.len()
+            )));
+        }
+        // The previous fixture's host, servers and model go first.
+        self.stage = None;
+        let on_stage: Vec<Connector> = connectors
+            .iter()
+            .map(|c| {
+                let name = c.name.to_string();
+                Connector {
+                    tools: tools_of(&name, c.tools, false),
+                    behaviour: Behaviour {
+                        declares_list_changed: c.notify == Notify::Advertised,
+                        ..Behaviour::ADVERTISED
+                    },
+                    protection: Protection::Open,
+                    transport: self.options.transport,
+                    name,
+                }
+            })
+            .collect();
+        let stage = Stage::start(&self.options.command, &on_stage, &self.options.relay, self.options.pacing)
+            .map_err(stage_error)?;
+        for server in stage.servers() {
+            server.hold_lists(true);
+        }
+        self.connectors = on_stage
+            .iter()
+            .map(|c| reading::Connector {
+                name: c.name.clone(),
+                tools: Tool::actions(&c.name).into_iter().chain(Tool::stubs(&c.name)).map(|t| t.name).collect(),
+            })
+            .collect();
+        let n = connectors.len();
+        self.in_flight = vec![VecDeque::new(); n];
+        self.next_request = vec![0; n];
+        self.reported = vec![BTreeSet::new(); n];
+        self.offer = None;
+        self.previous = None;
+        self.notices.clear();
+        self.turn = Turn::Idle;
+        self.lines_read = stage.lines().len();
+        self.stage = Some(stage);
+        // The lists the host made at its start were answered by the servers, not held.
+        let output = self.observe(None)?;
+        Ok(output)
+    }
+
+    /// The held lists not reported yet, as requests.
+    fn new_requests(&mut self) -> Vec<SentRequest> {
+        let Some(stage) = &self.stage else { return Vec::new() };
+        let mut requests = Vec::new();
+        for (k, server) in stage.servers().iter().enumerate() {
+            for held in server.held() {
+                if !self.reported[k].insert(held.id) {
+                    continue;
+                }
+                let request = self.next_request[k];
+                self.next_request[k] += 1;
+                self.in_flight[k].push_back(InFlight { request, held: held.id, cursor: held.cursor.is_some() });
+                requests.push(SentRequest {
+                    session: SessionId(0),
+                    connector: ConnectorId(k as u8),
+                    initialize: held.fresh,
+                    cursor: held.cursor,
+                });
+            }
+        }
+        requests
+    }
+
+    /// Whether a server holds a list the runner has not reported.
+    fn unreported(stage: &Stage, reported: &[BTreeSet<u64>]) -> bool {
+        stage.servers().iter().zip(reported).any(|(server, seen)| server.held().iter().any(|h| !seen.contains(&h.id)))
+    }
+
+    /// Takes a waiting model request, if any, as the one the agent answers next; reads its notices.
+    fn take_offer(&mut self) -> Result<(), HostError> {
+        if self.offer.is_some() {
+            return Ok(());
+        }
+        let Some(offer) = self.stage()?.take_offer().map_err(stage_error)? else { return Ok(()) };
+        if self.turn == Turn::Idle {
+            return Err(HostError::Protocol(format!(
+                "the host offered the model tools ({}) with no user turn in progress",
+                names(&offer.request)
+            )));
+        }
+        self.read_notices(&offer.request);
+        self.previous = Some(offer.request.clone());
+        self.offer = Some(offer);
+        Ok(())
+    }
+
+    /// The notices of a request: lines of its system prompt and of the text added since the
+    /// previous request that name a connector and a recovery step.
+    fn read_notices(&mut self, request: &ModelRequest) {
+        let mut texts = vec![request.system.clone()];
+        texts.extend(added_text(self.previous.as_ref(), request).into_iter().filter(|t| *t != request.system));
+        let lines = reading::read_lines(&texts, &self.connectors, &self.options.phrases);
+        self.notices.clear();
+        for (k, _) in self.connectors.iter().enumerate() {
+            if let Some(line) = lines.iter().find(|l| l.is_notice_about(k)) {
+                let recovery = recovery_of(line.recovery.as_deref().unwrap_or_default());
+                let reason = if line.error.is_some() {
+                    NoticeReason::RefreshFailed
+                } else if recovery == Recovery::Authenticate {
+                    NoticeReason::NeedsAuthentication
+                } else {
+                    NoticeReason::ChangedElsewhere
+                };
+                self.notices.insert(ConnectorId(k as u8), Notice { reason, recovery });
+            }
+        }
+    }
+
+    /// The host's turn-end lines since the last read: the text of each.
+    fn turn_ends(&mut self) -> Vec<String> {
+        let Some(stage) = &self.stage else { return Vec::new() };
+        let ends = stage.lines()[self.lines_read..].iter().filter_map(|l| turn_end(l)).collect();
+        self.lines_read = stage.lines().len();
+        ends
+    }
+
+    /// Settles, then reports the host's state; `answer` is the answer the input ended a turn with.
+    fn observe(&mut self, answer: Option<Answer>) -> Result<Output, HostError> {
+        self.stage()?.settle().map_err(stage_error)?;
+        self.take_offer()?;
+        let requests = self.new_requests();
+        let n = self.connectors.len();
+        let (catalogue, fetch_at_offer) = match &self.offer {
+            Some(offer) => (self.catalogue(&offer.request), BTreeSet::new()),
+            None => (BTreeMap::new(), (0..n).map(|k| ConnectorId(k as u8)).collect()),
+        };
+        let turn = match (self.turn, &self.offer) {
+            (Turn::Idle, _) => TurnState::None,
+            (Turn::Asked, Some(_)) => TurnState::Open,
+            (Turn::Asked, None) => TurnState::Held,
+        };
+        let view =
+            SessionView { session: SessionId(0), catalogue, notices: self.notices.clone(), fetch_at_offer, turn };
+        Ok(Output::Observation { requests, reads: Vec::new(), sessions: vec![view], answer })
+    }
+
+    /// What a request offers, per connector.
+    fn catalogue(&self, request: &ModelRequest) -> BTreeMap<ConnectorId, Listing> {
+        let mut catalogue = BTreeMap::new();
+        for (k, connector) in self.connectors.iter().enumerate() {
+            let offered: Vec<&str> = request
+                .tools
+                .iter()
+                .filter(|t| reading::connector_of(&t.name, &self.connectors) == Some(k))
+                .map(|t| t.name.as_str())
+                .collect();
+            let has = |tool: &str| offered.iter().any(|o| ends_at_boundary(o, &format!("{}_{tool}", connector.name)));
+            let actions = ["search", "read", "send"].iter().filter(|t| has(t)).count();
+            let listing = match actions {
+                3 => Some(Listing::Actions),
+                1.. => Some(Listing::SomeActions),
+                0 if has("authenticate") || has("complete_authentication") => Some(Listing::Stubs),
+                0 => None,
+            };
+            if let Some(listing) = listing {
+                catalogue.insert(ConnectorId(k as u8), listing);
+            }
+        }
+        catalogue
+    }
+
+    /// The name the host offers `tool` of connector `k` under, or, if it offers it under none, the
+    /// name it would give it (the prefix of another offered tool of `k`, else the bare name).
+    fn offered_name(&self, k: usize, tool: &str) -> String {
+        let full = format!("{}_{tool}", self.connectors[k].name);
+        let Some(offer) = &self.offer else { return full };
+        let tools = &offer.request.tools;
+        if let Some(t) = tools.iter().find(|t| ends_at_boundary(&t.name, &full)) {
+            return t.name.clone();
+        }
+        for t in tools {
+            if let Some(ours) = self.connectors[k].tools.iter().find(|ours| ends_at_boundary(&t.name, ours)) {
+                return format!("{}{full}", &t.name[..t.name.len() - ours.len()]);
+            }
+        }
+        full
+    }
+
+    /// The agent's step: answers the waiting model request with `reply`, follows the host until
+    /// it ends the turn (or holds it, or, after a handshake, asks the model again), and reports.
+    fn agent(&mut self, reply: Reply, kind: Option<(CallKind, usize)>, said: Answer) -> Result<Output, HostError> {
+        let offer = self.offer.take().ok_or_else(|| {
+            HostError::Protocol("the agent acts, but no model request with tools is waiting for it".to_owned())
+        })?;
+        let calls_before: Vec<usize> = self.stage()?.servers().iter().map(|s| calls(&s.seen())).collect();
+        offer.answer(reply);
+        let Some((kind, k)) = kind else {
+            self.close_turn()?;
+            return self.observe(Some(said));
+        };
+        // The host runs the call and asks the model again with the result, ends the turn, or
+        // holds it to list first.
+        let reported = self.reported.clone();
+        let lines_read = self.lines_read;
+        self.stage()?
+            .wait_until("the host's next model request, turn end or tools/list after the agent's call", |stage| {
+                stage.has_offer()
+                    || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
+                    || Self::unreported(stage, &reported)
+            })
+            .map_err(stage_error)?;
+        self.stage()?.settle().map_err(stage_error)?;
+        let next = self.stage()?.take_offer().map_err(stage_error)?;
+        match next {
+            Some(next) => {
+                let result = tool_result(&next.request);
+                self.read_notices(&next.request);
+                self.previous = Some(next.request.clone());
+                if kind == CallKind::CompleteAuthentication {
+                    // The handshake does not end the turn: the agent acts again on this request.
+                    self.offer = Some(next);
+                    return self.observe(None);
+                }
+                let answer = self.classify(kind, k, result, &calls_before);
+                next.answer(Reply::Text { text: "Done.".to_owned() });
+                self.close_turn()?;
+                self.observe(Some(answer))
+            }
+            None if !self.turn_ends_waiting() => {
+                // The host holds the turn: it lists before it gives the model the result.
+                self.observe(None)
+            }
+            None => {
+                let answer = self.classify(kind, k, None, &calls_before);
+                self.close_turn()?;
+                self.observe(Some(answer))
+            }
+        }
+    }
+
+    fn turn_ends_waiting(&self) -> bool {
+        self.stage.as_ref().is_some_and(|s| s.lines()[self.lines_read..].iter().any(|l| turn_end(l).is_some()))
+    }
+
+    /// Waits for the host's `turn_end`, answering any further model request with the agent's
+    /// closing words.
+    fn close_turn(&mut self) -> Result<(), HostError> {
+        for _ in 0..=CLOSING_REQUESTS_MAX {
+            let lines_read = self.lines_read;
+            self.stage()?
+                .wait_until("the host's turn_end line after the agent's answer", |stage| {
+                    stage.has_offer() || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
+                })
+                .map_err(stage_error)?;
+            if !self.turn_ends().is_empty() {
+                self.turn = Turn::Idle;
+                self.notices.clear();
+                return Ok(());
+            }
+            if let Some(more) = self.stage()?.take_offer().map_err(stage_error)? {
+                self.previous = Some(more.request.clone());
+                more.answer(Reply::Text { text: "Done.".to_owned() });
+            }
+        }
+        Err(HostError::Protocol(format!(
+            "the host asked the model {CLOSING_REQUESTS_MAX} more times after the agent's answer and never ended the turn"
+        )))
+    }
+
+    /// The answer a call step ended the turn with: from the tool result the host gave the model,
+    /// or, if it gave none, from what the servers saw.
+    fn classify(&self, kind: CallKind, k: usize, result: Option<(String, bool)>, calls_before: &[usize]) -> Answer {
+        let stage = self.stage.as_ref().expect("a stage is set while a turn runs");
+        let ran: Vec<bool> =
+            stage.servers().iter().zip(calls_before).map(|(s, before)| calls(&s.seen()) > *before).collect();
+        let (text, is_error) = result.unwrap_or_else(|| {
+            let ok = ran[k];
+            (String::new(), !ok)
+        });
+        let line = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
+        let recovery = line.iter().find_map(|l| l.recovery.as_deref().map(recovery_of));
+        match kind {
+            CallKind::Tool if !is_error => Answer::UsedTool,
+            CallKind::Tool => Answer::ToolFailed(recovery),
+            CallKind::Stub if !is_error && text.contains("/authorize") => Answer::StubReplied(StubReply::AuthPrompt),
+            CallKind::Stub => Answer::StubReplied(recovery.map_or(StubReply::Opaque, StubReply::Guidance)),
+            CallKind::Unlisted if ran.iter().enumerate().any(|(other, ran)| other != k && *ran) => Answer::Misrouted,
+            CallKind::Unlisted if !is_error => Answer::UsedTool,
+            CallKind::Unlisted => match recovery {
+                Some(r) => Answer::ToolFailed(Some(r)),
+                None => Answer::NoSuchTool,
+            },
+            CallKind::CompleteAuthentication => unreachable!("a handshake does not end the turn"),
+        }
+    }
+
+    fn release(&mut self, c: ConnectorId, request: u64, result: &ListResult) -> Result<Output, HostError> {
+        let k = c.index();
+        let slot =
+            self.in_flight.get(k).and_then(|f| f.iter().position(|f| f.request == request)).ok_or_else(|| {
+                HostError::Protocol(format!("a reply to {c}'s request {request}, which the wire never saw"))
+            })?;
+        let flight = self.in_flight[k].remove(slot).expect("found above");
+        let name = self.connectors[k].name.clone();
+        let release = match result {
+            ListResult::Tools(listing) => {
+                Release::Tools { tools: tools_of(&name, *listing, flight.cursor), next_cursor: None }
+            }
+            ListResult::FirstPage { next_cursor } => {
+                Release::Tools { tools: Tool::actions(&name)[..2].to_vec(), next_cursor: Some(next_cursor.clone()) }
+            }
+            ListResult::Error(ListFailure::Unauthorized) => Release::Unauthorized,
+            ListResult::Error(ListFailure::Transport) => Release::Failed,
+            ListResult::Error(ListFailure::SessionNotFound) => Release::SessionLost,
+        };
+        if let ListResult::Tools(listing) = result {
+            // The server's own list (what a call finds) follows what it lists.
+            self.stage()?.servers()[k].set_tools(tools_of(&name, *listing, false));
+        }
+        // A list the host gave up is not an error: the reply goes nowhere.
+        self.stage()?.servers()[k].release(flight.held, release);
+        let was_asked = self.turn == Turn::Asked && self.offer.is_none();
+        let output = self.observe(None)?;
+        // A host may end a turn at a reply: with an error naming a connector, it aborted it.
+        if was_asked && let Some(text) = self.turn_ends().pop() {
+            self.turn = Turn::Idle;
+            let lines = reading::read_lines(&[text.clone()], &self.connectors, &self.options.phrases);
+            let named = (0..self.connectors.len()).find(|&k| lines.iter().any(|l| l.is_error_about(k)));
+            let Some(named) = named else {
+                return Err(HostError::Protocol(format!(
+                    "the host ended the turn without asking the model, and its words name no connector's error: \"{text}\""
+                )));
+            };
+            let Output::Observation { requests, reads, mut sessions, .. } = output else { unreachable!() };
+            sessions[0].turn = TurnState::None;
+            return Ok(Output::Observation {
+                requests,
+                reads,
+                sessions,
+                answer: Some(Answer::Aborted(ConnectorId(named as u8))),
+            });
+        }
+        Ok(output)
+    }
+
+    fn ask(&mut self) -> Result<Output, HostError> {
+        if self.turn != Turn::Idle {
+            return Err(HostError::Protocol("the user asks while a turn is in progress".to_owned()));
+        }
+        self.turn = Turn::Asked;
+        self.notices.clear();
+        let reported = self.reported.clone();
+        let stage = self.stage()?;
+        stage.say(&json!({ "type": "user", "text": USER_ASKS })).map_err(stage_error)?;
+        stage
+            .wait_until("a model request with tools, or a tools/list, after the user's turn", |stage| {
+                stage.has_offer() || Self::unreported(stage, &reported)
+            })
+            .map_err(stage_error)?;
+        self.observe(None)
+    }
+
+    /// Makes the server of `c` answer calls as the world says it stands.
+    fn world(&mut self, c: ConnectorId, authenticated: bool) -> Result<(), HostError> {
+        let name = self.connectors[c.index()].name.clone();
+        let tools = if authenticated { Tool::actions(&name) } else { Tool::stubs(&name) };
+        self.stage()?.servers()[c.index()].set_tools(tools);
+        Ok(())
+    }
+
+    fn check(&self, s: SessionId, c: ConnectorId) -> Result<(), HostError> {
+        if s != SessionId(0) || c.index() >= self.connectors.len() {
+            return Err(HostError::Protocol(format!("unknown session or connector {s}/{c}")));
+        }
+        Ok(())
+    }
+}
+
+impl Host for WireHost {
+    fn wire_log(&self) -> Vec<String> {
+        self.log()
+    }
+
+    fn handle(&mut self, input: &Input) -> Result<Output, HostError> {
+        match input {
+            Input::Hello { .. } => Ok(Output::Hello {
+                protocol: PROTOCOL_VERSION,
+                host: self.options.command.clone(),
+                claims: Vec::new(),
+                // The runner cannot know a host's commands: it gives none.
+                commands: Some(BTreeSet::new()),
+            }),
+            Input::Reset { connectors, sessions } => self.reset(connectors, sessions),
+            Input::Notification { session, connector } => {
+                self.check(*session, *connector)?;
+                self.stage()?.servers()[connector.index()].notify_list_changed();
+                self.observe(None)
+            }
+            Input::Listing { session, connector, request, result } => {
+                self.check(*session, *connector)?;
+                self.release(*connector, *request, result)
+            }
+            Input::Ask { session } => {
+                self.check(*session, ConnectorId(0))?;
+                self.ask()
+            }
+            Input::CallTool { session, connector, server } => {
+                self.check(*session, *connector)?;
+                if *server != CallResult::Ok {
+                    return Err(HostError::Unsupported(format!(
+                        "a call answered {}: the wire does not play it yet",
+                        if *server == CallResult::Unauthorized { "401" } else { "404" }
+                    )));
+                }
+                self.world(*connector, true)?;
+                let name = self.offered_name(connector.index(), "send");
+                let reply = Reply::ToolCall { name, input: json!({}) };
+                self.agent(reply, Some((CallKind::Tool, connector.index())), Answer::UsedTool)
+            }
+            Input::CallStub { session, connector, authenticated } => {
+                self.check(*session, *connector)?;
+                self.world(*connector, *authenticated)?;
+                let name = self.offered_name(connector.index(), "authenticate");
+                let reply = Reply::ToolCall { name, input: json!({}) };
+                self.agent(reply, Some((CallKind::Stub, connector.index())), Answer::UsedTool)
+            }
+            Input::CallUnlisted { session, connector } => {
+                self.check(*session, *connector)?;
+                let name = self.offered_name(connector.index(), "send");
+                let reply = Reply::ToolCall { name, input: json!({}) };
+                self.agent(reply, Some((CallKind::Unlisted, connector.index())), Answer::NoSuchTool)
+            }
+            Input::CompleteAuthentication { session, connector, list_changed_first } => {
+                self.check(*session, *connector)?;
+                self.world(*connector, false)?;
+                let server = &self.stage()?.servers()[connector.index()];
+                server
+                    .set_behaviour(Behaviour { notifies_on_authentication: *list_changed_first, ..server.behaviour() });
+                let name = self.offered_name(connector.index(), "complete_authentication");
+                let reply = Reply::ToolCall { name, input: json!({}) };
+                self.agent(reply, Some((CallKind::CompleteAuthentication, connector.index())), Answer::UsedTool)
+            }
+            Input::AnswerNotAvailable { session, connector } => {
+                self.check(*session, *connector)?;
+                let name = &self.connectors[connector.index()].name;
+                let text = format!("I can't do that: {name} is not available with the tools I have.");
+                self.agent(Reply::Text { text }, None, Answer::NotAvailable)
+            }
+            Input::RelayNotice { session, connector } => {
+                self.check(*session, *connector)?;
+                let name = &self.connectors[connector.index()].name;
+                let text = format!("About {name}: the host says it needs a step from you first (see its notice).");
+                self.agent(Reply::Text { text }, None, Answer::RelayedNotice)
+            }
+            Input::Timeout { .. } => Err(HostError::Unsupported(
+                "a tools/list that never returns: the wire does not make a host's timeout pass yet".to_owned(),
+            )),
+            Input::Account { .. } => {
+                Err(HostError::Protocol("an account read reply, but the host sent no account read".to_owned()))
+            }
+            Input::Mcp { .. } | Input::Restart { .. } | Input::Authenticated { .. } => {
+                Err(HostError::Protocol("a command, but the host was told of none".to_owned()))
+            }
+        }
+    }
+}
+
+/// A connector's tools for a listing; `rest` is the reply to a request for a later page.
+fn tools_of(connector: &str, listing: Listing, rest: bool) -> Vec<Tool> {
+    match listing {
+        Listing::Stubs => Tool::stubs(connector),
+        Listing::Actions if rest => Tool::actions(connector)[2..].to_vec(),
+        Listing::Actions => Tool::actions(connector),
+        Listing::SomeActions => Tool::actions(connector)[..2].to_vec(),
+    }
+}
+
+/// Whether `offered` ends with `tool` at a boundary (the start, or a character not a letter or
+/// digit before it).
+fn ends_at_boundary(offered: &str, tool: &str) -> bool {
+    offered.strip_suffix(tool).is_some_and(|head| !head.chars().next_back().is_some_and(char::is_alphanumeric))
+}
+
+/// The recovery step a phrase names.
+fn recovery_of(phrase: &str) -> Recovery {
+    let phrase = phrase.to_lowercase();
+    if phrase.contains("restart") || phrase.contains("new session") {
+        Recovery::Restart
+    } else if ["auth", "sign in", "log in"].iter().any(|p| phrase.contains(p)) {
+        Recovery::Authenticate
+    } else {
+        Recovery::Refresh
+    }
+}
+
+/// The text of a `turn_end` line.
+fn turn_end(line: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    (value.get("type")? == "turn_end").then(|| value.get("text").and_then(Value::as_str).unwrap_or("").to_owned())
+}
+
+/// The last tool result of a request: its text and whether the host marked it an error.
+fn tool_result(request: &ModelRequest) -> Option<(String, bool)> {
+    request.messages.iter().rev().flat_map(|m| m.parts.iter().rev()).find_map(|p| match p {
+        Part::ToolResult { text, is_error, .. } => Some((text.clone(), *is_error)),
+        _ => None,
+    })
+}
+
+/// How many tool calls a server saw.
+fn calls(seen: &[Seen]) -> usize {
+    seen.iter().filter(|s| matches!(s, Seen::Call { listed: true, .. })).count()
+}
+
+fn names(request: &ModelRequest) -> String {
+    request.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn stage_error(e: StageError) -> HostError {
+    match e {
+        StageError::Setup(why) => HostError::Crashed(format!("the stage: {why}")),
+        StageError::Exited { .. } => HostError::Crashed(e.to_string()),
+        StageError::Timeout(why) => HostError::Reported(format!("the host is stuck: {why}")),
+        StageError::Flooded | StageError::Garbage(_) => HostError::Protocol(e.to_string()),
+    }
+}

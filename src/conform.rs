@@ -130,11 +130,13 @@ pub struct Limits {
     pub deadline: Option<std::time::Instant>,
     /// After this many fixtures in a row end with an adapter failure, the rest are not run.
     pub consecutive_failures: usize,
+    /// Print a line on stderr as each fixture ends (its number, id, verdict and time).
+    pub progress: bool,
 }
 
 impl Limits {
     /// No deadline; stop after 5 consecutive adapter failures.
-    pub const DEFAULT: Limits = Limits { deadline: None, consecutive_failures: 5 };
+    pub const DEFAULT: Limits = Limits { deadline: None, consecutive_failures: 5, progress: false };
 }
 
 /// Replays every fixture through hosts from `host`. One host serves fixture after fixture (each
@@ -149,7 +151,9 @@ pub fn conform(
     let mut current: Option<Box<dyn Host>> = None;
     let mut failures_in_a_row = 0;
     let mut stopped: Option<String> = None;
+    let total = fixtures.len();
     for fixture in fixtures {
+        let started = std::time::Instant::now();
         if stopped.is_none() && limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             stopped = Some("the run's deadline (--deadline) passed before it started".to_owned());
         }
@@ -163,6 +167,16 @@ pub fn conform(
             None => current.insert(host()?),
         };
         let run = replay(&fixture, h.as_mut());
+        if limits.progress {
+            let verdict = match &run.verdict {
+                Verdict::Pass => "pass".to_owned(),
+                Verdict::Fail(v) => format!("FAIL {}", v.invariant.id),
+                Verdict::HostFailed { error: HostError::Unsupported(_), .. } => "not run".to_owned(),
+                Verdict::HostFailed { .. } => "ERROR".to_owned(),
+            };
+            let ms = started.elapsed().as_millis();
+            eprintln!("conform: [{}/{total}] {}: {verdict} ({ms} ms)", results.len() + 1, fixture.id);
+        }
         let wire_log = if matches!(run.verdict, Verdict::Pass) { Vec::new() } else { h.wire_log() };
         if let Verdict::HostFailed { error: HostError::Unsupported(_), .. } = run.verdict {
             // The runner's limit, not the host's failure.

@@ -840,6 +840,8 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
     let limits = c::Limits {
         deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(args.deadline)),
         consecutive_failures: args.max_adapter_failures as usize,
+        // A black-box run takes seconds a fixture: say how it goes.
+        progress: args.host.is_some(),
     };
     let (subject, results) = match (&args.adapter, &args.host) {
         (Some(command), None) => {

@@ -164,6 +164,7 @@ impl WireHost {
             )));
         }
         // The previous fixture's host, servers and model go first.
+        self.offer = None;
         self.stage = None;
         let on_stage: Vec<Connector> = connectors
             .iter()
@@ -231,6 +232,22 @@ impl WireHost {
         requests
     }
 
+    /// Waits until the host has done what the last input made it do: quiet on every wire, or,
+    /// once it waits on the runner, a short grace.
+    fn settle(&mut self) -> Result<(), HostError> {
+        let reported = self.reported.clone();
+        let lines_read = self.lines_read;
+        let offered = self.offer.is_some();
+        self.stage()?
+            .settle_until(|stage| {
+                offered
+                    || stage.has_offer()
+                    || Self::unreported(stage, &reported)
+                    || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
+            })
+            .map_err(stage_error)
+    }
+
     /// Whether a server holds a list the runner has not reported.
     fn unreported(stage: &Stage, reported: &[BTreeSet<u64>]) -> bool {
         stage.servers().iter().zip(reported).any(|(server, seen)| server.held().iter().any(|h| !seen.contains(&h.id)))
@@ -286,7 +303,7 @@ impl WireHost {
 
     /// Settles, then reports the host's state; `answer` is the answer the input ended a turn with.
     fn observe(&mut self, answer: Option<Answer>) -> Result<Output, HostError> {
-        self.stage()?.settle().map_err(stage_error)?;
+        self.settle()?;
         self.take_offer()?;
         let requests = self.new_requests();
         let n = self.connectors.len();
@@ -369,7 +386,7 @@ impl WireHost {
                     || Self::unreported(stage, &reported)
             })
             .map_err(stage_error)?;
-        self.stage()?.settle().map_err(stage_error)?;
+        self.settle()?;
         let next = self.stage()?.take_offer().map_err(stage_error)?;
         match next {
             Some(next) => {
@@ -413,8 +430,8 @@ impl WireHost {
                 })
                 .map_err(stage_error)?;
             if !self.turn_ends().is_empty() {
+                // The notices the host showed stay as they were at the answer.
                 self.turn = Turn::Idle;
-                self.notices.clear();
                 return Ok(());
             }
             if let Some(more) = self.stage()?.take_offer().map_err(stage_error)? {
@@ -488,7 +505,7 @@ impl WireHost {
             let named = (0..self.connectors.len()).find(|&k| lines.iter().any(|l| l.is_error_about(k)));
             let Some(named) = named else {
                 return Err(HostError::Protocol(format!(
-                    "the host ended the turn without asking the model, and its words name no connector's error: \"{text}\""
+                    "the host ended the turn without offering the model anything (a request with no `tools` array is a side request, answered \"OK.\"), and its words name no connector's error: \"{text}\""
                 )));
             };
             let Output::Observation { requests, reads, mut sessions, .. } = output else { unreachable!() };

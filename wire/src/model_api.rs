@@ -100,6 +100,9 @@ pub struct ModelRequest {
     pub messages: Vec<Message>,
     /// The tools offered: the moment a catalogue reaches the model.
     pub tools: Vec<OfferedTool>,
+    /// The request carries a `tools` array (`functions`, for OpenAI), even an empty one: a
+    /// request of the agent's loop offering nothing, not a side request (a title, a summary).
+    pub offers: bool,
 }
 
 /// What the model answers.
@@ -189,6 +192,7 @@ pub fn parse_anthropic(body: &Value) -> Result<ModelRequest, String> {
         stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
         system: body.get("system").map(text_of).unwrap_or_default(),
         messages,
+        offers: body.get("tools").is_some_and(Value::is_array),
         tools,
     })
 }
@@ -259,6 +263,7 @@ pub fn parse_openai(body: &Value) -> Result<ModelRequest, String> {
         stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
         system: system.join("\n\n"),
         messages,
+        offers: ["tools", "functions"].iter().any(|k| body.get(*k).is_some_and(Value::is_array)),
         tools,
     })
 }

@@ -168,8 +168,9 @@ impl Stage {
         let offered = Mutex::new(offered);
         let wait = pacing.deadline * 6;
         let responder = move |request: &ModelRequest, index: usize| {
-            // A request with no tools (a title, a summary) is answered at once and never judged.
-            if request.tools.is_empty() {
+            // A request with no `tools` array (a title, a summary) is answered at once and never
+            // judged; one with an empty array offers the model nothing, and is.
+            if !request.offers {
                 return Reply::Text { text: "OK.".to_owned() };
             }
             let (answer, answered) = sync_channel(1);
@@ -320,11 +321,23 @@ impl Stage {
 
     /// Waits until nothing new has happened on any wire for [`Pacing::quiet`].
     pub fn settle(&mut self) -> Result<(), StageError> {
+        self.settle_until(|_| false)
+    }
+
+    /// Waits until nothing new has happened on any wire for [`Pacing::quiet`], or, once `blocked`
+    /// holds (the host waits on the runner: a model request or a list is waiting for an answer,
+    /// or it ended its turn), for a fifth of it: long enough to see what the host sent at the same
+    /// time, without waiting out the quiet when the host can do nothing more on its own.
+    pub fn settle_until(&mut self, blocked: impl Fn(&Stage) -> bool) -> Result<(), StageError> {
         let deadline = Instant::now() + self.pacing.deadline;
+        let grace = (self.pacing.quiet / 5).max(Duration::from_millis(5));
         let mut last = self.activity();
         let mut since = Instant::now();
         loop {
-            std::thread::sleep(Duration::from_millis(10));
+            // Wake at the host's next line, or in 2 ms to look at the other wires.
+            if let Ok(said) = self.said.recv_timeout(Duration::from_millis(2)) {
+                self.take(said)?;
+            }
             self.drain()?;
             if let Some(error) = self.exited("while the stage waited for quiet") {
                 return Err(error);
@@ -332,7 +345,9 @@ impl Stage {
             let now = self.activity();
             if now != last {
                 (last, since) = (now, Instant::now());
-            } else if since.elapsed() >= self.pacing.quiet {
+            }
+            let quiet = if blocked(self) { grace } else { self.pacing.quiet };
+            if since.elapsed() >= quiet {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -418,6 +433,10 @@ impl Stage {
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        // Model requests left unanswered are refused now: the endpoint stops only once each
+        // request's handler is done.
+        self.waiting.clear();
+        while self.offers.try_recv().is_ok() {}
         drop(self.stdin.take());
         let _ = std::fs::remove_file(&self.config);
     }

@@ -1,0 +1,112 @@
+//! `coherence conform --host`: committed fixtures replayed black-box through the hosts of this
+//! package, over both transports. The verdicts come from the wire alone; a bad host gets an error
+//! that names the fixture and the step, and leaves nothing behind.
+
+mod common;
+
+use serde_json::Value;
+use std::process::Command;
+
+/// The fixture of the motivating report: gmail is authenticated on the web mid-session.
+const HEADLINE: &str = "scenario/ConnectorAuthMidSession";
+
+/// Runs `coherence conform --host HOST` on `fixtures` (ids in the committed corpus): the exit
+/// code and the JSON report's rows.
+fn conform(host: &str, transport: &str, fixtures: &[&str]) -> (Option<i32>, Vec<Value>) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut command = Command::new(common::coherence());
+    command.current_dir(root).args(["conform", "--host", host, "--transport", transport, "--format", "json"]);
+    command.args(["--timeout-ms", "5000", "--quiet-ms", "100"]);
+    for id in fixtures {
+        command.args(["--fixture", id]);
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (output.status.code(), report["fixtures"].as_array().unwrap().clone())
+}
+
+fn rmcp_host(policy: &str) -> String {
+    format!("{} --policy {policy}", env!("CARGO_BIN_EXE_rmcp-host"))
+}
+
+fn bad(mode: &str) -> String {
+    format!("{} {mode}", env!("CARGO_BIN_EXE_bad-host"))
+}
+
+/// No process of `binary` is left running.
+fn none_left(binary: &str) {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(!cmdline.starts_with(binary), "{} outlived the run: {cmdline}", entry.path().display());
+    }
+}
+
+#[test]
+fn the_report_s_host_fails_inv_1_and_the_recommended_host_passes_over_both_transports() {
+    for transport in ["http", "stdio"] {
+        let (code, rows) = conform(&rmcp_host("recommended"), transport, &[HEADLINE]);
+        assert_eq!((code, rows[0]["verdict"].as_str()), (Some(0), Some("pass")), "{transport}: {rows:?}");
+
+        let (code, rows) = conform(&rmcp_host("session-start-only"), transport, &[HEADLINE]);
+        let row = &rows[0];
+        assert_eq!((code, row["verdict"].as_str()), (Some(1), Some("fail")), "{transport}: {row}");
+        assert_eq!(row["violated"][0], "INV-1", "{transport}: {row}");
+        let seen = row["seen"].as_str().unwrap();
+        assert!(seen.contains("offered only the auth stubs") && seen.contains("silently missing"), "{seen}");
+        // The wire shows why: the model was offered the stubs, after the one list at the start.
+        let log: Vec<&str> = row["wire_log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+        assert!(log.iter().any(|l| l.contains("tools [calendar_authenticate")), "{log:?}");
+        assert_eq!(log.iter().filter(|l| l.starts_with("gmail: {\"seen\":\"list\"")).count(), 1, "{log:?}");
+        let reproduce = row["reproduce"].as_str().unwrap();
+        assert!(reproduce.contains(&format!("--transport {transport}")), "{reproduce}");
+        assert!(reproduce.ends_with(&format!("--fixture {HEADLINE}")), "{reproduce}");
+    }
+}
+
+#[test]
+fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
+    // Two sessions: one host process plays one session.
+    let two = "mutant/notice-on-failed-listing/wrong-session/0038";
+    let (code, rows) = conform(&rmcp_host("recommended"), "stdio", &[two]);
+    assert_eq!(rows[0]["verdict"], "not_run", "{rows:?}");
+    assert!(rows[0]["error"].as_str().unwrap().contains("2 sessions"), "{rows:?}");
+    assert_eq!(code, Some(1), "a run in which nothing ran does not succeed");
+}
+
+#[test]
+fn each_bad_host_gets_an_error_naming_the_fixture_and_the_step_and_leaves_nothing() {
+    let cases = [
+        ("ignores-config", "the handshake", "no first tools/list of every connector"),
+        ("never-calls-model", "fixture step 2", "no a model request with tools, or a tools/list, after the user's turn"),
+        ("crashes-mid-turn", "fixture step 2", "the host exited (exit status: 3)"),
+        ("floods", "fixture step 3", "never ended the turn"),
+        ("garbage", "fixture step 2", "the host printed a line that is not UTF-8"),
+    ];
+    for (mode, during, what) in cases {
+        let (code, rows) = conform(&bad(mode), "stdio", &[HEADLINE]);
+        let row = &rows[0];
+        assert_eq!((code, row["verdict"].as_str()), (Some(1), Some("error")), "{mode}: {row}");
+        let error = row["error"].as_str().unwrap();
+        assert!(error.contains(during) && error.contains(what), "{mode}: {error}");
+        assert!(row["reproduce"].as_str().unwrap().contains(HEADLINE), "{mode}: {row}");
+        none_left(env!("CARGO_BIN_EXE_bad-host"));
+    }
+    none_left(&common::coherence().display().to_string());
+}
+
+#[test]
+fn three_runs_give_the_same_verdicts() {
+    let fixtures = [HEADLINE, "scenario/ListChangedIgnored", "scenario/AgentHandshake", "coverage/0000", "coverage/0001"];
+    for policy in ["recommended", "session-start-only"] {
+        let runs: Vec<Vec<Value>> = (0..3)
+            .map(|_| {
+                let (_, rows) = conform(&rmcp_host(policy), "stdio", &fixtures);
+                rows.iter().map(|r| serde_json::json!([r["id"], r["verdict"], r["violated"], r["step"]])).collect()
+            })
+            .collect();
+        assert_eq!(runs[0], runs[1], "{policy}");
+        assert_eq!(runs[1], runs[2], "{policy}");
+    }
+}

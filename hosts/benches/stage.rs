@@ -1,6 +1,7 @@
 //! What a black-box run costs per host: starting `rmcp-host` on a stage (a server, the model
-//! endpoint, the process, its first lists, quiet) and one user turn (a user line, the model
-//! request with tools answered, the turn's end), over HTTP and over stdio.
+//! endpoint, the process, its first lists, quiet), one user turn (a user line, the model request
+//! with tools answered, the turn's end), and one committed fixture replayed and judged through
+//! `WireHost` (what `coherence conform --host` does per fixture), over HTTP and over stdio.
 
 use coherence_wire::mcp::{Behaviour, Protection, Tool};
 use coherence_wire::model_api::Reply;
@@ -64,5 +65,38 @@ fn bench_stage(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_stage);
+/// The fixtures a conformance bench replays: the motivating report, and a longer one that
+/// releases lists, delivers a notification and has the agent call a tool.
+const FIXTURES: [&str; 2] = ["scenario--ConnectorAuthMidSession.json", "scenario--ListChangedIgnored.json"];
+
+fn bench_conform(c: &mut Criterion) {
+    use coherence_sim::engine::{Verdict, replay};
+    use coherence_wire::conform::{WireHost, WireOptions};
+    let mut group = c.benchmark_group("conform-host");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    for (name, transport) in [("http", Transport::Http), ("stdio", Transport::Stdio)] {
+        for file in FIXTURES {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(file);
+            let fixture = coherence_sim::fixture::Fixture::read(&path).unwrap();
+            let options = WireOptions {
+                command: format!("{} --policy recommended", env!("CARGO_BIN_EXE_rmcp-host")),
+                transport,
+                relay: coherence(),
+                pacing: PACING,
+                phrases: coherence_wire::reading::Phrases::standard(),
+            };
+            let mut host = WireHost::new(options);
+            let id = format!("fixture/rmcp-host/{name}/quiet=20ms/{}", fixture.id);
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let run = replay(&fixture, &mut host);
+                    assert!(matches!(run.verdict, Verdict::Pass), "{:?}", run.verdict);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_stage, bench_conform);
 criterion_main!(benches);

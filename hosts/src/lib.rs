@@ -31,20 +31,35 @@ pub struct Server {
     pub tools: Vec<rmcp::model::Tool>,
     /// Why the last list failed.
     pub failed: Option<String>,
+    /// Its entry in the configuration, to connect again.
+    config: Value,
 }
 
 impl Server {
-    /// Lists its tools again.
+    /// Lists its tools again. A list that fails is tried once more on a new connection (a
+    /// transport session the server lost, a stdio server that exited); if that fails too, the
+    /// server offers nothing until a later list succeeds.
     pub async fn relist(&mut self) {
         self.changed.store(false, Ordering::SeqCst);
-        match self.client.list_all_tools().await {
+        let listed = match self.client.list_all_tools().await {
+            Ok(tools) => Ok(tools),
+            Err(first) => match client(&self.name, &self.config, &self.changed).await {
+                Ok(client) => {
+                    let old = std::mem::replace(&mut self.client, client);
+                    let _ = old.cancel().await;
+                    self.client.list_all_tools().await.map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("{first}; connecting again: {e}")),
+            },
+        };
+        match listed {
             Ok(tools) => {
                 self.tools = tools;
                 self.failed = None;
             }
             Err(e) => {
                 self.tools.clear();
-                self.failed = Some(e.to_string());
+                self.failed = Some(e);
             }
         }
     }
@@ -53,7 +68,17 @@ impl Server {
 /// Connects to one server of the configuration and lists it.
 pub async fn connect(name: &str, config: &Value) -> Result<Server> {
     let changed = Arc::new(AtomicBool::new(false));
-    let handler = Listening(Arc::clone(&changed));
+    let client = client(name, config, &changed).await?;
+    let mut server =
+        Server { name: name.to_owned(), client, changed, tools: Vec::new(), failed: None, config: config.clone() };
+    server.relist().await;
+    Ok(server)
+}
+
+/// An MCP client of one server of the configuration, initialized; `changed` is set when the
+/// server says its list changed.
+async fn client(name: &str, config: &Value, changed: &Arc<AtomicBool>) -> Result<RunningService<RoleClient, Listening>> {
+    let handler = Listening(Arc::clone(changed));
     let client = if let Some(url) = config.get("url").and_then(Value::as_str) {
         handler.serve(StreamableHttpClientTransport::from_uri(url.to_owned())).await?
     } else if let Some(command) = config.get("command").and_then(Value::as_str) {
@@ -65,9 +90,7 @@ pub async fn connect(name: &str, config: &Value) -> Result<Server> {
     } else {
         bail!("server {name}: neither `url` nor `command`");
     };
-    let mut server = Server { name: name.to_owned(), client, changed, tools: Vec::new(), failed: None };
-    server.relist().await;
-    Ok(server)
+    Ok(client)
 }
 
 /// The model, on the Anthropic Messages API.

@@ -13,7 +13,9 @@
 //! - `session-start-only`: lists each server once, at start, and never again (the motivating
 //!   report's host);
 //! - `recommended`: also re-lists a server at each turn's start, after its `list_changed`, and on
-//!   `/mcp`, and tells the model, naming the server and a recovery step, when a list fails.
+//!   `/mcp`, and after the agent completes a server's authentication handshake (a list that
+//!   fails is tried once more on a new connection), and tells the model, naming the server and
+//!   a recovery step, when a list fails.
 
 use anyhow::{Result, bail};
 use coherence_hosts::{Model, Server, say, servers};
@@ -68,6 +70,7 @@ async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str)
             return Ok(said.join("\n"));
         }
         let mut results = Vec::new();
+        let mut authenticated = Vec::new();
         for call in calls {
             let name = call["name"].as_str().unwrap_or_default().to_owned();
             let (text, is_error) = match servers.iter().find(|s| s.tools.iter().any(|t| t.name == name)) {
@@ -76,7 +79,11 @@ async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str)
                     Ok(result) => {
                         let text: Vec<String> =
                             result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect();
-                        (text.join("\n"), result.is_error.unwrap_or(false))
+                        let failed = result.is_error.unwrap_or(false);
+                        if !failed && name.ends_with("complete_authentication") {
+                            authenticated.push(server.name.clone());
+                        }
+                        (text.join("\n"), failed)
                     }
                     Err(e) => (format!("{}: {name} failed: {e}", server.name), true),
                 },
@@ -86,6 +93,12 @@ async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str)
             );
         }
         messages.push(json!({ "role": "user", "content": results }));
+        // A handshake that completed changes what the server lists: list it before the next step.
+        if policy == Policy::Recommended {
+            for server in servers.iter_mut().filter(|s| authenticated.contains(&s.name)) {
+                server.relist().await;
+            }
+        }
     }
     Ok(String::from("(stopped: too many steps)"))
 }

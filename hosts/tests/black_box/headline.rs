@@ -2,7 +2,7 @@
 //! MCP server and model; the connector is authenticated on the web between two turns. The verdict
 //! is read from the wire alone: the tools the model is offered, and the text the host adds.
 
-mod common;
+use crate::common;
 
 use coherence_wire::mcp::{Seen, Tool};
 use coherence_wire::model_api::{ModelRequest, Part, Reply, added_text};

@@ -2,7 +2,7 @@
 //! turn over both transports; each bad host ends the run with a clear error, and nothing is left
 //! behind (no process, no port, no file).
 
-mod common;
+use crate::common;
 
 use coherence_wire::model_api::Reply;
 use coherence_wire::stage::{Stage, StageError, Transport};

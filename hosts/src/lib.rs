@@ -77,7 +77,11 @@ pub async fn connect(name: &str, config: &Value) -> Result<Server> {
 
 /// An MCP client of one server of the configuration, initialized; `changed` is set when the
 /// server says its list changed.
-async fn client(name: &str, config: &Value, changed: &Arc<AtomicBool>) -> Result<RunningService<RoleClient, Listening>> {
+async fn client(
+    name: &str,
+    config: &Value,
+    changed: &Arc<AtomicBool>,
+) -> Result<RunningService<RoleClient, Listening>> {
     let handler = Listening(Arc::clone(changed));
     let client = if let Some(url) = config.get("url").and_then(Value::as_str) {
         handler.serve(StreamableHttpClientTransport::from_uri(url.to_owned())).await?

@@ -89,6 +89,14 @@ enum CallKind {
     CompleteAuthentication,
 }
 
+/// The agent's step as the model's answer: words that end the turn with this answer, or a call of
+/// a connector's tool, whose answer the host's next move tells.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Says(Answer),
+    Calls(CallKind, usize),
+}
+
 /// A `tools/list` in flight: the engine's number for it, the server's, and whether it asked for
 /// a later page.
 #[derive(Clone, Copy, Debug)]
@@ -114,6 +122,10 @@ pub struct WireHost {
     previous: Option<ModelRequest>,
     notices: BTreeMap<ConnectorId, Notice>,
     turn: Turn,
+    /// The agent's last call ended its turn (the server ran it), but the host, before giving the
+    /// model the result, waits for a list: its next model request is answered with the agent's
+    /// closing words, and its next `turn_end` is that turn's.
+    closing: bool,
     /// Host lines already read.
     lines_read: usize,
 }
@@ -132,6 +144,7 @@ impl WireHost {
             previous: None,
             notices: BTreeMap::new(),
             turn: Turn::Idle,
+            closing: false,
             lines_read: 0,
         }
     }
@@ -202,6 +215,7 @@ impl WireHost {
         self.previous = None;
         self.notices.clear();
         self.turn = Turn::Idle;
+        self.closing = false;
         self.lines_read = stage.lines().len();
         self.stage = Some(stage);
         // The lists the host made at its start were answered by the servers, not held.
@@ -259,6 +273,11 @@ impl WireHost {
             return Ok(());
         }
         let Some(offer) = self.stage()?.take_offer().map_err(stage_error)? else { return Ok(()) };
+        if self.closing {
+            self.previous = Some(offer.request.clone());
+            offer.answer(Reply::Text { text: "Done.".to_owned() });
+            return Ok(());
+        }
         if self.turn == Turn::Idle {
             return Err(HostError::Protocol(format!(
                 "the host offered the model tools ({}) with no user turn in progress",
@@ -305,6 +324,9 @@ impl WireHost {
     fn observe(&mut self, answer: Option<Answer>) -> Result<Output, HostError> {
         self.settle()?;
         self.take_offer()?;
+        if self.closing && !self.turn_ends().is_empty() {
+            self.closing = false;
+        }
         let requests = self.new_requests();
         let n = self.connectors.len();
         let (catalogue, fetch_at_offer) = match &self.offer {
@@ -365,15 +387,18 @@ impl WireHost {
 
     /// The agent's step: answers the waiting model request with `reply`, follows the host until
     /// it ends the turn (or holds it, or, after a handshake, asks the model again), and reports.
-    fn agent(&mut self, reply: Reply, kind: Option<(CallKind, usize)>, said: Answer) -> Result<Output, HostError> {
+    fn agent(&mut self, reply: Reply, step: Step) -> Result<Output, HostError> {
         let offer = self.offer.take().ok_or_else(|| {
             HostError::Protocol("the agent acts, but no model request with tools is waiting for it".to_owned())
         })?;
         let calls_before: Vec<usize> = self.stage()?.servers().iter().map(|s| calls(&s.seen())).collect();
         offer.answer(reply);
-        let Some((kind, k)) = kind else {
-            self.close_turn()?;
-            return self.observe(Some(said));
+        let (kind, k) = match step {
+            Step::Says(answer) => {
+                self.close_turn()?;
+                return self.observe(Some(answer));
+            }
+            Step::Calls(kind, k) => (kind, k),
         };
         // The host runs the call and asks the model again with the result, ends the turn, or
         // holds it to list first.
@@ -404,8 +429,19 @@ impl WireHost {
                 self.observe(Some(answer))
             }
             None if !self.turn_ends_waiting() => {
-                // The host holds the turn: it lists before it gives the model the result.
-                self.observe(None)
+                let stage = self.stage.as_ref().expect("a stage is set while a turn runs");
+                let ran = stage.servers().iter().zip(&calls_before).any(|(s, before)| calls(&s.seen()) > *before);
+                if !ran {
+                    // The host holds the turn to list before it runs the call (a refresh on an
+                    // unknown tool, say): the agent may try again once the list is in.
+                    return self.observe(None);
+                }
+                // The call ran, so the turn's answer is known; the host lists something before
+                // it gives the model the result, and finishes the turn once the list is in.
+                let answer = self.classify(kind, k, None, &calls_before);
+                self.turn = Turn::Idle;
+                self.closing = true;
+                self.observe(Some(answer))
             }
             None => {
                 let answer = self.classify(kind, k, None, &calls_before);
@@ -501,7 +537,7 @@ impl WireHost {
         // A host may end a turn at a reply: with an error naming a connector, it aborted it.
         if was_asked && let Some(text) = self.turn_ends().pop() {
             self.turn = Turn::Idle;
-            let lines = reading::read_lines(&[text.clone()], &self.connectors, &self.options.phrases);
+            let lines = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
             let named = (0..self.connectors.len()).find(|&k| lines.iter().any(|l| l.is_error_about(k)));
             let Some(named) = named else {
                 return Err(HostError::Protocol(format!(
@@ -523,6 +559,11 @@ impl WireHost {
     fn ask(&mut self) -> Result<Output, HostError> {
         if self.turn != Turn::Idle {
             return Err(HostError::Protocol("the user asks while a turn is in progress".to_owned()));
+        }
+        if self.closing {
+            return Err(HostError::Unsupported(
+                "the user asks again while the host, on the wire, still finishes the previous turn (it waits for a list the fixture has not delivered yet)".to_owned(),
+            ));
         }
         self.turn = Turn::Asked;
         self.notices.clear();
@@ -592,20 +633,20 @@ impl Host for WireHost {
                 self.world(*connector, true)?;
                 let name = self.offered_name(connector.index(), "send");
                 let reply = Reply::ToolCall { name, input: json!({}) };
-                self.agent(reply, Some((CallKind::Tool, connector.index())), Answer::UsedTool)
+                self.agent(reply, Step::Calls(CallKind::Tool, connector.index()))
             }
             Input::CallStub { session, connector, authenticated } => {
                 self.check(*session, *connector)?;
                 self.world(*connector, *authenticated)?;
                 let name = self.offered_name(connector.index(), "authenticate");
                 let reply = Reply::ToolCall { name, input: json!({}) };
-                self.agent(reply, Some((CallKind::Stub, connector.index())), Answer::UsedTool)
+                self.agent(reply, Step::Calls(CallKind::Stub, connector.index()))
             }
             Input::CallUnlisted { session, connector } => {
                 self.check(*session, *connector)?;
                 let name = self.offered_name(connector.index(), "send");
                 let reply = Reply::ToolCall { name, input: json!({}) };
-                self.agent(reply, Some((CallKind::Unlisted, connector.index())), Answer::NoSuchTool)
+                self.agent(reply, Step::Calls(CallKind::Unlisted, connector.index()))
             }
             Input::CompleteAuthentication { session, connector, list_changed_first } => {
                 self.check(*session, *connector)?;
@@ -615,19 +656,19 @@ impl Host for WireHost {
                     .set_behaviour(Behaviour { notifies_on_authentication: *list_changed_first, ..server.behaviour() });
                 let name = self.offered_name(connector.index(), "complete_authentication");
                 let reply = Reply::ToolCall { name, input: json!({}) };
-                self.agent(reply, Some((CallKind::CompleteAuthentication, connector.index())), Answer::UsedTool)
+                self.agent(reply, Step::Calls(CallKind::CompleteAuthentication, connector.index()))
             }
             Input::AnswerNotAvailable { session, connector } => {
                 self.check(*session, *connector)?;
                 let name = &self.connectors[connector.index()].name;
                 let text = format!("I can't do that: {name} is not available with the tools I have.");
-                self.agent(Reply::Text { text }, None, Answer::NotAvailable)
+                self.agent(Reply::Text { text }, Step::Says(Answer::NotAvailable))
             }
             Input::RelayNotice { session, connector } => {
                 self.check(*session, *connector)?;
                 let name = &self.connectors[connector.index()].name;
                 let text = format!("About {name}: the host says it needs a step from you first (see its notice).");
-                self.agent(Reply::Text { text }, None, Answer::RelayedNotice)
+                self.agent(Reply::Text { text }, Step::Says(Answer::RelayedNotice))
             }
             Input::Timeout { .. } => Err(HostError::Unsupported(
                 "a tools/list that never returns: the wire does not make a host's timeout pass yet".to_owned(),

@@ -247,18 +247,29 @@ impl WireHost {
     }
 
     /// Waits until the host has done what the last input made it do: quiet on every wire, or,
-    /// once it waits on the runner, a short grace.
+    /// once it waits on the runner (a model request or a list waiting, or its turn ended), a
+    /// short grace. A host in a turn that waits on nothing the runner holds must still act (or
+    /// hold the turn for ever, INV-11), so the quiet it gets then is ten times as long: a host
+    /// that starts a new stdio server to list again takes longer than the quiet.
     fn settle(&mut self) -> Result<(), HostError> {
-        let reported = self.reported.clone();
         let lines_read = self.lines_read;
         let offered = self.offer.is_some();
+        let quiet = self.options.pacing.quiet;
+        let quiet = if self.turn == Turn::Asked && !offered {
+            (quiet * 10).min(self.options.pacing.deadline / 2)
+        } else {
+            quiet
+        };
         self.stage()?
-            .settle_until(|stage| {
-                offered
-                    || stage.has_offer()
-                    || Self::unreported(stage, &reported)
-                    || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
-            })
+            .settle_until(
+                |stage| {
+                    offered
+                        || stage.has_offer()
+                        || stage.servers().iter().any(|s| !s.held().is_empty())
+                        || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
+                },
+                quiet,
+            )
             .map_err(stage_error)
     }
 
@@ -431,9 +442,10 @@ impl WireHost {
             None if !self.turn_ends_waiting() => {
                 let stage = self.stage.as_ref().expect("a stage is set while a turn runs");
                 let ran = stage.servers().iter().zip(&calls_before).any(|(s, before)| calls(&s.seen()) > *before);
-                if !ran {
-                    // The host holds the turn to list before it runs the call (a refresh on an
-                    // unknown tool, say): the agent may try again once the list is in.
+                if !ran || kind == CallKind::CompleteAuthentication {
+                    // The host holds the turn to list: before it runs the call (a refresh on an
+                    // unknown tool, say), and the agent may try again once the list is in; or
+                    // after a handshake, which does not end the turn.
                     return self.observe(None);
                 }
                 // The call ran, so the turn's answer is known; the host lists something before

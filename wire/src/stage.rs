@@ -321,14 +321,16 @@ impl Stage {
 
     /// Waits until nothing new has happened on any wire for [`Pacing::quiet`].
     pub fn settle(&mut self) -> Result<(), StageError> {
-        self.settle_until(|_| false)
+        self.settle_until(|_| false, self.pacing.quiet)
     }
 
     /// Waits until nothing new has happened on any wire for [`Pacing::quiet`], or, once `blocked`
     /// holds (the host waits on the runner: a model request or a list is waiting for an answer,
     /// or it ended its turn), for a fifth of it: long enough to see what the host sent at the same
-    /// time, without waiting out the quiet when the host can do nothing more on its own.
-    pub fn settle_until(&mut self, blocked: impl Fn(&Stage) -> bool) -> Result<(), StageError> {
+    /// time, without waiting out the quiet when the host can do nothing more on its own. `quiet`
+    /// replaces [`Pacing::quiet`] while the host is not blocked (a runner that expects the host
+    /// to act waits longer before it concludes that it will not).
+    pub fn settle_until(&mut self, blocked: impl Fn(&Stage) -> bool, quiet: Duration) -> Result<(), StageError> {
         let deadline = Instant::now() + self.pacing.deadline;
         let grace = (self.pacing.quiet / 5).max(Duration::from_millis(5));
         let mut last = self.activity();
@@ -346,8 +348,8 @@ impl Stage {
             if now != last {
                 (last, since) = (now, Instant::now());
             }
-            let quiet = if blocked(self) { grace } else { self.pacing.quiet };
-            if since.elapsed() >= quiet {
+            let wait = if blocked(self) { grace } else { quiet };
+            if since.elapsed() >= wait {
                 return Ok(());
             }
             if Instant::now() >= deadline {

@@ -416,7 +416,7 @@ impl WireHost {
         let reported = self.reported.clone();
         let lines_read = self.lines_read;
         self.stage()?
-            .wait_until("the host's next model request, turn end or tools/list after the agent's call", |stage| {
+            .wait_until("model request, turn end or tools/list after the agent's call", |stage| {
                 stage.has_offer()
                     || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
                     || Self::unreported(stage, &reported)
@@ -473,7 +473,7 @@ impl WireHost {
         for _ in 0..=CLOSING_REQUESTS_MAX {
             let lines_read = self.lines_read;
             self.stage()?
-                .wait_until("the host's turn_end line after the agent's answer", |stage| {
+                .wait_until("turn_end line after the agent's answer", |stage| {
                     stage.has_offer() || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
                 })
                 .map_err(stage_error)?;
@@ -583,7 +583,7 @@ impl WireHost {
         let stage = self.stage()?;
         stage.say(&json!({ "type": "user", "text": USER_ASKS })).map_err(stage_error)?;
         stage
-            .wait_until("a model request with tools, or a tools/list, after the user's turn", |stage| {
+            .wait_until("model request with tools or tools/list after the user's turn", |stage| {
                 stage.has_offer() || Self::unreported(stage, &reported)
             })
             .map_err(stage_error)?;
@@ -752,5 +752,137 @@ fn stage_error(e: StageError) -> HostError {
         StageError::Exited { .. } => HostError::Crashed(e.to_string()),
         StageError::Timeout(why) => HostError::Reported(format!("the host is stuck: {why}")),
         StageError::Flooded | StageError::Garbage(_) => HostError::Protocol(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model_api::{Api, OfferedTool};
+
+    fn host(connectors: &[&str]) -> WireHost {
+        let mut host = WireHost::new(WireOptions {
+            command: "host".to_owned(),
+            transport: Transport::Stdio,
+            relay: PathBuf::from("coherence"),
+            pacing: Pacing::DEFAULT,
+            phrases: Phrases::standard(),
+        });
+        host.connectors = connectors
+            .iter()
+            .map(|c| reading::Connector {
+                name: (*c).to_owned(),
+                tools: Tool::actions(c).into_iter().chain(Tool::stubs(c)).map(|t| t.name).collect(),
+            })
+            .collect();
+        host
+    }
+
+    fn offering(names: &[&str]) -> ModelRequest {
+        ModelRequest {
+            api: Api::Anthropic,
+            model: String::new(),
+            stream: false,
+            system: String::new(),
+            messages: Vec::new(),
+            tools: names.iter().map(|n| OfferedTool { name: (*n).to_owned(), description: String::new() }).collect(),
+            offers: true,
+        }
+    }
+
+    #[track_caller]
+    fn check_catalogue(offered: &[&str], expected: &[(u8, Listing)]) {
+        let host = host(&["gmail", "calendar"]);
+        let catalogue = host.catalogue(&offering(offered));
+        let expected: BTreeMap<ConnectorId, Listing> = expected.iter().map(|(c, l)| (ConnectorId(*c), *l)).collect();
+        assert_eq!(catalogue, expected, "{offered:?}");
+    }
+
+    #[test]
+    fn the_catalogue_is_read_from_the_offered_names_whatever_the_host_s_prefix() {
+        check_catalogue(&[], &[]);
+        check_catalogue(
+            &["mcp__gmail__gmail_search", "mcp__gmail__gmail_read", "mcp__gmail__gmail_send"],
+            &[(0, Listing::Actions)],
+        );
+        check_catalogue(&["gmail_search", "gmail_read"], &[(0, Listing::SomeActions)]);
+        check_catalogue(
+            &["calendar-server.calendar_authenticate", "gmail_send", "gmail_read", "gmail_search"],
+            &[(0, Listing::Actions), (1, Listing::Stubs)],
+        );
+        // A name that only contains a tool's name, not at a boundary, is nobody's.
+        check_catalogue(&["xgmail_send", "my_tool"], &[]);
+    }
+
+    #[test]
+    fn an_unlisted_tool_is_called_under_the_prefix_the_host_gives_the_connector() {
+        let mut host = host(&["gmail", "calendar"]);
+        assert_eq!(host.offered_name(0, "send"), "gmail_send", "no request: the bare name");
+        let (answer, _) = std::sync::mpsc::sync_channel(1);
+        let request = offering(&["mcp__gmail__gmail_authenticate", "mcp__calendar__calendar_send"]);
+        host.offer = Some(Offer::new(0, request, answer));
+        assert_eq!(host.offered_name(0, "send"), "mcp__gmail__gmail_send");
+        assert_eq!(host.offered_name(0, "authenticate"), "mcp__gmail__gmail_authenticate");
+        assert_eq!(host.offered_name(1, "send"), "mcp__calendar__calendar_send");
+    }
+
+    #[test]
+    fn a_recovery_phrase_names_its_step() {
+        for (phrase, recovery) in [
+            ("restart", Recovery::Restart),
+            ("new session", Recovery::Restart),
+            ("re-authenticate", Recovery::Authenticate),
+            ("reauthorize", Recovery::Authenticate),
+            ("sign in again", Recovery::Authenticate),
+            ("log in again", Recovery::Authenticate),
+            ("refresh", Recovery::Refresh),
+            ("/mcp", Recovery::Refresh),
+            ("reconnect", Recovery::Refresh),
+            ("re-list", Recovery::Refresh),
+        ] {
+            assert_eq!(recovery_of(phrase), recovery, "{phrase}");
+        }
+        // Every standard phrase names one.
+        for phrase in Phrases::standard().recovery {
+            let _ = recovery_of(&phrase);
+        }
+    }
+
+    #[test]
+    fn notices_come_from_the_system_prompt_and_the_text_added_since_the_previous_request() {
+        let mut host = host(&["gmail", "calendar"]);
+        let mut request = offering(&["gmail_send"]);
+        request.system = "You are an agent.\ngmail: its tools could not be listed; ask the user to run /mcp to refresh, or to restart.".to_owned();
+        host.read_notices(&request);
+        // The first standard phrase the line holds is `restart`.
+        let notice = Notice { reason: NoticeReason::RefreshFailed, recovery: Recovery::Restart };
+        assert_eq!(host.notices, BTreeMap::from([(ConnectorId(0), notice)]));
+        // A reminder that names no recovery step is no notice; nor is a line naming no connector.
+        request.system = "gmail was updated.\nPlease restart.".to_owned();
+        host.read_notices(&request);
+        assert!(host.notices.is_empty(), "{:?}", host.notices);
+        request.system = "calendar needs you to sign in again.".to_owned();
+        host.read_notices(&request);
+        let notice = Notice { reason: NoticeReason::NeedsAuthentication, recovery: Recovery::Authenticate };
+        assert_eq!(host.notices, BTreeMap::from([(ConnectorId(1), notice)]));
+    }
+
+    #[test]
+    fn a_turn_ends_only_at_a_turn_end_line() {
+        assert_eq!(turn_end(r#"{"type":"turn_end","text":"Done."}"#), Some("Done.".to_owned()));
+        assert_eq!(turn_end(r#"{"type":"turn_end"}"#), Some(String::new()));
+        assert_eq!(turn_end(r#"{"type":"ready"}"#), None);
+        assert_eq!(turn_end("turn_end"), None);
+    }
+
+    #[test]
+    fn a_later_page_holds_the_rest_of_the_actions() {
+        let names = |tools: Vec<Tool>| tools.into_iter().map(|t| t.name).collect::<Vec<_>>();
+        assert_eq!(names(tools_of("gmail", Listing::Actions, true)), ["gmail_send"]);
+        assert_eq!(names(tools_of("gmail", Listing::SomeActions, false)), ["gmail_search", "gmail_read"]);
+        assert_eq!(
+            names(tools_of("gmail", Listing::Stubs, false)),
+            ["gmail_authenticate", "gmail_complete_authentication"]
+        );
     }
 }

@@ -109,6 +109,10 @@ pub struct Offer {
 }
 
 impl Offer {
+    pub(crate) fn new(index: usize, request: ModelRequest, answer: SyncSender<Reply>) -> Offer {
+        Offer { index, request, answer }
+    }
+
     /// Answers it.
     pub fn answer(self, reply: Reply) {
         let _ = self.answer.send(reply);
@@ -174,7 +178,7 @@ impl Stage {
                 return Reply::Text { text: "OK.".to_owned() };
             }
             let (answer, answered) = sync_channel(1);
-            let offer = Offer { index, request: request.clone(), answer };
+            let offer = Offer::new(index, request.clone(), answer);
             if offered.lock().expect("one sender").send(offer).is_err() {
                 return Reply::Text { text: "(the run is over)".to_owned() };
             }

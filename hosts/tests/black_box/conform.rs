@@ -13,10 +13,15 @@ const HEADLINE: &str = "scenario/ConnectorAuthMidSession";
 /// Runs `coherence conform --host HOST` on `fixtures` (ids in the committed corpus): the exit
 /// code and the JSON report's rows.
 fn conform(host: &str, transport: &str, fixtures: &[&str]) -> (Option<i32>, Vec<Value>) {
+    conform_within(host, transport, fixtures, 5000)
+}
+
+/// [`conform`], with each wait ending after `timeout_ms`.
+fn conform_within(host: &str, transport: &str, fixtures: &[&str], timeout_ms: u32) -> (Option<i32>, Vec<Value>) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let mut command = Command::new(common::coherence());
     command.current_dir(root).args(["conform", "--host", host, "--transport", transport, "--format", "json"]);
-    command.args(["--timeout-ms", "5000", "--quiet-ms", "100"]);
+    command.args(["--timeout-ms", &timeout_ms.to_string(), "--quiet-ms", "100"]);
     for id in fixtures {
         command.args(["--fixture", id]);
     }
@@ -84,17 +89,14 @@ fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
 fn each_bad_host_gets_an_error_naming_the_fixture_and_the_step_and_leaves_nothing() {
     let cases = [
         ("ignores-config", "the handshake", "no first tools/list of every connector"),
-        (
-            "never-calls-model",
-            "fixture step 2",
-            "no a model request with tools, or a tools/list, after the user's turn",
-        ),
+        ("never-calls-model", "fixture step 2", "no model request with tools or tools/list after the user's turn"),
         ("crashes-mid-turn", "fixture step 2", "the host exited (exit status: 3)"),
         ("floods", "fixture step 3", "never ended the turn"),
         ("garbage", "fixture step 2", "the host printed a line that is not UTF-8"),
     ];
     for (mode, during, what) in cases {
-        let (code, rows) = conform(&bad(mode), "stdio", &[HEADLINE]);
+        // Short waits: a bad host is named by what did not happen within them.
+        let (code, rows) = conform_within(&bad(mode), "stdio", &[HEADLINE], 2000);
         let row = &rows[0];
         assert_eq!((code, row["verdict"].as_str()), (Some(1), Some("error")), "{mode}: {row}");
         let error = row["error"].as_str().unwrap();
@@ -106,6 +108,7 @@ fn each_bad_host_gets_an_error_naming_the_fixture_and_the_step_and_leaves_nothin
 }
 
 #[test]
+#[ignore = "heavy tier: twelve black-box runs"]
 fn three_runs_give_the_same_verdicts() {
     let fixtures = [HEADLINE, "scenario/ListChangedIgnored"];
     for policy in ["recommended", "session-start-only"] {

@@ -364,7 +364,8 @@ impl WireHost {
                 .filter(|t| reading::connector_of(&t.name, &self.connectors) == Some(k))
                 .map(|t| t.name.as_str())
                 .collect();
-            let has = |tool: &str| offered.iter().any(|o| ends_at_boundary(o, &format!("{}_{tool}", connector.name)));
+            let has =
+                |tool: &str| offered.iter().any(|o| reading::ends_with_tool(o, &format!("{}_{tool}", connector.name)));
             let actions = ["search", "read", "send"].iter().filter(|t| has(t)).count();
             let listing = match actions {
                 3 => Some(Listing::Actions),
@@ -385,11 +386,11 @@ impl WireHost {
         let full = format!("{}_{tool}", self.connectors[k].name);
         let Some(offer) = &self.offer else { return full };
         let tools = &offer.request.tools;
-        if let Some(t) = tools.iter().find(|t| ends_at_boundary(&t.name, &full)) {
+        if let Some(t) = tools.iter().find(|t| reading::ends_with_tool(&t.name, &full)) {
             return t.name.clone();
         }
         for t in tools {
-            if let Some(ours) = self.connectors[k].tools.iter().find(|ours| ends_at_boundary(&t.name, ours)) {
+            if let Some(ours) = self.connectors[k].tools.iter().find(|ours| reading::ends_with_tool(&t.name, ours)) {
                 return format!("{}{full}", &t.name[..t.name.len() - ours.len()]);
             }
         }
@@ -703,12 +704,6 @@ fn tools_of(connector: &str, listing: Listing, rest: bool) -> Vec<Tool> {
         Listing::Actions => Tool::actions(connector),
         Listing::SomeActions => Tool::actions(connector)[..2].to_vec(),
     }
-}
-
-/// Whether `offered` ends with `tool` at a boundary (the start, or a character not a letter or
-/// digit before it).
-fn ends_at_boundary(offered: &str, tool: &str) -> bool {
-    offered.strip_suffix(tool).is_some_and(|head| !head.chars().next_back().is_some_and(char::is_alphanumeric))
 }
 
 /// The recovery step a phrase names.

@@ -106,14 +106,19 @@ fn holds_word(hay: &str, needle: &str) -> bool {
     })
 }
 
+/// Whether the offered name `offered` ends with the tool name `tool` at a boundary (the start of
+/// the name, or a character other than a letter or digit before it).
+pub fn ends_with_tool(offered: &str, tool: &str) -> bool {
+    offered.strip_suffix(tool).is_some_and(|head| !head.chars().next_back().is_some_and(is_word))
+}
+
 /// The connector (by index in `connectors`) the offered tool name `offered` belongs to: the one
 /// with a tool name `offered` ends with at a boundary (the longest such, if several).
 pub fn connector_of(offered: &str, connectors: &[Connector]) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None;
     for (k, connector) in connectors.iter().enumerate() {
         for tool in &connector.tools {
-            let Some(head) = offered.strip_suffix(tool.as_str()) else { continue };
-            if head.chars().next_back().is_some_and(is_word) {
+            if !ends_with_tool(offered, tool) {
                 continue;
             }
             if best.is_none_or(|(_, len)| tool.len() > len) {

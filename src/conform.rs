@@ -94,6 +94,9 @@ pub fn succeeded(results: &[FixtureResult]) -> bool {
 pub enum Subject {
     /// `--adapter CMD`.
     Adapter(String),
+    /// An adapter command, its observations seen as a black-box run would see them
+    /// (`--seen-on-the-wire`).
+    AdapterSeenOnTheWire(String),
     /// `--host CMD --transport T`.
     Host {
         /// The host command.
@@ -108,6 +111,7 @@ impl Subject {
     pub fn words(&self) -> String {
         match self {
             Subject::Adapter(command) => format!("adapter `{command}`"),
+            Subject::AdapterSeenOnTheWire(command) => format!("adapter `{command}` seen as on the wire"),
             Subject::Host { command, transport } => format!("host `{command}` over {transport}"),
         }
     }
@@ -116,6 +120,9 @@ impl Subject {
     pub fn flags(&self) -> String {
         match self {
             Subject::Adapter(command) => format!("--adapter {}", shell_quote(command)),
+            Subject::AdapterSeenOnTheWire(command) => {
+                format!("--adapter {} --seen-on-the-wire", shell_quote(command))
+            }
             Subject::Host { command, transport } => {
                 format!("--host {} --transport {transport}", shell_quote(command))
             }

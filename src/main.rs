@@ -227,6 +227,10 @@ struct ConformArgs {
     /// `ANTHROPIC_BASE_URL` / `OPENAI_BASE_URL`, driven by JSON lines on stdin.
     #[arg(long, value_name = "CMD")]
     host: Option<String>,
+    /// With --adapter: judge only what a black-box run could see of the host (SPEC.md §11.5):
+    /// its catalogue only while a model request waits, the notices of its last offer.
+    #[arg(long, requires = "adapter")]
+    seen_on_the_wire: bool,
     /// With --host: how the host reaches the connectors' servers.
     #[arg(long, value_enum, default_value_t = WireTransport::Stdio)]
     transport: WireTransport,
@@ -287,6 +291,10 @@ struct RefAdapterArgs {
     /// Plant this defect in the policy's host logic (`coherence mutants` lists them).
     #[arg(long, value_name = "NAME")]
     mutant: Option<String>,
+    /// Declare no commands (no /mcp, restart or in-session authentication), as a black-box run
+    /// does: with it, adapter mode replays what `ref-host` is asked on the wire.
+    #[arg(long)]
+    no_commands: bool,
 }
 
 #[derive(clap::Args)]
@@ -845,11 +853,17 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
     };
     let (subject, results) = match (&args.adapter, &args.host) {
         (Some(command), None) => {
+            let lens = args.seen_on_the_wire;
             let results = c::conform(fixtures, limits, || {
                 let host = ProcessHost::spawn(command, timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok(Box::new(host) as Box<dyn coherence_sim::host::Host>)
+                Ok(if lens {
+                    Box::new(coherence_sim::host::SeenOnTheWire::new(host)) as Box<dyn coherence_sim::host::Host>
+                } else {
+                    Box::new(host)
+                })
             })?;
-            (c::Subject::Adapter(command.clone()), results)
+            let subject = if lens { c::Subject::AdapterSeenOnTheWire } else { c::Subject::Adapter };
+            (subject(command.clone()), results)
         }
         (None, Some(command)) => {
             use coherence_wire::conform::{WireHost, WireOptions};
@@ -899,7 +913,11 @@ fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
     use coherence_sim::protocol::{Input, Output};
     use std::io::{BufRead, Read, Write};
     let mutant = args.mutant.as_deref().map(named_mutant).transpose()?;
-    let mut host = ReferenceHost::mutated(named_policy(&args.policy)?, mutant);
+    let mut policy = named_policy(&args.policy)?;
+    if args.no_commands {
+        policy.commands = coherence_model::policy::Commands { refresh: false, restart: false, authenticate: false };
+    }
+    let mut host = ReferenceHost::mutated(policy, mutant);
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut stdout = std::io::stdout().lock();

@@ -2,8 +2,11 @@
 //! share: reading the configuration a stage gives them, connecting to the servers with the
 //! official Rust MCP SDK's client, and the Anthropic Messages API.
 
+pub mod reference;
+
 use anyhow::{Context, Result, bail};
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
 use serde_json::{Value, json};
@@ -82,9 +85,30 @@ async fn client(
     config: &Value,
     changed: &Arc<AtomicBool>,
 ) -> Result<RunningService<RoleClient, Listening>> {
-    let handler = Listening(Arc::clone(changed));
+    serve(name, config, Listening(Arc::clone(changed)), Reinitialise::BySdk).await
+}
+
+/// Who starts a new transport session when a streamable HTTP server answers 404.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reinitialise {
+    /// The SDK, at once, retrying the request (its default).
+    BySdk,
+    /// The host: the request fails, and the host decides.
+    ByHost,
+}
+
+/// An MCP client of one server of the configuration (`url` for streamable HTTP, `command` and
+/// `args` for stdio), initialized, with `handler` for what the server sends.
+pub async fn serve<H: ClientHandler>(
+    name: &str,
+    config: &Value,
+    handler: H,
+    reinitialise: Reinitialise,
+) -> Result<RunningService<RoleClient, H>> {
     let client = if let Some(url) = config.get("url").and_then(Value::as_str) {
-        handler.serve(StreamableHttpClientTransport::from_uri(url.to_owned())).await?
+        let mut transport = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+        transport.reinit_on_expired_session = reinitialise == Reinitialise::BySdk;
+        handler.serve(StreamableHttpClientTransport::from_config(transport)).await?
     } else if let Some(command) = config.get("command").and_then(Value::as_str) {
         let mut process = tokio::process::Command::new(command);
         for arg in config.get("args").and_then(Value::as_array).into_iter().flatten() {
@@ -98,6 +122,7 @@ async fn client(
 }
 
 /// The model, on the Anthropic Messages API.
+#[derive(Clone)]
 pub struct Model {
     http: reqwest::Client,
     url: String,

@@ -419,3 +419,85 @@ impl Host for ReferenceHost {
         }
     }
 }
+
+/// A host as a black-box run sees it (SPEC.md §11.5): what it offers, only while a model request
+/// waits for the agent (an open turn); otherwise every connector listed at the next offer, and
+/// the notices of the last offer of the turn (none yet at its start). Adapter mode through this
+/// lens gives the verdicts the wire can give, so the two can be compared.
+pub struct SeenOnTheWire<H> {
+    host: H,
+    connectors: usize,
+    notices: BTreeMap<coherence_model::state::SessionId, BTreeMap<ConnectorId, coherence_model::state::Notice>>,
+}
+
+impl<H: Host> SeenOnTheWire<H> {
+    /// `host`, seen as on the wire.
+    pub fn new(host: H) -> Self {
+        SeenOnTheWire { host, connectors: 0, notices: BTreeMap::new() }
+    }
+}
+
+impl<H: Host> Host for SeenOnTheWire<H> {
+    fn handle(&mut self, input: &Input) -> Result<Output, HostError> {
+        match input {
+            Input::Reset { connectors, .. } => {
+                self.connectors = connectors.len();
+                self.notices.clear();
+            }
+            Input::Ask { session } => {
+                self.notices.remove(session);
+            }
+            _ => {}
+        }
+        let mut output = self.host.handle(input)?;
+        if let Output::Observation { sessions, answer, .. } = &mut output {
+            for view in sessions {
+                if view.turn == TurnState::Open || answer.is_some() {
+                    self.notices.insert(view.session, view.notices.clone());
+                }
+                if view.turn != TurnState::Open {
+                    view.catalogue.clear();
+                    view.fetch_at_offer = (0..self.connectors).map(|k| ConnectorId(k as u8)).collect();
+                    view.notices = self.notices.get(&view.session).cloned().unwrap_or_default();
+                }
+            }
+        }
+        Ok(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ConnectorSetup;
+    use coherence_model::state::{Listing, Notify};
+
+    fn view(output: &Output) -> &SessionView {
+        match output {
+            Output::Observation { sessions, .. } => &sessions[0],
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Between turns the lens hides the catalogue a host keeps; in a turn it shows what is offered.
+    #[test]
+    fn seen_on_the_wire_a_catalogue_shows_only_while_the_turn_is_open() {
+        let policy = coherence_model::policy_named("session-start-only").unwrap();
+        let mut host = SeenOnTheWire::new(ReferenceHost::new(policy));
+        let setup = |name| ConnectorSetup { name, notify: Notify::Advertised, tools: Listing::Stubs };
+        let reset = Input::Reset {
+            connectors: vec![setup(ConnectorId(0)), setup(ConnectorId(1))],
+            sessions: vec![SessionId(0)],
+        };
+        let between = host.handle(&reset).unwrap();
+        assert!(view(&between).catalogue.is_empty());
+        assert_eq!(view(&between).fetch_at_offer.len(), 2);
+        let asked = host.handle(&Input::Ask { session: SessionId(0) }).unwrap();
+        assert_eq!(view(&asked).turn, TurnState::Open);
+        assert_eq!(view(&asked).catalogue.get(&ConnectorId(0)), Some(&Listing::Stubs));
+        assert!(view(&asked).fetch_at_offer.is_empty());
+        // The same host without the lens shows its kept catalogue between turns.
+        let mut bare = ReferenceHost::new(policy);
+        assert_eq!(view(&bare.handle(&reset).unwrap()).catalogue.len(), 2);
+    }
+}

@@ -583,9 +583,12 @@ impl WireHost {
         let reported = self.reported.clone();
         let stage = self.stage()?;
         stage.say(&json!({ "type": "user", "text": USER_ASKS })).map_err(stage_error)?;
+        // A host that already waits for a list may hold the turn for it: nothing new need happen.
         stage
             .wait_until("model request with tools or tools/list after the user's turn", |stage| {
-                stage.has_offer() || Self::unreported(stage, &reported)
+                stage.has_offer()
+                    || Self::unreported(stage, &reported)
+                    || stage.servers().iter().any(|s| !s.held().is_empty())
             })
             .map_err(stage_error)?;
         self.observe(None)
@@ -599,11 +602,32 @@ impl WireHost {
         Ok(())
     }
 
+    /// Refuses to play `what` reaching the host while its model request waits for the agent: the
+    /// request is on the wire already, so nothing the host does with it can show before the model
+    /// answers, and the fixture has the agent act on what the host would offer by then.
+    fn not_while_offered(&self, what: &str) -> Result<(), HostError> {
+        if self.offer.is_some() {
+            return Err(HostError::Unsupported(format!(
+                "{what} reaches the host while its model request waits for the agent: what the host makes of it shows only at its next model request, and the fixture has the agent act first on what the host would offer by then"
+            )));
+        }
+        Ok(())
+    }
+
     fn check(&self, s: SessionId, c: ConnectorId) -> Result<(), HostError> {
         if s != SessionId(0) || c.index() >= self.connectors.len() {
             return Err(HostError::Protocol(format!("unknown session or connector {s}/{c}")));
         }
         Ok(())
+    }
+}
+
+impl Drop for WireHost {
+    fn drop(&mut self) {
+        // The model request the agent was to answer goes first: the stage's model endpoint stops
+        // only once the request's handler, which waits for its answer, is done.
+        self.offer = None;
+        self.stage = None;
     }
 }
 
@@ -624,11 +648,18 @@ impl Host for WireHost {
             Input::Reset { connectors, sessions } => self.reset(connectors, sessions),
             Input::Notification { session, connector } => {
                 self.check(*session, *connector)?;
+                let offered = self.offer.is_some();
                 self.stage()?.servers()[connector.index()].notify_list_changed();
-                self.observe(None)
+                let output = self.observe(None)?;
+                // A host that lists again on it would show the list only after the model answers.
+                if offered && matches!(&output, Output::Observation { requests, .. } if !requests.is_empty()) {
+                    self.not_while_offered("a list_changed the host lists again on")?;
+                }
+                Ok(output)
             }
             Input::Listing { session, connector, request, result } => {
                 self.check(*session, *connector)?;
+                self.not_while_offered("a tools/list reply")?;
                 self.release(*connector, *request, result)
             }
             Input::Ask { session } => {

@@ -132,10 +132,12 @@ pub struct Stage {
     said: Receiver<Said>,
     stderr: Arc<Mutex<Vec<u8>>>,
     servers: Vec<McpServer>,
-    model: ModelEndpoint,
+    // Model requests go before the model: the endpoint stops only once every request's handler
+    // is done, and a handler waits for its request's answer until the request is dropped.
     offers: Receiver<Offer>,
     /// Model requests received and not yet taken, oldest first.
     waiting: std::collections::VecDeque<Offer>,
+    model: ModelEndpoint,
     config: PathBuf,
     pacing: Pacing,
     /// Lines the host printed, in order.

@@ -1,0 +1,37 @@
+//! `ref-host`: the model's own host logic for a policy (the reference host adapter mode replays),
+//! on the official Rust MCP SDK's client and the Anthropic Messages API, for black-box conformance
+//! (SPEC.md §11.5). Configured and driven as `rmcp-host` is: `MCP_CONFIG`, `ANTHROPIC_BASE_URL`,
+//! `ANTHROPIC_API_KEY`; JSON lines on stdin (`user`, `command`), `turn_end` lines on stdout.
+//!
+//! `ref-host --policy P [--mutant M]`: the policies and mutants `coherence policies` and
+//! `coherence mutants` list, except those that read the account (no wire gives a host that).
+
+use anyhow::{Context, Result, bail};
+use coherence_hosts::reference::Bridge;
+
+const USAGE: &str = "usage: ref-host [--policy NAME] [--mutant NAME]";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let mut policy = String::from("recommended-mcp");
+    let mut mutant = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().with_context(|| format!("{flag} needs a value; {USAGE}"))?;
+        match flag.as_str() {
+            "--policy" => policy = value,
+            "--mutant" => mutant = Some(value),
+            _ => bail!("unknown flag {flag}; {USAGE}"),
+        }
+    }
+    let policy = coherence_model::policy_named(&policy)
+        .with_context(|| format!("no policy {policy}; `coherence policies` lists them"))?;
+    let mutant = match mutant {
+        Some(name) => Some(
+            coherence_model::Mutant::named(&name)
+                .with_context(|| format!("no mutant {name}; `coherence mutants` lists them"))?,
+        ),
+        None => None,
+    };
+    Bridge::start(policy, mutant).await?.run().await
+}

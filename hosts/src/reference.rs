@@ -1,0 +1,587 @@
+//! The model's own host logic, on the wire: [`Bridge`] puts the reference host of a policy
+//! ([`ReferenceHost`], the one adapter mode replays) behind real MCP clients and a real model API.
+//!
+//! Every decision (when to list, which reply to apply, what to offer, what to tell the model,
+//! when to hold or end a turn) is the reference host's: the bridge only carries what happens on
+//! the wire to it as adapter-protocol inputs, and carries its outputs back to the wire.
+//! - a `tools/list` it sends is a request on the connector's client (a new connection first, if it
+//!   re-initialises); the reply, or the failure (401, 404 or a closed stdio connection, any other
+//!   error), is a [`Listing`](Input::Listing) input;
+//! - a `list_changed` is a [`Notification`](Input::Notification);
+//! - a user line is an [`Ask`](Input::Ask); while the reference host's turn is open the model is
+//!   asked, offered the tools of its catalogue, with its notices in the system prompt;
+//! - the model's answer is the agent's step: a tool call is run on its server and given to the
+//!   reference host with the server's result ([`CallTool`](Input::CallTool),
+//!   [`CallStub`](Input::CallStub), [`CompleteAuthentication`](Input::CompleteAuthentication)), or
+//!   not run at all if the catalogue does not list it ([`CallUnlisted`](Input::CallUnlisted));
+//!   words end the turn. What the reference host answers is the tool result the model gets.
+//!
+//! A policy that reads the account at a turn's start cannot run here: no wire gives a host the
+//! account's connector state.
+
+use crate::{Model, Reinitialise, say, serve};
+use anyhow::{Context, Result, bail};
+use coherence_model::state::{Answer, CONNECTORS_MAX, ConnectorId, ListFailure, Listing, Notice, Notify, Recovery};
+use coherence_model::state::{NoticeReason, SessionId, StubReply};
+use coherence_model::{HostPolicy, Mutant};
+use coherence_sim::host::{Host, ReferenceHost};
+use coherence_sim::protocol::TurnState;
+use coherence_sim::protocol::{CallResult, ConnectorSetup, Input, ListResult, Output, SentRequest, SessionView};
+use rmcp::ClientHandler;
+use rmcp::model::{CallToolRequestParams, PaginatedRequestParams, Tool};
+use rmcp::service::{NotificationContext, RoleClient, RunningService, ServiceError};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// The one session a host process is.
+const SESSION: SessionId = SessionId(0);
+
+/// How long, after a handshake's call returns, a `list_changed` the server sent first may take to
+/// arrive (over HTTP it comes on another stream than the call's result).
+const NOTIFICATION_GRACE: Duration = Duration::from_millis(30);
+
+/// What happens on the wire, in the order the bridge sees it.
+enum Event {
+    /// A line on stdin, or `None` at its end.
+    Line(Option<String>),
+    /// A `tools/list` came back.
+    Listed { connector: usize, request: u64, cursor: Option<String>, result: Result<Page, ListFailure> },
+    /// A server said its list changed (on the client of this generation).
+    Notified { connector: usize, generation: u64 },
+    /// The model answered.
+    Answered(Result<Value, String>),
+}
+
+/// One page of a list.
+struct Page {
+    tools: Vec<Tool>,
+    next_cursor: Option<String>,
+}
+
+/// Forwards a server's `list_changed` to the bridge.
+struct Forward {
+    connector: usize,
+    generation: u64,
+    events: UnboundedSender<Event>,
+}
+
+impl ClientHandler for Forward {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.events.send(Event::Notified { connector: self.connector, generation: self.generation });
+    }
+}
+
+/// One connector: its server's configuration and client.
+struct Link {
+    name: String,
+    config: Value,
+    client: RunningService<RoleClient, Forward>,
+    generation: u64,
+    /// The number the next request gets (the reference host numbers them the same way).
+    next_request: u64,
+    /// Per listing shape, the tools last listed in that shape: what an offer of it shows.
+    listed: BTreeMap<Listing, Vec<Tool>>,
+    /// The pages listed so far of a paged list, by the cursor of the page to come.
+    pages: BTreeMap<String, Vec<Tool>>,
+}
+
+/// Where the agent is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Agent {
+    /// No turn.
+    Idle,
+    /// The model is to be asked once the reference host's turn is open.
+    Due,
+    /// The turn ended at the agent's call: the model gets its result once more, then the turn ends.
+    Closing,
+    /// The model is being asked; `closing` as above.
+    Thinking { closing: bool },
+    /// The reference host ended the turn while the model was being asked: its answer goes nowhere.
+    Discarding,
+}
+
+/// The reference host of a policy, on the wire.
+pub struct Bridge {
+    core: ReferenceHost,
+    links: Vec<Link>,
+    events: UnboundedSender<Event>,
+    receiver: UnboundedReceiver<Event>,
+    /// Events read ahead, to be handled first.
+    backlog: VecDeque<Event>,
+    model: Model,
+    view: SessionView,
+    agent: Agent,
+    messages: Vec<Value>,
+    /// The tools of the last model request, by connector.
+    offered: Vec<(usize, Tool)>,
+}
+
+/// Whether the bridge goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Quit,
+}
+
+impl Bridge {
+    /// Connects to every server of the `mcpServers` file `MCP_CONFIG` names, lists each, and
+    /// starts the reference host of `policy` (with `mutant` planted, if given) on what they listed.
+    pub async fn start(policy: HostPolicy, mutant: Option<Mutant>) -> Result<Bridge> {
+        if policy.reads_account() {
+            bail!(
+                "policy {} reads the account's connector state at a turn's start, which no wire gives a host; \
+                 pick a policy that does not (recommended-mcp, for example)",
+                policy.name
+            );
+        }
+        let path = std::env::var("MCP_CONFIG").context("MCP_CONFIG names the mcpServers file")?;
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| path.clone())?)
+            .with_context(|| format!("{path}: not JSON"))?;
+        let servers = config.get("mcpServers").and_then(Value::as_object).context("no mcpServers")?;
+        // The reference host knows connectors by the model's names, in the model's order.
+        let mut named: Vec<(usize, &String, &Value)> = Vec::new();
+        for (name, server) in servers {
+            let k = (0..CONNECTORS_MAX)
+                .find(|&k| ConnectorId(k as u8).to_string() == *name)
+                .with_context(|| format!("server {name}: the reference host knows only the model's connector names"))?;
+            named.push((k, name, server));
+        }
+        named.sort_by_key(|(k, ..)| *k);
+        if named.iter().enumerate().any(|(i, (k, ..))| i != *k) {
+            bail!("the servers must be the model's first connectors, each once");
+        }
+        let (events, receiver) = unbounded_channel();
+        let mut links = Vec::new();
+        let mut setup = Vec::new();
+        for (k, name, server) in named {
+            let handler = Forward { connector: k, generation: 0, events: events.clone() };
+            let client = serve(name, server, handler, Reinitialise::ByHost).await?;
+            let declared = client
+                .peer_info()
+                .and_then(|info| info.capabilities.tools.as_ref().and_then(|t| t.list_changed))
+                .unwrap_or(false);
+            let tools = client.list_all_tools().await.with_context(|| format!("server {name}: the first list"))?;
+            let listing = shape(&tools);
+            setup.push(ConnectorSetup {
+                name: ConnectorId(k as u8),
+                notify: if declared { Notify::Advertised } else { Notify::Silent },
+                tools: listing,
+            });
+            links.push(Link {
+                name: name.clone(),
+                config: server.clone(),
+                client,
+                generation: 0,
+                next_request: 0,
+                listed: BTreeMap::from([(listing, tools)]),
+                pages: BTreeMap::new(),
+            });
+        }
+        let mut core = ReferenceHost::mutated(policy, mutant);
+        let output = core
+            .handle(&Input::Reset { connectors: setup, sessions: vec![SESSION] })
+            .map_err(|e| anyhow::anyhow!("the reference host refused the servers: {e}"))?;
+        let Output::Observation { sessions, .. } = output else { bail!("the reference host did not observe") };
+        let view = sessions.into_iter().next().context("the reference host shows no session")?;
+        let bridge = Bridge {
+            core,
+            links,
+            events,
+            receiver,
+            backlog: VecDeque::new(),
+            model: Model::from_env()?,
+            view,
+            agent: Agent::Idle,
+            messages: Vec::new(),
+            offered: Vec::new(),
+        };
+        Ok(bridge)
+    }
+
+    /// Says it is ready, then handles stdin, the servers and the model until stdin ends or says
+    /// `quit`.
+    pub async fn run(mut self) -> Result<()> {
+        say(json!({ "type": "ready" }));
+        self.read_stdin();
+        while let Some(event) = self.next().await {
+            if self.on(event).await? == Flow::Quit {
+                break;
+            }
+        }
+        for link in self.links {
+            let _ = link.client.cancel().await;
+        }
+        Ok(())
+    }
+
+    /// The next event.
+    async fn next(&mut self) -> Option<Event> {
+        match self.backlog.pop_front() {
+            Some(event) => Some(event),
+            None => self.receiver.recv().await,
+        }
+    }
+
+    /// Reads stdin into events.
+    fn read_stdin(&self) {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            loop {
+                let line = lines.next_line().await.ok().flatten();
+                let end = line.is_none();
+                if events.send(Event::Line(line)).is_err() || end {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Handles one event.
+    async fn on(&mut self, event: Event) -> Result<Flow> {
+        match event {
+            Event::Line(None) => return Ok(Flow::Quit),
+            Event::Line(Some(line)) => {
+                let Ok(input) = serde_json::from_str::<Value>(&line) else { return Ok(Flow::Continue) };
+                match (input["type"].as_str(), input["command"].as_str()) {
+                    (Some("user"), _) if self.agent == Agent::Idle => {
+                        self.messages = vec![json!({ "role": "user", "content": input["text"] })];
+                        self.agent = Agent::Due;
+                        self.feed(Input::Ask { session: SESSION }).await?;
+                    }
+                    (Some("command"), Some("mcp")) => {
+                        self.feed(Input::Mcp { session: SESSION }).await?;
+                    }
+                    (Some("command"), Some("quit")) => return Ok(Flow::Quit),
+                    _ => {}
+                }
+            }
+            Event::Notified { connector, generation } => {
+                if self.links[connector].generation == generation {
+                    let c = ConnectorId(connector as u8);
+                    self.feed(Input::Notification { session: SESSION, connector: c }).await?;
+                }
+            }
+            Event::Listed { connector, request, cursor, result } => {
+                let result = self.listed(connector, cursor, result);
+                let c = ConnectorId(connector as u8);
+                self.feed(Input::Listing { session: SESSION, connector: c, request, result }).await?;
+            }
+            Event::Answered(answer) => {
+                let answer = answer.map_err(|e| anyhow::anyhow!(e))?;
+                self.answered(answer).await?;
+            }
+        }
+        self.pump();
+        Ok(Flow::Continue)
+    }
+
+    /// Gives the reference host one input and carries out what it did: its requests go on the
+    /// wire; a turn it ended is ended. Returns its answer.
+    async fn feed(&mut self, input: Input) -> Result<Option<Answer>> {
+        let output = self.core.handle(&input).map_err(|e| anyhow::anyhow!("the reference host, at {input:?}: {e}"))?;
+        let Output::Observation { requests, sessions, answer, .. } = output else {
+            bail!("the reference host did not observe at {input:?}")
+        };
+        self.view = sessions.into_iter().next().context("the reference host shows no session")?;
+        for request in requests {
+            self.send(request).await?;
+        }
+        if let Some(Answer::Aborted(c)) = answer {
+            let name = &self.links[c.index()].name;
+            self.end_turn(&format!("Error: {name}: its tools could not be listed, so this turn stops here."));
+        }
+        Ok(answer)
+    }
+
+    /// Sends one `tools/list` the reference host made, on a new connection if it re-initialises.
+    async fn send(&mut self, request: SentRequest) -> Result<()> {
+        let k = request.connector.index();
+        let link = &mut self.links[k];
+        if request.initialize {
+            link.generation += 1;
+            let handler = Forward { connector: k, generation: link.generation, events: self.events.clone() };
+            let client = serve(&link.name, &link.config, handler, Reinitialise::ByHost).await?;
+            let old = std::mem::replace(&mut link.client, client);
+            let _ = old.cancel().await;
+        }
+        let id = link.next_request;
+        link.next_request += 1;
+        let peer = link.client.peer().clone();
+        let events = self.events.clone();
+        let cursor = request.cursor;
+        tokio::spawn(async move {
+            let params = PaginatedRequestParams::default().with_cursor(cursor.clone());
+            let result = match peer.list_tools(Some(params)).await {
+                Ok(page) => Ok(Page { tools: page.tools, next_cursor: page.next_cursor }),
+                Err(e) => Err(failure(&e)),
+            };
+            let _ = events.send(Event::Listed { connector: k, request: id, cursor, result });
+        });
+        Ok(())
+    }
+
+    /// What a list's page is, to the reference host; remembers its tools.
+    fn listed(&mut self, k: usize, cursor: Option<String>, result: Result<Page, ListFailure>) -> ListResult {
+        let link = &mut self.links[k];
+        // A page after the first carries on the pages before it (by the cursor it was asked with).
+        let earlier = cursor.and_then(|c| link.pages.remove(&c)).unwrap_or_default();
+        let page = match result {
+            Ok(page) => page,
+            Err(failure) => return ListResult::Error(failure),
+        };
+        let mut tools = earlier;
+        tools.extend(page.tools);
+        match page.next_cursor {
+            Some(next_cursor) => {
+                link.listed.insert(Listing::SomeActions, tools.clone());
+                link.pages.insert(next_cursor.clone(), tools);
+                ListResult::FirstPage { next_cursor }
+            }
+            None => {
+                let listing = shape(&tools);
+                link.listed.insert(listing, tools);
+                ListResult::Tools(listing)
+            }
+        }
+    }
+
+    /// Asks the model if the agent is due and the reference host's turn is open (or the turn
+    /// ended at the agent's call and the model is to get its result).
+    fn pump(&mut self) {
+        let closing = match self.agent {
+            Agent::Due if self.view.turn == TurnState::Open => false,
+            Agent::Closing => true,
+            _ => return,
+        };
+        let mut system = String::from("You are an agent with the tools of these MCP servers.");
+        for (c, notice) in &self.view.notices {
+            system.push('\n');
+            system.push_str(&notice_text(&self.links[c.index()].name, *notice));
+        }
+        self.offered.clear();
+        for (c, listing) in &self.view.catalogue {
+            let k = c.index();
+            for tool in self.links[k].listed.get(listing).into_iter().flatten() {
+                self.offered.push((k, tool.clone()));
+            }
+        }
+        let tools: Vec<Value> = self
+            .offered
+            .iter()
+            .map(|(_, t)| json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
+            .collect();
+        let model = self.model.clone();
+        let messages = self.messages.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let answer = model.ask(&system, &tools, &messages).await.map_err(|e| format!("{e:#}"));
+            let _ = events.send(Event::Answered(answer));
+        });
+        self.agent = Agent::Thinking { closing };
+    }
+
+    /// The model answered: the agent's step.
+    async fn answered(&mut self, answer: Value) -> Result<()> {
+        let closing = match self.agent {
+            Agent::Thinking { closing } => closing,
+            Agent::Discarding => {
+                self.agent = Agent::Idle;
+                return Ok(());
+            }
+            other => bail!("a model answer while the agent is {other:?}"),
+        };
+        self.agent = Agent::Idle;
+        let content = answer.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
+        self.messages.push(json!({ "role": "assistant", "content": content }));
+        let said: Vec<&str> = content.iter().filter_map(|b| b["text"].as_str()).collect();
+        let said = said.join("\n");
+        let Some(call) = content.iter().find(|b| b["type"] == "tool_use") else {
+            if !closing && self.view.turn != TurnState::None {
+                self.words(&said).await?;
+            }
+            self.end_turn(&said);
+            return Ok(());
+        };
+        let (text, is_error) = if closing {
+            (String::from("The turn already ended."), true)
+        } else {
+            self.call(call["name"].as_str().unwrap_or_default()).await?
+        };
+        self.messages.push(json!({ "role": "user", "content": [
+            { "type": "tool_result", "tool_use_id": call["id"], "content": text, "is_error": is_error }
+        ] }));
+        self.agent = match (closing, self.view.turn) {
+            (true, _) | (false, TurnState::None) => Agent::Closing,
+            (false, _) => Agent::Due,
+        };
+        Ok(())
+    }
+
+    /// The agent's words: "not available", or its relay of a notice.
+    async fn words(&mut self, said: &str) -> Result<()> {
+        let lower = said.to_lowercase();
+        let named = (0..self.links.len()).find(|&k| lower.contains(&self.links[k].name.to_lowercase()));
+        let Some(k) = named else { return Ok(()) };
+        let connector = ConnectorId(k as u8);
+        let input = if !lower.contains("not available") && self.view.notices.contains_key(&connector) {
+            Input::RelayNotice { session: SESSION, connector }
+        } else {
+            Input::AnswerNotAvailable { session: SESSION, connector }
+        };
+        self.feed(input).await?;
+        Ok(())
+    }
+
+    /// The agent calls `name`: the tool result the model gets.
+    async fn call(&mut self, name: &str) -> Result<(String, bool)> {
+        let listed = self.offered.iter().find(|(_, t)| t.name == name).map(|(k, _)| *k);
+        let by_name = (0..self.links.len()).find(|&k| name.starts_with(&format!("{}_", self.links[k].name)));
+        let Some(k) = listed.or(by_name) else { return Ok((format!("No such tool: {name}."), true)) };
+        let connector = ConnectorId(k as u8);
+        let server = self.links[k].name.clone();
+        if listed.is_none() {
+            let answer = self.feed(Input::CallUnlisted { session: SESSION, connector }).await?;
+            return Ok(match answer {
+                None => (format!("{name} is not listed; {server}'s tools are being listed again."), true),
+                Some(Answer::Misrouted) => self.misroute(k, name).await,
+                Some(Answer::ToolFailed(Some(r))) => (format!("No such tool: {name}. {server}: {}.", phrase(r)), true),
+                Some(_) => (format!("No such tool: {name}."), true),
+            });
+        }
+        let ran = self.call_on(k, name).await;
+        if name.ends_with("_complete_authentication") {
+            let list_changed_first = self.notified_meanwhile(k).await;
+            let input = Input::CompleteAuthentication { session: SESSION, connector, list_changed_first };
+            self.feed(input).await?;
+            return Ok(match ran {
+                Ok(text) => (text, false),
+                Err(e) => (e.to_string(), true),
+            });
+        }
+        if name.ends_with("_authenticate") {
+            // A server that no longer lists its stub is authenticated.
+            let authenticated = matches!(&ran, Err(ServiceError::McpError(e)) if e.code.0 == -32602);
+            let answer = self.feed(Input::CallStub { session: SESSION, connector, authenticated }).await?;
+            return Ok(match answer {
+                Some(Answer::StubReplied(StubReply::AuthPrompt)) => match ran {
+                    Ok(text) => (text, false),
+                    Err(e) => (e.to_string(), true),
+                },
+                Some(Answer::StubReplied(StubReply::Guidance(r))) => {
+                    (format!("{server} is already authenticated on the web; {} to load its tools.", phrase(r)), true)
+                }
+                _ => (format!("{name}: already authenticated."), true),
+            });
+        }
+        let result = match &ran {
+            Ok(_) => CallResult::Ok,
+            Err(e) => match failure(e) {
+                ListFailure::Unauthorized => CallResult::Unauthorized,
+                _ => CallResult::SessionNotFound,
+            },
+        };
+        let answer = self.feed(Input::CallTool { session: SESSION, connector, server: result }).await?;
+        Ok(match (answer, ran) {
+            (Some(Answer::ToolFailed(r)), _) => {
+                let hint = r.map(|r| format!(" {server}: {}.", phrase(r))).unwrap_or_default();
+                (format!("{name} failed.{hint}"), true)
+            }
+            (_, Ok(text)) => (text, false),
+            (_, Err(e)) => (e.to_string(), true),
+        })
+    }
+
+    /// Runs another connector's tool of the same kind, as a host that routes by bare name does.
+    async fn misroute(&mut self, k: usize, name: &str) -> (String, bool) {
+        let bare = name.strip_prefix(&format!("{}_", self.links[k].name)).unwrap_or(name).to_owned();
+        let other = self.offered.iter().find(|(o, t)| *o != k && t.name.ends_with(&format!("_{bare}"))).cloned();
+        let Some((o, tool)) = other else { return (format!("No such tool: {name}."), true) };
+        match self.call_on(o, &tool.name).await {
+            Ok(text) => (text, false),
+            Err(e) => (e.to_string(), true),
+        }
+    }
+
+    /// Calls a tool on connector `k`'s server: the text of its result.
+    async fn call_on(&self, k: usize, name: &str) -> Result<String, ServiceError> {
+        let result = self.links[k].client.call_tool(CallToolRequestParams::new(name.to_owned())).await?;
+        let text: Vec<String> = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect();
+        Ok(text.join("\n"))
+    }
+
+    /// Whether connector `k`'s server said its list changed since the last event was read (a
+    /// notification it sent before a result may arrive just after it).
+    async fn notified_meanwhile(&mut self, k: usize) -> bool {
+        tokio::time::sleep(NOTIFICATION_GRACE).await;
+        while let Ok(event) = self.receiver.try_recv() {
+            self.backlog.push_back(event);
+        }
+        let generation = self.links[k].generation;
+        let first = self.backlog.iter().position(
+            |e| matches!(e, Event::Notified { connector, generation: g } if *connector == k && *g == generation),
+        );
+        first.and_then(|i| self.backlog.remove(i)).is_some()
+    }
+
+    /// Ends the turn with `text`.
+    fn end_turn(&mut self, text: &str) {
+        self.agent = match self.agent {
+            Agent::Thinking { .. } => Agent::Discarding,
+            _ => Agent::Idle,
+        };
+        self.messages.clear();
+        say(json!({ "type": "turn_end", "text": text }));
+    }
+}
+
+/// The listing shape of a complete list: the stubs alone, or action tools.
+fn shape(tools: &[Tool]) -> Listing {
+    let stub = |t: &Tool| t.name.ends_with("_authenticate") || t.name.ends_with("_complete_authentication");
+    if tools.iter().all(stub) { Listing::Stubs } else { Listing::Actions }
+}
+
+/// What a failed request was, as the model knows failures: 401 (an auth challenge, or the
+/// JSON-RPC error a stdio server answers instead), a lost transport session (HTTP 404, or a stdio
+/// connection that closed), or any other failure.
+fn failure(error: &ServiceError) -> ListFailure {
+    if error.auth_challenge().is_some() || matches!(error, ServiceError::McpError(e) if e.code.0 == -32001) {
+        return ListFailure::Unauthorized;
+    }
+    if matches!(error, ServiceError::TransportClosed) {
+        return ListFailure::SessionNotFound;
+    }
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        chain.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    if chain.contains("Session expired") || chain.contains("closed") {
+        ListFailure::SessionNotFound
+    } else {
+        ListFailure::Transport
+    }
+}
+
+/// How a recovery step reads.
+fn phrase(recovery: Recovery) -> &'static str {
+    match recovery {
+        Recovery::Restart => "restart the session",
+        Recovery::Refresh => "run /mcp to refresh",
+        Recovery::Authenticate => "sign in again",
+    }
+}
+
+/// A notice's line in the system prompt.
+fn notice_text(connector: &str, notice: Notice) -> String {
+    let step = phrase(notice.recovery);
+    match notice.reason {
+        NoticeReason::RefreshFailed => format!("{connector}: its tools could not be listed; {step}."),
+        NoticeReason::NeedsAuthentication => format!("{connector} needs you to {step}."),
+        NoticeReason::ChangedElsewhere => format!("{connector} changed elsewhere; {step} to use its tools."),
+    }
+}

@@ -1,0 +1,118 @@
+//! `ref-host`, the model's own host logic on the wire, judged black-box, against the same logic
+//! replayed in adapter mode and seen as on the wire (`coherence conform --adapter 'coherence
+//! ref-adapter --no-commands' --seen-on-the-wire`): for every fixture the wire can play, the two
+//! give the same verdict and the same violations at the same steps (up to the step at which the
+//! wire stopped, for a failing run it could not finish).
+
+use crate::common;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// Fixtures of every kind (the report, each failure scenario, counterexamples, mutants' kills,
+/// coverage walks), within what the wire plays.
+const SAMPLE: &[&str] = &[
+    "scenario/ConnectorAuthMidSession",
+    "scenario/ListChangedIgnored",
+    "scenario/InFlightRace",
+    "scenario/TokenExpiryMidSession",
+    "scenario/AgentHandshake",
+    "scenario/FirstPageOnly",
+    "scenario/UnknownToolMisrouted",
+    "counterexample/session-start-only/INV-1",
+    "counterexample/list-changed-naive/INV-7",
+    "counterexample/fetch-per-turn/INV-12",
+    "coverage/0026",
+];
+
+/// A fixture's verdict, its violations as (invariant, step), and the step the run stopped at if
+/// it could not finish.
+type Row = (String, Vec<(String, u64)>, Option<u64>);
+
+/// Per fixture that ran, its row, from `coherence conform ARGS --format json`.
+fn verdicts(args: &[&str], fixtures: &[&str]) -> BTreeMap<String, Row> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let mut command = Command::new(common::coherence());
+    command.current_dir(root).arg("conform").args(args).args(["--format", "json", "--quiet-ms", "30"]);
+    for id in fixtures {
+        command.args(["--fixture", id]);
+    }
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let rows = report["fixtures"].as_array().unwrap();
+    assert_eq!(rows.len(), fixtures.len(), "{stderr}");
+    rows.iter()
+        .filter(|r| r["verdict"] != "not_run")
+        .map(|r| {
+            let violations = r["violations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| (v["invariant"].as_str().unwrap().to_owned(), v["step"].as_u64().unwrap()))
+                .collect();
+            // "... during fixture step N (executed step M): ...": the executed step it stopped at.
+            let stopped = r["error"].as_str().and_then(|e| {
+                let rest = e.split("executed step ").nth(1)?;
+                rest.split(')').next()?.parse().ok()
+            });
+            (r["id"].as_str().unwrap().to_owned(), (r["verdict"].as_str().unwrap().to_owned(), violations, stopped))
+        })
+        .collect()
+}
+
+/// Asserts that `policy` (and `mutant`) gets the same verdicts on the wire over `transport` as in
+/// adapter mode seen as on the wire, on `fixtures`; returns how many of them ran on the wire and
+/// how many of those failed.
+fn agree(policy: &str, mutant: Option<&str>, transport: &str, fixtures: &[&str]) -> (usize, usize) {
+    let planted = mutant.map(|m| format!(" --mutant {m}")).unwrap_or_default();
+    let host = format!("{} --policy {policy}{planted}", env!("CARGO_BIN_EXE_ref-host"));
+    let adapter = format!("{} ref-adapter --policy {policy}{planted} --no-commands", common::coherence().display());
+    let wire = verdicts(&["--host", &host, "--transport", transport], fixtures);
+    let replayed = verdicts(&["--adapter", &adapter, "--seen-on-the-wire"], fixtures);
+    assert!(!wire.is_empty(), "{policy}: nothing ran on the wire");
+    for (id, (verdict, violations, stopped)) in &wire {
+        let (expected, all, _) = &replayed[id];
+        // A run the wire stopped (a later step it cannot play) saw the violations before the stop.
+        let expected_violations: Vec<(String, u64)> =
+            all.iter().filter(|(_, step)| stopped.is_none_or(|stop| *step < stop)).cloned().collect();
+        assert_eq!(
+            (verdict, violations),
+            (expected, &expected_violations),
+            "{policy}{planted} over {transport}: {id} (wire, then adapter mode)"
+        );
+    }
+    (wire.len(), wire.values().filter(|v| v.0 == "fail").count())
+}
+
+#[test]
+fn the_model_s_host_gets_the_same_verdicts_on_the_wire_as_in_adapter_mode() {
+    for transport in ["stdio", "http"] {
+        let (ran, failed) = agree("recommended-mcp", None, transport, SAMPLE);
+        assert!(ran >= 6, "{transport}: {ran} ran");
+        // The report's host fails on the wire exactly where adapter mode says it does.
+        let (_, failed_too) = agree("session-start-only", None, transport, SAMPLE);
+        assert!(failed_too > failed, "{transport}: session-start-only fails {failed_too}, recommended-mcp {failed}");
+    }
+}
+
+#[test]
+fn a_policy_that_reads_the_account_is_refused_with_the_reason() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ref-host")).args(["--policy", "recommended"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("reads the account") && stderr.contains("recommended-mcp"), "{stderr}");
+}
+
+#[test]
+fn the_comparison_tells_two_policies_apart() {
+    // The report's host on the wire against the recommended logic in adapter mode: they differ,
+    // so agreement above is not agreement by construction.
+    let host = format!("{} --policy session-start-only", env!("CARGO_BIN_EXE_ref-host"));
+    let adapter = format!("{} ref-adapter --policy recommended-mcp --no-commands", common::coherence().display());
+    let wire = verdicts(&["--host", &host, "--transport", "stdio"], SAMPLE);
+    let replayed = verdicts(&["--adapter", &adapter, "--seen-on-the-wire"], SAMPLE);
+    let differ = wire.iter().filter(|(id, v)| replayed[*id].0 != v.0).count();
+    assert!(differ >= 1, "{wire:?}");
+}

@@ -63,9 +63,8 @@ fn verdicts(args: &[&str], fixtures: &[&str]) -> BTreeMap<String, Row> {
 }
 
 /// Asserts that `policy` (and `mutant`) gets the same verdicts on the wire over `transport` as in
-/// adapter mode seen as on the wire, on `fixtures`; returns how many of them ran on the wire and
-/// how many of those failed.
-fn agree(policy: &str, mutant: Option<&str>, transport: &str, fixtures: &[&str]) -> (usize, usize) {
+/// adapter mode seen as on the wire, on `fixtures`; returns the wire's rows.
+fn agree(policy: &str, mutant: Option<&str>, transport: &str, fixtures: &[&str]) -> BTreeMap<String, Row> {
     let planted = mutant.map(|m| format!(" --mutant {m}")).unwrap_or_default();
     let host = format!("{} --policy {policy}{planted}", env!("CARGO_BIN_EXE_ref-host"));
     let adapter = format!("{} ref-adapter --policy {policy}{planted} --no-commands", common::coherence().display());
@@ -83,16 +82,21 @@ fn agree(policy: &str, mutant: Option<&str>, transport: &str, fixtures: &[&str])
             "{policy}{planted} over {transport}: {id} (wire, then adapter mode)"
         );
     }
-    (wire.len(), wire.values().filter(|v| v.0 == "fail").count())
+    wire
+}
+
+/// How many fixtures ran, and how many of those failed.
+fn counts(rows: &BTreeMap<String, Row>) -> (usize, usize) {
+    (rows.len(), rows.values().filter(|v| v.0 == "fail").count())
 }
 
 #[test]
 fn the_model_s_host_gets_the_same_verdicts_on_the_wire_as_in_adapter_mode() {
     for transport in ["stdio", "http"] {
-        let (ran, failed) = agree("recommended-mcp", None, transport, SAMPLE);
+        let (ran, failed) = counts(&agree("recommended-mcp", None, transport, SAMPLE));
         assert!(ran >= 6, "{transport}: {ran} ran");
         // The report's host fails on the wire exactly where adapter mode says it does.
-        let (_, failed_too) = agree("session-start-only", None, transport, SAMPLE);
+        let (_, failed_too) = counts(&agree("session-start-only", None, transport, SAMPLE));
         assert!(failed_too > failed, "{transport}: session-start-only fails {failed_too}, recommended-mcp {failed}");
     }
 }
@@ -115,4 +119,27 @@ fn the_comparison_tells_two_policies_apart() {
     let replayed = verdicts(&["--adapter", &adapter, "--seen-on-the-wire"], SAMPLE);
     let differ = wire.iter().filter(|(id, v)| replayed[*id].0 != v.0).count();
     assert!(differ >= 1, "{wire:?}");
+}
+
+#[test]
+#[ignore = "heavy tier: the policies the wire runs, and every host mutant, on the wire and in adapter mode"]
+fn the_policies_and_every_host_mutant_get_the_same_verdicts_on_the_wire() {
+    // Not yet the hosts that abort a turn on a failed list (the agent frameworks' designs): on the
+    // whole corpus they agree on 98% of the fixtures the wire plays, and differ where a stdio
+    // connection is lost or a reply of an aborted turn comes late (`scripts/wire-agreement`).
+    let policies = coherence_model::POLICIES.iter().chain(coherence_model::BROKEN_POLICIES);
+    for policy in policies.filter(|p| !p.reads_account() && !p.abort_on_failure) {
+        agree(policy.name, None, "stdio", SAMPLE);
+    }
+    // The host mutants of recommended-mcp's logic; one is killed where its verdicts on the wire
+    // differ from recommended-mcp's.
+    let short = &SAMPLE[..6];
+    let unmutated = agree("recommended-mcp", None, "stdio", short);
+    let mutants = coherence_model::Mutant::all();
+    let mut killed = 0;
+    for mutant in &mutants {
+        let rows = agree("recommended-mcp", Some(&mutant.name()), "stdio", short);
+        killed += usize::from(rows.iter().any(|(id, row)| unmutated.get(id) != Some(row)));
+    }
+    eprintln!("on the wire, {killed} of {} host mutants of recommended-mcp killed by {short:?}", mutants.len());
 }

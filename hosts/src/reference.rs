@@ -585,3 +585,49 @@ fn notice_text(connector: &str, notice: Notice) -> String {
         NoticeReason::ChangedElsewhere => format!("{connector} changed elsewhere; {step} to use its tools."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coherence_wire::reading::{self, Phrases};
+
+    /// Every notice the model's hosts show reads back, on the wire, as the same notice: the
+    /// runner's reading and the bridge's phrasing agree. (A change elsewhere whose recovery is to
+    /// authenticate reads as needing authentication: no policy shows it.)
+    #[test]
+    fn every_notice_reads_back_as_itself() {
+        let gmail = reading::Connector { name: "gmail".into(), tools: vec!["gmail_send".into()] };
+        let recoveries = [Recovery::Restart, Recovery::Refresh, Recovery::Authenticate];
+        let reasons = [NoticeReason::RefreshFailed, NoticeReason::NeedsAuthentication, NoticeReason::ChangedElsewhere];
+        for reason in reasons {
+            for recovery in recoveries {
+                let unshown = match reason {
+                    NoticeReason::NeedsAuthentication => recovery != Recovery::Authenticate,
+                    NoticeReason::ChangedElsewhere => recovery == Recovery::Authenticate,
+                    NoticeReason::RefreshFailed => false,
+                };
+                if unshown {
+                    continue;
+                }
+                let notice = Notice { reason, recovery };
+                let text = notice_text("gmail", notice);
+                let lines = reading::read_lines(
+                    std::slice::from_ref(&text),
+                    std::slice::from_ref(&gmail),
+                    &Phrases::standard(),
+                );
+                let read = lines.iter().find(|l| l.is_notice_about(0)).and_then(reading::Line::notice);
+                assert_eq!(read, Some(notice), "{text}");
+            }
+        }
+    }
+
+    /// The listing shape of a complete list.
+    #[test]
+    fn a_list_of_stubs_alone_is_stubs_and_any_action_makes_it_actions() {
+        let tool = |name: &str| Tool::new(name.to_owned(), "", std::sync::Arc::new(serde_json::Map::new()));
+        assert_eq!(shape(&[tool("gmail_authenticate"), tool("gmail_complete_authentication")]), Listing::Stubs);
+        assert_eq!(shape(&[tool("gmail_authenticate"), tool("gmail_send")]), Listing::Actions);
+        assert_eq!(shape(&[]), Listing::Stubs);
+    }
+}

@@ -26,9 +26,7 @@ use crate::mcp::{Behaviour, Protection, Release, Seen, Tool};
 use crate::model_api::{ModelRequest, Part, Reply, added_text};
 use crate::reading::{self, Phrases};
 use crate::stage::{Connector, Offer, Pacing, Stage, StageError, Transport};
-use coherence_model::state::{
-    Answer, ConnectorId, ListFailure, Listing, Notice, NoticeReason, Notify, Recovery, SessionId, StubReply,
-};
+use coherence_model::state::{Answer, ConnectorId, ListFailure, Listing, Notice, Notify, SessionId, StubReply};
 use coherence_sim::fixture::Fixture;
 use coherence_sim::host::{Host, HostError};
 use coherence_sim::protocol::{
@@ -309,16 +307,8 @@ impl WireHost {
         let lines = reading::read_lines(&texts, &self.connectors, &self.options.phrases);
         self.notices.clear();
         for (k, _) in self.connectors.iter().enumerate() {
-            if let Some(line) = lines.iter().find(|l| l.is_notice_about(k)) {
-                let recovery = recovery_of(line.recovery.as_deref().unwrap_or_default());
-                let reason = if line.error.is_some() {
-                    NoticeReason::RefreshFailed
-                } else if recovery == Recovery::Authenticate {
-                    NoticeReason::NeedsAuthentication
-                } else {
-                    NoticeReason::ChangedElsewhere
-                };
-                self.notices.insert(ConnectorId(k as u8), Notice { reason, recovery });
+            if let Some(notice) = lines.iter().find(|l| l.is_notice_about(k)).and_then(reading::Line::notice) {
+                self.notices.insert(ConnectorId(k as u8), notice);
             }
         }
     }
@@ -504,7 +494,7 @@ impl WireHost {
             (String::new(), !ok)
         });
         let line = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
-        let recovery = line.iter().find_map(|l| l.recovery.as_deref().map(recovery_of));
+        let recovery = line.iter().find_map(|l| l.recovery.as_deref().map(reading::recovery_of));
         match kind {
             CallKind::Tool if !is_error => Answer::UsedTool,
             CallKind::Tool => Answer::ToolFailed(recovery),
@@ -737,18 +727,6 @@ fn tools_of(connector: &str, listing: Listing, rest: bool) -> Vec<Tool> {
     }
 }
 
-/// The recovery step a phrase names.
-fn recovery_of(phrase: &str) -> Recovery {
-    let phrase = phrase.to_lowercase();
-    if phrase.contains("restart") || phrase.contains("new session") {
-        Recovery::Restart
-    } else if ["auth", "sign in", "log in"].iter().any(|p| phrase.contains(p)) {
-        Recovery::Authenticate
-    } else {
-        Recovery::Refresh
-    }
-}
-
 /// The text of a `turn_end` line.
 fn turn_end(line: &str) -> Option<String> {
     let value: Value = serde_json::from_str(line).ok()?;
@@ -785,6 +763,7 @@ fn stage_error(e: StageError) -> HostError {
 mod tests {
     use super::*;
     use crate::model_api::{Api, OfferedTool};
+    use coherence_model::state::{NoticeReason, Recovery};
 
     fn host(connectors: &[&str]) -> WireHost {
         let mut host = WireHost::new(WireOptions {
@@ -866,11 +845,11 @@ mod tests {
             ("reconnect", Recovery::Refresh),
             ("re-list", Recovery::Refresh),
         ] {
-            assert_eq!(recovery_of(phrase), recovery, "{phrase}");
+            assert_eq!(reading::recovery_of(phrase), recovery, "{phrase}");
         }
         // Every standard phrase names one.
         for phrase in Phrases::standard().recovery {
-            let _ = recovery_of(&phrase);
+            let _ = reading::recovery_of(&phrase);
         }
     }
 

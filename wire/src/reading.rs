@@ -15,6 +15,7 @@
 //! holds an *error phrase* (failed, not found, unauthorized, ...) is an error about it. Both lists
 //! are [`Phrases`], replaceable from a JSON file; matching ignores case.
 
+use coherence_model::state::{Notice, NoticeReason, Recovery};
 use serde::{Deserialize, Serialize};
 
 /// The phrases that make a line a notice or an error.
@@ -142,7 +143,35 @@ pub struct Line {
     pub error: Option<String>,
 }
 
+/// The recovery step a phrase names: `restart` and `new session` a restart; a phrase about
+/// authenticating, signing or logging in authentication; any other a refresh.
+pub fn recovery_of(phrase: &str) -> Recovery {
+    let phrase = phrase.to_lowercase();
+    if phrase.contains("restart") || phrase.contains("new session") {
+        Recovery::Restart
+    } else if ["auth", "sign in", "log in"].iter().any(|p| phrase.contains(p)) {
+        Recovery::Authenticate
+    } else {
+        Recovery::Refresh
+    }
+}
+
 impl Line {
+    /// The notice the line is, if it holds a recovery phrase: its recovery is the phrase's; its
+    /// reason a failed refresh if the line is also an error, needs-authentication if the recovery
+    /// is authentication, changed elsewhere otherwise.
+    pub fn notice(&self) -> Option<Notice> {
+        let recovery = recovery_of(self.recovery.as_deref()?);
+        let reason = if self.error.is_some() {
+            NoticeReason::RefreshFailed
+        } else if recovery == Recovery::Authenticate {
+            NoticeReason::NeedsAuthentication
+        } else {
+            NoticeReason::ChangedElsewhere
+        };
+        Some(Notice { reason, recovery })
+    }
+
     /// Whether the line is a notice about connector `k`.
     pub fn is_notice_about(&self, k: usize) -> bool {
         self.names.contains(&k) && self.recovery.is_some()

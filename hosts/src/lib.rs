@@ -167,6 +167,17 @@ impl Model {
     }
 }
 
+/// A tool as the Messages API offers it to the model.
+pub fn offered(tool: &rmcp::model::Tool) -> Value {
+    json!({ "name": tool.name, "description": tool.description, "input_schema": tool.input_schema })
+}
+
+/// The text of a tool call's result, its parts a line each.
+pub fn result_text(result: &rmcp::model::CallToolResult) -> String {
+    let text: Vec<String> = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect();
+    text.join("\n")
+}
+
 /// Prints one JSON line on stdout.
 pub fn say(line: Value) {
     println!("{line}");

@@ -19,7 +19,7 @@
 //! A policy that reads the account at a turn's start cannot run here: no wire gives a host the
 //! account's connector state.
 
-use crate::{Model, Reinitialise, say, serve};
+use crate::{Model, Reinitialise, offered, result_text, say, serve};
 use anyhow::{Context, Result, bail};
 use coherence_model::state::{Answer, CONNECTORS_MAX, ConnectorId, ListFailure, Listing, Notice, Notify, Recovery};
 use coherence_model::state::{NoticeReason, SessionId, StubReply};
@@ -369,11 +369,7 @@ impl Bridge {
                 self.offered.push((k, tool.clone()));
             }
         }
-        let tools: Vec<Value> = self
-            .offered
-            .iter()
-            .map(|(_, t)| json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
-            .collect();
+        let tools: Vec<Value> = self.offered.iter().map(|(_, t)| offered(t)).collect();
         let model = self.model.clone();
         let messages = self.messages.clone();
         let events = self.events.clone();
@@ -509,8 +505,7 @@ impl Bridge {
     /// Calls a tool on connector `k`'s server: the text of its result.
     async fn call_on(&self, k: usize, name: &str) -> Result<String, ServiceError> {
         let result = self.links[k].client.call_tool(CallToolRequestParams::new(name.to_owned())).await?;
-        let text: Vec<String> = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect();
-        Ok(text.join("\n"))
+        Ok(result_text(&result))
     }
 
     /// Whether connector `k`'s server said its list changed since the last event was read (a

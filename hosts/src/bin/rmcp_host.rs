@@ -18,7 +18,7 @@
 //!   a recovery step, when a list fails.
 
 use anyhow::{Result, bail};
-use coherence_hosts::{Model, Server, say, servers};
+use coherence_hosts::{Model, Server, offered, result_text, say, servers};
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -56,11 +56,7 @@ async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str)
                 ));
             }
         }
-        let tools: Vec<Value> = servers
-            .iter()
-            .flat_map(|s| &s.tools)
-            .map(|t| json!({ "name": t.name, "description": t.description, "input_schema": t.input_schema }))
-            .collect();
+        let tools: Vec<Value> = servers.iter().flat_map(|s| &s.tools).map(offered).collect();
         let answer = model.ask(&system, &tools, &messages).await?;
         let content = answer.get("content").and_then(Value::as_array).cloned().unwrap_or_default();
         messages.push(json!({ "role": "assistant", "content": content }));
@@ -77,13 +73,12 @@ async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str)
                 None => (format!("no such tool: {name}"), true),
                 Some(server) => match server.client.call_tool(CallToolRequestParams::new(name.clone())).await {
                     Ok(result) => {
-                        let text: Vec<String> =
-                            result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect();
+                        let text = result_text(&result);
                         let failed = result.is_error.unwrap_or(false);
                         if !failed && name.ends_with("complete_authentication") {
                             authenticated.push(server.name.clone());
                         }
-                        (text.join("\n"), failed)
+                        (text, failed)
                     }
                     Err(e) => (format!("{}: {name} failed: {e}", server.name), true),
                 },

@@ -242,6 +242,10 @@ struct ConformArgs {
     /// have done what an input made it do.
     #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     quiet_ms: u64,
+    /// With --host: how long (ms) the host may take to start, that is to connect to every
+    /// connector (an interpreter's imports count).
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    startup_ms: u64,
     /// The fixture directory.
     #[arg(long, value_name = "DIR", default_value = "fixtures")]
     fixtures: std::path::PathBuf,
@@ -883,6 +887,7 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
                 pacing: coherence_wire::stage::Pacing {
                     quiet: std::time::Duration::from_millis(args.quiet_ms),
                     deadline: timeout,
+                    startup: std::time::Duration::from_millis(args.startup_ms),
                 },
                 phrases,
             };

@@ -789,18 +789,26 @@ impl Engine<'_> {
         let handshake = matches!(action, Action::AgentCompleteAuthentication { .. });
         let agent = Self::agent_session(action).filter(|_| !handshake);
         let mut answer = answer;
-        // The host aborted a turn at a reply (or a timeout) it waited for.
-        if let (None, Some(aborted @ coherence_model::state::Answer::Aborted(named)), Some(s)) =
-            (agent, answer, action.session())
+        // The host ended a turn at a reply (or a timeout) it waited for: aborted it with an error
+        // naming a connector, or with words that name none (to the user, the capability is not
+        // available).
+        use coherence_model::state::Answer as A;
+        let at_a_reply = matches!(action, Action::DeliverListing { .. } | Action::TimeOutListing { .. });
+        if let (None, Some(aborted @ (A::Aborted(_) | A::NotAvailable)), Some(s)) = (agent, answer, action.session())
+            && (at_a_reply || matches!(aborted, A::Aborted(_)))
             && let Some(turn) = self.state.session(s).turn
         {
             let protocol = |m: String| Err(Stop::Host(HostError::Protocol(m)));
+            let how = match aborted {
+                A::Aborted(named) => format!("aborted the turn naming {named}"),
+                _ => "ended the turn, naming no connector,".to_owned(),
+            };
             if views[s.index()].turn != TurnState::None {
-                return protocol(format!("{s} aborted the turn but still reports it in progress"));
+                return protocol(format!("{s} {how} but still reports it in progress"));
             }
-            if !matches!(action, Action::DeliverListing { .. } | Action::TimeOutListing { .. }) {
+            if !at_a_reply {
                 return protocol(format!(
-                    "{s} aborted the turn naming {named} at {}; a turn is aborted when a tools/list reply or timeout arrives",
+                    "{s} {how} at {}; a turn is aborted when a tools/list reply or timeout arrives",
                     action.name()
                 ));
             }
@@ -882,8 +890,10 @@ impl Engine<'_> {
             if answer.is_some() && agent.is_none() {
                 let what = match answer {
                     _ if handshake => "an answer at the agent's handshake, after which the turn goes on",
-                    Some(coherence_model::state::Answer::Aborted(_)) => "an aborted turn where no turn is in progress",
-                    _ => "an answer without an agent step (only `aborted` may end a turn at a reply or a timeout)",
+                    Some(A::Aborted(_) | A::NotAvailable) => "an aborted turn where no turn is in progress",
+                    _ => {
+                        "an answer without an agent step (only `aborted` or `not_available` may end a turn at a reply or a timeout)"
+                    }
                 };
                 return protocol(what.to_owned());
             }

@@ -4,7 +4,7 @@
 
 use crate::conform::{Lying, caught, corpus};
 use coherence_model::RECOMMENDED;
-use coherence_model::state::{ConnectorId, Notice, NoticeReason, Recovery, SessionId};
+use coherence_model::state::{Answer, ConnectorId, Notice, NoticeReason, Recovery, SessionId};
 use coherence_sim::engine::{Verdict, replay};
 use coherence_sim::host::ReferenceHost;
 use coherence_sim::protocol::{Input, Output, SentRequest};
@@ -506,4 +506,21 @@ fn a_failed_call_before_a_retry_tells_the_session() {
     assert!(matches!(run.verdict, Verdict::Pass), "{:?}", run.verdict);
     assert_eq!(run.skipped, 0);
     assert_eq!(run.judged_moments(), 1);
+}
+
+/// A turn the host ends at a list's reply with words that name no connector (an SDK's bare
+/// "unauthorized") tells the user only that the capability is not available: it is judged as an
+/// agent that said so, and the connector the user asked for is silently missing where an abort
+/// naming the failed connector is not.
+#[test]
+fn a_turn_ended_at_a_reply_naming_no_connector_is_judged_as_not_available() {
+    let fixture = "counterexample/fetch-per-turn/INV-10";
+    let named = broken_by(fixture, "fetch-per-turn", |_, _| {});
+    let unnamed = broken_by(fixture, "fetch-per-turn", |_, output| {
+        if let Output::Observation { answer: answer @ Some(Answer::Aborted(_)), .. } = output {
+            *answer = Some(Answer::NotAvailable);
+        }
+    });
+    assert!(!named.contains(&"INV-1"), "{named:?}");
+    assert!(unnamed.contains(&"INV-1"), "{unnamed:?}");
 }

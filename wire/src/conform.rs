@@ -537,24 +537,16 @@ impl WireHost {
         self.stage()?.servers()[k].release(flight.held, release);
         let was_asked = self.turn == Turn::Asked && self.offer.is_none();
         let output = self.observe(None)?;
-        // A host may end a turn at a reply: with an error naming a connector, it aborted it.
+        // A host may end a turn at a reply: with an error naming a connector, it aborted it; with
+        // words that name none, the user learned only that the capability is not available.
         if was_asked && let Some(text) = self.turn_ends().pop() {
             self.turn = Turn::Idle;
             let lines = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
             let named = (0..self.connectors.len()).find(|&k| lines.iter().any(|l| l.is_error_about(k)));
-            let Some(named) = named else {
-                return Err(HostError::Protocol(format!(
-                    "the host ended the turn without offering the model anything (a request with no `tools` array is a side request, answered \"OK.\"), and its words name no connector's error: \"{text}\""
-                )));
-            };
+            let answer = named.map_or(Answer::NotAvailable, |k| Answer::Aborted(ConnectorId(k as u8)));
             let Output::Observation { requests, reads, mut sessions, .. } = output else { unreachable!() };
             sessions[0].turn = TurnState::None;
-            return Ok(Output::Observation {
-                requests,
-                reads,
-                sessions,
-                answer: Some(Answer::Aborted(ConnectorId(named as u8))),
-            });
+            return Ok(Output::Observation { requests, reads, sessions, answer: Some(answer) });
         }
         Ok(output)
     }

@@ -54,13 +54,19 @@ pub struct Connector {
 pub struct Pacing {
     /// Nothing new on any wire for this long: the host has done what it was going to.
     pub quiet: Duration,
-    /// The longest any wait lasts.
+    /// The longest any wait lasts, but the first.
     pub deadline: Duration,
+    /// The longest the host may take to start: to connect to every connector.
+    pub startup: Duration,
 }
 
 impl Pacing {
-    /// 150 ms of quiet, 10 s at most.
-    pub const DEFAULT: Pacing = Pacing { quiet: Duration::from_millis(150), deadline: Duration::from_secs(10) };
+    /// 150 ms of quiet, 10 s at most, 60 s to start.
+    pub const DEFAULT: Pacing = Pacing {
+        quiet: Duration::from_millis(150),
+        deadline: Duration::from_secs(10),
+        startup: Duration::from_secs(60),
+    };
 }
 
 /// The most model requests one stage answers: past it, the host floods the model.
@@ -230,8 +236,12 @@ impl Stage {
             pacing,
             lines: Vec::new(),
         };
-        stage.until("first tools/list of every connector", |stage| {
-            stage.servers.iter().all(|s| s.seen().iter().any(|e| matches!(e, Seen::List { .. } | Seen::Held { .. })))
+        // A host is ready once every connector is connected: listed, or initialised by a host
+        // that lists on first use (the quiet that follows shows whether it lists at start).
+        stage.until("first connection to every connector", pacing.startup, |stage| {
+            stage.servers.iter().all(|s| {
+                s.seen().iter().any(|e| matches!(e, Seen::List { .. } | Seen::Held { .. } | Seen::Initialized { .. }))
+            })
         })?;
         stage.settle()?;
         Ok(stage)
@@ -315,13 +325,13 @@ impl Stage {
 
     /// Waits, at most the deadline, until `done` holds; the error names `what` was awaited.
     pub fn wait_until(&mut self, what: &str, done: impl Fn(&Stage) -> bool) -> Result<(), StageError> {
-        self.until(what, done)
+        self.until(what, self.pacing.deadline, done)
     }
 
     /// The next line the host prints, waiting at most the deadline.
     pub fn line(&mut self) -> Result<String, StageError> {
         let seen = self.lines.len();
-        self.until("a line on the host's stdout", |stage| stage.lines.len() > seen)?;
+        self.until("a line on the host's stdout", self.pacing.deadline, |stage| stage.lines.len() > seen)?;
         Ok(self.lines[seen].clone())
     }
 
@@ -369,8 +379,8 @@ impl Stage {
     }
 
     /// Waits, at most the deadline, until `done` holds.
-    fn until(&mut self, what: &str, done: impl Fn(&Stage) -> bool) -> Result<(), StageError> {
-        let deadline = Instant::now() + self.pacing.deadline;
+    fn until(&mut self, what: &str, within: Duration, done: impl Fn(&Stage) -> bool) -> Result<(), StageError> {
+        let deadline = Instant::now() + within;
         loop {
             self.drain()?;
             if done(self) {
@@ -382,7 +392,7 @@ impl Stage {
             if Instant::now() >= deadline {
                 return Err(StageError::Timeout(format!(
                     "no {what} within {} ms (is the host configured from MCP_CONFIG and ANTHROPIC_BASE_URL or OPENAI_BASE_URL?){}",
-                    self.pacing.deadline.as_millis(),
+                    within.as_millis(),
                     self.stderr_tail()
                 )));
             }

@@ -21,7 +21,8 @@ fn conform_within(host: &str, transport: &str, fixtures: &[&str], timeout_ms: u3
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let mut command = Command::new(common::coherence());
     command.current_dir(root).args(["conform", "--host", host, "--transport", transport, "--format", "json"]);
-    command.args(["--timeout-ms", &timeout_ms.to_string(), "--quiet-ms", "100"]);
+    let timeout_ms = timeout_ms.to_string();
+    command.args(["--timeout-ms", &timeout_ms, "--startup-ms", &timeout_ms, "--quiet-ms", "100"]);
     for id in fixtures {
         command.args(["--fixture", id]);
     }
@@ -88,7 +89,7 @@ fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
 #[test]
 fn each_bad_host_gets_an_error_naming_the_fixture_and_the_step_and_leaves_nothing() {
     let cases = [
-        ("ignores-config", "the handshake", "no first tools/list of every connector"),
+        ("ignores-config", "the handshake", "no first connection to every connector"),
         ("never-calls-model", "fixture step 2", "no model request with tools or tools/list after the user's turn"),
         ("crashes-mid-turn", "fixture step 2", "the host exited (exit status: 3)"),
         ("floods", "fixture step 3", "never ended the turn"),

@@ -47,7 +47,7 @@ fn a_host_is_driven_turn_by_turn_over_both_transports() {
 fn a_host_that_ignores_its_configuration_is_named_so() {
     let Err(error) = start(&bad("ignores-config"), Transport::Http) else { panic!("started") };
     let text = error.to_string();
-    assert!(text.contains("no first tools/list of every connector within 3000 ms"), "{text}");
+    assert!(text.contains("no first connection to every connector within 3000 ms"), "{text}");
     assert!(text.contains("MCP_CONFIG"), "{text}");
 }
 

@@ -16,22 +16,12 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 from contextlib import AsyncExitStack
 
 from agents import Agent, OpenAIChatCompletionsModel, Runner, set_tracing_disabled
 from agents.mcp import MCPServerStdio, MCPServerStreamableHttp
+from driver import serve
 from openai import AsyncOpenAI
-
-
-def say(message):
-    print(json.dumps(message), flush=True)
-
-
-async def lines():
-    loop = asyncio.get_running_loop()
-    while line := await loop.run_in_executor(None, sys.stdin.readline):
-        yield json.loads(line)
 
 
 def servers(path, cache):
@@ -56,16 +46,14 @@ async def main():
         mcp = [await stack.enter_async_context(s) for s in servers(os.environ["MCP_CONFIG"], args.cache_tools_list)]
         agent = Agent(name="host", instructions="You are a helpful assistant.", mcp_servers=mcp, model=model)
         history = []
-        async for line in lines():
-            if line.get("type") != "user":
-                continue
-            try:
-                result = await Runner.run(agent, history + [{"role": "user", "content": line["text"]}])
-                history = result.to_input_list()
-                text = str(result.final_output)
-            except Exception as error:  # the SDK's own message, as a user would see it
-                text = f"Error: {type(error).__name__}: {error}"
-            say({"type": "turn_end", "text": text})
+
+        async def turn(text):
+            nonlocal history
+            result = await Runner.run(agent, history + [{"role": "user", "content": text}])
+            history = result.to_input_list()
+            return str(result.final_output)
+
+        await serve(turn)
 
 
 if __name__ == "__main__":

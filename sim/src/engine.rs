@@ -789,13 +789,16 @@ impl Engine<'_> {
         let handshake = matches!(action, Action::AgentCompleteAuthentication { .. });
         let agent = Self::agent_session(action).filter(|_| !handshake);
         let mut answer = answer;
-        // The host ended a turn at a reply (or a timeout) it waited for: aborted it with an error
-        // naming a connector, or with words that name none (to the user, the capability is not
-        // available).
+        // The host ended a turn before the agent acted (at the user's question, or at a reply or
+        // timeout it waited for): aborted it with an error naming a connector, or with words that
+        // name none (to the user, the capability is not available).
         use coherence_model::state::Answer as A;
-        let at_a_reply = matches!(action, Action::DeliverListing { .. } | Action::TimeOutListing { .. });
+        let before_the_agent = matches!(
+            action,
+            Action::UserAsk { .. } | Action::DeliverListing { .. } | Action::TimeOutListing { .. }
+        );
         if let (None, Some(aborted @ (A::Aborted(_) | A::NotAvailable)), Some(s)) = (agent, answer, action.session())
-            && (at_a_reply || matches!(aborted, A::Aborted(_)))
+            && (before_the_agent || matches!(aborted, A::Aborted(_)))
             && let Some(turn) = self.state.session(s).turn
         {
             let protocol = |m: String| Err(Stop::Host(HostError::Protocol(m)));
@@ -806,9 +809,9 @@ impl Engine<'_> {
             if views[s.index()].turn != TurnState::None {
                 return protocol(format!("{s} {how} but still reports it in progress"));
             }
-            if !at_a_reply {
+            if !before_the_agent {
                 return protocol(format!(
-                    "{s} {how} at {}; a turn is aborted when a tools/list reply or timeout arrives",
+                    "{s} {how} at {}; a turn is aborted at the user's question or when a tools/list reply or timeout arrives",
                     action.name()
                 ));
             }

@@ -524,3 +524,31 @@ fn a_turn_ended_at_a_reply_naming_no_connector_is_judged_as_not_available() {
     assert!(!named.contains(&"INV-1"), "{named:?}");
     assert!(unnamed.contains(&"INV-1"), "{unnamed:?}");
 }
+
+/// A turn the host ends at the user's question, before any list or model request (a client that
+/// lost its server and never reconnects says "Connection closed"), is judged too: words naming no
+/// connector leave the capability silently missing (INV-1), and an abort naming a connector whose
+/// list never failed is not earned (INV-14).
+#[test]
+fn a_turn_ended_at_the_question_is_judged() {
+    let text = "scenario Ended\nabout x\npolicy recommended\nconnector gmail authenticated silent\n\
+                UserAsk cli gmail\nDeliverAccount cli\nAgentCallTool cli\n";
+    let fixture = coherence_sim::scenario::Scenario::parse(text, "ended.scenario")
+        .and_then(|s| s.fixture("ended.scenario"))
+        .expect("a behaviour");
+    let ended = |said: Answer| {
+        let lie = move |input: &Input, output: &mut Output| {
+            if let (Input::Ask { .. }, Output::Observation { answer, sessions, .. }) = (input, output) {
+                *answer = Some(said);
+                sessions[0].turn = coherence_sim::protocol::TurnState::None;
+            }
+        };
+        let run = replay(&fixture, &mut Lying { host: ReferenceHost::new(RECOMMENDED), lie });
+        assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{:?}", run.verdict);
+        run.violations.iter().map(|v| v.invariant.id).collect::<Vec<_>>()
+    };
+    assert!(ended(Answer::NotAvailable).contains(&"INV-1"), "{:?}", ended(Answer::NotAvailable));
+    assert!(ended(Answer::Aborted(ConnectorId(0))).contains(&"INV-14"), "{:?}", ended(Answer::Aborted(ConnectorId(0))));
+    let honest = replay(&fixture, &mut ReferenceHost::new(RECOMMENDED));
+    assert!(matches!(honest.verdict, Verdict::Pass), "{:?}", honest.verdict);
+}

@@ -537,18 +537,24 @@ impl WireHost {
         self.stage()?.servers()[k].release(flight.held, release);
         let was_asked = self.turn == Turn::Asked && self.offer.is_none();
         let output = self.observe(None)?;
-        // A host may end a turn at a reply: with an error naming a connector, it aborted it; with
-        // words that name none, the user learned only that the capability is not available.
-        if was_asked && let Some(text) = self.turn_ends().pop() {
-            self.turn = Turn::Idle;
-            let lines = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
-            let named = (0..self.connectors.len()).find(|&k| lines.iter().any(|l| l.is_error_about(k)));
-            let answer = named.map_or(Answer::NotAvailable, |k| Answer::Aborted(ConnectorId(k as u8)));
-            let Output::Observation { requests, reads, mut sessions, .. } = output else { unreachable!() };
-            sessions[0].turn = TurnState::None;
-            return Ok(Output::Observation { requests, reads, sessions, answer: Some(answer) });
+        self.ended_before_the_agent(was_asked, output)
+    }
+
+    /// A host may end a turn before the model is asked (at the user's question, or at a list's
+    /// reply): with an error naming a connector, it aborted it; with words that name none, the
+    /// user learned only that the capability is not available.
+    fn ended_before_the_agent(&mut self, was_asked: bool, output: Output) -> Result<Output, HostError> {
+        if !was_asked || self.offer.is_some() {
+            return Ok(output);
         }
-        Ok(output)
+        let Some(text) = self.turn_ends().pop() else { return Ok(output) };
+        self.turn = Turn::Idle;
+        let lines = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
+        let named = (0..self.connectors.len()).find(|&k| lines.iter().any(|l| l.is_error_about(k)));
+        let answer = named.map_or(Answer::NotAvailable, |k| Answer::Aborted(ConnectorId(k as u8)));
+        let Output::Observation { requests, reads, mut sessions, .. } = output else { unreachable!() };
+        sessions[0].turn = TurnState::None;
+        Ok(Output::Observation { requests, reads, sessions, answer: Some(answer) })
     }
 
     fn ask(&mut self) -> Result<Output, HostError> {
@@ -563,17 +569,21 @@ impl WireHost {
         self.turn = Turn::Asked;
         self.notices.clear();
         let reported = self.reported.clone();
+        let lines_read = self.lines_read;
         let stage = self.stage()?;
         stage.say(&json!({ "type": "user", "text": USER_ASKS })).map_err(stage_error)?;
         // A host that already waits for a list may hold the turn for it: nothing new need happen.
+        // One that cannot reach a server may end the turn at once.
         stage
-            .wait_until("model request with tools or tools/list after the user's turn", |stage| {
+            .wait_until("model request with tools, tools/list or turn end after the user's turn", |stage| {
                 stage.has_offer()
                     || Self::unreported(stage, &reported)
                     || stage.servers().iter().any(|s| !s.held().is_empty())
+                    || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
             })
             .map_err(stage_error)?;
-        self.observe(None)
+        let output = self.observe(None)?;
+        self.ended_before_the_agent(true, output)
     }
 
     /// Makes the server of `c` answer calls as the world says it stands.

@@ -793,10 +793,8 @@ impl Engine<'_> {
         // timeout it waited for): aborted it with an error naming a connector, or with words that
         // name none (to the user, the capability is not available).
         use coherence_model::state::Answer as A;
-        let before_the_agent = matches!(
-            action,
-            Action::UserAsk { .. } | Action::DeliverListing { .. } | Action::TimeOutListing { .. }
-        );
+        let before_the_agent =
+            matches!(action, Action::UserAsk { .. } | Action::DeliverListing { .. } | Action::TimeOutListing { .. });
         if let (None, Some(aborted @ (A::Aborted(_) | A::NotAvailable)), Some(s)) = (agent, answer, action.session())
             && (before_the_agent || matches!(aborted, A::Aborted(_)))
             && let Some(turn) = self.state.session(s).turn

@@ -139,69 +139,112 @@ pub struct Limits {
     pub consecutive_failures: usize,
     /// Print a line on stderr as each fixture ends (its number, id, verdict and time).
     pub progress: bool,
+    /// Fixtures replayed at once, each worker with hosts of its own (at least 1).
+    pub jobs: usize,
 }
 
 impl Limits {
-    /// No deadline; stop after 5 consecutive adapter failures.
-    pub const DEFAULT: Limits = Limits { deadline: None, consecutive_failures: 5, progress: false };
+    /// No deadline; stop after 5 consecutive adapter failures; one fixture at a time.
+    pub const DEFAULT: Limits = Limits { deadline: None, consecutive_failures: 5, progress: false, jobs: 1 };
+}
+
+/// What the workers of a run share: the fixtures left, and why the run stopped, if it did.
+struct Queue {
+    left: std::collections::VecDeque<(usize, Fixture)>,
+    done: usize,
+    failures_in_a_row: usize,
+    stopped: Option<String>,
 }
 
 /// Replays every fixture through hosts from `host`. One host serves fixture after fixture (each
 /// starts with `hello` and `reset`); after a host fails, the next fixture gets a fresh one. Once
-/// `limits` stop the run, every fixture left is an error that says why: never a pass.
+/// `limits` stop the run, every fixture left is an error that says why: never a pass. With
+/// `limits.jobs` above 1, that many workers take the fixtures in order, each with hosts of its
+/// own; "in a row" counts fixtures as they end, and the results come back in the fixtures' order.
 pub fn conform(
     fixtures: Vec<Fixture>,
     limits: Limits,
-    mut host: impl FnMut() -> anyhow::Result<Box<dyn Host>>,
+    host: impl Fn() -> anyhow::Result<Box<dyn Host>> + Sync,
 ) -> anyhow::Result<Vec<FixtureResult>> {
-    let mut results = Vec::with_capacity(fixtures.len());
-    let mut current: Option<Box<dyn Host>> = None;
-    let mut failures_in_a_row = 0;
-    let mut stopped: Option<String> = None;
     let total = fixtures.len();
-    for fixture in fixtures {
-        let started = std::time::Instant::now();
-        if stopped.is_none() && limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            stopped = Some("the run's deadline (--deadline) passed before it started".to_owned());
-        }
-        if let Some(reason) = &stopped {
-            let run = Run::not_run(&fixture, reason.clone());
-            results.push(FixtureResult { fixture, run, wire_log: Vec::new() });
-            continue;
-        }
-        let h = match &mut current {
-            Some(h) => h,
-            None => current.insert(host()?),
-        };
-        let run = replay(&fixture, h.as_mut());
-        if limits.progress {
-            let verdict = match &run.verdict {
-                Verdict::Pass => "pass".to_owned(),
-                Verdict::Fail(v) => format!("FAIL {}", v.invariant.id),
-                Verdict::HostFailed { error: HostError::Unsupported(_), .. } => "not run".to_owned(),
-                Verdict::HostFailed { .. } => "ERROR".to_owned(),
+    let queue = std::sync::Mutex::new(Queue {
+        left: fixtures.into_iter().enumerate().collect(),
+        done: 0,
+        failures_in_a_row: 0,
+        stopped: None,
+    });
+    let worker = || -> anyhow::Result<Vec<(usize, FixtureResult)>> {
+        let mut results = Vec::new();
+        let mut current: Option<Box<dyn Host>> = None;
+        loop {
+            let (index, fixture, stopped) = {
+                let mut q = queue.lock().expect("a worker panicked");
+                let Some((index, fixture)) = q.left.pop_front() else { return Ok(results) };
+                if q.stopped.is_none() && limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    q.stopped = Some("the run's deadline (--deadline) passed before it started".to_owned());
+                }
+                (index, fixture, q.stopped.clone())
             };
-            let ms = started.elapsed().as_millis();
-            eprintln!("conform: [{}/{total}] {}: {verdict} ({ms} ms)", results.len() + 1, fixture.id);
-        }
-        let wire_log = if matches!(run.verdict, Verdict::Pass) { Vec::new() } else { h.wire_log() };
-        if let Verdict::HostFailed { error: HostError::Unsupported(_), .. } = run.verdict {
-            // The runner's limit, not the host's failure.
-            current = None;
-        } else if matches!(run.verdict, Verdict::HostFailed { .. }) {
-            current = None;
-            failures_in_a_row += 1;
-            if failures_in_a_row >= limits.consecutive_failures {
-                stopped = Some(format!(
-                    "the adapter failed {failures_in_a_row} fixtures in a row (--max-adapter-failures), so the run stopped"
-                ));
+            if let Some(reason) = stopped {
+                let run = Run::not_run(&fixture, reason);
+                results.push((index, FixtureResult { fixture, run, wire_log: Vec::new() }));
+                continue;
             }
-        } else {
-            failures_in_a_row = 0;
+            let started = std::time::Instant::now();
+            let h = match &mut current {
+                Some(h) => h,
+                None => match host() {
+                    Ok(h) => current.insert(h),
+                    Err(e) => {
+                        // The run cannot go on: the other workers take nothing more.
+                        queue.lock().expect("a worker panicked").left.clear();
+                        return Err(e);
+                    }
+                },
+            };
+            let run = replay(&fixture, h.as_mut());
+            let wire_log = if matches!(run.verdict, Verdict::Pass) { Vec::new() } else { h.wire_log() };
+            let mut q = queue.lock().expect("a worker panicked");
+            q.done += 1;
+            if limits.progress {
+                let verdict = match &run.verdict {
+                    Verdict::Pass => "pass".to_owned(),
+                    Verdict::Fail(v) => format!("FAIL {}", v.invariant.id),
+                    Verdict::HostFailed { error: HostError::Unsupported(_), .. } => "not run".to_owned(),
+                    Verdict::HostFailed { .. } => "ERROR".to_owned(),
+                };
+                let ms = started.elapsed().as_millis();
+                eprintln!("conform: [{}/{total}] {}: {verdict} ({ms} ms)", q.done, fixture.id);
+            }
+            if let Verdict::HostFailed { error: HostError::Unsupported(_), .. } = run.verdict {
+                // The runner's limit, not the host's failure.
+                current = None;
+            } else if matches!(run.verdict, Verdict::HostFailed { .. }) {
+                current = None;
+                q.failures_in_a_row += 1;
+                if q.failures_in_a_row >= limits.consecutive_failures && q.stopped.is_none() {
+                    q.stopped = Some(format!(
+                        "the adapter failed {} fixtures in a row (--max-adapter-failures), so the run stopped",
+                        q.failures_in_a_row
+                    ));
+                }
+            } else {
+                q.failures_in_a_row = 0;
+            }
+            drop(q);
+            results.push((index, FixtureResult { fixture, run, wire_log }));
         }
-        results.push(FixtureResult { fixture, run, wire_log });
-    }
-    Ok(results)
+    };
+    let mut results = Vec::with_capacity(total);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..limits.jobs.max(1)).map(|_| scope.spawn(worker)).collect();
+        for w in workers {
+            results.extend(w.join().expect("a worker panicked")?);
+        }
+        Ok(())
+    })?;
+    results.sort_by_key(|(index, _)| *index);
+    Ok(results.into_iter().map(|(_, r)| r).collect())
 }
 
 /// The story of a run up to step `last` (inclusive), numbered from 1.

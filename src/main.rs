@@ -267,6 +267,10 @@ struct ConformArgs {
     /// Stop after the adapter fails this many fixtures in a row; the rest are errors.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_adapter_failures: u64,
+    /// Replay this many fixtures at once, each worker with hosts (adapter processes, or stages
+    /// with a host process each) of its own; the report is the same, in the fixtures' order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    jobs: u64,
 }
 
 /// How a host reaches the connectors' servers in a black-box run.
@@ -854,6 +858,7 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
         consecutive_failures: args.max_adapter_failures as usize,
         // A black-box run takes seconds a fixture: say how it goes.
         progress: args.host.is_some(),
+        jobs: args.jobs as usize,
     };
     let (subject, results) = match (&args.adapter, &args.host) {
         (Some(command), None) => {

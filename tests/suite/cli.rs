@@ -310,3 +310,41 @@ fn the_mcp_server_lists_what_stdin_says_and_prints_what_it_saw() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("use 1 to 32 of a-z, 0-9 and -"), "{}", stderr(&bad));
 }
+
+/// `--jobs`: fixtures replayed at once, each worker with an adapter of its own, give the report
+/// that one at a time gives, byte for byte and in the fixtures' order; a run's limits still stop
+/// it, and a zero is refused.
+#[test]
+fn fixtures_replayed_at_once_give_the_same_report() {
+    let adapter = format!("{} ref-adapter --policy session-start-only", env!("CARGO_BIN_EXE_coherence"));
+    let fixtures =
+        ["scenario/ConnectorAuthMidSession", "scenario/ListChangedIgnored", "scenario/TokenExpiryMidSession"];
+    let mut args = vec!["conform", "--adapter", &adapter, "--format", "json"];
+    for f in &fixtures {
+        args.extend(["--fixture", f]);
+    }
+    args.extend(crate::conform::corpus().iter().take(9).flat_map(|f| ["--fixture", f.id.as_str()]));
+    let one = coherence(&args);
+    let three = coherence(&[&args[..], &["--jobs", "3"]].concat());
+    assert_eq!(one.status.code(), Some(1), "session-start-only fails some: {}", stderr(&one));
+    assert_eq!(three.status.code(), one.status.code());
+    assert_eq!(stdout(&one), stdout(&three), "--jobs 3 changed the report");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&one)).unwrap();
+    let verdicts: std::collections::BTreeSet<_> =
+        report["fixtures"].as_array().unwrap().iter().map(|r| r["verdict"].as_str().unwrap().to_owned()).collect();
+    assert!(verdicts.contains("pass") && verdicts.contains("fail"), "{verdicts:?}");
+
+    let crashing = ["conform", "--adapter", "exit 3", "--format", "json", "--jobs", "2", "--max-adapter-failures", "2"];
+    let out = coherence(&crashing);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = report["fixtures"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["verdict"] == "error"), "a crashing adapter passed a fixture");
+    let stopped = rows.iter().filter(|r| r["error"].as_str().unwrap().contains("fixtures in a row")).count();
+    assert!(
+        stopped + 4 >= rows.len(),
+        "the run went on after the adapter failed twice in a row: {stopped} of {} stopped",
+        rows.len()
+    );
+    check_rejected(&["conform", "--adapter", "true", "--jobs", "0"], "0 is not in 1..=64");
+}

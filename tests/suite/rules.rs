@@ -195,7 +195,7 @@ rules! {
                       "coherence-never-started")[0].clone(),
         expect "not run: the run's deadline (--deadline) passed";
     more_than_max_adapter_failures_in_a_row: "more than `--max-adapter-failures` (default 5) failed fixtures in a row"
-        => run_errors(Limits { deadline: None, consecutive_failures: 2, progress: false }, "exit 3")[2].clone(),
+        => run_errors(Limits { deadline: None, consecutive_failures: 2, ..Limits::DEFAULT }, "exit 3")[2].clone(),
         expect "not run: the adapter failed 2 fixtures in a row";
 }
 

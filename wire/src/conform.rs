@@ -533,8 +533,16 @@ impl WireHost {
             // The server's own list (what a call finds) follows what it lists.
             self.stage()?.servers()[k].set_tools(tools_of(&name, *listing, false));
         }
+        // Over stdio a lost session closes the connection: the host learns of it only once the
+        // relay it spawned has exited, later than the short grace a host waiting on another list
+        // gets, so it gets the whole quiet to act on it (an abort read a step late is misjudged).
+        let closes = matches!(release, Release::SessionLost) && self.options.transport == Transport::Stdio;
         // A list the host gave up is not an error: the reply goes nowhere.
         self.stage()?.servers()[k].release(flight.held, release);
+        if closes {
+            let quiet = self.options.pacing.quiet;
+            self.stage()?.settle_until(|_| false, quiet).map_err(stage_error)?;
+        }
         let was_asked = self.turn == Turn::Asked && self.offer.is_none();
         let output = self.observe(None)?;
         self.ended_before_the_agent(was_asked, output)

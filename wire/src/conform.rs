@@ -168,15 +168,15 @@ impl WireHost {
     }
 
     fn reset(&mut self, connectors: &[ConnectorSetup], sessions: &[SessionId]) -> Result<Output, HostError> {
+        // The previous fixture's host, servers and model go first (and its wire log with them).
+        self.offer = None;
+        self.stage = None;
         if sessions.len() != 1 {
             return Err(HostError::Unsupported(format!(
                 "{} sessions: a black-box run plays one session per fixture",
                 sessions.len()
             )));
         }
-        // The previous fixture's host, servers and model go first.
-        self.offer = None;
-        self.stage = None;
         let on_stage: Vec<Connector> = connectors
             .iter()
             .map(|c| {

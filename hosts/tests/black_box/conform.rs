@@ -84,6 +84,13 @@ fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
     assert_eq!(rows[0]["verdict"], "not_run", "{rows:?}");
     assert!(rows[0]["error"].as_str().unwrap().contains("2 sessions"), "{rows:?}");
     assert_eq!(code, Some(1), "a run in which nothing ran does not succeed");
+    // After a failure (whose host serves the next fixture), the fixture not run shows no wire log:
+    // none of its own, and not the failure's.
+    let (_, rows) =
+        conform(&rmcp_host("session-start-only"), "stdio", &["counterexample/session-start-only/INV-1", two]);
+    assert_eq!((rows[0]["verdict"].as_str(), rows[1]["verdict"].as_str()), (Some("fail"), Some("not_run")));
+    assert!(rows[0]["wire_log"].as_array().is_some_and(|log| !log.is_empty()), "{:?}", rows[0]);
+    assert!(rows[1].get("wire_log").is_none_or(|log| log.as_array().unwrap().is_empty()), "{:?}", rows[1]);
 }
 
 #[test]

@@ -32,9 +32,15 @@ type Row = (String, Vec<(String, u64)>, Option<u64>);
 
 /// Per fixture that ran, its row, from `coherence conform ARGS --format json`.
 fn verdicts(args: &[&str], fixtures: &[&str]) -> BTreeMap<String, Row> {
+    verdicts_at_once(args, fixtures, 1)
+}
+
+/// The same, `jobs` fixtures at once.
+fn verdicts_at_once(args: &[&str], fixtures: &[&str], jobs: usize) -> BTreeMap<String, Row> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let mut command = Command::new(common::coherence());
     command.current_dir(root).arg("conform").args(args).args(["--format", "json", "--quiet-ms", "30"]);
+    command.args(["--jobs", &jobs.to_string()]);
     for id in fixtures {
         command.args(["--fixture", id]);
     }
@@ -65,11 +71,22 @@ fn verdicts(args: &[&str], fixtures: &[&str]) -> BTreeMap<String, Row> {
 /// Asserts that `policy` (and `mutant`) gets the same verdicts on the wire over `transport` as in
 /// adapter mode seen as on the wire, on `fixtures`; returns the wire's rows.
 fn agree(policy: &str, mutant: Option<&str>, transport: &str, fixtures: &[&str]) -> BTreeMap<String, Row> {
+    agree_at_once(policy, mutant, transport, fixtures, 1)
+}
+
+/// The same, `jobs` fixtures at once (the wire's pacing holds for `ref-host` with a stage each).
+fn agree_at_once(
+    policy: &str,
+    mutant: Option<&str>,
+    transport: &str,
+    fixtures: &[&str],
+    jobs: usize,
+) -> BTreeMap<String, Row> {
     let planted = mutant.map(|m| format!(" --mutant {m}")).unwrap_or_default();
     let host = format!("{} --policy {policy}{planted}", env!("CARGO_BIN_EXE_ref-host"));
     let adapter = format!("{} ref-adapter --policy {policy}{planted} --no-commands", common::coherence().display());
-    let wire = verdicts(&["--host", &host, "--transport", transport], fixtures);
-    let replayed = verdicts(&["--adapter", &adapter, "--seen-on-the-wire"], fixtures);
+    let wire = verdicts_at_once(&["--host", &host, "--transport", transport], fixtures, jobs);
+    let replayed = verdicts_at_once(&["--adapter", &adapter, "--seen-on-the-wire"], fixtures, jobs);
     assert!(!wire.is_empty(), "{policy}: nothing ran on the wire");
     for (id, (verdict, violations, stopped)) in &wire {
         let (expected, all, _) = &replayed[id];
@@ -124,21 +141,20 @@ fn the_comparison_tells_two_policies_apart() {
 #[test]
 #[ignore = "heavy tier: the policies the wire runs, and every host mutant, on the wire and in adapter mode"]
 fn the_policies_and_every_host_mutant_get_the_same_verdicts_on_the_wire() {
-    // Not yet the hosts that abort a turn on a failed list (the agent frameworks' designs): on the
-    // whole corpus they agree on 98% of the fixtures the wire plays, and differ where a stdio
-    // connection is lost or a reply of an aborted turn comes late (`scripts/wire-agreement`).
+    // Every policy that reads no account, those that abort a turn on a failed list (the agent
+    // frameworks' designs) too; two fixtures at once, a stage each.
     let policies = coherence_model::POLICIES.iter().chain(coherence_model::BROKEN_POLICIES);
-    for policy in policies.filter(|p| !p.reads_account() && !p.abort_on_failure) {
-        agree(policy.name, None, "stdio", SAMPLE);
+    for policy in policies.filter(|p| !p.reads_account()) {
+        agree_at_once(policy.name, None, "stdio", SAMPLE, 2);
     }
     // The host mutants of recommended-mcp's logic; one is killed where its verdicts on the wire
     // differ from recommended-mcp's.
     let short = &SAMPLE[..6];
-    let unmutated = agree("recommended-mcp", None, "stdio", short);
+    let unmutated = agree_at_once("recommended-mcp", None, "stdio", short, 2);
     let mutants = coherence_model::Mutant::all();
     let mut killed = 0;
     for mutant in &mutants {
-        let rows = agree("recommended-mcp", Some(&mutant.name()), "stdio", short);
+        let rows = agree_at_once("recommended-mcp", Some(&mutant.name()), "stdio", short, 2);
         killed += usize::from(rows.iter().any(|(id, row)| unmutated.get(id) != Some(row)));
     }
     eprintln!("on the wire, {killed} of {} host mutants of recommended-mcp killed by {short:?}", mutants.len());

@@ -97,7 +97,11 @@ fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
 fn each_bad_host_gets_an_error_naming_the_fixture_and_the_step_and_leaves_nothing() {
     let cases = [
         ("ignores-config", "the handshake", "no first connection to every connector"),
-        ("never-calls-model", "fixture step 2", "no model request with tools or tools/list after the user's turn"),
+        (
+            "never-calls-model",
+            "fixture step 2",
+            "no model request with tools, tools/list or turn end after the user's turn",
+        ),
         ("crashes-mid-turn", "fixture step 2", "the host exited (exit status: 3)"),
         ("floods", "fixture step 3", "never ended the turn"),
         ("garbage", "fixture step 2", "the host printed a line that is not UTF-8"),

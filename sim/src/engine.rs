@@ -789,14 +789,15 @@ impl Engine<'_> {
         let handshake = matches!(action, Action::AgentCompleteAuthentication { .. });
         let agent = Self::agent_session(action).filter(|_| !handshake);
         let mut answer = answer;
-        // The host ended a turn before the agent acted (at the user's question, or at a reply or
-        // timeout it waited for): aborted it with an error naming a connector, or with words that
-        // name none (to the user, the capability is not available).
+        // The host ended a turn at a reply (or a timeout) it waited for: aborted it with an error
+        // naming a connector, or with words that name none (to the user, the capability is not
+        // available). At the user's question, before any list, only the latter: an abort there
+        // would name a failure it did not try again, and nothing yet makes a host try again.
         use coherence_model::state::Answer as A;
-        let before_the_agent =
-            matches!(action, Action::UserAsk { .. } | Action::DeliverListing { .. } | Action::TimeOutListing { .. });
+        let at_a_reply = matches!(action, Action::DeliverListing { .. } | Action::TimeOutListing { .. });
+        let at_the_question = matches!(action, Action::UserAsk { .. });
         if let (None, Some(aborted @ (A::Aborted(_) | A::NotAvailable)), Some(s)) = (agent, answer, action.session())
-            && (before_the_agent || matches!(aborted, A::Aborted(_)))
+            && (at_a_reply || at_the_question || matches!(aborted, A::Aborted(_)))
             && let Some(turn) = self.state.session(s).turn
         {
             let protocol = |m: String| Err(Stop::Host(HostError::Protocol(m)));
@@ -807,9 +808,9 @@ impl Engine<'_> {
             if views[s.index()].turn != TurnState::None {
                 return protocol(format!("{s} {how} but still reports it in progress"));
             }
-            if !before_the_agent {
+            if !(at_a_reply || at_the_question && aborted == A::NotAvailable) {
                 return protocol(format!(
-                    "{s} {how} at {}; a turn is aborted at the user's question or when a tools/list reply or timeout arrives",
+                    "{s} {how} at {}; a turn is aborted when a tools/list reply or timeout arrives (at the user's question, a host may end it only with words that name no connector)",
                     action.name()
                 ));
             }

@@ -352,8 +352,9 @@ pub enum Output {
         /// Every session's view.
         sessions: Vec<SessionView>,
         /// What the turn's answer was, when the input ended a turn: after an agent step, or, for
-        /// `aborted` and `not_available` (protocol 3), after an `ask`, `listing` or `timeout` at
-        /// which the host ended the turn before asking the model.
+        /// `aborted` (protocol 3), after a `listing` or `timeout` that made the host abort it, and
+        /// for `not_available`, after an `ask`, `listing` or `timeout` at which the host ended the
+        /// turn with words that name no connector.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         answer: Option<Answer>,
     },

@@ -153,18 +153,16 @@ fn protocol_3_misuse_is_an_error() {
         },
         "which that step cannot produce",
     );
-    // Aborts a turn at a list_changed.
+    // Aborts a turn at its question.
     caught_with(
         "recommended",
         |input, output| {
-            if let (Input::Notification { .. }, Output::Observation { answer, sessions, .. }) = (input, output)
-                && sessions[0].turn != TurnState::None
-            {
+            if let (Input::Ask { .. }, Output::Observation { answer, sessions, .. }) = (input, output) {
                 *answer = Some(Answer::Aborted(coherence_model::state::ConnectorId(0)));
                 sessions[0].turn = TurnState::None;
             }
         },
-        "a turn is aborted at the user's question or when a tools/list reply or timeout arrives",
+        "a turn is aborted when a tools/list reply or timeout arrives",
     );
     // Declares commands while speaking protocol 2.
     caught_with(

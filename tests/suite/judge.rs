@@ -526,9 +526,9 @@ fn a_turn_ended_at_a_reply_naming_no_connector_is_judged_as_not_available() {
 }
 
 /// A turn the host ends at the user's question, before any list or model request (a client that
-/// lost its server and never reconnects says "Connection closed"), is judged too: words naming no
-/// connector leave the capability silently missing (INV-1), and an abort naming a connector whose
-/// list never failed is not earned (INV-14).
+/// lost its server and never reconnects says "Connection closed"), with words naming no connector
+/// leaves the capability silently missing (INV-1); an abort there, naming a failure it did not try
+/// again, is an error, not a pass.
 #[test]
 fn a_turn_ended_at_the_question_is_judged() {
     let text = "scenario Ended\nabout x\npolicy recommended\nconnector gmail authenticated silent\n\
@@ -543,12 +543,17 @@ fn a_turn_ended_at_the_question_is_judged() {
                 sessions[0].turn = coherence_sim::protocol::TurnState::None;
             }
         };
-        let run = replay(&fixture, &mut Lying { host: ReferenceHost::new(RECOMMENDED), lie });
-        assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{:?}", run.verdict);
-        run.violations.iter().map(|v| v.invariant.id).collect::<Vec<_>>()
+        replay(&fixture, &mut Lying { host: ReferenceHost::new(RECOMMENDED), lie })
     };
-    assert!(ended(Answer::NotAvailable).contains(&"INV-1"), "{:?}", ended(Answer::NotAvailable));
-    assert!(ended(Answer::Aborted(ConnectorId(0))).contains(&"INV-14"), "{:?}", ended(Answer::Aborted(ConnectorId(0))));
+    let unnamed = ended(Answer::NotAvailable);
+    let violated: Vec<_> = unnamed.violations.iter().map(|v| v.invariant.id).collect();
+    assert!(violated.contains(&"INV-1"), "{:?}", unnamed.verdict);
+    let named = ended(Answer::Aborted(ConnectorId(0)));
+    assert!(
+        matches!(&named.verdict, Verdict::HostFailed { error, .. } if error.to_string().contains("at the user's question")),
+        "{:?}",
+        named.verdict
+    );
     let honest = replay(&fixture, &mut ReferenceHost::new(RECOMMENDED));
     assert!(matches!(honest.verdict, Verdict::Pass), "{:?}", honest.verdict);
 }

@@ -146,15 +146,13 @@ rules! {
         expect "host defect: it re-lists without end";
     a_seq_that_is_not_the_input_s: "a `seq` that is not the input's"
         => process(&format!("echo '{0}'; echo '{0}'; sleep 5", hello(3)), 5000), expect "printed a line twice or skipped one";
-    an_abort_at_another_input: "an abort at an input other than `ask` or `listing` or `timeout`"
+    an_abort_at_another_input: "an abort at an input other than a `listing` or `timeout`"
         => first_error("recommended", |input, output| {
-            if let (Input::Notification { .. }, Output::Observation { answer, sessions, .. }) = (input, output)
-                && sessions[0].turn != coherence_sim::protocol::TurnState::None
-            {
+            if let (Input::Ask { .. }, Output::Observation { answer, sessions, .. }) = (input, output) {
                 *answer = Some(Answer::Aborted(ConnectorId(0)));
                 sessions[0].turn = coherence_sim::protocol::TurnState::None;
             }
-        }), expect "a turn is aborted at the user's question or when a tools/list reply or timeout arrives";
+        }), expect "a turn is aborted when a tools/list reply or timeout arrives";
     a_connector_both_offered_and_fetched_at_the_offer: "a connector both offered and in `fetch_at_offer`"
         => first_error("recommended", |_, output| {
             if let Output::Observation { sessions, .. } = output

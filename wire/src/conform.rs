@@ -545,13 +545,19 @@ impl WireHost {
         }
         let was_asked = self.turn == Turn::Asked && self.offer.is_none();
         let output = self.observe(None)?;
-        self.ended_before_the_agent(was_asked, output)
+        self.ended_before_the_agent(was_asked, false, output)
     }
 
-    /// A host may end a turn before the model is asked (at the user's question, or at a list's
-    /// reply): with an error naming a connector, it aborted it; with words that name none, the
-    /// user learned only that the capability is not available.
-    fn ended_before_the_agent(&mut self, was_asked: bool, output: Output) -> Result<Output, HostError> {
+    /// A host may end a turn before the model is asked (at a list's reply, or at the user's
+    /// question): with an error naming a connector, it aborted it; with words that name none, the
+    /// user learned only that the capability is not available. An abort at the question, before
+    /// any list, is not judged yet (SPEC.md §11.5).
+    fn ended_before_the_agent(
+        &mut self,
+        was_asked: bool,
+        at_the_question: bool,
+        output: Output,
+    ) -> Result<Output, HostError> {
         if !was_asked || self.offer.is_some() {
             return Ok(output);
         }
@@ -559,6 +565,12 @@ impl WireHost {
         self.turn = Turn::Idle;
         let lines = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
         let named = (0..self.connectors.len()).find(|&k| lines.iter().any(|l| l.is_error_about(k)));
+        if let (true, Some(k)) = (at_the_question, named) {
+            return Err(HostError::Unsupported(format!(
+                "the host ended the turn at the user's question with an error naming {} ({text:?}), before any list: an abort not earned by a list of this turn is not judged yet",
+                self.connectors[k].name
+            )));
+        }
         let answer = named.map_or(Answer::NotAvailable, |k| Answer::Aborted(ConnectorId(k as u8)));
         let Output::Observation { requests, reads, mut sessions, .. } = output else { unreachable!() };
         sessions[0].turn = TurnState::None;
@@ -591,7 +603,7 @@ impl WireHost {
             })
             .map_err(stage_error)?;
         let output = self.observe(None)?;
-        self.ended_before_the_agent(true, output)
+        self.ended_before_the_agent(true, true, output)
     }
 
     /// Makes the server of `c` answer calls as the world says it stands.

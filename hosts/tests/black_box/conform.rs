@@ -93,6 +93,23 @@ fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
     assert!(rows[1].get("wire_log").is_none_or(|log| log.as_array().unwrap().is_empty()), "{:?}", rows[1]);
 }
 
+/// A host that ends every turn at the user's question, before any list or model request: with
+/// words naming no server (a client that lost its server and never reconnects) the user learned
+/// only that the capability is not available, so where gmail is there the tools were silently
+/// missing (INV-1); with an error naming a server, the abort is not judged (no list of the turn
+/// earned it): not run, never a pass.
+#[test]
+fn a_host_that_ends_turns_at_the_question_is_judged_or_not_run() {
+    for transport in ["stdio", "http"] {
+        let (code, rows) = conform(&bad("ends-turns"), transport, &[HEADLINE]);
+        assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("fail")), "{transport}: {:?}", rows[0]);
+        assert!(rows[0]["violated"].as_array().unwrap().iter().any(|v| v == "INV-1"), "{:?}", rows[0]);
+        let (code, rows) = conform(&bad("ends-turns-naming"), transport, &[HEADLINE]);
+        assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("not_run")), "{transport}: {:?}", rows[0]);
+        assert!(rows[0]["error"].as_str().unwrap().contains("at the user's question"), "{:?}", rows[0]);
+    }
+}
+
 #[test]
 fn each_bad_host_gets_an_error_naming_the_fixture_and_the_step_and_leaves_nothing() {
     let cases = [

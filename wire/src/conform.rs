@@ -264,7 +264,7 @@ impl WireHost {
                     offered
                         || stage.has_offer()
                         || stage.servers().iter().any(|s| !s.held().is_empty())
-                        || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
+                        || ended_since(stage, lines_read)
                 },
                 quiet,
             )
@@ -408,9 +408,7 @@ impl WireHost {
         let lines_read = self.lines_read;
         self.stage()?
             .wait_until("model request, turn end or tools/list after the agent's call", |stage| {
-                stage.has_offer()
-                    || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
-                    || Self::unreported(stage, &reported)
+                stage.has_offer() || ended_since(stage, lines_read) || Self::unreported(stage, &reported)
             })
             .map_err(stage_error)?;
         self.settle()?;
@@ -455,7 +453,7 @@ impl WireHost {
     }
 
     fn turn_ends_waiting(&self) -> bool {
-        self.stage.as_ref().is_some_and(|s| s.lines()[self.lines_read..].iter().any(|l| turn_end(l).is_some()))
+        self.stage.as_ref().is_some_and(|s| ended_since(s, self.lines_read))
     }
 
     /// Waits for the host's `turn_end`, answering any further model request with the agent's
@@ -465,7 +463,7 @@ impl WireHost {
             let lines_read = self.lines_read;
             self.stage()?
                 .wait_until("turn_end line after the agent's answer", |stage| {
-                    stage.has_offer() || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
+                    stage.has_offer() || ended_since(stage, lines_read)
                 })
                 .map_err(stage_error)?;
             if !self.turn_ends().is_empty() {
@@ -599,7 +597,7 @@ impl WireHost {
                 stage.has_offer()
                     || Self::unreported(stage, &reported)
                     || stage.servers().iter().any(|s| !s.held().is_empty())
-                    || stage.lines()[lines_read..].iter().any(|l| turn_end(l).is_some())
+                    || ended_since(stage, lines_read)
             })
             .map_err(stage_error)?;
         let output = self.observe(None)?;
@@ -747,6 +745,11 @@ fn tools_of(connector: &str, listing: Listing, rest: bool) -> Vec<Tool> {
         Listing::Actions => Tool::actions(connector),
         Listing::SomeActions => Tool::actions(connector)[..2].to_vec(),
     }
+}
+
+/// Whether the host printed a `turn_end` line after its first `from` lines.
+fn ended_since(stage: &Stage, from: usize) -> bool {
+    stage.lines()[from..].iter().any(|l| turn_end(l).is_some())
 }
 
 /// The text of a `turn_end` line.

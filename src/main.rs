@@ -40,7 +40,8 @@ enum Command {
     ModelEndpoint(ModelEndpointArgs),
     /// Serve one connector's MCP server on streamable HTTP on 127.0.0.1 for a host configured to
     /// use it, driven by lines on stdin (`actions`, `stubs`, `notify`, `grant`, `revoke`,
-    /// `expire`, `lose`, `quit`); print what the server sees (one JSON line per event).
+    /// `expire`, `lose`, `end-listens`, `quit`); print what the server sees (one JSON line per
+    /// event).
     McpServer(McpServerArgs),
     /// Write the JSON Schemas of the adapter protocol and the fixture format.
     Schema {
@@ -88,14 +89,33 @@ struct McpServerArgs {
     /// Page `tools/list`, at most this many tools a page.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     page_size: Option<u32>,
+    /// Speak the stateless revision 2026-07-28 too (`server/discover`, `subscriptions/listen`,
+    /// cache hints), besides the handshake revisions: a client picks its era.
+    #[arg(long)]
+    modern: bool,
+    /// With `--modern`: the `ttlMs` of `tools/list` results (0: immediately stale).
+    #[arg(long, default_value_t = 0, requires = "modern", value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
+    ttl_ms: u64,
+    /// With `--modern`: the `cacheScope` of `tools/list` results.
+    #[arg(long, value_enum, default_value_t = Scope::Private, requires = "modern")]
+    cache_scope: Scope,
     /// Stop after this many seconds, whatever happened.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     seconds: u64,
     /// Be the stdio transport of a server the runner plays: relay stdin and stdout, a JSON-RPC
     /// message a line, to its socket at ADDR (`127.0.0.1:PORT`). What a host's configuration
     /// spawns.
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["port", "tools", "oauth", "silent", "page_size"])]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["port", "tools", "oauth", "silent", "page_size", "modern"])]
     relay: Option<std::net::SocketAddr>,
+}
+
+/// Who may be served a cached `tools/list` result (SEP-2549).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Scope {
+    /// Any authorization context.
+    Public,
+    /// Only the one that obtained it.
+    Private,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -749,7 +769,7 @@ fn mcp_relay(addr: std::net::SocketAddr, connector: &str) -> Result<ExitCode> {
 }
 
 fn mcp_server(args: McpServerArgs) -> Result<ExitCode> {
-    use coherence_wire::mcp::{Behaviour, McpServer, Protection, Tool};
+    use coherence_wire::mcp::{Behaviour, CacheHint, CacheScope, McpServer, Protection, Tool};
     if let Some(addr) = args.relay {
         return mcp_relay(addr, &args.connector);
     }
@@ -758,6 +778,13 @@ fn mcp_server(args: McpServerArgs) -> Result<ExitCode> {
         sends_list_changed: !args.silent,
         page_size: args.page_size.map(|n| n as usize),
         notifies_on_authentication: !args.silent,
+        modern: args.modern.then_some(CacheHint {
+            ttl_ms: args.ttl_ms,
+            scope: match args.cache_scope {
+                Scope::Public => CacheScope::Public,
+                Scope::Private => CacheScope::Private,
+            },
+        }),
     };
     let protection = if args.oauth { Protection::OAuth } else { Protection::Open };
     let connector = args.connector.as_str();
@@ -813,10 +840,11 @@ fn mcp_server(args: McpServerArgs) -> Result<ExitCode> {
             "revoke" => server.revoke(),
             "expire" => server.expire_tokens(),
             "lose" => server.lose_sessions(),
+            "end-listens" => eprintln!("mcp-server: {} listen streams ended", server.end_listens()),
             "quit" => break,
             "" => {}
             other => eprintln!(
-                "mcp-server: unknown command `{other}`: use actions, stubs, notify, grant, revoke, expire, lose or quit"
+                "mcp-server: unknown command `{other}`: use actions, stubs, notify, grant, revoke, expire, lose, end-listens or quit"
             ),
         }
         print_new(&server)?;

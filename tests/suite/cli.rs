@@ -311,6 +311,40 @@ fn the_mcp_server_lists_what_stdin_says_and_prints_what_it_saw() {
     assert!(stderr(&bad).contains("use 1 to 32 of a-z, 0-9 and -"), "{}", stderr(&bad));
 }
 
+/// `coherence mcp-server --modern` speaks 2026-07-28 too, with the cache hints its flags give;
+/// the hints without `--modern`, or a relay with it, are refused as usage errors.
+#[test]
+fn the_mcp_server_speaks_the_stateless_revision_when_asked() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coherence"))
+        .args(["mcp-server", "--tools", "actions", "--modern", "--ttl-ms", "5000", "--cache-scope", "public"])
+        .args(["--seconds", "30"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap()).read_line(&mut first).unwrap();
+    let url = first.trim().rsplit(' ').next().unwrap().to_owned();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let listed = post_mcp(&url, None, list);
+    assert!(listed.starts_with("HTTP/1.1 200"), "{listed}");
+    assert!(listed.contains(r#""ttlMs":5000"#) && listed.contains(r#""cacheScope":"public""#), "{listed}");
+    assert!(!listed.contains("mcp-session-id"), "stateless: {listed}");
+    drop(child.stdin.take());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for bad in [
+        &["mcp-server", "--ttl-ms", "5"][..],
+        &["mcp-server", "--modern", "--relay", "127.0.0.1:1"],
+        &["mcp-server", "--modern", "--cache-scope", "shared"],
+    ] {
+        let out = coherence(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+}
+
 /// `--jobs`: fixtures replayed at once, each worker with an adapter of its own, give the report
 /// that one at a time gives, byte for byte and in the fixtures' order; a run's limits still stop
 /// it, and a zero is refused.

@@ -1,5 +1,6 @@
-//! A connector's MCP server on streamable HTTP (MCP 2025-03-26 to 2025-11-25): what a real host
-//! is configured to talk to, driven by the runner (SPEC.md §11.5).
+//! A connector's MCP server on streamable HTTP (MCP 2025-03-26 to 2025-11-25, and 2026-07-28 when
+//! its behaviour says so: [`modern`]): what a real host is configured to talk to, driven by the
+//! runner (SPEC.md §11.5).
 //!
 //! The server is written here on the HTTP stack rather than with an MCP SDK's server: the kit
 //! must make it misbehave as SPEC.md §3's servers do (forget a session, stay silent about a
@@ -14,6 +15,9 @@
 //! - `GET /mcp` opens the session's stream of server messages (SSE), where
 //!   [`ServerHandle::notify_list_changed`] sends `notifications/tools/list_changed`.
 //! - `DELETE /mcp` ends the session.
+//! - A request that names no session but the 2026-07-28 revision (a `server/discover`, a version
+//!   in `_meta`) is stateless ([`modern`]), if the server speaks that revision; otherwise it is
+//!   refused as one with no session (400), which tells a client to fall back to `initialize`.
 //!
 //! A server is open (it lists its own `authenticate` and `complete_authentication` stubs until the
 //! connector is authenticated, as the runner sets its list) or [`Protection::OAuth`]: every
@@ -34,9 +38,11 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+mod modern;
 mod oauth;
 mod stdio;
 
+pub use modern::{CacheHint, CacheScope, VERSIONS as MODERN_VERSIONS};
 pub use stdio::RELAY;
 
 /// How a server guards its tools.
@@ -118,6 +124,9 @@ pub struct Behaviour {
     /// `list_changed` before the call's result (SPEC.md §7.2, S-2); otherwise the change is
     /// announced later ([`ServerHandle::notify_list_changed`]), or never.
     pub notifies_on_authentication: bool,
+    /// Speaks the stateless revision 2026-07-28 too, with these cache hints on `server/discover`
+    /// and `tools/list` results; `None`: only the handshake revisions.
+    pub modern: Option<CacheHint>,
 }
 
 impl Behaviour {
@@ -127,6 +136,7 @@ impl Behaviour {
         sends_list_changed: true,
         page_size: None,
         notifies_on_authentication: false,
+        modern: None,
     };
 }
 
@@ -169,6 +179,13 @@ pub enum Release {
 pub enum Seen {
     /// An `initialize` opened `session`, at the negotiated `protocol`, for the client `client`.
     Initialize { session: String, protocol: String, client: String },
+    /// A `server/discover` of the stateless revision `protocol` in `session`, from `client`.
+    Discover { session: String, protocol: String, client: String },
+    /// A `subscriptions/listen` stream opened in `session`, tagged `subscription`; `tools` says
+    /// whether it asked for `toolsListChanged` and the server honours it.
+    Listen { session: String, subscription: String, tools: bool },
+    /// The server ended the listen stream `subscription` of `session` gracefully.
+    ListenEnded { session: String, subscription: String },
     /// `notifications/initialized` in `session`.
     Initialized { session: String },
     /// A `tools/list` in `session` answered with list `version`; `cursor` is the page asked for.
@@ -177,7 +194,8 @@ pub enum Seen {
     Call { session: String, tool: String, listed: bool },
     /// `session` opened its stream of server messages.
     Stream { session: String },
-    /// `notifications/tools/list_changed` sent on `streams` open streams of `session`.
+    /// `notifications/tools/list_changed` sent on `streams` open streams of `session` (listen
+    /// streams that asked for it, in the stateless revision).
     Notified { session: String, streams: usize },
     /// The host ended `session`.
     Deleted { session: String },
@@ -207,7 +225,15 @@ struct Session {
     lost: bool,
     /// It has sent a `tools/list`.
     listed: bool,
+    /// Where unsolicited server messages go (the handshake revisions): its `GET /mcp` streams, or
+    /// its stdio connection.
     streams: Vec<mpsc::UnboundedSender<Value>>,
+    /// It speaks the stateless revision: notifications go only on its listen streams.
+    modern: bool,
+    /// It is the log session of stateless HTTP requests.
+    stateless: bool,
+    /// Its `subscriptions/listen` streams (the stateless revision).
+    listens: Vec<modern::Listen>,
 }
 
 /// The lists held, and the next number.
@@ -304,12 +330,29 @@ impl ServerHandle {
     }
 
     /// Forgets every live session, as a restarted server does: their requests now get 404 and
-    /// their streams end.
+    /// their streams end. In the stateless revision, listen streams end abruptly (with no result)
+    /// and later requests go on as before.
     pub fn lose_sessions(&self) {
         for session in &mut self.shared.inner().sessions {
             session.lost = true;
             session.streams.clear();
+            session.listens.clear();
         }
+    }
+
+    /// Ends every `subscriptions/listen` stream gracefully (the stateless revision): each gets its
+    /// listen request's result, and no notification after it. How many ended.
+    pub fn end_listens(&self) -> usize {
+        let mut inner = self.shared.inner();
+        let mut ended = Vec::new();
+        for session in &mut inner.sessions {
+            ended.extend(
+                modern::end(&mut session.listens).into_iter().map(|subscription| (session.id.clone(), subscription)),
+            );
+        }
+        let count = ended.len();
+        inner.seen.extend(ended.into_iter().map(|(session, subscription)| Seen::ListenEnded { session, subscription }));
+        count
     }
 
     /// From now on, hold every `tools/list` until [`ServerHandle::release`] (`true`), or answer
@@ -346,6 +389,7 @@ impl ServerHandle {
                 if let Some(session) = inner.sessions.iter_mut().find(|s| s.id == held.session) {
                     session.lost = true;
                     session.streams.clear();
+                    session.listens.clear();
                 }
                 "404".to_owned()
             }
@@ -490,6 +534,12 @@ async fn message(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             return refuse(&shared, StatusCode::BAD_REQUEST, "the body is not a JSON-RPC message", "POST /mcp".into());
         }
     };
+    if !headers.contains_key(SESSION_HEADER)
+        && modern::is_stateless(Some(&headers), &message)
+        && shared.inner().behaviour.modern.is_some()
+    {
+        return stateless(&shared, &headers, &message).await;
+    }
     let method = message.get("method").and_then(Value::as_str).map(str::to_owned);
     let id = message.get("id").cloned();
     let (Some(method), Some(id)) = (method.clone(), id) else {
@@ -545,15 +595,94 @@ fn hold(shared: &Shared, session: &str, cursor: Option<String>) -> Option<tokio:
     Some(waiting)
 }
 
+/// A request of the stateless revision over HTTP ([`modern`]), in the server's stateless log
+/// session.
+async fn stateless(shared: &Shared, headers: &HeaderMap, message: &Value) -> Response {
+    let method = message.get("method").and_then(Value::as_str).unwrap_or("response").to_owned();
+    if shared.protection == Protection::OAuth
+        && let Err(refused) = oauth::check_bearer(shared, &mut shared.inner(), headers, &method)
+    {
+        return refused;
+    }
+    if let Some(refused) = modern::refusal(Some(headers), message) {
+        let why = refused.pointer("/error/message").and_then(Value::as_str).unwrap_or("").to_owned();
+        shared.inner().seen.push(Seen::Refused { status: 400, why, asked: method });
+        return (StatusCode::BAD_REQUEST, axum::Json(refused)).into_response();
+    }
+    let session = stateless_session(shared);
+    let Some(id) = message.get("id").cloned() else {
+        // A notification (or a response): nothing on this wire acts on one.
+        shared.inner().seen.push(Seen::Other { session, method });
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let params = message.get("params");
+    match method.as_str() {
+        "server/discover" => {
+            axum::Json(modern::discover(shared, &mut shared.inner(), &session, &id, message)).into_response()
+        }
+        "subscriptions/listen" => {
+            let (sender, receiver) = mpsc::unbounded_channel::<Value>();
+            modern::listen(&mut shared.inner(), &session, &id, message, sender);
+            sse(receiver, true)
+        }
+        _ => {
+            if method == "tools/list" {
+                let cursor = params.and_then(|p| p.get("cursor")).and_then(Value::as_str).map(str::to_owned);
+                if let Some(waiting) = hold(shared, &session, cursor) {
+                    return match waiting.await.unwrap_or(Release::Failed) {
+                        Release::Tools { tools, next_cursor } => {
+                            axum::Json(listed(shared, true, &id, &tools, next_cursor)).into_response()
+                        }
+                        // No transport session to lose: the server restarted under the request.
+                        Release::SessionLost => released(&id, Release::Failed),
+                        other => released(&id, other),
+                    };
+                }
+            }
+            let body = answer(shared, &session, &method, &id, params);
+            let behaviour = shared.inner().behaviour;
+            axum::Json(modern::decorate(shared, &behaviour, &method, body)).into_response()
+        }
+    }
+}
+
+/// The log session of stateless HTTP requests, opened at the first (and again after the server
+/// lost its sessions).
+fn stateless_session(shared: &Shared) -> String {
+    if let Some(live) = shared.inner().sessions.iter().find(|s| s.stateless && !s.lost) {
+        return live.id.clone();
+    }
+    let id = open_session(shared, None);
+    if let Some(opened) = shared.inner().sessions.iter_mut().find(|s| s.id == id) {
+        (opened.modern, opened.stateless) = (true, true);
+    }
+    id
+}
+
+/// The reply to `tools/list` request `id` with a page of `tools`, in the stateless revision
+/// (`modern`) or a handshake one.
+fn listed(shared: &Shared, modern: bool, id: &Value, tools: &[Tool], next_cursor: Option<String>) -> Value {
+    let reply = result(id, page(tools, next_cursor));
+    if modern {
+        let behaviour = shared.inner().behaviour;
+        modern::decorate(shared, &behaviour, "tools/list", reply)
+    } else {
+        reply
+    }
+}
+
+/// A `tools/list` result: `tools`, and a `nextCursor` to more if given.
+fn page(tools: &[Tool], next_cursor: Option<String>) -> Value {
+    let mut page = json!({ "tools": tools.iter().map(Tool::to_json).collect::<Vec<_>>() });
+    if let Some(cursor) = next_cursor {
+        page["nextCursor"] = json!(cursor);
+    }
+    page
+}
+
 fn released(id: &Value, release: Release) -> Response {
     match release {
-        Release::Tools { tools, next_cursor } => {
-            let mut page = json!({ "tools": tools.iter().map(Tool::to_json).collect::<Vec<_>>() });
-            if let Some(cursor) = next_cursor {
-                page["nextCursor"] = json!(cursor);
-            }
-            axum::Json(result(id, page)).into_response()
-        }
+        Release::Tools { tools, next_cursor } => axum::Json(result(id, page(&tools, next_cursor))).into_response(),
         Release::Unauthorized => {
             let body =
                 json!({ "error": "unauthorized", "error_description": "the token expired or access was revoked" });
@@ -585,7 +714,15 @@ fn open_session(shared: &Shared, stream: Option<mpsc::UnboundedSender<Value>>) -
     inner.opened += 1;
     let session = format!("{}-{}", shared.connector, inner.opened);
     let streams = stream.into_iter().collect();
-    inner.sessions.push(Session { id: session.clone(), lost: false, listed: false, streams });
+    inner.sessions.push(Session {
+        id: session.clone(),
+        lost: false,
+        listed: false,
+        streams,
+        modern: false,
+        stateless: false,
+        listens: Vec::new(),
+    });
     session
 }
 
@@ -617,8 +754,13 @@ fn notify(inner: &mut Inner) -> usize {
     let note = json!({ "jsonrpc": "2.0", "method": "notifications/tools/list_changed" });
     let mut sent = Vec::new();
     for session in inner.sessions.iter_mut().filter(|s| !s.lost) {
-        session.streams.retain(|stream| stream.send(note.clone()).is_ok());
-        sent.push((session.id.clone(), session.streams.len()));
+        let streams = if session.modern {
+            modern::notify(&mut session.listens)
+        } else {
+            session.streams.retain(|stream| stream.send(note.clone()).is_ok());
+            session.streams.len()
+        };
+        sent.push((session.id.clone(), streams));
     }
     let total = sent.iter().map(|(_, streams)| streams).sum();
     inner.seen.extend(sent.into_iter().map(|(session, streams)| Seen::Notified { session, streams }));
@@ -702,9 +844,19 @@ async fn stream(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
         }
         inner.seen.push(Seen::Stream { session });
     }
-    let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
+    sse(receiver, false)
+}
+
+/// An SSE response of the messages `receiver` gets, until its sender is dropped (or, if
+/// `ends_at_result`, after the first response: a listen stream's graceful end).
+fn sse(receiver: mpsc::UnboundedReceiver<Value>, ends_at_result: bool) -> Response {
+    let events = futures_util::stream::unfold((receiver, false), move |(mut receiver, ended)| async move {
+        if ended {
+            return None;
+        }
         let message = receiver.recv().await?;
-        Some((Ok::<_, Infallible>(Event::default().event("message").data(message.to_string())), receiver))
+        let last = ends_at_result && message.get("id").is_some();
+        Some((Ok::<_, Infallible>(Event::default().event("message").data(message.to_string())), (receiver, last)))
     });
     Sse::new(events).keep_alive(KeepAlive::default()).into_response()
 }

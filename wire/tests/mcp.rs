@@ -1,13 +1,16 @@
 //! The connector servers against a real MCP client: the official Rust SDK's (`rmcp`), on
 //! streamable HTTP. What the server logs is what the client did.
 
-use coherence_wire::mcp::{Behaviour, McpServer, PROTOCOL_VERSIONS, Protection, Seen, Tool};
+use coherence_wire::mcp::{
+    Behaviour, CacheHint, CacheScope, MODERN_VERSIONS, McpServer, PROTOCOL_VERSIONS, Protection, Seen, Tool,
+};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, ServiceExt};
+use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -435,4 +438,178 @@ fn an_abandoned_list_is_no_longer_held() {
     }
     assert!(server.held().is_empty());
     assert!(server.seen().contains(&Seen::Abandoned { id: 0 }));
+}
+
+/// A server that speaks the stateless revision 2026-07-28 too, with these cache hints.
+fn modern(hint: CacheHint) -> Behaviour {
+    Behaviour { modern: Some(hint), ..Behaviour::ADVERTISED }
+}
+
+/// A stateless request's body: `method` with `params`, and the `_meta` every 2026-07-28 request
+/// carries, at `version`.
+fn stateless(id: u64, method: &str, mut params: Value, version: &str) -> String {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "0" },
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }).to_string()
+}
+
+/// One stateless request over HTTP, with its routing headers: the status and the JSON body.
+fn post_stateless(url: &str, id: u64, method: &str, params: Value) -> (u16, Value) {
+    let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", method)];
+    let (status, body) = http(url, "POST", &headers, &stateless(id, method, params, "2026-07-28"));
+    (status, serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}")))
+}
+
+/// A server that speaks 2026-07-28 answers `server/discover` and stateless requests: every result
+/// complete and naming the server, the cacheable ones with its cache hints; no `initialize`, no
+/// session header.
+#[test]
+fn a_stateless_client_discovers_lists_and_calls() {
+    let hint = CacheHint { ttl_ms: 60_000, scope: CacheScope::Public };
+    let server = McpServer::start("gmail", actions("gmail"), modern(hint), Protection::Open).unwrap();
+    let url = server.url();
+    let (status, found) = post_stateless(&url, 1, "server/discover", json!({}));
+    assert_eq!(status, 200, "{found}");
+    let result = &found["result"];
+    assert_eq!(result["supportedVersions"], json!(MODERN_VERSIONS));
+    assert_eq!(result["capabilities"]["tools"]["listChanged"], json!(true));
+    assert_eq!((&result["ttlMs"], &result["cacheScope"]), (&json!(60_000), &json!("public")));
+    assert_eq!(result["resultType"], json!("complete"));
+    assert_eq!(result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], json!("gmail"));
+    let (status, listed) = post_stateless(&url, 2, "tools/list", json!({}));
+    assert_eq!(status, 200);
+    let names: Vec<&str> =
+        listed["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["gmail_search", "gmail_read", "gmail_send"]);
+    assert_eq!((&listed["result"]["ttlMs"], &listed["result"]["resultType"]), (&json!(60_000), &json!("complete")));
+    let (_, called) = post_stateless(&url, 3, "tools/call", json!({ "name": "gmail_send" }));
+    assert_eq!(called["result"]["resultType"], json!("complete"));
+    assert!(called["result"].get("ttlMs").is_none(), "a call's result is not cacheable: {called}");
+    let seen = server.seen();
+    assert_eq!(
+        seen[0],
+        Seen::Discover { session: "gmail-1".into(), protocol: "2026-07-28".into(), client: "raw".into() }
+    );
+    assert!(seen.contains(&Seen::List { session: "gmail-1".into(), version: 0, cursor: None }));
+    assert!(!seen.iter().any(|s| matches!(s, Seen::Initialize { .. } | Seen::Refused { .. })), "{seen:#?}");
+}
+
+/// What a stateless client gets wrong is refused with the revision's errors: a version the server
+/// does not speak (`-32022`, naming the ones it does), a routing header that disagrees with the
+/// body (`-32020`); and a server of the handshake revisions alone refuses `server/discover` as a
+/// request with no session, which tells a client to fall back to `initialize`.
+#[test]
+fn stateless_requests_are_refused_as_the_revision_says() {
+    let server = McpServer::start("gmail", actions("gmail"), modern(CacheHint::STALE), Protection::Open).unwrap();
+    let url = server.url();
+    let old = stateless(1, "tools/list", json!({}), "2025-11-25");
+    let (status, body) = http(&url, "POST", &[], &old);
+    assert_eq!(status, 400);
+    let refused: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(refused["error"]["code"], json!(-32022), "{refused}");
+    assert_eq!(refused["error"]["data"]["supported"], json!(MODERN_VERSIONS));
+    let list = stateless(2, "tools/list", json!({}), "2026-07-28");
+    let (status, body) = http(&url, "POST", &[("mcp-method", "tools/call")], &list);
+    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].clone()), (400, json!(-32020)));
+    let (status, body) = http(&url, "POST", &[("mcp-protocol-version", "2026-08-01")], &list);
+    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].clone()), (400, json!(-32020)));
+    // The handshake revisions still work on the same server.
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    assert_eq!(http(&url, "POST", &[], init).0, 200);
+    let handshake_only = McpServer::start("gmail", actions("gmail"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let discover = stateless(1, "server/discover", json!({}), "2026-07-28");
+    assert_eq!(http(&handshake_only.url(), "POST", &[], &discover).0, 400, "no session header");
+}
+
+/// An open HTTP stream: what arrives on it, read as it comes.
+struct Streaming {
+    stream: std::net::TcpStream,
+    read: String,
+}
+
+impl Streaming {
+    fn post(url: &str, body: &str) -> Streaming {
+        let rest = url.trim_start_matches("http://");
+        let (address, path) = rest.split_at(rest.find('/').unwrap());
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\nmcp-protocol-version: 2026-07-28\r\nmcp-method: subscriptions/listen\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        Streaming { stream, read: String::new() }
+    }
+
+    /// Reads (at most 10 s) until what arrived holds `text`; `false` if the stream ended first.
+    fn until(&mut self, text: &str) -> bool {
+        let mut buffer = [0u8; 4096];
+        for _ in 0..50 {
+            if self.read.contains(text) {
+                return true;
+            }
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return self.read.contains(text),
+                Ok(n) => self.read.push_str(&String::from_utf8_lossy(&buffer[..n])),
+                Err(_) => {}
+            }
+        }
+        self.read.contains(text)
+    }
+
+    /// Everything until the stream ends (at most 10 s).
+    fn rest(mut self) -> String {
+        let mut buffer = [0u8; 4096];
+        for _ in 0..50 {
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return self.read,
+                Ok(n) => self.read.push_str(&String::from_utf8_lossy(&buffer[..n])),
+                Err(_) => {}
+            }
+        }
+        panic!("the stream did not end: {}", self.read)
+    }
+}
+
+/// Change notifications of the stateless revision go only on a `subscriptions/listen` stream
+/// that asked for them, acknowledged first, each tagged with the subscription; a graceful end is
+/// the listen request's result, and the stream closes.
+#[test]
+fn notifications_go_only_on_a_listen_stream_that_asked() {
+    let server = McpServer::start("gmail", stubs("gmail"), modern(CacheHint::STALE), Protection::Open).unwrap();
+    let url = server.url();
+    let asked =
+        stateless(7, "subscriptions/listen", json!({ "notifications": { "toolsListChanged": true } }), "2026-07-28");
+    let mut listening = Streaming::post(&url, &asked);
+    assert!(listening.until(r#""notifications":{"toolsListChanged":true}"#), "{}", listening.read);
+    assert!(listening.read.contains("notifications/subscriptions/acknowledged"), "{}", listening.read);
+    let other =
+        stateless(8, "subscriptions/listen", json!({ "notifications": { "promptsListChanged": true } }), "2026-07-28");
+    let mut not_asking = Streaming::post(&url, &other);
+    assert!(not_asking.until(r#""notifications":{}"#), "{}", not_asking.read);
+    server.set_tools(actions("gmail"));
+    assert_eq!(server.notify_list_changed(), 1, "one stream asked for it");
+    assert!(listening.until("notifications/tools/list_changed"), "{}", listening.read);
+    assert!(listening.read.contains(r#""io.modelcontextprotocol/subscriptionId":7"#), "{}", listening.read);
+    assert_eq!(server.end_listens(), 2);
+    let ended = listening.rest();
+    assert!(ended.contains(r#""id":7"#) && ended.contains(r#""resultType":"complete""#), "{ended}");
+    assert!(!not_asking.rest().contains("list_changed"), "a stream that did not ask hears nothing");
+    assert_eq!(server.notify_list_changed(), 0, "no stream left");
+    let seen = server.seen();
+    assert!(seen.contains(&Seen::Listen { session: "gmail-1".into(), subscription: "7".into(), tools: true }));
+    assert!(seen.contains(&Seen::Listen { session: "gmail-1".into(), subscription: "8".into(), tools: false }));
+    assert!(seen.contains(&Seen::ListenEnded { session: "gmail-1".into(), subscription: "7".into() }));
+    // A server that does not declare `tools.listChanged` honours no such filter, and sends none.
+    let silent = Behaviour { declares_list_changed: false, sends_list_changed: false, ..modern(CacheHint::STALE) };
+    let server = McpServer::start("gmail", stubs("gmail"), silent, Protection::Open).unwrap();
+    let mut listening = Streaming::post(&server.url(), &asked);
+    assert!(listening.until(r#""notifications":{}"#), "{}", listening.read);
+    assert_eq!(server.notify_list_changed(), 0);
+    // A server that loses its sessions (restarts) drops the stream: no result.
+    server.lose_sessions();
+    assert!(!listening.rest().contains(r#""id":7"#));
 }

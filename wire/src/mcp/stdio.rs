@@ -8,10 +8,14 @@
 //! the connection. stdio has no HTTP status: a held list released as 401 or 503 is a JSON-RPC
 //! error, and one released as a lost session closes the connection (the server process the host
 //! spawned exits), as does [`super::ServerHandle::lose_sessions`].
+//!
+//! A connection whose first request is of the stateless revision 2026-07-28 speaks it from then
+//! on, if the server does ([`super::modern`]): its listen streams share the connection, and it
+//! gets no unsolicited notification.
 
-use super::{Seen, Shared, answer, initialized, open_session, rpc_error};
-use crate::mcp::{Release, Tool, hold, result};
-use serde_json::{Value, json};
+use super::{Seen, Shared, answer, initialized, listed, modern, open_session, rpc_error};
+use crate::mcp::{Release, hold};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -166,6 +170,7 @@ fn connection(stream: TcpStream, shared: &Arc<Shared>, stop: &AtomicBool) {
     if let Some(ended) = inner.sessions.iter_mut().find(|s| s.id == session) {
         ended.lost = true;
         ended.streams.clear();
+        ended.listens.clear();
     }
     inner.seen.push(Seen::Disconnected { session });
     drop(inner);
@@ -194,6 +199,35 @@ fn handle(
     };
     let method = method.expect("filtered above");
     let params = message.get("params");
+    let modern = {
+        let mut inner = shared.inner();
+        let speaks = inner.behaviour.modern.is_some();
+        let live = inner.sessions.iter_mut().find(|s| s.id == session);
+        // The connection's first request of the stateless revision settles its era.
+        live.is_some_and(|live| {
+            live.modern |= speaks && modern::is_stateless(None, message);
+            live.modern
+        })
+    };
+    if modern {
+        if let Some(refused) = modern::refusal(None, message) {
+            let why = refused.pointer("/error/message").and_then(Value::as_str).unwrap_or("").to_owned();
+            shared.inner().seen.push(Seen::Refused { status: 400, why, asked: method.to_owned() });
+            let _ = out.send(refused);
+            return None;
+        }
+        match method {
+            "server/discover" => {
+                let _ = out.send(modern::discover(shared, &mut shared.inner(), session, &id, message));
+                return None;
+            }
+            "subscriptions/listen" => {
+                modern::listen(&mut shared.inner(), session, &id, message, out.clone());
+                return None;
+            }
+            _ => {}
+        }
+    }
     if method == "initialize" {
         let _ = out.send(initialized(shared, session, &id, message));
         return None;
@@ -207,11 +241,7 @@ fn handle(
                 let Ok(release) = waiting.blocking_recv() else { return };
                 match release {
                     Release::Tools { tools, next_cursor } => {
-                        let mut page = json!({ "tools": tools.iter().map(Tool::to_json).collect::<Vec<_>>() });
-                        if let Some(cursor) = next_cursor {
-                            page["nextCursor"] = json!(cursor);
-                        }
-                        let _ = out.send(result(&id, page));
+                        let _ = out.send(listed(&shared, modern, &id, &tools, next_cursor));
                     }
                     Release::Unauthorized => {
                         let _ =
@@ -225,12 +255,20 @@ fn handle(
                         if let Some(lost) = shared.inner().sessions.iter_mut().find(|s| s.id == session) {
                             lost.lost = true;
                             lost.streams.clear();
+                            lost.listens.clear();
                         }
                     }
                 }
             }));
         }
     }
-    let _ = out.send(answer(shared, session, method, &id, params));
+    let reply = answer(shared, session, method, &id, params);
+    let reply = if modern {
+        let behaviour = shared.inner().behaviour;
+        modern::decorate(shared, &behaviour, method, reply)
+    } else {
+        reply
+    };
+    let _ = out.send(reply);
     None
 }

@@ -103,6 +103,8 @@ pub enum Subject {
         command: String,
         /// `http` or `stdio`.
         transport: String,
+        /// `--revision`, if not the default.
+        revision: Option<String>,
     },
 }
 
@@ -112,7 +114,10 @@ impl Subject {
         match self {
             Subject::Adapter(command) => format!("adapter `{command}`"),
             Subject::AdapterSeenOnTheWire(command) => format!("adapter `{command}` seen as on the wire"),
-            Subject::Host { command, transport } => format!("host `{command}` over {transport}"),
+            Subject::Host { command, transport, revision: None } => format!("host `{command}` over {transport}"),
+            Subject::Host { command, transport, revision: Some(revision) } => {
+                format!("host `{command}` over {transport}, servers speaking {revision}")
+            }
         }
     }
 
@@ -123,8 +128,9 @@ impl Subject {
             Subject::AdapterSeenOnTheWire(command) => {
                 format!("--adapter {} --seen-on-the-wire", shell_quote(command))
             }
-            Subject::Host { command, transport } => {
-                format!("--host {} --transport {transport}", shell_quote(command))
+            Subject::Host { command, transport, revision } => {
+                let revision = revision.as_ref().map(|r| format!(" --revision {r}")).unwrap_or_default();
+                format!("--host {} --transport {transport}{revision}", shell_quote(command))
             }
         }
     }

@@ -254,6 +254,10 @@ struct ConformArgs {
     /// With --host: how the host reaches the connectors' servers.
     #[arg(long, value_enum, default_value_t = WireTransport::Stdio)]
     transport: WireTransport,
+    /// With --host: the protocol revisions the kit's servers speak. `2026-07-28` adds the stateless
+    /// revision, which a host that speaks it picks (SPEC.md §11.5).
+    #[arg(long, value_enum, default_value_t = WireRevision::Handshake)]
+    revision: WireRevision,
     /// With --host: a JSON file of the phrases that make a line a notice or an error
     /// (`{"recovery": [...], "error": [...]}`); default: the kit's own.
     #[arg(long, value_name = "FILE")]
@@ -300,6 +304,17 @@ enum WireTransport {
     Http,
     /// stdio: the host spawns `coherence mcp-server --relay`.
     Stdio,
+}
+
+/// The protocol revisions the kit's servers speak in a black-box run.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WireRevision {
+    /// The handshake revisions, 2025-03-26 to 2025-11-25.
+    #[value(name = "2025")]
+    Handshake,
+    /// 2026-07-28 as well.
+    #[value(name = "2026-07-28")]
+    Stateless,
 }
 
 impl From<WireTransport> for coherence_wire::stage::Transport {
@@ -923,12 +938,18 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
                     startup: std::time::Duration::from_millis(args.startup_ms),
                 },
                 phrases,
+                revision: match args.revision {
+                    WireRevision::Handshake => coherence_wire::conform::Revision::Handshake,
+                    WireRevision::Stateless => coherence_wire::conform::Revision::Stateless,
+                },
             };
             let results = c::conform(fixtures, limits, || {
                 Ok(Box::new(WireHost::new(options.clone())) as Box<dyn coherence_sim::host::Host>)
             })?;
             let transport = args.transport.to_possible_value().expect("no variant is skipped").get_name().to_owned();
-            (c::Subject::Host { command: command.clone(), transport }, results)
+            let revision = (args.revision != WireRevision::Handshake)
+                .then(|| args.revision.to_possible_value().expect("no variant is skipped").get_name().to_owned());
+            (c::Subject::Host { command: command.clone(), transport, revision }, results)
         }
         _ => unreachable!("clap requires exactly one of --adapter and --host"),
     };

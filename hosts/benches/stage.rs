@@ -85,6 +85,7 @@ fn bench_conform(c: &mut Criterion) {
                 relay: coherence(),
                 pacing: PACING,
                 phrases: coherence_wire::reading::Phrases::standard(),
+                revision: coherence_wire::conform::Revision::Handshake,
             };
             let mut host = WireHost::new(options);
             let id = format!("fixture/rmcp-host/{name}/quiet=20ms/{}", fixture.id);

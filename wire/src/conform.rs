@@ -22,7 +22,7 @@
 //! fixture that needs time to pass for a request (`timeout`), an account read, or a call answered
 //! 401 or 404 stops with [`HostError::Unsupported`]: reported apart, never a pass.
 
-use crate::mcp::{Behaviour, Protection, Release, Seen, Tool};
+use crate::mcp::{Behaviour, CacheHint, Protection, Release, Seen, Tool};
 use crate::model_api::{ModelRequest, Part, Reply, added_text};
 use crate::reading::{self, Phrases};
 use crate::stage::{Connector, Offer, Pacing, Stage, StageError, Transport};
@@ -56,6 +56,23 @@ pub struct WireOptions {
     pub pacing: Pacing,
     /// The phrases that make a line a notice or an error.
     pub phrases: Phrases,
+    /// The protocol revisions the servers speak.
+    pub revision: Revision,
+}
+
+/// The protocol revisions the kit's servers speak in a black-box run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Revision {
+    /// The handshake revisions (2025-03-26 to 2025-11-25): a host that probes `server/discover`
+    /// falls back to `initialize`.
+    #[default]
+    Handshake,
+    /// The stateless revision 2026-07-28 as well: a host that speaks it goes stateless. Its lists
+    /// say they are immediately stale (`ttlMs` 0: the model knows no cache hints yet), and a
+    /// change notification reaches it only on a listen stream it opened, so a fixture that
+    /// delivers one to a host with none is not run; nor is one with a lost transport session
+    /// (the revision has none).
+    Stateless,
 }
 
 /// Whether a fixture is within what a black-box run plays: `Err` says why not.
@@ -185,6 +202,7 @@ impl WireHost {
                     tools: tools_of(&name, c.tools, false),
                     behaviour: Behaviour {
                         declares_list_changed: c.notify == Notify::Advertised,
+                        modern: (self.options.revision == Revision::Stateless).then_some(CacheHint::STALE),
                         ..Behaviour::ADVERTISED
                     },
                     protection: Protection::Open,
@@ -525,6 +543,11 @@ impl WireHost {
             }
             ListResult::Error(ListFailure::Unauthorized) => Release::Unauthorized,
             ListResult::Error(ListFailure::Transport) => Release::Failed,
+            ListResult::Error(ListFailure::SessionNotFound) if self.stateless(k)? => {
+                return Err(HostError::Unsupported(format!(
+                    "a lost transport session (404) for {name}, which the host reaches in the stateless revision 2026-07-28: it has no transport session to lose"
+                )));
+            }
             ListResult::Error(ListFailure::SessionNotFound) => Release::SessionLost,
         };
         if let ListResult::Tools(listing) = result {
@@ -624,6 +647,25 @@ impl WireHost {
         Ok(())
     }
 
+    /// Refuses to play a `list_changed` from `c` that could not reach the host: in the stateless
+    /// revision, one sent with no listen stream asking for it goes nowhere, which the model (of
+    /// the handshake revisions) does not know.
+    fn reachable_notification(&mut self, c: ConnectorId) -> Result<(), HostError> {
+        if self.stateless(c.index())? && self.stage()?.servers()[c.index()].listening() == 0 {
+            return Err(HostError::Unsupported(format!(
+                "a list_changed from {c}, which the host reaches in the stateless revision 2026-07-28 with no listen stream asking for it: it reaches no one there, and the model does not know that revision yet"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the host reaches connector `k` in the stateless revision (it discovered the
+    /// server).
+    fn stateless(&mut self, k: usize) -> Result<bool, HostError> {
+        let server = &self.stage()?.servers()[k];
+        Ok(server.seen().iter().any(|s| matches!(s, Seen::Discover { .. })))
+    }
+
     fn check(&self, s: SessionId, c: ConnectorId) -> Result<(), HostError> {
         if s != SessionId(0) || c.index() >= self.connectors.len() {
             return Err(HostError::Protocol(format!("unknown session or connector {s}/{c}")));
@@ -659,6 +701,7 @@ impl Host for WireHost {
             Input::Notification { session, connector } => {
                 self.check(*session, *connector)?;
                 let offered = self.offer.is_some();
+                self.reachable_notification(*connector)?;
                 self.stage()?.servers()[connector.index()].notify_list_changed();
                 let output = self.observe(None)?;
                 // A host that lists again on it would show the list only after the model answers.
@@ -704,6 +747,9 @@ impl Host for WireHost {
             }
             Input::CompleteAuthentication { session, connector, list_changed_first } => {
                 self.check(*session, *connector)?;
+                if *list_changed_first {
+                    self.reachable_notification(*connector)?;
+                }
                 self.world(*connector, false)?;
                 let server = &self.stage()?.servers()[connector.index()];
                 server
@@ -797,6 +843,7 @@ mod tests {
             relay: PathBuf::from("coherence"),
             pacing: Pacing::DEFAULT,
             phrases: Phrases::standard(),
+            revision: Revision::Handshake,
         });
         host.connectors = connectors
             .iter()

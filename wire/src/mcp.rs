@@ -340,6 +340,13 @@ impl ServerHandle {
         }
     }
 
+    /// How many open `subscriptions/listen` streams asked for `toolsListChanged` and are honoured
+    /// (the stateless revision): where a change notification would go now.
+    pub fn listening(&self) -> usize {
+        let inner = self.shared.inner();
+        inner.sessions.iter().filter(|s| s.modern && !s.lost).map(|s| modern::listening(&s.listens)).sum()
+    }
+
     /// Ends every `subscriptions/listen` stream gracefully (the stateless revision): each gets its
     /// listen request's result, and no notification after it. How many ended.
     pub fn end_listens(&self) -> usize {

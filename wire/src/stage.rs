@@ -236,11 +236,17 @@ impl Stage {
             pacing,
             lines: Vec::new(),
         };
-        // A host is ready once every connector is connected: listed, or initialised by a host
-        // that lists on first use (the quiet that follows shows whether it lists at start).
+        // A host is ready once every connector is connected: listed, or initialised (discovered,
+        // in the stateless revision) by a host that lists on first use (the quiet that follows
+        // shows whether it lists at start).
         stage.until("first connection to every connector", pacing.startup, |stage| {
             stage.servers.iter().all(|s| {
-                s.seen().iter().any(|e| matches!(e, Seen::List { .. } | Seen::Held { .. } | Seen::Initialized { .. }))
+                s.seen().iter().any(|e| {
+                    matches!(
+                        e,
+                        Seen::List { .. } | Seen::Held { .. } | Seen::Initialized { .. } | Seen::Discover { .. }
+                    )
+                })
             })
         })?;
         stage.settle()?;

@@ -11,10 +11,14 @@
 //! - `ends-turns`: lists every server, then ends every turn at once with words naming no server
 //!   (judged as "not available").
 //! - `ends-turns-naming`: the same, with an error naming the first server (not judged yet).
+//! - `never-listens`: a client of the stateless revision 2026-07-28 alone, over HTTP: it discovers
+//!   every server, lists each at every turn, offers what it listed and runs the model's calls, but
+//!   never opens a `subscriptions/listen` stream, so it hears of no change. A server that speaks
+//!   only the handshake revisions refuses its discover, and it exits.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use coherence_hosts::{Model, say, servers};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 
 #[tokio::main(flavor = "current_thread")]
@@ -28,9 +32,13 @@ async fn main() -> Result<()> {
         "garbage",
         "ends-turns",
         "ends-turns-naming",
+        "never-listens",
     ];
     if !known.contains(&mode.as_str()) {
         bail!("usage: bad-host {}", known.join("|"));
+    }
+    if mode == "never-listens" {
+        return never_listens().await;
     }
     let servers = if mode == "ignores-config" { Vec::new() } else { servers().await? };
     say(json!({ "type": "ready" }));
@@ -59,6 +67,94 @@ async fn main() -> Result<()> {
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// A server of the configuration, reached in the stateless revision: its name, its URL and the
+/// tools it listed last.
+struct Stateless {
+    name: String,
+    url: String,
+    tools: Vec<Value>,
+}
+
+/// One request of the stateless revision: its result, or why it failed.
+async fn stateless(http: &reqwest::Client, url: &str, method: &str, mut params: Value) -> Result<Value> {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": { "name": "bad-host", "version": "0" },
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let response = http
+        .post(url)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("{method} to {url}"))?;
+    let status = response.status();
+    let reply: Value = response.json().await.with_context(|| format!("{method} to {url}: answered {status}"))?;
+    match reply.get("result") {
+        Some(result) => Ok(result.clone()),
+        None => bail!("{method} to {url}: answered {status}: {reply}"),
+    }
+}
+
+async fn never_listens() -> Result<()> {
+    let config = std::env::var("MCP_CONFIG").context("MCP_CONFIG names the mcpServers file")?;
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(&config).with_context(|| config.clone())?)?;
+    let http = reqwest::Client::new();
+    let mut servers = Vec::new();
+    for (name, server) in config.get("mcpServers").and_then(Value::as_object).context("no mcpServers")? {
+        let url = server.get("url").and_then(Value::as_str).context("never-listens speaks HTTP only")?;
+        stateless(&http, url, "server/discover", json!({})).await?;
+        servers.push(Stateless { name: name.clone(), url: url.to_owned(), tools: Vec::new() });
+    }
+    let model = Model::from_env()?;
+    say(json!({ "type": "ready" }));
+    for line in std::io::stdin().lock().lines() {
+        let line: Value = serde_json::from_str(&line?)?;
+        let Some(text) = line.get("text").and_then(Value::as_str) else { continue };
+        for server in &mut servers {
+            // A list that fails offers nothing until the next.
+            let listed = stateless(&http, &server.url, "tools/list", json!({})).await;
+            server.tools = listed.ok().and_then(|l| l["tools"].as_array().cloned()).unwrap_or_default();
+        }
+        let tools: Vec<Value> = servers
+            .iter()
+            .flat_map(|s| &s.tools)
+            .map(|t| json!({ "name": t["name"], "description": t["description"], "input_schema": t["inputSchema"] }))
+            .collect();
+        let mut messages = vec![json!({ "role": "user", "content": text })];
+        let mut words = String::new();
+        for _ in 0..8 {
+            let answer = model.ask("You are an agent.", &tools, &messages).await?;
+            let content = answer["content"].as_array().cloned().unwrap_or_default();
+            let Some(call) = content.iter().find(|c| c["type"] == "tool_use") else {
+                words = content.iter().filter_map(|c| c["text"].as_str()).collect();
+                break;
+            };
+            let name = call["name"].as_str().unwrap_or_default();
+            let result = match servers.iter().find(|s| s.tools.iter().any(|t| t["name"] == name)) {
+                Some(server) => {
+                    match stateless(&http, &server.url, "tools/call", json!({ "name": name, "arguments": {} })).await {
+                        Ok(result) => result["content"][0]["text"].as_str().unwrap_or_default().to_owned(),
+                        Err(e) => format!("Error: {}: {e}", server.name),
+                    }
+                }
+                None => format!("Error: no such tool {name}"),
+            };
+            messages.push(json!({ "role": "assistant", "content": content }));
+            messages.push(json!({
+                "role": "user",
+                "content": [{ "type": "tool_result", "tool_use_id": call["id"], "content": result }],
+            }));
+        }
+        say(json!({ "type": "turn_end", "text": words }));
     }
     Ok(())
 }

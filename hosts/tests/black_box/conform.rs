@@ -18,9 +18,21 @@ fn conform(host: &str, transport: &str, fixtures: &[&str]) -> (Option<i32>, Vec<
 
 /// [`conform`], with each wait ending after `timeout_ms`.
 fn conform_within(host: &str, transport: &str, fixtures: &[&str], timeout_ms: u32) -> (Option<i32>, Vec<Value>) {
+    conform_with(host, transport, fixtures, timeout_ms, &[])
+}
+
+/// [`conform_within`], with more flags.
+fn conform_with(
+    host: &str,
+    transport: &str,
+    fixtures: &[&str],
+    timeout_ms: u32,
+    flags: &[&str],
+) -> (Option<i32>, Vec<Value>) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let mut command = Command::new(common::coherence());
     command.current_dir(root).args(["conform", "--host", host, "--transport", transport, "--format", "json"]);
+    command.args(flags);
     let timeout_ms = timeout_ms.to_string();
     command.args(["--timeout-ms", &timeout_ms, "--startup-ms", &timeout_ms, "--quiet-ms", "100"]);
     for id in fixtures {
@@ -108,6 +120,34 @@ fn a_host_that_ends_turns_at_the_question_is_judged_or_not_run() {
         assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("not_run")), "{transport}: {:?}", rows[0]);
         assert!(rows[0]["error"].as_str().unwrap().contains("at the user's question"), "{:?}", rows[0]);
     }
+}
+
+/// A client of the stateless revision 2026-07-28 alone, which never opens a listen stream: with
+/// servers that speak that revision too it is judged where the wire can play the fixture (it lists
+/// at every turn, so the motivating report's story passes), and a `list_changed` it has no stream
+/// to hear makes the fixture not run, never a pass or a failure; with servers of the handshake
+/// revisions alone it cannot connect: it exits, and the error says so during the handshake.
+#[test]
+fn a_stateless_client_is_judged_where_the_wire_can_play_the_fixture() {
+    let host = bad("never-listens");
+    // The second delivers a `list_changed`; the third's server sends one before the result of the
+    // agent's `complete_authentication`.
+    let fixtures = [HEADLINE, "scenario/ListChangedIgnored", "scenario/AgentHandshake"];
+    let (code, rows) = conform_with(&host, "http", &fixtures, 5000, &["--revision", "2026-07-28"]);
+    assert_eq!(code, Some(0), "{rows:?}");
+    for row in &rows {
+        if row["id"] == HEADLINE {
+            assert_eq!(row["verdict"], "pass", "{row}");
+            continue;
+        }
+        assert_eq!(row["verdict"], "not_run", "{row}");
+        assert!(row["error"].as_str().unwrap().contains("no listen stream asking for it"), "{row}");
+    }
+    let (code, rows) = conform_with(&host, "http", &[HEADLINE], 2000, &[]);
+    assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("error")), "{rows:?}");
+    let error = rows[0]["error"].as_str().unwrap();
+    assert!(error.contains("the handshake") && error.contains("the host exited"), "{error}");
+    none_left(env!("CARGO_BIN_EXE_bad-host"));
 }
 
 #[test]

@@ -195,6 +195,12 @@ pub(super) fn notify(listens: &mut Vec<Listen>) -> usize {
     listens.iter().filter(|l| l.tools).count()
 }
 
+/// How many streams of `listens` a change notification would go on: those that asked for it
+/// and are still open.
+pub(super) fn listening(listens: &[Listen]) -> usize {
+    listens.iter().filter(|l| l.tools && !l.out.is_closed()).count()
+}
+
 /// Ends every stream of `listens` gracefully: the listen request's result, after which nothing
 /// more comes on it. The subscriptions ended, for the log.
 pub(super) fn end(listens: &mut Vec<Listen>) -> Vec<String> {

@@ -613,3 +613,17 @@ fn notifications_go_only_on_a_listen_stream_that_asked() {
     server.lose_sessions();
     assert!(!listening.rest().contains(r#""id":7"#));
 }
+
+/// An OAuth-protected server guards the stateless revision as it guards the handshake: with no
+/// bearer token in force, nothing but 401 naming its protected-resource metadata.
+#[test]
+fn a_protected_server_answers_stateless_requests_only_with_a_token() {
+    let server = McpServer::start("drive", actions("drive"), modern(CacheHint::STALE), Protection::OAuth).unwrap();
+    let discover = stateless(1, "server/discover", json!({}), "2026-07-28");
+    let (status, head, _) = exchange(&server.url(), "POST", &[("mcp-protocol-version", "2026-07-28")], &discover);
+    assert_eq!(status, 401);
+    assert!(head.contains("resource_metadata="), "{head}");
+    let seen = server.seen();
+    assert!(seen.iter().any(|s| matches!(s, Seen::Refused { status: 401, .. })), "{seen:#?}");
+    assert!(!seen.iter().any(|s| matches!(s, Seen::Discover { .. })), "{seen:#?}");
+}

@@ -5,5 +5,6 @@
 //! verdict table ([`expected`]), so that the binary stays argument parsing and exit codes.
 
 pub mod conform;
+pub mod design;
 pub mod expected;
 pub mod report;

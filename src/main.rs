@@ -22,8 +22,9 @@ struct Cli {
 enum Command {
     /// Check host policies exhaustively within bounds and print the verdict table.
     Check(CheckArgs),
-    /// List the host policies.
-    Policies,
+    /// List the host policies, or print them as a host design file (`--format toml|json`), the
+    /// starting point of your own (`check --host-design`).
+    Policies(PoliciesArgs),
     /// Generate fixtures from the model.
     Gen(GenArgs),
     /// Replay fixtures through a host's adapter and judge every step by the invariants.
@@ -372,6 +373,23 @@ enum Format {
     Json,
 }
 
+#[derive(clap::Args)]
+struct PoliciesArgs {
+    /// `text`: names and summaries; `toml` or `json`: every choice, as a host design file.
+    #[arg(long, value_enum, default_value = "text")]
+    format: PoliciesFormat,
+    /// Only this policy (repeatable); default: every policy, the broken ones last.
+    #[arg(long = "policy", value_name = "NAME")]
+    policies: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum PoliciesFormat {
+    Text,
+    Toml,
+    Json,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ServersArg {
     /// Any server: silent, unadvertised or advertised; notifications may be lost or late.
@@ -386,6 +404,12 @@ struct ModelArgs {
     /// Check only this policy (repeatable); default: every policy of the design space.
     #[arg(long = "policy", value_name = "NAME")]
     policies: Vec<String>,
+    /// Check the host designs of this file (TOML, or JSON if it ends in .json; SPEC.md §5,
+    /// `coherence policies --format toml` prints the built-in ones), after the policies of
+    /// --policy if any, instead of the design space otherwise. Their rows are not compared with
+    /// SPEC.md §7.
+    #[arg(long, value_name = "FILE")]
+    host_design: Option<std::path::PathBuf>,
     /// Also check the deliberately broken policies kept to show every invariant can fail.
     #[arg(long)]
     include_broken: bool,
@@ -474,11 +498,25 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Policies => {
-            for policy in POLICIES.iter().chain(BROKEN_POLICIES) {
-                let tag = if policy.broken { " (broken, for tests)" } else { "" };
-                println!("{}{tag}\n    {}", policy.name, policy.summary);
-            }
+        Command::Policies(args) => {
+            let policies = named_policies(&args.policies)?;
+            let policies = if args.policies.is_empty() {
+                POLICIES.iter().chain(BROKEN_POLICIES).copied().collect()
+            } else {
+                policies
+            };
+            let format = match args.format {
+                PoliciesFormat::Toml => coherence::design::Format::Toml,
+                PoliciesFormat::Json => coherence::design::Format::Json,
+                PoliciesFormat::Text => {
+                    for policy in &policies {
+                        let tag = if policy.broken { " (broken, for tests)" } else { "" };
+                        println!("{}{tag}\n    {}", policy.name, policy.summary);
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+            };
+            emit(&coherence::design::render(&policies, format))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => check(args),
@@ -1017,6 +1055,30 @@ fn ref_adapter(args: RefAdapterArgs) -> Result<ExitCode> {
 }
 
 /// The chosen policies, the bounds and the fault kinds.
+/// The built-in policies of these names.
+fn named_policies(names: &[String]) -> Result<Vec<HostPolicy>> {
+    let mut chosen = Vec::new();
+    for name in names {
+        let Some(policy) = policy_named(name) else {
+            let known: Vec<&str> = POLICIES.iter().chain(BROKEN_POLICIES).map(|p| p.name).collect();
+            bail!("unknown policy `{name}`; known policies: {}", known.join(", "));
+        };
+        chosen.push(policy);
+    }
+    Ok(chosen)
+}
+
+/// The host designs of a file.
+fn host_designs(path: &std::path::Path) -> Result<Vec<HostPolicy>> {
+    let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+    if size > coherence::design::BYTES_MAX {
+        bail!("{}: {size} bytes is over the {} a host design may take", path.display(), coherence::design::BYTES_MAX);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    coherence::design::parse(&text, coherence::design::Format::of(path))
+        .map_err(|e| anyhow::anyhow!("{} is not a host design: {e}", path.display()))
+}
+
 fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
     let servers = match args.servers {
         ServersArg::Any => Servers::Any,
@@ -1044,20 +1106,15 @@ fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
             faults = if with { faults.with(fault) } else { faults.without(fault) };
         }
     }
-    let policies: Vec<HostPolicy> = if args.policies.is_empty() {
+    let mut policies: Vec<HostPolicy> = if args.policies.is_empty() && args.host_design.is_none() {
         let broken = if args.include_broken { BROKEN_POLICIES } else { &[] };
         POLICIES.iter().chain(broken).copied().collect()
     } else {
-        let mut chosen = Vec::new();
-        for name in &args.policies {
-            let Some(policy) = policy_named(name) else {
-                let known: Vec<&str> = POLICIES.iter().chain(BROKEN_POLICIES).map(|p| p.name).collect();
-                bail!("unknown policy `{name}`; known policies: {}", known.join(", "));
-            };
-            chosen.push(policy);
-        }
-        chosen
+        named_policies(&args.policies)?
     };
+    if let Some(path) = &args.host_design {
+        policies.extend(host_designs(path)?);
+    }
     Ok((policies, bounds, faults))
 }
 
@@ -1081,6 +1138,9 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     };
     if args.write_table {
+        if args.model.host_design.is_some() {
+            bail!("--write-table writes SPEC.md's table of the built-in policies: drop --host-design");
+        }
         if faults != Faults::admitted_by(servers) || args.model.no_agent_handshake {
             bail!(
                 "--write-table writes SPEC.md's table, which admits the default fault kinds and the agent handshake: drop --with-fault, --without-fault and --no-agent-handshake"
@@ -1093,7 +1153,10 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
     }
     let models = models_of(&policies, bounds, faults, &args.model);
     let reports = check_all_models(&models, usize::from(args.threads));
-    let differences = compare(&reports, &spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
+    // Host designs have no row in SPEC.md: the built-in policies (first) are compared alone.
+    let built_in = if args.model.host_design.is_some() { args.model.policies.len() } else { reports.len() };
+    let differences =
+        compare(&reports[..built_in], &spec).map_err(anyhow::Error::msg).context("the verdict table is malformed")?;
     let timing = if args.no_timing { Timing::Hidden } else { Timing::Shown };
     let out = match args.format {
         Format::Text => report::text(&reports, differences.as_deref(), timing),

@@ -6,10 +6,10 @@
 //! result.
 
 use crate::state::{Notice, NoticeReason, Recovery};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the host does when a `notifications/tools/list_changed` arrives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnListChanged {
     /// Nothing.
@@ -21,7 +21,7 @@ pub enum OnListChanged {
 }
 
 /// How the host issues `tools/list` requests for one connector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FetchMode {
     /// A new request for every trigger, up to the in-flight bound; beyond it, one queued refetch.
@@ -32,7 +32,7 @@ pub enum FetchMode {
 
 /// What the host does at the start of every user turn. It cannot know which connector the user
 /// is about to need, so whatever it does, it does for every connector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnTurn {
     /// Nothing.
@@ -46,7 +46,7 @@ pub enum OnTurn {
 }
 
 /// What a host that reads the account at a turn's start does when the read fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnReadFailure {
     /// Nothing: the catalogue is taken to be current (it trusts the read).
@@ -56,7 +56,7 @@ pub enum OnReadFailure {
 }
 
 /// What the host answers when the agent calls a tool the catalogue does not list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnUnknownTool {
     /// A protocol error, "no such tool".
@@ -68,7 +68,7 @@ pub enum OnUnknownTool {
 }
 
 /// Where the host keeps the tool lists it offers the language model (SPEC.md §5.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Catalogue {
     /// A catalogue kept between turns, replaced by the replies the host applies.
@@ -85,7 +85,8 @@ pub enum Catalogue {
 }
 
 /// The commands a host gives its user (SPEC.md §5.3). A host without one is never asked to run it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Commands {
     /// A refresh command (`/mcp`, or an application's `invalidate`).
     pub refresh: bool,
@@ -100,14 +101,20 @@ impl Commands {
     pub const ALL: Commands = Commands { refresh: true, restart: true, authenticate: true };
 }
 
-/// A host policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// A host policy. Written as a file (a host design, `coherence check --host-design`), it holds
+/// every field but `broken`, under the names below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HostPolicy {
     /// The policy's name, as the CLI and SPEC.md spell it.
-    pub name: &'static str,
+    #[serde(deserialize_with = "leaked")]
+    pub name: Text,
     /// One sentence for the verdict table's legend.
-    pub summary: &'static str,
-    /// Kept only to show that an invariant can fail; not part of the design space.
+    #[serde(deserialize_with = "leaked")]
+    pub summary: Text,
+    /// Kept only to show that an invariant can fail; not part of the design space (and not of a
+    /// host design).
+    #[serde(skip)]
     pub broken: bool,
     /// Reaction to `list_changed`.
     pub on_list_changed: OnListChanged,
@@ -121,6 +128,7 @@ pub struct HostPolicy {
     pub refresh_on_stub: bool,
     /// What a stub call returns when the account holds the connector authenticated:
     /// `None` for an opaque failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stub_guidance: Option<Recovery>,
     /// Show a notice when a refresh or a tool call fails.
     pub notice_on_failure: bool,
@@ -145,6 +153,7 @@ pub struct HostPolicy {
     /// step sees the refreshed catalogue.
     pub hold_while_refreshing: bool,
     /// A notice shown on every connector at all times (the crying-wolf host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banner: Option<Notice>,
     /// Where the offered lists are kept.
     pub catalogue: Catalogue,
@@ -163,6 +172,25 @@ pub struct HostPolicy {
     pub relist_on_handshake: bool,
     /// The commands the host has.
     pub commands: Commands,
+}
+
+/// A host design file (`coherence check --host-design`): one or more policies, each with every
+/// choice of SPEC.md §5 written out, in TOML (`[[policy]]` tables) or JSON (`{"policy": [...]}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostDesigns {
+    /// The designs, checked in this order.
+    pub policy: Vec<HostPolicy>,
+}
+
+/// A policy's name or summary. (A name of its own, so that deserialising it is not taken for a
+/// borrow of the input: a design's strings are [`leaked`].)
+pub type Text = &'static str;
+
+/// A string read from a host design, kept for the rest of the run: a policy names itself with
+/// `&'static str`, and a run reads its designs once.
+fn leaked<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    Ok(Box::leak(String::deserialize(deserializer)?.into_boxed_str()))
 }
 
 impl HostPolicy {

@@ -1,4 +1,4 @@
-//! JSON Schemas of the adapter protocol and the fixture format, generated from the Rust types so
+//! JSON Schemas of the adapter protocol, the fixture format and host design files, generated from the Rust types so
 //! that the two can never disagree. `coherence schema --out schemas` writes them; a test checks
 //! that the committed copies are current.
 
@@ -29,5 +29,6 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("adapter-input.schema.json", wire(schemars::schema_for!(Input))),
         ("adapter-output.schema.json", wire(schemars::schema_for!(Output))),
         ("fixture.schema.json", pretty(schemars::schema_for!(Fixture))),
+        ("host-design.schema.json", pretty(schemars::schema_for!(coherence_model::policy::HostDesigns))),
     ]
 }

@@ -382,3 +382,76 @@ fn fixtures_replayed_at_once_give_the_same_report() {
     );
     check_rejected(&["conform", "--adapter", "true", "--jobs", "0"], "0 is not in 1..=64");
 }
+
+/// A host design file is checked exactly as the built-in policy it writes out: every built-in
+/// policy, printed by `policies --format toml` (and `json`) and read back by `check
+/// --host-design`, gives the same report, byte for byte (rows, counterexamples, non-vacuity).
+#[test]
+fn a_host_design_is_checked_as_the_built_in_policy_it_writes_out() {
+    let dir = std::env::temp_dir().join(format!("coherence-designs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bounds = ["--turns", "1", "--auth-changes", "1", "--faults", "1", "--commands", "0", "--no-timing"];
+    let built_in = coherence(&[&["check", "--include-broken"][..], &bounds].concat());
+    assert!(built_in.status.success(), "{}", stderr(&built_in));
+    for format in ["toml", "json"] {
+        let printed = coherence(&["policies", "--format", format]);
+        assert!(printed.status.success(), "{}", stderr(&printed));
+        let file = dir.join(format!("all.{format}"));
+        std::fs::write(&file, &printed.stdout).unwrap();
+        let designed = coherence(&[&["check", "--host-design", file.to_str().unwrap()][..], &bounds].concat());
+        assert!(designed.status.success(), "{format}: {}", stderr(&designed));
+        assert!(stdout(&designed) == stdout(&built_in), "{format}: the designs' report differs from the policies'");
+    }
+    // The JSON form is what the committed schema describes.
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/host-design.schema.json")))
+            .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&coherence(&["policies", "--format", "json"]).stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&json), "{:?}", validator.iter_errors(&json).map(|e| e.to_string()).collect::<Vec<_>>());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A design file that is not one is refused with an error naming the field and what it may be
+/// (and, in TOML, where), exit status 2; never checked as something else.
+#[test]
+fn a_bad_host_design_is_refused_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("coherence-bad-designs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = stdout(&coherence(&["policies", "--format", "toml", "--policy", "recommended"]));
+    let cases = [
+        ("value", good.replace(r#"on_list_changed = "relist""#, r#"on_list_changed = "sometimes""#), "on_list_changed"),
+        (
+            "value",
+            good.replace(r#"on_list_changed = "relist""#, r#"on_list_changed = "sometimes""#),
+            "relist_if_advertised",
+        ),
+        ("unknown", good.replace("follow_cursor = true", "follow_cursor = true\nfollow_links = true"), "follow_links"),
+        ("missing", good.replace("follow_cursor = true\n", ""), "follow_cursor"),
+        ("name", good.replace(r#"name = "recommended""#, r#"name = "My Host""#), "use 1 to 64 of a-z"),
+        ("twice", format!("{good}\n{good}"), "two designs are named `recommended`"),
+        ("empty", "policy = []\n".to_owned(), "no design"),
+        ("type", good.replace("follow_cursor = true", "follow_cursor = \"yes\""), "follow_cursor"),
+    ];
+    for (what, text, named) in cases {
+        let file = dir.join("design.toml");
+        std::fs::write(&file, &text).unwrap();
+        let out = coherence(&["check", "--host-design", file.to_str().unwrap(), "--turns", "1"]);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stdout(&out));
+        let error = stderr(&out);
+        assert!(error.contains("is not a host design") && error.contains(named), "{what}: {error}");
+    }
+    // JSON errors name the field by its path.
+    let json = stdout(&coherence(&["policies", "--format", "json", "--policy", "recommended"]));
+    let file = dir.join("design.json");
+    std::fs::write(&file, json.replace(r#""catalogue": "kept""#, r#""catalogue": "cached""#)).unwrap();
+    let out = coherence(&["check", "--host-design", file.to_str().unwrap(), "--turns", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("at policy[0].catalogue: unknown variant `cached`"), "{}", stderr(&out));
+    let missing = coherence(&["check", "--host-design", "/nonexistent/design.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("cannot read /nonexistent/design.toml"), "{}", stderr(&missing));
+    let table = coherence(&["check", "--host-design", dir.join("design.toml").to_str().unwrap(), "--write-table"]);
+    assert_eq!(table.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -42,7 +42,7 @@ mod modern;
 mod oauth;
 mod stdio;
 
-pub use modern::{CacheHint, CacheScope, VERSIONS as MODERN_VERSIONS};
+pub use modern::{CacheHint, CacheScope, LISTENS_MAX, VERSIONS as MODERN_VERSIONS};
 pub use stdio::RELAY;
 
 /// How a server guards its tools.

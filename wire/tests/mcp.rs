@@ -2,7 +2,8 @@
 //! streamable HTTP. What the server logs is what the client did.
 
 use coherence_wire::mcp::{
-    Behaviour, CacheHint, CacheScope, MODERN_VERSIONS, McpServer, PROTOCOL_VERSIONS, Protection, Seen, Tool,
+    Behaviour, CacheHint, CacheScope, LISTENS_MAX, MODERN_VERSIONS, McpServer, PROTOCOL_VERSIONS, Protection, Seen,
+    Tool,
 };
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
@@ -612,6 +613,14 @@ fn notifications_go_only_on_a_listen_stream_that_asked() {
     // A server that loses its sessions (restarts) drops the stream: no result.
     server.lose_sessions();
     assert!(!listening.rest().contains(r#""id":7"#));
+    // A session holds at most LISTENS_MAX streams open at once: one more is refused, and ends.
+    let server = McpServer::start("gmail", stubs("gmail"), modern(CacheHint::STALE), Protection::Open).unwrap();
+    let mut open: Vec<Streaming> = (0..LISTENS_MAX).map(|_| Streaming::post(&server.url(), &asked)).collect();
+    for stream in &mut open {
+        assert!(stream.until("acknowledged"), "{}", stream.read);
+    }
+    let refused = Streaming::post(&server.url(), &asked).rest();
+    assert!(refused.contains("-32600") && refused.contains("too many listen streams"), "{refused}");
 }
 
 /// An OAuth-protected server guards the stateless revision as it guards the handshake: with no

@@ -41,6 +41,12 @@ const METHOD_HEADER: &str = "mcp-method";
 
 /// `-32020`: a routing header disagrees with the body.
 const HEADER_MISMATCH: i64 = -32020;
+/// The most listen streams one session may hold open at once.
+pub const LISTENS_MAX: usize = 16;
+
+/// `-32600`: an invalid request.
+const INVALID_REQUEST: i64 = -32600;
+
 /// `-32022`: a protocol version the server does not speak.
 const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
@@ -174,8 +180,19 @@ pub(super) fn decorate(shared: &Shared, behaviour: &Behaviour, method: &str, mut
 
 /// Opens a `subscriptions/listen` stream in `session`: sends the acknowledgement on `out` and
 /// keeps the stream, logged as [`Seen::Listen`]. The server honours `toolsListChanged` when it
-/// declares `tools.listChanged`, and nothing else.
+/// declares `tools.listChanged`, and nothing else. A session with [`LISTENS_MAX`] streams open is
+/// refused another (`-32600`, which ends it).
 pub(super) fn listen(inner: &mut Inner, session: &str, id: &Value, message: &Value, out: mpsc::UnboundedSender<Value>) {
+    let open = inner.sessions.iter_mut().find(|s| s.id == session).map_or(0, |live| {
+        live.listens.retain(|l| !l.out.is_closed());
+        live.listens.len()
+    });
+    if open >= LISTENS_MAX {
+        let why = format!("too many listen streams: at most {LISTENS_MAX} open at once");
+        let _ = out.send(rpc_error(id, INVALID_REQUEST, &why));
+        inner.seen.push(Seen::Refused { status: 400, why, asked: "subscriptions/listen".to_owned() });
+        return;
+    }
     let asked = message.pointer("/params/notifications/toolsListChanged").and_then(Value::as_bool) == Some(true);
     let tools = asked && inner.behaviour.declares_list_changed;
     let listen = Listen { subscription: id.clone(), tools, out };

@@ -15,6 +15,15 @@ use std::collections::BTreeMap;
 /// SPEC.md, as compiled into the binary.
 pub const SPEC: &str = include_str!("../SPEC.md");
 
+/// SPEC.md §6's section on invariant `id` (its statement and rationale), without its heading.
+pub fn invariant_section(id: &str) -> Option<String> {
+    let heading = format!("### {id}:");
+    let start = SPEC.lines().position(|l| l.starts_with(&heading))?;
+    let body: Vec<&str> =
+        SPEC.lines().skip(start + 1).take_while(|l| !l.starts_with("## ") && !l.starts_with("### ")).collect();
+    Some(body.join("\n").trim().to_owned() + "\n")
+}
+
 /// A set of bounds the verdict tables are computed at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Profile {

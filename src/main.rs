@@ -33,6 +33,10 @@ enum Command {
     RefAdapter(RefAdapterArgs),
     /// List the host mutants; classify them with the checker; measure how a corpus kills them.
     Mutants(MutantsArgs),
+    /// Explain one policy's violation of one invariant, for a design review: its shortest
+    /// counterexample as a story, a Mermaid sequence diagram, or Markdown with both and the
+    /// invariant's text from SPEC.md.
+    Explain(ExplainArgs),
     /// Swarm search: many seeded, bounded random searches, run anywhere, then merged.
     #[command(subcommand)]
     Swarm(SwarmCommand),
@@ -374,6 +378,26 @@ enum Format {
 }
 
 #[derive(clap::Args)]
+struct ExplainArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The invariant, as SPEC.md §6 names it (`INV-1`).
+    #[arg(long, value_name = "ID")]
+    invariant: String,
+    /// `text`: the story; `mermaid`: a sequence diagram; `markdown`: both, with the invariant's
+    /// text from SPEC.md.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ExplainFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ExplainFormat {
+    Text,
+    Mermaid,
+    Markdown,
+}
+
+#[derive(clap::Args)]
 struct PoliciesArgs {
     /// `text`: names and summaries; `toml` or `json`: every choice, as a host design file.
     #[arg(long, value_enum, default_value = "text")]
@@ -528,6 +552,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Conform(args) => conform(args),
         Command::RefAdapter(args) => ref_adapter(args),
         Command::Mutants(args) => mutants(args),
+        Command::Explain(args) => explain(args),
         Command::Schema { out } => {
             std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
             for (name, text) in coherence_sim::schema::all() {
@@ -1128,6 +1153,55 @@ fn models_of(policies: &[HostPolicy], bounds: Bounds, faults: Faults, args: &Mod
             ..CoherenceModel::new(p, bounds)
         })
         .collect()
+}
+
+fn explain(args: ExplainArgs) -> Result<ExitCode> {
+    let Some(invariant) = coherence_model::invariant(&args.invariant) else {
+        let known: Vec<&str> = coherence_model::INVARIANTS.iter().map(|i| i.id).collect();
+        bail!("unknown invariant `{}`; known: {}", args.invariant, known.join(", "));
+    };
+    let (policies, bounds, faults) = chosen_model(&args.model)?;
+    let [policy] = policies[..] else {
+        bail!("explain one policy: give one --policy NAME, or a --host-design FILE of one design");
+    };
+    let model = models_of(&[policy], bounds, faults, &args.model).remove(0);
+    let report = coherence_model::explore::check_model(&model);
+    let outcome =
+        report.invariants.iter().find(|o| o.invariant.id == invariant.id).expect("every invariant is checked");
+    let Some(trace) = &outcome.counterexample else {
+        eprintln!(
+            "explain: {} holds {} within these bounds ({} states): nothing to explain",
+            policy.name, invariant.id, report.unique_states
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let story = coherence_model::story::story(&model, trace).join("\n") + "\n";
+    let violation =
+        coherence_model::story::violation_words(&model, invariant, trace.steps.last().map_or(&trace.init, |(_, s)| s));
+    let diagram = coherence_model::diagram::sequence(&model, trace, invariant);
+    let out = match args.format {
+        ExplainFormat::Text => format!(
+            "{} × {} {}: violated in {} steps\n{story}{violation}\n",
+            policy.name,
+            invariant.id,
+            invariant.name,
+            trace.len()
+        ),
+        ExplainFormat::Mermaid => diagram,
+        ExplainFormat::Markdown => {
+            let section = coherence::expected::invariant_section(invariant.id).unwrap_or_default();
+            let story: String = story.lines().map(|l| format!("{l}\n")).collect();
+            format!(
+                "# `{}` violates {}: {}\n\n{section}\n## The shortest counterexample ({} steps)\n\n{story}\n{violation}\n\n```mermaid\n{diagram}```\n",
+                policy.name,
+                invariant.id,
+                invariant.name,
+                trace.len()
+            )
+        }
+    };
+    emit(&out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode> {

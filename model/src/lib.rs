@@ -20,6 +20,7 @@
 //! The model is pure: no I/O, no clock, no randomness. Read SPEC.md for the normative text,
 //! [`system`] for the actions, [`invariants`] for the properties, then [`explore`] for the checker.
 
+pub mod diagram;
 pub mod explore;
 pub mod invariants;
 pub mod mutant;

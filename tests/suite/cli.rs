@@ -455,3 +455,56 @@ fn a_bad_host_design_is_refused_naming_the_field() {
     assert_eq!(table.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `coherence explain`: the shortest counterexample of one policy and one invariant, for a design
+/// review, as a Mermaid sequence diagram and as Markdown with the invariant's text from SPEC.md;
+/// a host design explains as a built-in policy does; an invariant that holds has nothing to explain
+/// (exit 1), and a bad request is a usage error (exit 2).
+#[test]
+fn explain_renders_the_shortest_counterexample_for_a_review() {
+    let args = ["explain", "--policy", "session-start-only", "--invariant", "INV-1", "--format"];
+    let mermaid = coherence(&[&args[..], &["mermaid"]].concat());
+    assert!(mermaid.status.success(), "{}", stderr(&mermaid));
+    insta::assert_snapshot!("explain-mermaid", stdout(&mermaid));
+    let markdown = coherence(&[&args[..], &["markdown"]].concat());
+    assert!(markdown.status.success(), "{}", stderr(&markdown));
+    let markdown = stdout(&markdown);
+    assert!(
+        markdown.starts_with("# `session-start-only` violates INV-1: never silently missing tools\n"),
+        "{markdown}"
+    );
+    assert!(markdown.contains(&coherence::expected::invariant_section("INV-1").unwrap()), "SPEC.md's text: {markdown}");
+    assert!(markdown.contains(&format!("```mermaid\n{}```\n", stdout(&mermaid))), "{markdown}");
+    let text = stdout(&coherence(&[&args[..], &["text"]].concat()));
+    assert!(text.contains("3. The agent in cli answers that gmail is not available."), "{text}");
+
+    let dir = std::env::temp_dir().join(format!("coherence-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let design = dir.join("mine.toml");
+    let printed = stdout(&coherence(&["policies", "--format", "toml", "--policy", "session-start-only"]));
+    std::fs::write(&design, printed.replace(r#"name = "session-start-only""#, r#"name = "mine""#)).unwrap();
+    let mine = coherence(&[
+        "explain",
+        "--host-design",
+        design.to_str().unwrap(),
+        "--invariant",
+        "INV-1",
+        "--format",
+        "mermaid",
+    ]);
+    assert!(stdout(&mine) == stdout(&mermaid), "a design explains as the policy it writes out");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let holds = coherence(&["explain", "--policy", "recommended", "--invariant", "INV-1", "--turns", "1"]);
+    assert_eq!(holds.status.code(), Some(1));
+    assert!(stderr(&holds).contains("recommended holds INV-1 within these bounds"), "{}", stderr(&holds));
+    for bad in [
+        &["explain", "--policy", "session-start-only", "--invariant", "INV-99"][..],
+        &["explain", "--invariant", "INV-1"],
+        &["explain", "--policy", "recommended", "--policy", "session-start-only", "--invariant", "INV-1"],
+        &["explain", "--policy", "session-start-only"],
+    ] {
+        let out = coherence(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+}

@@ -659,11 +659,9 @@ impl WireHost {
         Ok(())
     }
 
-    /// Whether the host reaches connector `k` in the stateless revision (it discovered the
-    /// server).
+    /// Whether the host reaches connector `k` in the stateless revision.
     fn stateless(&mut self, k: usize) -> Result<bool, HostError> {
-        let server = &self.stage()?.servers()[k];
-        Ok(server.seen().iter().any(|s| matches!(s, Seen::Discover { .. })))
+        Ok(self.stage()?.servers()[k].stateless_clients())
     }
 
     fn check(&self, s: SessionId, c: ConnectorId) -> Result<(), HostError> {

@@ -340,6 +340,12 @@ impl ServerHandle {
         }
     }
 
+    /// Whether a client has spoken the stateless revision to this server (a stateless HTTP
+    /// request, or a stdio connection whose era it settled).
+    pub fn stateless_clients(&self) -> bool {
+        self.shared.inner().sessions.iter().any(|s| s.modern)
+    }
+
     /// How many open `subscriptions/listen` streams asked for `toolsListChanged` and are honoured
     /// (the stateless revision): where a change notification would go now.
     pub fn listening(&self) -> usize {

@@ -7,4 +7,5 @@
 pub mod conform;
 pub mod design;
 pub mod expected;
+pub mod explain;
 pub mod report;

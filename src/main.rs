@@ -387,14 +387,7 @@ struct ExplainArgs {
     /// `text`: the story; `mermaid`: a sequence diagram; `markdown`: both, with the invariant's
     /// text from SPEC.md.
     #[arg(long, value_enum, default_value = "text")]
-    format: ExplainFormat,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum ExplainFormat {
-    Text,
-    Mermaid,
-    Markdown,
+    format: coherence::explain::Format,
 }
 
 #[derive(clap::Args)]
@@ -1168,38 +1161,14 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
     let report = coherence_model::explore::check_model(&model);
     let outcome =
         report.invariants.iter().find(|o| o.invariant.id == invariant.id).expect("every invariant is checked");
-    let Some(trace) = &outcome.counterexample else {
+    if outcome.counterexample.is_none() {
         eprintln!(
             "explain: {} holds {} within these bounds ({} states): nothing to explain",
             policy.name, invariant.id, report.unique_states
         );
         return Ok(ExitCode::FAILURE);
-    };
-    let story = coherence_model::story::story(&model, trace).join("\n") + "\n";
-    let violation =
-        coherence_model::story::violation_words(&model, invariant, trace.steps.last().map_or(&trace.init, |(_, s)| s));
-    let diagram = coherence_model::diagram::sequence(&model, trace, invariant);
-    let out = match args.format {
-        ExplainFormat::Text => format!(
-            "{} × {} {}: violated in {} steps\n{story}{violation}\n",
-            policy.name,
-            invariant.id,
-            invariant.name,
-            trace.len()
-        ),
-        ExplainFormat::Mermaid => diagram,
-        ExplainFormat::Markdown => {
-            let section = coherence::expected::invariant_section(invariant.id).unwrap_or_default();
-            let story: String = story.lines().map(|l| format!("{l}\n")).collect();
-            format!(
-                "# `{}` violates {}: {}\n\n{section}\n## The shortest counterexample ({} steps)\n\n{story}\n{violation}\n\n```mermaid\n{diagram}```\n",
-                policy.name,
-                invariant.id,
-                invariant.name,
-                trace.len()
-            )
-        }
-    };
+    }
+    let out = coherence::explain::render(&model, &report, invariant, args.format).expect("a counterexample");
     emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }

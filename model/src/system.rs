@@ -1664,4 +1664,26 @@ impl Model for CoherenceModel {
     fn properties(&self) -> Vec<Property<Self>> {
         invariants::properties()
     }
+
+    /// The step as the story tells it (stateright's Explorer shows this as the step's outcome).
+    fn format_step(&self, last_state: &State, action: Action) -> Option<String> {
+        let next = self.step(last_state, action)?;
+        Some(crate::story::step_words(self, last_state, action, &next))
+    }
+
+    /// The path walked so far as a sequence diagram, ending with every invariant its last state
+    /// violates (stateright's Explorer shows this beside each state).
+    fn as_svg(&self, path: stateright::Path<State, Action>) -> Option<String> {
+        let mut states = path.into_vec().into_iter();
+        let (init, mut action) = states.next()?;
+        let mut steps = Vec::new();
+        for (state, next) in states {
+            steps.push((action?, state));
+            action = next;
+        }
+        let last = steps.last().map_or(&init, |(_, s)| s);
+        let broken: Vec<&invariants::Invariant> =
+            invariants::INVARIANTS.iter().filter(|i| !i.holds(self, last)).collect();
+        Some(crate::diagram::path(self, &init, &steps, &broken).svg())
+    }
 }

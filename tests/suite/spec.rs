@@ -236,3 +236,31 @@ fn the_harm_ranking_in_spec_is_the_code_s() {
         at += found + group.len();
     }
 }
+
+/// SPEC.md §8's counterexample is what `coherence explain` prints, story and diagram: every
+/// block between `explain:POLICY:INV-n` markers is generated, never edited by hand.
+#[test]
+fn spec_explain_blocks_are_what_explain_prints() {
+    let mut rest = SPEC;
+    let mut blocks = 0;
+    while let Some(at) = rest.find("<!-- explain:") {
+        let marker = &rest[at + "<!-- explain:".len()..];
+        let name = marker.split(":begin -->").next().unwrap();
+        let (policy, id) = name.split_once(':').expect("<!-- explain:POLICY:INV-n:begin -->");
+        let begin = format!("<!-- explain:{name}:begin -->\n");
+        let end = format!("<!-- explain:{name}:end -->");
+        let start = rest.find(&begin).expect("a begin marker") + begin.len();
+        let stop = rest.find(&end).expect("an end marker");
+        let report = crate::default_report(policy);
+        let model = coherence_model::CoherenceModel::new(report.policy, report.bounds);
+        let invariant = coherence_model::invariant(id).expect("a known invariant");
+        let block = coherence::explain::spec_block(&model, report, invariant).expect("a violated cell");
+        assert!(
+            rest[start..stop] == block,
+            "SPEC.md's `{name}` block is not what `coherence explain --policy {policy} --invariant {id}` prints (text, then mermaid); it should read:\n{block}"
+        );
+        rest = &rest[stop + end.len()..];
+        blocks += 1;
+    }
+    assert_eq!(blocks, 1, "SPEC.md §8 holds one generated counterexample");
+}

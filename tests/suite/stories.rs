@@ -1,8 +1,9 @@
 //! The counterexample stories, as reviewed snapshots.
 
 use crate::{any_report, default_report};
+use coherence::explain::{Format, render};
 use coherence::report::counterexample_text;
-use coherence_model::INVARIANTS;
+use coherence_model::{CheckReport, CoherenceModel, INVARIANTS};
 
 fn stories(policy: &str) -> String {
     let report = any_report(policy);
@@ -53,5 +54,35 @@ fn snapshot_stories(policies: &[coherence_model::HostPolicy]) {
             continue;
         }
         insta::assert_snapshot!(format!("stories-{}", policy.name), text);
+        insta::assert_snapshot!(format!("diagrams-{}", policy.name), diagrams(any_report(policy.name)));
+    }
+}
+
+/// `coherence explain --format mermaid` for every violated cell of a report's row, each after a
+/// heading; and `--format text` tells the story its stories snapshot holds.
+fn diagrams(report: &CheckReport) -> String {
+    let model = CoherenceModel::new(report.policy, report.bounds);
+    let mut out = Vec::new();
+    for invariant in INVARIANTS {
+        let Some(diagram) = render(&model, report, invariant, Format::Mermaid) else { continue };
+        let text = render(&model, report, invariant, Format::Text).unwrap();
+        let story = counterexample_text(report, invariant.id).unwrap();
+        let told: Vec<String> =
+            story.lines().map(|l| l.trim_start().replace(&format!("✗ {}: ", invariant.id), "")).collect();
+        assert_eq!(text.lines().skip(1).collect::<Vec<_>>(), told, "explain tells another story than the snapshot");
+        out.push(format!("{} {}\n{diagram}", invariant.id, invariant.name));
+    }
+    out.join("\n")
+}
+
+/// `explain --format mermaid` for every violated cell of SPEC.md §7.2's table (servers that meet
+/// its requirements), as reviewed snapshots.
+#[test]
+fn every_violated_cell_with_reliable_servers_has_its_diagram_snapshotted() {
+    for report in crate::reliable_reports() {
+        let text = diagrams(report);
+        if !text.is_empty() {
+            insta::assert_snapshot!(format!("diagrams-reliable-{}", report.policy.name), text);
+        }
     }
 }

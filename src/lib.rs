@@ -8,4 +8,5 @@ pub mod conform;
 pub mod design;
 pub mod expected;
 pub mod explain;
+pub mod html;
 pub mod report;

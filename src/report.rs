@@ -17,7 +17,8 @@ pub enum Timing {
     Hidden,
 }
 
-fn bounds_words(report: &CheckReport) -> String {
+/// The bounds, fault kinds and handshake a report was computed with, in words.
+pub fn bounds_words(report: &CheckReport) -> String {
     let b = &report.bounds;
     format!(
         "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}{}",

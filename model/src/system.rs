@@ -1665,6 +1665,23 @@ impl Model for CoherenceModel {
         invariants::properties()
     }
 
+    /// `Name(session, connector, slot n)`, as SPEC.md writes actions, with the names the story uses.
+    fn format_action(&self, action: &Action) -> String {
+        let mut args: Vec<String> = Vec::new();
+        args.extend(action.session().map(|s| s.to_string()));
+        args.extend(action.connector().map(|c| c.to_string()));
+        if let Action::DeliverListing { slot, .. }
+        | Action::TimeOutListing { slot, .. }
+        | Action::FailListing { slot, .. }
+        | Action::ServeLate { slot, .. }
+        | Action::PageListing { slot, .. }
+        | Action::HangListing { slot, .. } = action
+        {
+            args.push(format!("slot {slot}"));
+        }
+        format!("{}({})", action.name(), args.join(", "))
+    }
+
     /// The step as the story tells it (stateright's Explorer shows this as the step's outcome).
     fn format_step(&self, last_state: &State, action: Action) -> Option<String> {
         let next = self.step(last_state, action)?;

@@ -12,6 +12,7 @@ mod nonvacuity;
 mod parallel;
 mod pinned;
 mod props;
+mod review;
 mod rules;
 mod runner;
 mod schema;

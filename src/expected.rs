@@ -8,7 +8,7 @@
 //! [`Profile::Deep`] bounds. `coherence check` compares the first part, `coherence check --profile
 //! deep` the second, so both marks are computed, never written by hand.
 
-use coherence_model::system::Servers;
+use coherence_model::system::{Revisions, Servers};
 use coherence_model::{Bounds, CheckReport, INVARIANTS};
 use std::collections::BTreeMap;
 
@@ -43,9 +43,9 @@ impl Profile {
         }
     }
 
-    /// The profile whose bounds these are (symmetry aside), if any.
+    /// The profile whose bounds these are (symmetry, servers and revisions aside), if any.
     pub fn of(bounds: Bounds) -> Option<Profile> {
-        let plain = Bounds { symmetry: true, servers: Servers::Any, ..bounds };
+        let plain = Bounds { symmetry: true, servers: Servers::Any, revisions: Revisions::Handshake, ..bounds };
         [Profile::Default, Profile::Deep].into_iter().find(|p| p.bounds(Servers::Any) == plain)
     }
 }
@@ -53,12 +53,22 @@ impl Profile {
 /// The bounds of [`Profile::Deep`].
 pub const DEEP: Bounds = Bounds { connectors: 1, turns: 4, auth_changes: 4, faults: 3, commands: 2, ..Bounds::DEFAULT };
 
-/// The name of the table for `servers` in SPEC.md.
-pub fn table_name(servers: Servers) -> &'static str {
-    match servers {
-        Servers::Any => "verdict-table",
-        Servers::Reliable => "verdict-table-reliable",
-    }
+/// The name of the table for `servers` speaking `revisions` in SPEC.md, if it has one (none for
+/// mixed revisions).
+pub fn table_name(servers: Servers, revisions: Revisions) -> Option<&'static str> {
+    Some(match (revisions, servers) {
+        (Revisions::Handshake, Servers::Any) => "verdict-table",
+        (Revisions::Handshake, Servers::Reliable) => "verdict-table-reliable",
+        (Revisions::Stateless, Servers::Any) => "verdict-table-stateless",
+        (Revisions::Stateless, Servers::Reliable) => "verdict-table-stateless-reliable",
+        (Revisions::Mixed, _) => return None,
+    })
+}
+
+/// Whether SPEC.md records verdicts at `profile` for servers speaking `revisions`: the tables of
+/// the 2026-07-28 revision are computed at the default bounds only.
+pub fn recorded_at(profile: Profile, revisions: Revisions) -> bool {
+    profile == Profile::Default || revisions == Revisions::Handshake
 }
 
 /// One verdict.
@@ -201,11 +211,15 @@ pub struct Difference {
 pub fn compare(reports: &[CheckReport], spec: &str) -> Result<Option<Vec<Difference>>, String> {
     let Some(first) = reports.first() else { return Ok(None) };
     let Some(profile) = Profile::of(first.bounds) else { return Ok(None) };
+    let Some(name) = table_name(first.bounds.servers, first.bounds.revisions) else { return Ok(None) };
+    if !recorded_at(profile, first.bounds.revisions) {
+        return Ok(None);
+    }
     // SPEC.md's tables admit every fault kind the servers allow, and the agent handshake.
     if first.faults != coherence_model::system::Faults::admitted_by(first.bounds.servers) || !first.agent_handshake {
         return Ok(None);
     }
-    let table = parse_table(spec, table_name(first.bounds.servers))?;
+    let table = parse_table(spec, name)?;
     let mut differences = Vec::new();
     for report in reports {
         let row = table.get(report.policy.name);

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use coherence::expected::{Profile, SPEC, compare, render_table};
 use coherence::report::{self, Timing};
-use coherence_model::system::{Fault, Faults, Servers};
+use coherence_model::system::{Fault, Faults, Revisions, Servers};
 use coherence_model::{
     BROKEN_POLICIES, Bounds, CoherenceModel, HostPolicy, POLICIES, check_all, check_all_models, policy_named,
 };
@@ -421,6 +421,16 @@ enum ServersArg {
     Reliable,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RevisionsArg {
+    /// The 2025 revisions.
+    Handshake,
+    /// 2026-07-28.
+    Stateless,
+    /// Either, connector by connector.
+    Mixed,
+}
+
 /// The model a command checks: its policies, bounds and fault kinds.
 #[derive(clap::Args)]
 struct ModelArgs {
@@ -442,6 +452,11 @@ struct ModelArgs {
     /// Which servers the model admits.
     #[arg(long, value_enum, default_value = "any")]
     servers: ServersArg,
+    /// The protocol revisions the servers speak: `handshake` (2025: initialize, transport
+    /// sessions, pushed list_changed), `stateless` (2026-07-28: listen streams, TTLs), or `mixed`
+    /// (each connector either).
+    #[arg(long, value_enum, default_value = "handshake")]
+    revisions: RevisionsArg,
     /// Connectors on the account (1-4).
     #[arg(long)]
     connectors: Option<u8>,
@@ -1138,7 +1153,12 @@ fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
         ServersArg::Any => Servers::Any,
         ServersArg::Reliable => Servers::Reliable,
     };
-    let base = args.profile.bounds(servers);
+    let revisions = match args.revisions {
+        RevisionsArg::Handshake => Revisions::Handshake,
+        RevisionsArg::Stateless => Revisions::Stateless,
+        RevisionsArg::Mixed => Revisions::Mixed,
+    };
+    let base = Bounds { revisions, ..args.profile.bounds(servers) };
     let bounds = Bounds {
         connectors: args.connectors.unwrap_or(base.connectors),
         sessions: args.sessions.unwrap_or(base.sessions),
@@ -1148,6 +1168,7 @@ fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
         commands: args.commands.unwrap_or(base.commands),
         symmetry: !args.no_symmetry,
         servers,
+        revisions,
     };
     bounds.validate().context("impossible bounds")?;
     let mut faults = Faults::admitted_by(servers);
@@ -1216,6 +1237,7 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         None => SPEC.to_owned(),
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     };
+    let threads = usize::from(args.threads);
     if args.write_table {
         if args.model.host_design.is_some() {
             bail!("--write-table writes SPEC.md's table of the built-in policies: drop --host-design");
@@ -1225,8 +1247,18 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
                 "--write-table writes SPEC.md's table, which admits the default fault kinds and the agent handshake: drop --with-fault, --without-fault and --no-agent-handshake"
             );
         }
-        let default = check_all(&policies, Profile::Default.bounds(servers), usize::from(args.threads));
-        let deep = check_all(&policies, Profile::Deep.bounds(servers), usize::from(args.threads));
+        let revisions = bounds.revisions;
+        if revisions == Revisions::Mixed {
+            bail!("--write-table: SPEC.md has no table for mixed revisions; give --revisions handshake or stateless");
+        }
+        let at = |profile: Profile| check_all(&policies, Bounds { revisions, ..profile.bounds(servers) }, threads);
+        let default = at(Profile::Default);
+        // The 2026-07-28 tables record the default bounds alone: no deep marks.
+        let deep = if coherence::expected::recorded_at(Profile::Deep, revisions) {
+            at(Profile::Deep)
+        } else {
+            default.clone()
+        };
         print!("{}", render_table(&default, &deep));
         return Ok(ExitCode::SUCCESS);
     }

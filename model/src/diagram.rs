@@ -282,6 +282,15 @@ fn step(d: &mut Diagram, model: &CoherenceModel, before: &State, action: Action,
             d.reply(connector, session, format!("tools/list reply: {what}"));
         }
         Action::DeliverAccount { session } => d.reply("Web", session, "the account read"),
+        Action::ExpireTtl { session, connector } => {
+            d.note(session, session, NoteKind::Plain, format!("{connector}'s TTL runs out: the list is stale"))
+        }
+        Action::LoseNotificationStream { session, connector } if before.connector(connector).stateless() => {
+            d.note(connector, session, NoteKind::Plain, "fault: the listen stream ends");
+            if after.link(session, connector).listening {
+                d.message(session, connector, "subscriptions/listen (again)");
+            }
+        }
         Action::TimeOutListing { session, connector, .. } => {
             d.note(session, session, NoteKind::Plain, format!("gives up {connector}'s hung tools/list"))
         }
@@ -338,12 +347,24 @@ pub fn path(model: &CoherenceModel, init: &State, steps: &[(Action, State)], bro
         items: Vec::new(),
     };
     for c in model.bounds.connector_ids() {
-        let notify = match init.connector(c).notify {
-            Notify::Advertised => "sends list_changed",
-            Notify::Unadvertised => "sends list_changed, undeclared",
-            Notify::Silent => "silent",
+        let server = init.connector(c);
+        let label = match (server.stateless(), server.notify) {
+            (false, Notify::Advertised) => "sends list_changed",
+            (false, Notify::Unadvertised) => "sends list_changed, undeclared",
+            (false, Notify::Silent) => "silent",
+            (true, Notify::Silent) => "2026-07-28, silent",
+            (true, _) => "2026-07-28, notifies listeners",
         };
-        d.participants.push(Participant { id: c.to_string(), label: format!("{c} server ({notify})"), actor: false });
+        let ttl = match (server.stateless(), server.ttl) {
+            (false, _) => "",
+            (true, Ttl::Long) => ", long TTL",
+            (true, Ttl::Zero) => ", TTL 0",
+        };
+        d.participants.push(Participant {
+            id: c.to_string(),
+            label: format!("{c} server ({label}{ttl})"),
+            actor: false,
+        });
     }
     for s in model.bounds.session_ids() {
         d.participants.push(Participant { id: s.to_string(), label: format!("{s} (host)"), actor: false });
@@ -351,6 +372,9 @@ pub fn path(model: &CoherenceModel, init: &State, steps: &[(Action, State)], bro
     d.participants.push(Participant { id: "Model".into(), label: "agent (model)".into(), actor: false });
     for s in model.bounds.session_ids() {
         d.note(s, s, NoteKind::Plain, format!("starts offering {}", offers(model, init, s)));
+        for c in model.bounds.connector_ids().filter(|&c| init.link(s, c).listening) {
+            d.message(s, c, "subscriptions/listen (toolsListChanged)");
+        }
     }
     let mut before = init;
     for (i, (action, after)) in steps.iter().enumerate() {

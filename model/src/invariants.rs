@@ -872,6 +872,13 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
             if link.refetch_queued && link.fetch_count() == 0 {
                 return Some(format!("{s} queued a refetch of {c} with nothing in flight"));
             }
+            let stateless = state.connector(c).stateless();
+            if !stateless && (link.listening || link.fresh) {
+                return Some(format!("{s} listens to, or holds a TTL of, {c}, a 2025-era server"));
+            }
+            if stateless && (link.transport_lost || (!link.listening && link.notifications > 0)) {
+                return Some(format!("{s} lost a transport session of {c}, or heard it without listening"));
+            }
             for fetch in link.fetches.iter().flatten() {
                 if let Reply::Listed { version, .. } = fetch.reply
                     && version > server

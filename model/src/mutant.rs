@@ -255,6 +255,7 @@ const CLASSIFYING: crate::Bounds = crate::Bounds {
     commands: 1,
     symmetry: false,
     servers: crate::system::Servers::Any,
+    revisions: crate::system::Revisions::Handshake,
 };
 
 /// Where a mutant's host first decides otherwise than the unmutated one.

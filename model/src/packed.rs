@@ -82,6 +82,17 @@ fn notify_code(n: Notify) -> u64 {
 fn notify_of(v: u64) -> Notify {
     [Notify::Advertised, Notify::Unadvertised, Notify::Silent][v as usize]
 }
+/// A connector's revision and TTL in 2 bits (a handshake server has no TTL).
+fn era_code(revision: Revision, ttl: Ttl) -> u64 {
+    match (revision, ttl) {
+        (Revision::Handshake, _) => 0,
+        (Revision::Stateless, Ttl::Zero) => 1,
+        (Revision::Stateless, Ttl::Long) => 2,
+    }
+}
+fn era_of(v: u64) -> (Revision, Ttl) {
+    [(Revision::Handshake, Ttl::Zero), (Revision::Stateless, Ttl::Zero), (Revision::Stateless, Ttl::Long)][v as usize]
+}
 /// Bits of a tool-list version: it grows at every auth change (a silent token refresh is one), so
 /// up to [`crate::system::BUDGET_MAX`]; one bit to spare.
 const VERSION_BITS: u32 = 4;
@@ -279,6 +290,8 @@ fn put_link(w: &mut Writer, l: &Link) {
     w.flag(l.failed);
     put_entry(w, l.newest);
     w.flag(l.lazy);
+    w.flag(l.listening);
+    w.flag(l.fresh);
 }
 fn take_link(r: &mut Reader) -> Link {
     let entry = take_entry(r);
@@ -301,6 +314,8 @@ fn take_link(r: &mut Reader) -> Link {
         failed: r.flag(),
         newest: take_entry(r),
         lazy: r.flag(),
+        listening: r.flag(),
+        fresh: r.flag(),
     }
 }
 
@@ -493,6 +508,7 @@ fn put_head(w: &mut Writer, state: &State, rn: &Renaming) {
         w.put(u64::from(c.version), VERSION_BITS);
         w.put(notify_code(c.notify), 2);
         w.flag(c.announced);
+        w.put(era_code(c.revision, c.ttl), 2);
     }
     let spent = state.spent;
     for budget in [spent.turns, spent.auth_changes, spent.faults, spent.commands] {
@@ -511,7 +527,10 @@ pub fn unpack(words: &[u64]) -> State {
             version: r.take(VERSION_BITS) as u8,
             notify: notify_of(r.take(2)),
             announced: r.flag(),
+            revision: Revision::Handshake,
+            ttl: Ttl::Zero,
         };
+        (c.revision, c.ttl) = era_of(r.take(2));
     }
     state.spent = Spent {
         turns: r.take(3) as u8,

@@ -84,6 +84,33 @@ pub enum Catalogue {
     PerTurn,
 }
 
+/// Whether the host opens a `subscriptions/listen` stream to a 2026-07-28 server (the only way
+/// such a server tells it of a change).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Listen {
+    /// Never: it hears of no change.
+    #[default]
+    Never,
+    /// Once, when the session starts; a stream that ends stays closed.
+    Open,
+    /// When the session starts, and again whenever the stream ends, re-listing then (what was
+    /// sent while it was down is gone).
+    Reopen,
+}
+
+/// What the host makes of a 2026-07-28 `tools/list` result's TTL (`ttlMs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TtlUse {
+    /// Nothing: a cached list is used for as long as the host's other choices keep it.
+    #[default]
+    Ignore,
+    /// A stale list (TTL zero, or expired) is fetched again at the next turn's start, and the
+    /// turn held until it arrives; a fresh one is used as it is.
+    Honour,
+}
+
 /// The commands a host gives its user (SPEC.md §5.3). A host without one is never asked to run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -172,6 +199,12 @@ pub struct HostPolicy {
     pub relist_on_handshake: bool,
     /// The commands the host has.
     pub commands: Commands,
+    /// Listen streams to 2026-07-28 servers (absent from a design file: `never`).
+    #[serde(default)]
+    pub listen: Listen,
+    /// The TTLs of 2026-07-28 results (absent from a design file: `ignore`).
+    #[serde(default)]
+    pub ttl: TtlUse,
 }
 
 /// A host design file (`coherence check --host-design`): one or more policies, each with every
@@ -227,6 +260,8 @@ const BASE: HostPolicy = HostPolicy {
     follow_cursor: true,
     relist_on_handshake: false,
     commands: Commands::ALL,
+    listen: Listen::Never,
+    ttl: TtlUse::Ignore,
 };
 
 /// What the agent frameworks and SDK client groups of SPEC.md §5.2 share: no notices, no `/mcp`,
@@ -245,7 +280,8 @@ pub const RECOMMENDED: HostPolicy = HostPolicy {
     name: "recommended",
     summary: "read the account at every turn and re-list where it differs (all, if the read fails), re-list on \
               any list_changed, one request in flight, hold the turn while refreshing, time out hung requests, \
-              notices on every failure, stubs refresh then guide, /mcp refreshes",
+              notices on every failure, stubs refresh then guide, /mcp refreshes; to 2026-07-28 servers, keep a \
+              listen stream open (reopen and re-list when it ends) and re-list a stale list at a turn's start",
     broken: false,
     on_list_changed: OnListChanged::Relist,
     fetch_mode: FetchMode::SingleFlight,
@@ -270,6 +306,8 @@ pub const RECOMMENDED: HostPolicy = HostPolicy {
     follow_cursor: true,
     relist_on_handshake: true,
     commands: Commands::ALL,
+    listen: Listen::Reopen,
+    ttl: TtlUse::Honour,
 };
 
 /// The policy SPEC.md recommends for a generic MCP host of third-party servers: `recommended`
@@ -372,6 +410,25 @@ pub const POLICIES: &[HostPolicy] = &[
                   time); a lost transport session reconnects and lists",
         reinitialise_on_lost_session: true,
         ..FRAMEWORK
+    },
+    HostPolicy {
+        name: "ttl-only",
+        summary: "as session-start-only, but a 2026-07-28 list is fetched again at a turn's start once its TTL \
+                  has expired (hung requests time out); no listen stream",
+        ttl: TtlUse::Honour,
+        request_timeout: true,
+        ..BASE
+    },
+    HostPolicy {
+        name: "ttl-and-listen",
+        summary: "to 2026-07-28 servers, a listen stream kept open (reopened, with a re-list, when it ends), \
+                  re-list on any list_changed, and a stale list fetched again at a turn's start (hung requests \
+                  time out)",
+        on_list_changed: OnListChanged::Relist,
+        request_timeout: true,
+        listen: Listen::Reopen,
+        ttl: TtlUse::Honour,
+        ..BASE
     },
     HostPolicy {
         name: "cache-until-invalidated",

@@ -164,6 +164,36 @@ pub enum Notify {
     Silent,
 }
 
+/// The MCP protocol revision a connector's server speaks with the host (SPEC.md §2.2).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Revision {
+    /// The 2025 revisions: an `initialize` handshake, a transport session that can end in 404,
+    /// and `list_changed` pushed to every session.
+    #[default]
+    Handshake,
+    /// 2026-07-28: stateless (no handshake, no transport session); `list_changed` only on a
+    /// `subscriptions/listen` stream the host opened; `tools/list` results carry a TTL.
+    Stateless,
+}
+
+/// How long a stateless server's `tools/list` result may be considered fresh (`ttlMs`),
+/// abstracted: zero (or absent) is stale at once; long is fresh until the TTL expires, which the
+/// model lets happen at any point between turns.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Ttl {
+    /// `ttlMs` 0 or absent: every use re-fetches.
+    #[default]
+    Zero,
+    /// A TTL longer than a turn.
+    Long,
+}
+
 /// The shape of a connector's tool list: the part of it that matters to the invariants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -192,6 +222,23 @@ pub struct Connector {
     /// `NotifyBeforeUpdate`): the next change of its list sends none.
     #[serde(default)]
     pub announced: bool,
+    /// The protocol revision it speaks.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub revision: Revision,
+    /// The TTL of its `tools/list` results (2026-07-28 only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub ttl: Ttl,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+impl Connector {
+    /// It speaks 2026-07-28.
+    pub fn stateless(&self) -> bool {
+        self.revision == Revision::Stateless
+    }
 }
 
 impl Connector {
@@ -332,6 +379,12 @@ pub struct Link {
     /// The host holds no catalogue for this connector: it fetches the list afresh at the next
     /// offer (SPEC.md §2.3; the designs of §5.2). `entry` is then `None`.
     pub lazy: bool,
+    /// A `subscriptions/listen` stream asking for `toolsListChanged` is open (2026-07-28 only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub listening: bool,
+    /// The entry came from a result whose TTL has not expired (2026-07-28 only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fresh: bool,
 }
 
 impl Link {

@@ -48,6 +48,20 @@ fn notify_words(notify: Notify) -> &'static str {
     }
 }
 
+fn stateless_notify_words(notify: Notify) -> &'static str {
+    match notify {
+        Notify::Silent => "acknowledges a listen stream without toolsListChanged and never notifies",
+        _ => "notifies every listen stream that asks",
+    }
+}
+
+fn ttl_words(ttl: Ttl) -> &'static str {
+    match ttl {
+        Ttl::Zero => "its lists stale at once (ttlMs 0)",
+        Ttl::Long => "its lists fresh for a long TTL",
+    }
+}
+
 fn failure_words(failure: ListFailure) -> &'static str {
     match failure {
         ListFailure::Unauthorized => "401 Unauthorized",
@@ -81,7 +95,22 @@ pub fn initial_words(model: &CoherenceModel, state: &State) -> String {
         .connector_ids()
         .map(|c| {
             let k = state.connector(c);
-            format!("{c} is {} (its server {})", auth_words(k.auth), notify_words(k.notify))
+            if !k.stateless() {
+                return format!("{c} is {} (its server {})", auth_words(k.auth), notify_words(k.notify));
+            }
+            let listeners: Vec<&str> =
+                model.bounds.session_ids().filter(|&s| state.link(s, c).listening).map(SessionId::name).collect();
+            let listen = if listeners.is_empty() {
+                "no session listens".to_owned()
+            } else {
+                format!("{} listens", listeners.join(" and "))
+            };
+            format!(
+                "{c} is {} (its server speaks 2026-07-28, {}, {}; {listen})",
+                auth_words(k.auth),
+                stateless_notify_words(k.notify),
+                ttl_words(k.ttl)
+            )
         })
         .collect();
     let sessions: Vec<String> =
@@ -170,8 +199,18 @@ pub fn step_words_with(
                 Action::WebRevoke { .. } => format!("Access to {connector} is revoked"),
                 _ => format!("{connector}'s token expires"),
             };
+            let listeners: Vec<&str> = model
+                .bounds
+                .session_ids()
+                .filter(|&s| before.link(s, connector).listening)
+                .map(SessionId::name)
+                .collect();
             let notified = if k.notify == Notify::Silent {
                 format!("{connector} sends no list_changed")
+            } else if k.stateless() && listeners.is_empty() {
+                format!("{connector} sends no list_changed: no session listens")
+            } else if k.stateless() && !before.connector(connector).announced {
+                format!("{connector} sends list_changed on the listen stream of {}", listeners.join(" and "))
             } else if before.connector(connector).announced {
                 format!("{connector} sends no list_changed: it sent one before the change")
             } else {
@@ -291,11 +330,30 @@ pub fn step_words_with(
         Action::DuplicateNotification { session, connector } => {
             format!("Fault: {connector}'s list_changed to {session} is duplicated.")
         }
+        Action::LoseNotificationStream { session, connector } if before.connector(connector).stateless() => {
+            let lost = before.link(session, connector).notifications;
+            let reopened = if after.link(session, connector).listening {
+                format!("{session} listens again{}", reaction(session).replacen(&format!("; {session}"), " and", 1))
+            } else {
+                format!("{session} does not listen again")
+            };
+            let gone = match lost {
+                0 => "nothing was on it".to_owned(),
+                1 => "the list_changed on it is gone".to_owned(),
+                n => format!("the {n} list_changed on it are gone"),
+            };
+            format!(
+                "Fault: {connector}'s listen stream to {session} ends (the server closes it, or the connection fails); {gone}; {reopened}."
+            )
+        }
         Action::LoseNotificationStream { session, connector } => {
             let lost = before.link(session, connector).notifications;
             format!(
                 "Fault: {connector}'s notification stream to {session} drops: its {lost} undelivered list_changed are lost."
             )
+        }
+        Action::ExpireTtl { session, connector } => {
+            format!("Time passes: the TTL of {session}'s {connector} list runs out; it is stale now.")
         }
         Action::NotifyBeforeUpdate { connector } => format!(
             "Fault: {connector}'s server sends list_changed to every session before its list changes: it still lists {} (v{}), and will not notify the change when it comes.",
@@ -342,9 +400,11 @@ pub fn step_words_with(
                 k.version,
                 if k.notify == Notify::Silent {
                     "; it sends no list_changed".to_owned()
+                } else if k.stateless() && !before.link(session, connector).listening {
+                    format!("; it sends no list_changed to {session}, which does not listen")
                 } else if before.connector(connector).announced {
                     "; it sends no list_changed (it sent one before the change)".to_owned()
-                } else if model.notifies_caller_first(before, connector) {
+                } else if model.notifies_caller_first(before, session, connector) {
                     format!("; {connector} sends list_changed to every session, to {session} before the result")
                 } else {
                     format!("; {connector} sends list_changed to every session, after the result")

@@ -165,8 +165,10 @@ mod packed_tests {
     /// abort names a connector, which only some policies reach).
     #[test]
     fn packing_a_renaming_is_renaming_then_packing() {
-        for policy in POLICIES.iter().chain(BROKEN_POLICIES) {
-            let model = CoherenceModel::new(*policy, Bounds { connectors: 3, sessions: 2, ..Bounds::DEFAULT });
+        let base = Bounds { connectors: 3, sessions: 2, ..Bounds::DEFAULT };
+        let both = Bounds { revisions: crate::system::Revisions::Stateless, ..base };
+        for (policy, bounds) in POLICIES.iter().chain(BROKEN_POLICIES).flat_map(|p| [(p, base), (p, both)]) {
+            let model = CoherenceModel::new(*policy, bounds);
             let mut state = model.initial_states()[5];
             let mut actions = Vec::new();
             let mut seed = 12345u64;
@@ -197,6 +199,7 @@ mod packed_tests {
 #[cfg(test)]
 mod commutation_tests {
     use super::*;
+    use crate::system::{Revisions, Servers};
     use crate::{Action, BROKEN_POLICIES, Bounds, CoherenceModel, POLICIES};
     use std::collections::BTreeSet;
 
@@ -222,8 +225,13 @@ mod commutation_tests {
     #[test]
     fn renaming_commutes_with_every_step() {
         let (cps, sps) = (permutations(3), permutations(2));
-        for policy in POLICIES.iter().chain(BROKEN_POLICIES) {
-            let model = CoherenceModel::new(*policy, Bounds { connectors: 3, sessions: 2, ..Bounds::DEFAULT });
+        let base = Bounds { connectors: 3, sessions: 2, ..Bounds::DEFAULT };
+        let both = Bounds { revisions: Revisions::Stateless, ..base };
+        let reliable = Bounds { servers: Servers::Reliable, ..both };
+        for (policy, bounds) in
+            POLICIES.iter().chain(BROKEN_POLICIES).flat_map(|p| [(p, base), (p, both), (p, reliable)])
+        {
+            let model = CoherenceModel::new(*policy, bounds);
             let inits = model.initial_states();
             let mut state = inits[0];
             let mut seed = 0x5eed_u64;

@@ -2,7 +2,9 @@
 
 use crate::invariants;
 use crate::mutant::{Mutant, Operator, Site};
-use crate::policy::{Catalogue, FetchMode, HostPolicy, OnListChanged, OnReadFailure, OnTurn, OnUnknownTool};
+use crate::policy::{
+    Catalogue, FetchMode, HostPolicy, Listen, OnListChanged, OnReadFailure, OnTurn, OnUnknownTool, TtlUse,
+};
 use crate::state::*;
 use serde::{Deserialize, Serialize};
 use stateright::{Model, Property};
@@ -31,6 +33,38 @@ pub struct Bounds {
     /// The servers and network the model admits.
     #[serde(default)]
     pub servers: Servers,
+    /// The protocol revisions the connectors' servers speak.
+    #[serde(default, skip_serializing_if = "Revisions::is_handshake")]
+    pub revisions: Revisions,
+}
+
+/// The protocol revisions the model's servers speak (SPEC.md §4): every connector chooses among
+/// them in the initial states.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Revisions {
+    /// The 2025 revisions only (`initialize`, transport sessions, pushed `list_changed`).
+    #[default]
+    Handshake,
+    /// 2026-07-28 only: stateless servers, listen streams, TTLs.
+    Stateless,
+    /// Either, connector by connector: a host that talks to servers of both eras at once.
+    Mixed,
+}
+
+impl Revisions {
+    fn is_handshake(&self) -> bool {
+        *self == Revisions::Handshake
+    }
+
+    /// The revisions a connector may speak.
+    pub fn each(self) -> &'static [Revision] {
+        match self {
+            Revisions::Handshake => &[Revision::Handshake],
+            Revisions::Stateless => &[Revision::Stateless],
+            Revisions::Mixed => &[Revision::Handshake, Revision::Stateless],
+        }
+    }
 }
 
 /// The servers and network the model admits (SPEC.md §4, §7.2).
@@ -80,6 +114,7 @@ impl Bounds {
         commands: 1,
         symmetry: true,
         servers: Servers::Any,
+        revisions: Revisions::Handshake,
     };
 
     /// `connectors` and `sessions` with every budget at its largest ([`BUDGET_MAX`]), any
@@ -94,6 +129,7 @@ impl Bounds {
             commands: BUDGET_MAX,
             symmetry: false,
             servers: Servers::Any,
+            revisions: Revisions::Handshake,
         }
     }
 
@@ -168,6 +204,14 @@ pub enum Action {
     DeliverAccount {
         /// Where.
         session: SessionId,
+    },
+    /// The TTL of the list a session holds for a 2026-07-28 connector runs out: the list is
+    /// stale from now on.
+    ExpireTtl {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
     },
     /// The host's timeout for a `tools/list` request that never returns expires; the host gives
     /// the request up as a transport failure.
@@ -338,6 +382,7 @@ impl Action {
             Action::DeliverNotification { .. } => "DeliverNotification",
             Action::DeliverListing { .. } => "DeliverListing",
             Action::DeliverAccount { .. } => "DeliverAccount",
+            Action::ExpireTtl { .. } => "ExpireTtl",
             Action::TimeOutListing { .. } => "TimeOutListing",
             Action::LoseNotification { .. } => "LoseNotification",
             Action::DuplicateNotification { .. } => "DuplicateNotification",
@@ -364,13 +409,14 @@ impl Action {
     }
 
     /// Every action name, in SPEC.md order.
-    pub const NAMES: [&'static str; 28] = [
+    pub const NAMES: [&'static str; 29] = [
         "WebAuthenticate",
         "WebRevoke",
         "TokenExpire",
         "DeliverNotification",
         "DeliverListing",
         "DeliverAccount",
+        "ExpireTtl",
         "TimeOutListing",
         "LoseNotification",
         "DuplicateNotification",
@@ -406,6 +452,7 @@ impl Action {
             Action::DeliverNotification { session, .. }
             | Action::DeliverListing { session, .. }
             | Action::DeliverAccount { session }
+            | Action::ExpireTtl { session, .. }
             | Action::TimeOutListing { session, .. }
             | Action::LoseNotification { session, .. }
             | Action::DuplicateNotification { session, .. }
@@ -473,6 +520,7 @@ impl Action {
             | Action::TokenExpire { connector }
             | Action::DeliverNotification { connector, .. }
             | Action::DeliverListing { connector, .. }
+            | Action::ExpireTtl { connector, .. }
             | Action::TimeOutListing { connector, .. }
             | Action::LoseNotification { connector, .. }
             | Action::DuplicateNotification { connector, .. }
@@ -708,16 +756,28 @@ impl CoherenceModel {
     /// length: servers that declare and send `list_changed` come first, because a story in which
     /// the host was told and did nothing says more than one in which nobody could have known.
     pub fn initial_states(&self) -> Vec<State> {
-        let choices: Vec<Connector> = [Auth::Unauthenticated, Auth::Authenticated]
-            .into_iter()
-            .flat_map(|auth| {
-                let notify: &[Notify] = match self.bounds.servers {
-                    Servers::Any => &[Notify::Advertised, Notify::Unadvertised, Notify::Silent],
-                    Servers::Reliable => &[Notify::Advertised],
+        let mut choices: Vec<Connector> = Vec::new();
+        for &revision in self.bounds.revisions.each() {
+            for auth in [Auth::Unauthenticated, Auth::Authenticated] {
+                // A stateless server has no capability to leave undeclared: it honours a listen
+                // filter (and notifies on the stream) or acknowledges it without `toolsListChanged`.
+                let notify: &[Notify] = match (self.bounds.servers, revision) {
+                    (Servers::Reliable, _) => &[Notify::Advertised],
+                    (Servers::Any, Revision::Handshake) => &[Notify::Advertised, Notify::Unadvertised, Notify::Silent],
+                    (Servers::Any, Revision::Stateless) => &[Notify::Advertised, Notify::Silent],
                 };
-                notify.iter().map(move |&notify| Connector { auth, version: 0, notify, announced: false })
-            })
-            .collect();
+                // A long TTL first: the story of a host that trusts it says more.
+                let ttls: &[Ttl] = match revision {
+                    Revision::Handshake => &[Ttl::Zero],
+                    Revision::Stateless => &[Ttl::Long, Ttl::Zero],
+                };
+                for &notify in notify {
+                    for &ttl in ttls {
+                        choices.push(Connector { auth, version: 0, notify, announced: false, revision, ttl });
+                    }
+                }
+            }
+        }
         let n = usize::from(self.bounds.connectors);
         let mut states = Vec::new();
         let mut pick = vec![0usize; n];
@@ -762,7 +822,9 @@ impl CoherenceModel {
             } else {
                 link.entry = Some(built);
                 link.newest = Some(built);
+                link.fresh = connector.stateless() && connector.ttl == Ttl::Long;
             }
+            link.listening = connector.stateless() && self.policy.listen != Listen::Never;
         }
     }
 
@@ -788,6 +850,11 @@ impl CoherenceModel {
                 let link = state.link(session, connector);
                 if link.notifications > 0 {
                     actions.push(Action::DeliverNotification { session, connector });
+                }
+                // Time passes: a TTL runs out. Taken between turns (a TTL is long against a turn)
+                // and with nothing in flight on the link.
+                if link.fresh && state.session(session).turn.is_none() && link.fetch_count() == 0 {
+                    actions.push(Action::ExpireTtl { session, connector });
                 }
                 for (slot, fetch) in link.fetches.iter().enumerate() {
                     let slot = slot as u8;
@@ -892,9 +959,14 @@ impl CoherenceModel {
                         push(Action::DuplicateNotification { session, connector });
                     }
                     // One lost notification of one is `LoseNotification`; a stream loses them all.
-                    if link.notifications > 1 {
+                    if link.notifications > 1 && !state.connector(connector).stateless() {
                         push(Action::LoseNotificationStream { session, connector });
                     }
+                }
+                // A 2026-07-28 listen stream ends (the server closes it, or the connection
+                // fails), whether or not a notification is on it.
+                if link.listening {
+                    push(Action::LoseNotificationStream { session, connector });
                 }
                 for (slot, fetch) in link.fetches.iter().enumerate() {
                     if let Some(Fetch { reply: Reply::Listed { listing, .. }, .. }) = fetch {
@@ -919,7 +991,8 @@ impl CoherenceModel {
                         push(Action::ServeLate { session, connector, slot: slot as u8 });
                     }
                 }
-                if !link.transport_lost {
+                // A stateless server has no transport session to lose.
+                if !link.transport_lost && !state.connector(connector).stateless() {
                     push(Action::LoseTransportSession { session, connector });
                 }
             }
@@ -1026,7 +1099,27 @@ impl CoherenceModel {
                 Self::fault(&mut next, session, connector).notifications += 1;
             }
             Action::LoseNotificationStream { session, connector } => {
-                Self::fault(&mut next, session, connector).notifications = 0;
+                let stateless = state.connector(connector).stateless();
+                let link = Self::fault(&mut next, session, connector);
+                link.notifications = 0;
+                if stateless {
+                    // The host sees its listen request end: a reason to refresh, for what was sent
+                    // while nobody listened is gone.
+                    link.listening = false;
+                    link.triggered = true;
+                    link.due = true;
+                    if p.listen == Listen::Reopen {
+                        next.link_mut(session, connector).listening = true;
+                        self.request_listing(&mut next, session, connector);
+                    }
+                }
+            }
+            Action::ExpireTtl { session, connector } => {
+                // No sign of a change (INV-7's `triggered`), but the list may no longer be
+                // trusted: a host that can re-list before its next use must (INV-10).
+                let link = next.link_mut(session, connector);
+                link.fresh = false;
+                link.due = true;
             }
             Action::NotifyBeforeUpdate { connector } => {
                 next.spent.faults += 1;
@@ -1083,10 +1176,23 @@ impl CoherenceModel {
                     Availability::Absent
                 };
                 let reads = self.decides(Site::ReadAtTurn, p.reads_account());
+                // A host that honours TTLs fetches every stale 2026-07-28 list before the offer.
+                let stale: Vec<ConnectorId> = self
+                    .bounds
+                    .connector_ids()
+                    .filter(|&c| {
+                        let link = state.link(session, c);
+                        p.ttl == TtlUse::Honour && state.connector(c).stateless() && !link.lazy && !link.fresh
+                    })
+                    .collect();
+                let held = reads || !stale.is_empty();
                 next.sessions[session.index()].turn =
-                    Some(Turn { connector, held: reads, retried: false, availability, unsignalled: false });
+                    Some(Turn { connector, held, retried: false, availability, unsignalled: false });
                 if reads {
                     next.sessions[session.index()].read = Some(AccountRead::of(state));
+                }
+                for c in stale {
+                    self.request_listing(&mut next, session, c);
                 }
                 self.fetch_for_offer(&mut next, session);
             }
@@ -1112,6 +1218,7 @@ impl CoherenceModel {
                     let link = next.link_mut(session, connector);
                     let following = link.notice.map(|n| n.recovery) == Some(Recovery::Restart);
                     *link = Link { following, triggered: true, due: true, ..Link::default() };
+                    link.listening = state.connector(connector).stateless() && p.listen != Listen::Never;
                     if p.catalogue == Catalogue::PerTurn {
                         link.lazy = true;
                     } else {
@@ -1146,7 +1253,7 @@ impl CoherenceModel {
                 next.spent.auth_changes += 1;
                 let following =
                     state.link(session, connector).notice.map(|n| n.recovery) == Some(Recovery::Authenticate);
-                let notified_first = self.notifies_caller_first(state, connector);
+                let notified_first = self.notifies_caller_first(state, session, connector);
                 self.change_auth(&mut next, connector, Auth::Authenticated);
                 next.link_mut(session, connector).following = following;
                 // The agent did it in this turn, so the turn has been told (INV-13 judges its
@@ -1213,10 +1320,13 @@ impl CoherenceModel {
     /// served after the change, a failed call): a turn about it is judged again.
     /// Whether `connector`'s server, changing its list because the agent completed its handshake
     /// in `state`, sends that session the `list_changed` before the call's result: a server that
-    /// notifies this change at all does, unless the model admits `NotifyAfterResult`.
-    pub fn notifies_caller_first(&self, state: &State, connector: ConnectorId) -> bool {
+    /// notifies this change at all (to this session: a 2026-07-28 server, only if it listens)
+    /// does, unless the model admits `NotifyAfterResult`.
+    pub fn notifies_caller_first(&self, state: &State, session: SessionId, connector: ConnectorId) -> bool {
         let server = state.connector(connector);
-        server.notify != Notify::Silent && !server.announced && !self.faults.contains(Fault::NotifyAfterResult)
+        // A 2026-07-28 server notifies only a session that listens.
+        let heard = !server.stateless() || state.link(session, connector).listening;
+        heard && server.notify != Notify::Silent && !server.announced && !self.faults.contains(Fault::NotifyAfterResult)
     }
 
     /// A pending `list_changed` of the link arrives: a reason to refresh, evidence and a signal;
@@ -1264,9 +1374,13 @@ impl CoherenceModel {
         if state.connector(connector).notify == Notify::Silent {
             return;
         }
+        let stateless = state.connector(connector).stateless();
         for session in self.bounds.session_ids() {
             let link = state.link_mut(session, connector);
-            link.notifications = (link.notifications + 1).min(NOTIFICATIONS_PENDING_MAX);
+            // A 2026-07-28 server notifies only a listen stream that is open.
+            if !stateless || link.listening {
+                link.notifications = (link.notifications + 1).min(NOTIFICATIONS_PENDING_MAX);
+            }
         }
     }
 
@@ -1365,10 +1479,12 @@ impl CoherenceModel {
                     wrong.entry = Some(reply);
                     wrong.lazy = false;
                 } else if applied {
+                    let long = state.connector(connector).stateless() && state.connector(connector).ttl == Ttl::Long;
                     let link = state.link_mut(session, connector);
                     let before = link.offered();
                     link.entry = Some(reply);
                     link.lazy = false;
+                    link.fresh = long;
                     let older = (slot + self.off_by(Site::MarkSuperseded)).min(link.fetches.len());
                     for older in link.fetches[..older].iter_mut().flatten() {
                         older.superseded = true;

@@ -454,6 +454,8 @@ impl Engine<'_> {
             | Action::ServeLate { .. }
             | Action::PageListing { .. }
             | Action::FailAccountRead { .. } => return None,
+            // Fixtures hold 2025-era connectors only (`Fixture::validate`): no TTL runs out.
+            Action::ExpireTtl { .. } => return None,
             Action::DeliverNotification { session, connector } => Input::Notification { session, connector },
             Action::DeliverListing { session, connector, slot } => {
                 let fetch = self.state.link(session, connector).fetches[usize::from(slot)].expect("enabled");
@@ -531,7 +533,7 @@ impl Engine<'_> {
                 Input::CompleteAuthentication {
                     session,
                     connector,
-                    list_changed_first: self.model.notifies_caller_first(&self.state, connector),
+                    list_changed_first: self.model.notifies_caller_first(&self.state, session, connector),
                 }
             }
         })

@@ -245,6 +245,13 @@ impl Fixture {
     fn validate(&self) -> Result<(), String> {
         self.bounds.validate().map_err(|e| format!("bounds: {e}"))?;
         self.provenance.bounds.validate().map_err(|e| format!("provenance bounds: {e}"))?;
+        let handshake = coherence_model::system::Revisions::Handshake;
+        if self.bounds.revisions != handshake || self.provenance.bounds.revisions != handshake {
+            return Err(
+                "bounds: revisions must be `handshake`: fixtures of the 2026-07-28 revision are not replayed yet"
+                    .to_owned(),
+            );
+        }
         if self.connectors.len() != usize::from(self.bounds.connectors) {
             return Err(format!("{} connectors listed, bounds say {}", self.connectors.len(), self.bounds.connectors));
         }

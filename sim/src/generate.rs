@@ -209,6 +209,8 @@ fn swarm_bounds(rng: &mut ChaCha8Rng) -> Bounds {
         } else {
             coherence_model::system::Servers::Any
         },
+        // Fixtures speak the 2025 revisions (the adapter protocol has no listen stream or TTL).
+        revisions: coherence_model::system::Revisions::Handshake,
     }
 }
 

@@ -156,6 +156,7 @@ pub fn action_arguments(action: &Action) -> Vec<String> {
         | A::LoseNotification { session, connector }
         | A::DuplicateNotification { session, connector }
         | A::LoseNotificationStream { session, connector }
+        | A::ExpireTtl { session, connector }
         | A::LoseTransportSession { session, connector }
         | A::UserAsk { session, connector }
         | A::UserAuthenticate { session, connector } => vec![session.name().to_owned(), connector.name().to_owned()],
@@ -290,6 +291,7 @@ impl Scenario {
             commands: count(|a| matches!(a, Action::UserMcp { .. } | Action::UserRestart { .. })),
             symmetry: false,
             servers: self.servers,
+            revisions: coherence_model::system::Revisions::Handshake,
         }
     }
 

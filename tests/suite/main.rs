@@ -56,6 +56,25 @@ pub fn reliable_reports() -> &'static [CheckReport] {
     REPORTS.get_or_init(|| check_all(POLICIES, bounds, 2))
 }
 
+/// Every design policy checked at the default bounds with every server speaking 2026-07-28 (SPEC.md
+/// §7.4), once per test run.
+pub fn stateless_reports() -> &'static [CheckReport] {
+    static REPORTS: OnceLock<Vec<CheckReport>> = OnceLock::new();
+    let bounds = Bounds { revisions: coherence_model::system::Revisions::Stateless, ..Bounds::DEFAULT };
+    REPORTS.get_or_init(|| check_all(POLICIES, bounds, 2))
+}
+
+/// [`stateless_reports`] with servers that meet SPEC.md §7.4's S-1 and S-2.
+pub fn stateless_reliable_reports() -> &'static [CheckReport] {
+    static REPORTS: OnceLock<Vec<CheckReport>> = OnceLock::new();
+    let bounds = Bounds {
+        revisions: coherence_model::system::Revisions::Stateless,
+        servers: coherence_model::system::Servers::Reliable,
+        ..Bounds::DEFAULT
+    };
+    REPORTS.get_or_init(|| check_all(POLICIES, bounds, 2))
+}
+
 /// The report of one design policy at the default bounds.
 pub fn default_report(policy: &str) -> &'static CheckReport {
     default_reports().iter().find(|r| r.policy.name == policy).expect("a design policy")

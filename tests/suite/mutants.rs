@@ -18,6 +18,7 @@ const SMALL: Bounds = Bounds {
     commands: 1,
     symmetry: false,
     servers: Servers::Any,
+    revisions: coherence_model::system::Revisions::Handshake,
 };
 
 fn named(name: &str) -> Mutant {

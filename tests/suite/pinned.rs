@@ -30,6 +30,8 @@ recommended-mcp 5147001
 fetch-per-turn 3417157
 invalidate-on-notify 2321662
 snapshot-at-connect 709645
+ttl-only 1386107
+ttl-and-listen 4610358
 cache-until-invalidated 1938835
 "
     );
@@ -80,6 +82,8 @@ recommended-mcp 485259
 fetch-per-turn 203700
 invalidate-on-notify 152268
 snapshot-at-connect 112286
+ttl-only 153812
+ttl-and-listen 288360
 cache-until-invalidated 207632
 broken-advertised-only 1019812
 broken-concurrent 2800480

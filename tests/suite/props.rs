@@ -6,8 +6,11 @@ use coherence_model::{Bounds, CoherenceModel, fingerprint};
 use proptest::prelude::*;
 
 fn bounds() -> impl Strategy<Value = Bounds> {
-    (1u8..=3, 1u8..=2, 1u8..=3, 0u8..=3, 0u8..=3, 0u8..=2).prop_map(
-        |(connectors, sessions, turns, auth_changes, faults, commands)| Bounds {
+    use coherence_model::system::{Revisions, Servers};
+    let revisions = prop_oneof![Just(Revisions::Handshake), Just(Revisions::Stateless), Just(Revisions::Mixed)];
+    let servers = prop_oneof![3 => Just(Servers::Any), 1 => Just(Servers::Reliable)];
+    ((1u8..=3, 1u8..=2, 1u8..=3, 0u8..=3, 0u8..=3, 0u8..=2), revisions, servers).prop_map(
+        |((connectors, sessions, turns, auth_changes, faults, commands), revisions, servers)| Bounds {
             connectors,
             sessions,
             turns,
@@ -15,7 +18,8 @@ fn bounds() -> impl Strategy<Value = Bounds> {
             faults,
             commands,
             symmetry: true,
-            servers: coherence_model::system::Servers::Any,
+            servers,
+            revisions,
         },
     )
 }

@@ -2,7 +2,7 @@
 
 use coherence::expected::{Cell, SPEC, Verdict, compare, parse_table};
 use coherence_model::invariants::RETIRED;
-use coherence_model::{Action, BROKEN_POLICIES, INVARIANTS, POLICIES};
+use coherence_model::{Action, BROKEN_POLICIES, Bounds, HostPolicy, INVARIANTS, POLICIES};
 use std::collections::BTreeSet;
 
 /// Every `INV-n` SPEC.md mentions.
@@ -101,9 +101,50 @@ fn the_verdict_table_has_a_row_per_policy() {
     for policy in POLICIES {
         assert!(SPEC.contains(&format!("- `{}`:", policy.name)), "SPEC.md §5 does not describe {}", policy.name);
     }
-    let reliable = parse_table(SPEC, "verdict-table-reliable").unwrap();
-    let rows: BTreeSet<&str> = reliable.keys().map(String::as_str).collect();
-    assert_eq!(rows, POLICIES.iter().map(|p| p.name).collect());
+    for name in ["verdict-table-reliable", "verdict-table-stateless", "verdict-table-stateless-reliable"] {
+        let table = parse_table(SPEC, name).unwrap();
+        let rows: BTreeSet<&str> = table.keys().map(String::as_str).collect();
+        assert_eq!(rows, POLICIES.iter().map(|p| p.name).collect(), "{name}");
+    }
+}
+
+/// SPEC.md §7.4: the tables of MCP 2026-07-28, any servers and reliable ones.
+#[test]
+fn spec_matches_the_computed_verdicts_under_2026_07_28() {
+    for reports in [crate::stateless_reports(), crate::stateless_reliable_reports()] {
+        let differences = compare(reports, SPEC).unwrap().expect("default bounds are compared");
+        assert_eq!(differences, vec![]);
+    }
+    violated_cells_reach_their_premises(crate::stateless_reports().iter().chain(crate::stateless_reliable_reports()));
+}
+
+/// SPEC.md §7.4: each 2026-07-28 choice of `recommended-mcp` is necessary. With reliable servers
+/// whose listen streams may still end, it holds every invariant; opening the stream once, never
+/// listening, or ignoring TTLs each breaks the invariant SPEC.md names.
+#[test]
+fn each_2026_07_28_choice_of_recommended_mcp_is_necessary() {
+    use coherence_model::policy::{Listen, TtlUse};
+    use coherence_model::system::{Fault, Faults, Revisions, Servers};
+    use coherence_model::{CoherenceModel, RECOMMENDED_MCP};
+    let bounds = Bounds { revisions: Revisions::Stateless, servers: Servers::Reliable, ..Bounds::DEFAULT };
+    let faults = Faults::admitted_by(Servers::Reliable).with(Fault::LoseNotificationStream);
+    let verdicts = |policy| {
+        let model = CoherenceModel { faults, ..CoherenceModel::new(policy, bounds) };
+        let report = coherence_model::explore::check_model(&model);
+        INVARIANTS.iter().map(|i| (i.id, coherence::expected::computed(&report, i.id))).collect::<Vec<_>>()
+    };
+    for (id, verdict) in verdicts(coherence_model::RECOMMENDED_MCP) {
+        assert!(!matches!(verdict, Verdict::Violated(_)), "recommended-mcp breaks {id}");
+    }
+    for (name, policy, breaks, steps) in [
+        ("listen once", HostPolicy { listen: Listen::Open, ..RECOMMENDED_MCP }, "INV-1", 4),
+        ("never listen", HostPolicy { listen: Listen::Never, ..RECOMMENDED_MCP }, "INV-1", 3),
+        ("ignore TTLs", HostPolicy { ttl: TtlUse::Ignore, ..RECOMMENDED_MCP }, "INV-10", 7),
+    ] {
+        let verdicts = verdicts(policy);
+        let got = verdicts.iter().find(|(id, _)| *id == breaks).unwrap().1;
+        assert_eq!(got, Verdict::Violated(steps), "recommended-mcp that would {name}: {verdicts:?}");
+    }
 }
 
 #[test]
@@ -263,4 +304,20 @@ fn spec_explain_blocks_are_what_explain_prints() {
         blocks += 1;
     }
     assert_eq!(blocks, 1, "SPEC.md §8 holds one generated counterexample");
+}
+
+/// SPEC.md §7.4: `recommended` holds every invariant with servers of both eras at once (about 100
+/// million states). Heavy.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn recommended_holds_everything_with_servers_of_both_eras() {
+    let bounds = Bounds { revisions: coherence_model::system::Revisions::Mixed, ..Bounds::DEFAULT };
+    let report = &coherence_model::check_all(&[coherence_model::RECOMMENDED], bounds, 2)[0];
+    for invariant in INVARIANTS {
+        assert!(
+            !matches!(coherence::expected::computed(report, invariant.id), Verdict::Violated(_)),
+            "recommended breaks {} with mixed revisions",
+            invariant.id
+        );
+    }
 }

@@ -76,13 +76,37 @@ fn diagrams(report: &CheckReport) -> String {
 }
 
 /// `explain --format mermaid` for every violated cell of SPEC.md §7.2's table (servers that meet
-/// its requirements), as reviewed snapshots.
+/// its requirements) and of §7.4's (MCP 2026-07-28), as reviewed snapshots.
 #[test]
-fn every_violated_cell_with_reliable_servers_has_its_diagram_snapshotted() {
-    for report in crate::reliable_reports() {
-        let text = diagrams(report);
-        if !text.is_empty() {
-            insta::assert_snapshot!(format!("diagrams-reliable-{}", report.policy.name), text);
+fn every_violated_cell_of_the_other_tables_has_its_diagram_snapshotted() {
+    for (table, reports) in [
+        ("reliable", crate::reliable_reports()),
+        ("stateless", crate::stateless_reports()),
+        ("stateless-reliable", crate::stateless_reliable_reports()),
+    ] {
+        for report in reports {
+            let text = diagrams(report);
+            if !text.is_empty() {
+                insta::assert_snapshot!(format!("diagrams-{table}-{}", report.policy.name), text);
+            }
         }
+    }
+}
+
+/// SPEC.md §7.4: a host that honours TTLs and never listens misses the tools behind a long TTL;
+/// the story says why (no session listens, the list is fresh by its TTL).
+#[test]
+fn a_ttl_only_host_misses_tools_behind_a_stream_it_never_opened() {
+    let report = crate::stateless_reports().iter().find(|r| r.policy.name == "ttl-only").unwrap();
+    let text = counterexample_text(report, "INV-1").unwrap();
+    assert_eq!(text.lines().count(), 5, "three steps:\n{text}");
+    for needle in [
+        "speaks 2026-07-28",
+        "fresh for a long TTL; no session listens",
+        "sends no list_changed: no session listens",
+        "answers that gmail is not available",
+        "silently missing",
+    ] {
+        assert!(text.contains(needle), "the story lacks `{needle}`:\n{text}");
     }
 }

@@ -9,7 +9,7 @@ use crate::expected::{Cell, Difference, Verdict, computed};
 use crate::report::{Timing, bounds_words};
 use coherence_model::diagram::sequence;
 use coherence_model::story::{story, violation_words};
-use coherence_model::system::{Faults, Servers};
+use coherence_model::system::{Faults, Revisions, Servers};
 use coherence_model::{CheckReport, CoherenceModel, INVARIANTS, policy_named};
 use std::fmt::Write as _;
 
@@ -48,6 +48,11 @@ fn flags(report: &CheckReport) -> String {
     );
     if b.servers == Servers::Reliable {
         out.push_str(" --servers reliable");
+    }
+    match b.revisions {
+        Revisions::Handshake => {}
+        Revisions::Stateless => out.push_str(" --revisions stateless"),
+        Revisions::Mixed => out.push_str(" --revisions mixed"),
     }
     if !b.symmetry {
         out.push_str(" --no-symmetry");

@@ -1317,7 +1317,7 @@ fn report_page(args: ReportArgs) -> Result<ExitCode> {
     let threads = usize::from(args.threads);
     let reports = check_all_models(&models_of(&policies, bounds, faults, &args.model), threads);
     let deep = args.deep.then(|| {
-        let deep = Profile::Deep.bounds(bounds.servers);
+        let deep = Bounds { revisions: bounds.revisions, ..Profile::Deep.bounds(bounds.servers) };
         check_all_models(&models_of(&policies, deep, faults, &args.model), threads)
     });
     let built_in = if args.model.host_design.is_some() { args.model.policies.len() } else { reports.len() };

@@ -21,7 +21,7 @@ pub enum Timing {
 pub fn bounds_words(report: &CheckReport) -> String {
     let b = &report.bounds;
     format!(
-        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}{}",
+        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}{}{}",
         b.connectors,
         b.sessions,
         b.turns,
@@ -30,6 +30,11 @@ pub fn bounds_words(report: &CheckReport) -> String {
         b.commands,
         if b.symmetry { "on" } else { "off" },
         if b.servers == coherence_model::system::Servers::Reliable { " servers=reliable" } else { "" },
+        match b.revisions {
+            coherence_model::system::Revisions::Handshake => "",
+            coherence_model::system::Revisions::Stateless => " revisions=stateless",
+            coherence_model::system::Revisions::Mixed => " revisions=mixed",
+        },
         match fault_kinds(report) {
             Some(kinds) => format!(" fault-kinds={}", kinds.join(",")),
             None => String::new(),

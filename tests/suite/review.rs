@@ -265,3 +265,41 @@ fn explore_serves_the_model_and_a_scripted_walk_reaches_a_violation() {
     assert_eq!(taken.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&taken.stderr).contains(&format!("cannot listen on {address}")));
 }
+
+/// Each counterexample's "again" command prints the diagram the page shows, under 2026-07-28 too:
+/// the page names every flag that made its model.
+#[test]
+fn report_commands_reproduce_their_diagrams() {
+    let dir = temp_dir("report-again");
+    let out = coherence(&[
+        "report",
+        "--policy",
+        "ttl-only",
+        "--revisions",
+        "stateless",
+        "--sessions",
+        "1",
+        "--faults",
+        "0",
+        "--no-timing",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(html.contains("revisions=stateless"), "the bounds do not name the revision");
+    let unescape = |t: &str| t.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    let mut sections = 0;
+    for section in html.split("<section class=\"counterexample\"").skip(1) {
+        let source = section.split("<pre class=\"mermaid-source\">").nth(1).unwrap().split("</pre>").next().unwrap();
+        let command = section.split("Again: <code>").nth(1).unwrap().split("</code>").next().unwrap();
+        let args: Vec<String> = unescape(command).split(' ').skip(1).map(str::to_owned).collect();
+        assert!(args.contains(&"stateless".to_owned()), "{command}");
+        let again = coherence(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(again.status.success(), "{command}: {}", String::from_utf8_lossy(&again.stderr));
+        assert_eq!(String::from_utf8(again.stdout).unwrap(), unescape(source), "{command}");
+        sections += 1;
+    }
+    assert!(sections > 3, "{sections} counterexamples");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -108,14 +108,22 @@ fn the_verdict_table_has_a_row_per_policy() {
     }
 }
 
-/// SPEC.md §7.4: the tables of MCP 2026-07-28, any servers and reliable ones.
+/// SPEC.md §7.4's second table: MCP 2026-07-28 with servers that keep S-1 and S-2.
 #[test]
+fn spec_matches_the_computed_verdicts_under_2026_07_28_with_reliable_servers() {
+    let differences = compare(crate::stateless_reliable_reports(), SPEC).unwrap().expect("default bounds are compared");
+    assert_eq!(differences, vec![]);
+    violated_cells_reach_their_premises(crate::stateless_reliable_reports());
+}
+
+/// SPEC.md §7.4's first table: MCP 2026-07-28 with any servers. Heavy: a minute of checking
+/// (`coherence check --revisions stateless` compares the same table).
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
 fn spec_matches_the_computed_verdicts_under_2026_07_28() {
-    for reports in [crate::stateless_reports(), crate::stateless_reliable_reports()] {
-        let differences = compare(reports, SPEC).unwrap().expect("default bounds are compared");
-        assert_eq!(differences, vec![]);
-    }
-    violated_cells_reach_their_premises(crate::stateless_reports().iter().chain(crate::stateless_reliable_reports()));
+    let differences = compare(crate::stateless_reports(), SPEC).unwrap().expect("default bounds are compared");
+    assert_eq!(differences, vec![]);
+    violated_cells_reach_their_premises(crate::stateless_reports());
 }
 
 /// SPEC.md §7.4: each 2026-07-28 choice of `recommended-mcp` is necessary. With reliable servers

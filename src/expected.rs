@@ -8,6 +8,7 @@
 //! [`Profile::Deep`] bounds. `coherence check` compares the first part, `coherence check --profile
 //! deep` the second, so both marks are computed, never written by hand.
 
+use coherence_model::state::Contexts;
 use coherence_model::system::{Revisions, Servers};
 use coherence_model::{Bounds, CheckReport, INVARIANTS};
 use std::collections::BTreeMap;
@@ -43,10 +44,22 @@ impl Profile {
         }
     }
 
+    /// The bounds of this profile for these servers, revisions and authorization contexts (two:
+    /// [`Bounds::with_two_contexts`]).
+    pub fn bounds_with(self, servers: Servers, revisions: Revisions, contexts: Contexts) -> Bounds {
+        let bounds = Bounds { revisions, ..self.bounds(servers) };
+        match contexts {
+            Contexts::One => bounds,
+            Contexts::Two => bounds.with_two_contexts(),
+        }
+    }
+
     /// The profile whose bounds these are (symmetry, servers and revisions aside), if any.
     pub fn of(bounds: Bounds) -> Option<Profile> {
-        let plain = Bounds { symmetry: true, servers: Servers::Any, revisions: Revisions::Handshake, ..bounds };
-        [Profile::Default, Profile::Deep].into_iter().find(|p| p.bounds(Servers::Any) == plain)
+        let plain = Bounds { symmetry: true, servers: Servers::Any, ..bounds };
+        [Profile::Default, Profile::Deep]
+            .into_iter()
+            .find(|p| p.bounds_with(Servers::Any, bounds.revisions, bounds.contexts) == plain)
     }
 }
 
@@ -55,20 +68,22 @@ pub const DEEP: Bounds = Bounds { connectors: 1, turns: 4, auth_changes: 4, faul
 
 /// The name of the table for `servers` speaking `revisions` in SPEC.md, if it has one (none for
 /// mixed revisions).
-pub fn table_name(servers: Servers, revisions: Revisions) -> Option<&'static str> {
-    Some(match (revisions, servers) {
-        (Revisions::Handshake, Servers::Any) => "verdict-table",
-        (Revisions::Handshake, Servers::Reliable) => "verdict-table-reliable",
-        (Revisions::Stateless, Servers::Any) => "verdict-table-stateless",
-        (Revisions::Stateless, Servers::Reliable) => "verdict-table-stateless-reliable",
-        (Revisions::Mixed, _) => return None,
+pub fn table_name(servers: Servers, revisions: Revisions, contexts: Contexts) -> Option<&'static str> {
+    Some(match (contexts, revisions, servers) {
+        (Contexts::One, Revisions::Handshake, Servers::Any) => "verdict-table",
+        (Contexts::One, Revisions::Handshake, Servers::Reliable) => "verdict-table-reliable",
+        (Contexts::One, Revisions::Stateless, Servers::Any) => "verdict-table-stateless",
+        (Contexts::One, Revisions::Stateless, Servers::Reliable) => "verdict-table-stateless-reliable",
+        (Contexts::Two, Revisions::Stateless, Servers::Reliable) => "verdict-table-contexts-reliable",
+        _ => return None,
     })
 }
 
-/// Whether SPEC.md records verdicts at `profile` for servers speaking `revisions`: the tables of
-/// the 2026-07-28 revision are computed at the default bounds only.
-pub fn recorded_at(profile: Profile, revisions: Revisions) -> bool {
-    profile == Profile::Default || revisions == Revisions::Handshake
+/// Whether SPEC.md records verdicts at `profile` for servers speaking `revisions` with these
+/// authorization contexts: the tables of the 2026-07-28 revision, and of two contexts, are
+/// computed at the default bounds only.
+pub fn recorded_at(profile: Profile, revisions: Revisions, contexts: Contexts) -> bool {
+    profile == Profile::Default || (revisions == Revisions::Handshake && contexts == Contexts::One)
 }
 
 /// One verdict.
@@ -211,8 +226,9 @@ pub struct Difference {
 pub fn compare(reports: &[CheckReport], spec: &str) -> Result<Option<Vec<Difference>>, String> {
     let Some(first) = reports.first() else { return Ok(None) };
     let Some(profile) = Profile::of(first.bounds) else { return Ok(None) };
-    let Some(name) = table_name(first.bounds.servers, first.bounds.revisions) else { return Ok(None) };
-    if !recorded_at(profile, first.bounds.revisions) {
+    let b = first.bounds;
+    let Some(name) = table_name(b.servers, b.revisions, b.contexts) else { return Ok(None) };
+    if !recorded_at(profile, b.revisions, b.contexts) {
         return Ok(None);
     }
     // SPEC.md's tables admit every fault kind the servers allow, and the agent handshake.

@@ -431,6 +431,14 @@ enum RevisionsArg {
     Mixed,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ContextsArg {
+    /// Every session is the one account's.
+    One,
+    /// Session `cli` is the account's, the others a second user's (SPEC.md §2.6).
+    Two,
+}
+
 /// The model a command checks: its policies, bounds and fault kinds.
 #[derive(clap::Args)]
 struct ModelArgs {
@@ -457,6 +465,10 @@ struct ModelArgs {
     /// (each connector either).
     #[arg(long, value_enum, default_value = "handshake")]
     revisions: RevisionsArg,
+    /// The authorization contexts: `one` (every session the account's) or `two` (a second user
+    /// behind the same host or gateway; the bounds become SPEC.md §4.1's two-context ones).
+    #[arg(long, value_enum, default_value = "one")]
+    contexts: ContextsArg,
     /// Connectors on the account (1-4).
     #[arg(long)]
     connectors: Option<u8>,
@@ -1159,6 +1171,10 @@ fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
         RevisionsArg::Mixed => Revisions::Mixed,
     };
     let base = Bounds { revisions, ..args.profile.bounds(servers) };
+    let base = match args.contexts {
+        ContextsArg::One => base,
+        ContextsArg::Two => base.with_two_contexts(),
+    };
     let bounds = Bounds {
         connectors: args.connectors.unwrap_or(base.connectors),
         sessions: args.sessions.unwrap_or(base.sessions),
@@ -1169,6 +1185,7 @@ fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
         symmetry: !args.no_symmetry,
         servers,
         revisions,
+        contexts: base.contexts,
     };
     bounds.validate().context("impossible bounds")?;
     let mut faults = Faults::admitted_by(servers);
@@ -1247,14 +1264,17 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
                 "--write-table writes SPEC.md's table, which admits the default fault kinds and the agent handshake: drop --with-fault, --without-fault and --no-agent-handshake"
             );
         }
-        let revisions = bounds.revisions;
-        if revisions == Revisions::Mixed {
-            bail!("--write-table: SPEC.md has no table for mixed revisions; give --revisions handshake or stateless");
+        let (revisions, contexts) = (bounds.revisions, bounds.contexts);
+        if coherence::expected::table_name(servers, revisions, contexts).is_none() {
+            bail!(
+                "--write-table: SPEC.md has no table for these servers, revisions and contexts (it has one for \
+                 --revisions handshake or stateless, and for --contexts two --revisions stateless --servers reliable)"
+            );
         }
-        let at = |profile: Profile| check_all(&policies, Bounds { revisions, ..profile.bounds(servers) }, threads);
+        let at = |profile: Profile| check_all(&policies, profile.bounds_with(servers, revisions, contexts), threads);
         let default = at(Profile::Default);
-        // The 2026-07-28 tables record the default bounds alone: no deep marks.
-        let deep = if coherence::expected::recorded_at(Profile::Deep, revisions) {
+        // The 2026-07-28 and two-context tables record the default bounds alone: no deep marks.
+        let deep = if coherence::expected::recorded_at(Profile::Deep, revisions, contexts) {
             at(Profile::Deep)
         } else {
             default.clone()
@@ -1317,7 +1337,7 @@ fn report_page(args: ReportArgs) -> Result<ExitCode> {
     let threads = usize::from(args.threads);
     let reports = check_all_models(&models_of(&policies, bounds, faults, &args.model), threads);
     let deep = args.deep.then(|| {
-        let deep = Bounds { revisions: bounds.revisions, ..Profile::Deep.bounds(bounds.servers) };
+        let deep = Profile::Deep.bounds_with(bounds.servers, bounds.revisions, bounds.contexts);
         check_all_models(&models_of(&policies, deep, faults, &args.model), threads)
     });
     let built_in = if args.model.host_design.is_some() { args.model.policies.len() } else { reports.len() };

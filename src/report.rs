@@ -159,7 +159,7 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
     match differences {
         None => writeln!(
             w,
-            "SPEC.md §7 records verdicts for the default and deep profiles only (`--profile`); not compared."
+            "SPEC.md §7 records no table for these bounds (it records the default and deep profiles, and §7.4 and §7.5 at the default bounds with the servers they name); not compared."
         )
         .unwrap(),
         Some([]) => writeln!(w, "Every verdict matches SPEC.md §7.").unwrap(),

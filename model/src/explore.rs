@@ -288,7 +288,11 @@ pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, visitors: &mut [V]
 
 /// Words per state in the frontier.
 fn frontier_width(model: &CoherenceModel) -> usize {
-    packed::words(crate::state::Shape { connectors: model.bounds.connectors, sessions: model.bounds.sessions })
+    packed::words(crate::state::Shape {
+        connectors: model.bounds.connectors,
+        sessions: model.bounds.sessions,
+        contexts: model.bounds.contexts,
+    })
 }
 
 fn pack_state(model: &CoherenceModel, state: &State, out: &mut Vec<u64>) {

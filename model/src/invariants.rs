@@ -115,6 +115,10 @@ pub enum Atom {
     ReplyContradictsNewest,
     /// The host aborted the turn with an error naming a connector.
     TurnAborted,
+    /// The link's entry was served from a reply to another session.
+    SharedEntry,
+    /// The link's entry came from a `private` result listed under another authorization context.
+    ForeignEntry,
     /// The connector the abort names has a failed `tools/list` that no successful one has
     /// answered since.
     AbortNamesFailure,
@@ -204,6 +208,14 @@ impl Atom {
             TurnAborted => {
                 ("the host aborted the turn with an error naming a connector", "the host did not abort the turn")
             }
+            SharedEntry => (
+                "the catalogue's entry for the connector was served from a reply to another session",
+                "the catalogue's entry for the connector was not served from a reply to another session",
+            ),
+            ForeignEntry => (
+                "the catalogue's entry for the connector is a private result listed under another authorization context",
+                "the catalogue's entry for the connector is no private result of another authorization context",
+            ),
             AbortNamesFailure => (
                 "the connector the error names has a failed tools/list that no successful one has answered since",
                 "the connector the error names has no unanswered failed tools/list",
@@ -236,10 +248,10 @@ impl Atom {
             StubRefreshed => f.refreshed,
             LinkNotice => link().notice.is_some(),
             Evidence => link().evidence || link().failed,
-            Gap => !link().lazy && link().offered() != Some(f.state.connector(f.connector).listing()),
+            Gap => !link().lazy && link().offered() != Some(f.state.listing(f.session, f.connector)),
             NeedsAuthenticationTruly => {
                 link().notice.is_some_and(|n| n.reason == NoticeReason::NeedsAuthentication)
-                    && f.state.connector(f.connector).auth != Auth::Authenticated
+                    && f.state.auth(f.session, f.connector) != Auth::Authenticated
             }
             Following => link().following,
             Triggered => link().triggered,
@@ -252,6 +264,8 @@ impl Atom {
             ReplyOutdated => f.applied.is_some_and(|a| a.outdated()),
             ReplyContradictsNewest => f.applied.is_some_and(|a| a.contradicts_newest()),
             TurnAborted => m.is_some_and(|m| matches!(m.answer, Answer::Aborted(_))),
+            SharedEntry => link().shared,
+            ForeignEntry => link().foreign,
             AbortNamesFailure => m.is_some_and(|m| match m.answer {
                 Answer::Aborted(named) => f.state.link(f.session, named).failed,
                 _ => false,
@@ -353,6 +367,8 @@ pub const CONSTRAINTS: &[(&str, Expr)] = &[
 /// report ranks the invariants a fixture breaks (SPEC.md §11.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Harm {
+    /// Another user's private tool list is offered: a breach of authorization, whatever it holds.
+    Leaked,
     /// A capability the user has is silently missing, or a tool that fails is offered unflagged.
     MissingOrPhantom,
     /// The user or the agent is told something false or misled ("unavailable", another
@@ -372,6 +388,7 @@ impl Harm {
     /// In SPEC.md's words.
     pub fn words(self) -> &'static str {
         match self {
+            Harm::Leaked => "another user's private tool list offered",
             Harm::MissingOrPhantom => "a tool silently missing or a phantom tool",
             Harm::Misled => "the user or the agent misled",
             Harm::NotDone => "a refresh or guidance the host owed",
@@ -618,6 +635,19 @@ pub const INVARIANTS: &[Invariant] = &[
         rationale: "an aborted turn is loud, not silent (INV-1), so it must be earned: a host may not abort turns to escape judging",
         harm: Harm::Misled,
     },
+    Invariant {
+        id: "INV-15",
+        name: "authorization contexts isolated",
+        property: "INV-15 authorization contexts isolated",
+        scope: Scope::Link,
+        when: Expr::True,
+        require: Expr::Not(Atom::ForeignEntry),
+        reach_property: "REACH-15 a catalogue entry served from another session's reply",
+        premise: Expr::Is(Atom::SharedEntry),
+        rationale: "a private tool list is its authorization context's alone (cacheScope, MCP 2026-07-28): served to \
+                    another user it shows tools they cannot use or hides tools they have",
+        harm: Harm::Leaked,
+    },
 ];
 
 /// Looks an invariant up by its ID.
@@ -851,9 +881,19 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
         return Some(format!("a budget is overspent: {:?}", state.spent));
     }
     for c in b.connector_ids() {
-        if state.connector(c).version > state.spent.auth_changes {
+        let k = state.connector(c);
+        if k.version > state.spent.auth_changes {
             return Some(format!("{c}'s version outgrew the auth changes"));
         }
+        if !matches!(k.other, Auth::Unauthenticated | Auth::Authenticated)
+            || (b.contexts == Contexts::One && k.other != Auth::Unauthenticated)
+            || (k.scope == CacheScope::Public && (b.contexts == Contexts::One || !k.stateless()))
+        {
+            return Some(format!("{c}'s second context or cache scope is out of the bounds"));
+        }
+    }
+    if state.shape.contexts != b.contexts {
+        return Some("the state's authorization contexts are not the bounds'".into());
     }
     for s in b.session_ids() {
         for c in b.connector_ids() {
@@ -878,6 +918,12 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
             }
             if stateless && (link.transport_lost || (!link.listening && link.notifications > 0)) {
                 return Some(format!("{s} lost a transport session of {c}, or heard it without listening"));
+            }
+            if (link.foreign && !link.shared) || (link.shared && link.entry.is_none()) {
+                return Some(format!("{s}'s {c} entry is foreign without being shared, or shared and absent"))
+            }
+            if link.foreign && (state.shape.contexts == Contexts::One || (stateless && state.connector(c).scope == CacheScope::Public)) {
+                return Some(format!("{s}'s {c} entry is foreign with one context or a public result"));
             }
             for fetch in link.fetches.iter().flatten() {
                 if let Reply::Listed { version, .. } = fetch.reply

@@ -256,6 +256,7 @@ const CLASSIFYING: crate::Bounds = crate::Bounds {
     symmetry: false,
     servers: crate::system::Servers::Any,
     revisions: crate::system::Revisions::Handshake,
+    contexts: crate::state::Contexts::One,
 };
 
 /// Where a mutant's host first decides otherwise than the unmutated one.

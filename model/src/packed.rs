@@ -6,8 +6,8 @@
 //! inverse for every state whose unused slots hold their defaults (every reachable state: a
 //! structural fact the property tests check, together with the round trip).
 //!
-//! Layout: word 0 holds the shape, the connectors and the budgets spent; word 1 the sessions;
-//! word 2 the event; then one word per link, session-major. Every field has a fixed width, wide
+//! Layout: word 0 holds the shape, the connectors and the budgets spent; word 1 the sessions and
+//! the authorization contexts; word 2 the event; then one word per link, session-major. Every field has a fixed width, wide
 //! enough for [`crate::system::BUDGET_MAX`] (budgets take 3 bits; versions take 4, one to spare).
 
 use crate::state::*;
@@ -292,6 +292,8 @@ fn put_link(w: &mut Writer, l: &Link) {
     w.flag(l.lazy);
     w.flag(l.listening);
     w.flag(l.fresh);
+    w.flag(l.shared);
+    w.flag(l.foreign);
 }
 fn take_link(r: &mut Reader) -> Link {
     let entry = take_entry(r);
@@ -316,6 +318,8 @@ fn take_link(r: &mut Reader) -> Link {
         lazy: r.flag(),
         listening: r.flag(),
         fresh: r.flag(),
+        shared: r.flag(),
+        foreign: r.flag(),
     }
 }
 
@@ -477,6 +481,7 @@ pub fn pack_renamed(state: &State, to_connector: &[u8], to_session: &[u8], out: 
     for &old in &rn.si {
         put_session(&mut w, &state.sessions[usize::from(old)], &rn);
     }
+    put_contexts(&mut w, state, &rn);
     w.end_word();
     put_event(&mut w, state.event, &rn);
     w.end_word();
@@ -516,10 +521,29 @@ fn put_head(w: &mut Writer, state: &State, rn: &Renaming) {
     }
 }
 
+/// The authorization contexts, after the sessions: whether there are two, then each connector's
+/// second-context authorization and cache scope (2 bits a connector).
+fn put_contexts(w: &mut Writer, state: &State, rn: &Renaming) {
+    w.flag(state.shape.contexts == Contexts::Two);
+    for &old in &rn.ci {
+        let c = &state.connectors[usize::from(old)];
+        debug_assert!(matches!(c.other, Auth::Unauthenticated | Auth::Authenticated), "a fixed authorization");
+        w.flag(c.other == Auth::Authenticated);
+        w.flag(c.scope == CacheScope::Public);
+    }
+}
+fn take_contexts(r: &mut Reader, state: &mut State) {
+    state.shape.contexts = if r.flag() { Contexts::Two } else { Contexts::One };
+    for c in &mut state.connectors {
+        c.other = if r.flag() { Auth::Authenticated } else { Auth::Unauthenticated };
+        c.scope = if r.flag() { CacheScope::Public } else { CacheScope::Private };
+    }
+}
+
 /// The state `words` (from [`pack`]) encode.
 pub fn unpack(words: &[u64]) -> State {
     let mut r = Reader { words, at: 0, used: 0 };
-    let shape = Shape { connectors: r.take(3) as u8, sessions: r.take(2) as u8 };
+    let shape = Shape { connectors: r.take(3) as u8, sessions: r.take(2) as u8, contexts: Contexts::One };
     let mut state = State { shape, ..State::default() };
     for c in &mut state.connectors {
         *c = Connector {
@@ -529,6 +553,7 @@ pub fn unpack(words: &[u64]) -> State {
             announced: r.flag(),
             revision: Revision::Handshake,
             ttl: Ttl::Zero,
+            ..Connector::default()
         };
         (c.revision, c.ttl) = era_of(r.take(2));
     }
@@ -542,6 +567,7 @@ pub fn unpack(words: &[u64]) -> State {
     for s in &mut state.sessions {
         *s = take_session(&mut r);
     }
+    take_contexts(&mut r, &mut state);
     r.end_word();
     state.event = take_event(&mut r);
     r.end_word();

@@ -111,6 +111,23 @@ pub enum TtlUse {
     Honour,
 }
 
+/// Whether the host (or a gateway in front of the servers) shares `tools/list` results between
+/// its sessions: one cache that every session's catalogue reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Share {
+    /// Every session lists for itself.
+    #[default]
+    Never,
+    /// A reply to one session is served to every session, whoever's token it was listed with
+    /// (`cacheScope` ignored).
+    Always,
+    /// A reply is served to the sessions of the authorization context it was listed under, and
+    /// to every session only when it is `public` (`cacheScope` honoured; a 2025-era result,
+    /// which has none, is private).
+    Scoped,
+}
+
 /// The commands a host gives its user (SPEC.md §5.3). A host without one is never asked to run it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +222,9 @@ pub struct HostPolicy {
     /// The TTLs of 2026-07-28 results (absent from a design file: `ignore`).
     #[serde(default)]
     pub ttl: TtlUse,
+    /// A cache shared between sessions (absent from a design file: `never`).
+    #[serde(default)]
+    pub share: Share,
 }
 
 /// A host design file (`coherence check --host-design`): one or more policies, each with every
@@ -262,6 +282,7 @@ const BASE: HostPolicy = HostPolicy {
     commands: Commands::ALL,
     listen: Listen::Never,
     ttl: TtlUse::Ignore,
+    share: Share::Never,
 };
 
 /// What the agent frameworks and SDK client groups of SPEC.md §5.2 share: no notices, no `/mcp`,
@@ -308,6 +329,7 @@ pub const RECOMMENDED: HostPolicy = HostPolicy {
     commands: Commands::ALL,
     listen: Listen::Reopen,
     ttl: TtlUse::Honour,
+    share: Share::Never,
 };
 
 /// The policy SPEC.md recommends for a generic MCP host of third-party servers: `recommended`
@@ -343,6 +365,16 @@ pub const FETCH_PER_TURN: HostPolicy = HostPolicy {
               list aborts the turn with an error naming the connector",
     catalogue: Catalogue::PerTurn,
     ..FRAMEWORK
+};
+
+/// A host that trusts TTLs and nothing else.
+const TTL_ONLY: HostPolicy = HostPolicy {
+    name: "ttl-only",
+    summary: "as session-start-only, but a 2026-07-28 list is fetched again at a turn's start once its TTL has \
+              expired (hung requests time out); no listen stream",
+    ttl: TtlUse::Honour,
+    request_timeout: true,
+    ..BASE
 };
 
 /// Every policy of the design space, in verdict-table order.
@@ -411,14 +443,7 @@ pub const POLICIES: &[HostPolicy] = &[
         reinitialise_on_lost_session: true,
         ..FRAMEWORK
     },
-    HostPolicy {
-        name: "ttl-only",
-        summary: "as session-start-only, but a 2026-07-28 list is fetched again at a turn's start once its TTL \
-                  has expired (hung requests time out); no listen stream",
-        ttl: TtlUse::Honour,
-        request_timeout: true,
-        ..BASE
-    },
+    TTL_ONLY,
     HostPolicy {
         name: "ttl-and-listen",
         summary: "to 2026-07-28 servers, a listen stream kept open (reopened, with a re-list, when it ends), \
@@ -429,6 +454,20 @@ pub const POLICIES: &[HostPolicy] = &[
         listen: Listen::Reopen,
         ttl: TtlUse::Honour,
         ..BASE
+    },
+    HostPolicy {
+        name: "shared-cache",
+        summary: "recommended-mcp behind one cache for every session (a gateway's): a tools/list reply to one \
+                  session is served to the others, whoever's token it was listed with (cacheScope ignored)",
+        share: Share::Always,
+        ..RECOMMENDED_MCP
+    },
+    HostPolicy {
+        name: "shared-cache-scoped",
+        summary: "as shared-cache, but a reply is served to another user's session only when its cacheScope is \
+                  public",
+        share: Share::Scoped,
+        ..RECOMMENDED_MCP
     },
     HostPolicy {
         name: "cache-until-invalidated",

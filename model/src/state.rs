@@ -194,6 +194,34 @@ pub enum Ttl {
     Long,
 }
 
+/// The `cacheScope` a 2026-07-28 server puts on its `tools/list` results (SEP-2549). A 2025-era
+/// result carries none, which a cache reads as private.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheScope {
+    /// For the caller's authorization context only: never served to another.
+    #[default]
+    Private,
+    /// The same for every caller: may be shared across authorization contexts.
+    Public,
+}
+
+/// How many authorization contexts (users, or tokens) the sessions belong to (SPEC.md §2.6).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Contexts {
+    /// Every session is the one account's.
+    #[default]
+    One,
+    /// Session `cli` is the account's; every other session is a second user's, behind the same
+    /// host or gateway, whose authorization of each connector is fixed for the run.
+    Two,
+}
+
 /// The shape of a connector's tool list: the part of it that matters to the invariants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -228,6 +256,13 @@ pub struct Connector {
     /// The TTL of its `tools/list` results (2026-07-28 only).
     #[serde(default, skip_serializing_if = "is_default")]
     pub ttl: Ttl,
+    /// The `cacheScope` of its `tools/list` results (2026-07-28 only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub scope: CacheScope,
+    /// The second authorization context's authorization for this connector, fixed for the run
+    /// (two contexts only): `Unauthenticated` or `Authenticated`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub other: Auth,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -385,6 +420,13 @@ pub struct Link {
     /// The entry came from a result whose TTL has not expired (2026-07-28 only).
     #[serde(default, skip_serializing_if = "is_default")]
     pub fresh: bool,
+    /// Oracle bookkeeping for INV-15: the entry was served from a reply to another session (a
+    /// cache shared between sessions, SPEC.md §5.1).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub shared: bool,
+    /// Oracle bookkeeping for INV-15: that reply was private to another authorization context.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub foreign: bool,
 }
 
 impl Link {
@@ -453,11 +495,11 @@ pub enum AccountRead {
 }
 
 impl AccountRead {
-    /// A snapshot of the account's connectors in `state`.
-    pub fn of(state: &State) -> AccountRead {
+    /// A snapshot of session `s`'s account's connectors in `state`.
+    pub fn of(state: &State, s: SessionId) -> AccountRead {
         let mut mask = 0u8;
-        for (c, connector) in state.connectors.iter().enumerate().take(usize::from(state.shape.connectors)) {
-            if connector.auth == Auth::Authenticated {
+        for c in 0..state.shape.connectors {
+            if state.auth(s, ConnectorId(c)) == Auth::Authenticated {
                 mask |= 1 << c;
             }
         }
@@ -659,6 +701,19 @@ pub struct Shape {
     pub connectors: u8,
     /// Session slots in use.
     pub sessions: u8,
+    /// The authorization contexts the sessions belong to.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub contexts: Contexts,
+}
+
+impl Shape {
+    /// The authorization context of session `s`: 0, the account's, or 1, the second user's.
+    pub fn context(self, s: SessionId) -> u8 {
+        match self.contexts {
+            Contexts::One => 0,
+            Contexts::Two => u8::from(s.0 > 0),
+        }
+    }
 }
 
 /// The whole system state.
@@ -712,5 +767,20 @@ impl State {
     /// One session.
     pub fn session(&self, s: SessionId) -> &Session {
         &self.sessions[s.index()]
+    }
+    /// The authorization context of session `s`: 0, the account's, or 1, the second user's.
+    pub fn context(&self, s: SessionId) -> u8 {
+        self.shape.context(s)
+    }
+    /// Connector `c`'s authorization in session `s`'s context.
+    pub fn auth(&self, s: SessionId, c: ConnectorId) -> Auth {
+        match self.context(s) {
+            0 => self.connector(c).auth,
+            _ => self.connector(c).other,
+        }
+    }
+    /// What connector `c`'s server lists to session `s` now.
+    pub fn listing(&self, s: SessionId, c: ConnectorId) -> Listing {
+        self.auth(s, c).listing()
     }
 }

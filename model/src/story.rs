@@ -100,22 +100,33 @@ pub fn initial_words(model: &CoherenceModel, state: &State) -> String {
             }
             let listeners: Vec<&str> =
                 model.bounds.session_ids().filter(|&s| state.link(s, c).listening).map(SessionId::name).collect();
-            let listen = if listeners.is_empty() {
-                "no session listens".to_owned()
-            } else {
-                format!("{} listens", listeners.join(" and "))
+            let listen = match listeners.len() {
+                0 => "no session listens".to_owned(),
+                1 => format!("{} listens", listeners[0]),
+                _ => format!("{} listen", listeners.join(" and ")),
             };
+            let scope = if k.scope == CacheScope::Public { ", marked public" } else { "" };
             format!(
-                "{c} is {} (its server speaks 2026-07-28, {}, {}; {listen})",
+                "{c} is {} (its server speaks 2026-07-28, {}, {}{scope}; {listen})",
                 auth_words(k.auth),
                 stateless_notify_words(k.notify),
                 ttl_words(k.ttl)
             )
         })
         .collect();
+    let others: Vec<SessionId> = model.bounds.session_ids().filter(|&s| state.context(s) != 0).collect();
+    let second = if others.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = others.iter().map(|s| s.name()).collect();
+        let auth: Vec<String> =
+            model.bounds.connector_ids().map(|c| format!("{c} is {}", auth_words(state.connector(c).other))).collect();
+        let is = if names.len() == 1 { "is" } else { "are" };
+        format!(" {} {is} another user's (a second token): for them {}.", names.join(" and "), auth.join(", "))
+    };
     let sessions: Vec<String> =
         model.bounds.session_ids().map(|s| format!("{s} offers {}", catalogue_words(model, state, s))).collect();
-    format!("Sessions start. {}. {}.", connectors.join("; "), sessions.join(". "))
+    format!("Sessions start. {}.{second} {}.", connectors.join("; "), sessions.join(". "))
 }
 
 fn answer_words(connector: ConnectorId, answer: Answer) -> String {
@@ -199,10 +210,11 @@ pub fn step_words_with(
                 Action::WebRevoke { .. } => format!("Access to {connector} is revoked"),
                 _ => format!("{connector}'s token expires"),
             };
+            // Only the account's sessions: a second user's list does not change with it.
             let listeners: Vec<&str> = model
                 .bounds
                 .session_ids()
-                .filter(|&s| before.link(s, connector).listening)
+                .filter(|&s| before.link(s, connector).listening && before.context(s) == 0)
                 .map(SessionId::name)
                 .collect();
             let notified = if k.notify == Notify::Silent {
@@ -213,6 +225,8 @@ pub fn step_words_with(
                 format!("{connector} sends list_changed on the listen stream of {}", listeners.join(" and "))
             } else if before.connector(connector).announced {
                 format!("{connector} sends no list_changed: it sent one before the change")
+            } else if after.shape.contexts == Contexts::Two {
+                format!("{connector} sends list_changed to every session of the account")
             } else {
                 format!("{connector} sends list_changed to every session")
             };
@@ -275,7 +289,8 @@ pub fn step_words_with(
                     reaction(session)
                 );
             }
-            format!("{session} receives a tools/list reply for {connector}: {got}{effect}{}.", reaction(session))
+            let shared = shared_words(before, after, session, connector);
+            format!("{session} receives a tools/list reply for {connector}: {got}{effect}{shared}{}.", reaction(session))
         }
         Action::DeliverAccount { session } => {
             let read = before.session(session).read.expect("delivered a read in flight");
@@ -447,12 +462,31 @@ pub fn step_words_with(
     }
 }
 
+/// The sessions a shared cache served a reply to `session` to, in words (empty if none).
+fn shared_words(before: &State, after: &State, session: SessionId, connector: ConnectorId) -> String {
+    let mut words = Vec::new();
+    for s in (0..after.shape.sessions).map(SessionId).filter(|&s| s != session) {
+        let (was, is) = (before.link(s, connector), after.link(s, connector));
+        if is.shared && (was.entry != is.entry || !was.shared) {
+            let whose = if is.foreign {
+                format!(" (listed with {session}'s token, private)")
+            } else if after.context(s) != after.context(session) {
+                format!(" (listed with {session}'s token, marked public)")
+            } else {
+                String::new()
+            };
+            words.push(format!("{s} now offers {}{whose}", listing_words(is.offered())));
+        }
+    }
+    if words.is_empty() { String::new() } else { format!("; from the shared cache, {}", words.join(", and ")) }
+}
+
 /// Why the last state of a counterexample breaks `invariant`, in one sentence.
 pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &State) -> String {
     let Some(focus) = invariant.violation(model, state) else { return String::new() };
     let (s, c) = (focus.session, focus.connector);
     let link = state.link(s, c);
-    let server = state.connector(c).listing();
+    let server = state.listing(s, c);
     let m = focus.moment;
     match (invariant.id, m) {
         ("INV-1", Some(m)) => format!(
@@ -525,6 +559,10 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
                 listing_words(Some(server))
             )
         }
+        ("INV-15", _) => format!(
+            "{s} offers {} for {c}, a private tool list its shared cache got with another user's token: another authorization context's list.",
+            listing_words(link.offered())
+        ),
         _ => format!("{}: {}", invariant.id, invariant.statement()),
     }
 }

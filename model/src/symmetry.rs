@@ -5,6 +5,9 @@
 //! of it satisfy the same properties and have renamed successors. The representative of a state
 //! is the least renaming of it in the derived order of [`State`]: a canonical form, so the same
 //! orbit always maps to the same representative, whatever order the states are met in.
+//!
+//! With two authorization contexts (SPEC.md §2.6), `cli` is the first context's only session, so
+//! only renamings that keep it are used: the other sessions are interchangeable among themselves.
 
 use crate::state::*;
 use stateright::Representative;
@@ -97,7 +100,9 @@ pub fn canonical_packed(state: &State, out: &mut Vec<u64>) {
             continue;
         }
         for (j, sp) in perms[m].iter().enumerate() {
-            if i == 0 && j == 0 {
+            // With two authorization contexts, `cli` is the only session of the first: renaming
+            // it would change whose account a session uses.
+            if (i == 0 && j == 0) || (state.shape.contexts == Contexts::Two && sp[0] != 0) {
                 continue;
             }
             candidate.clear();

@@ -3,7 +3,7 @@
 use crate::invariants;
 use crate::mutant::{Mutant, Operator, Site};
 use crate::policy::{
-    Catalogue, FetchMode, HostPolicy, Listen, OnListChanged, OnReadFailure, OnTurn, OnUnknownTool, TtlUse,
+    Catalogue, FetchMode, HostPolicy, Listen, OnListChanged, OnReadFailure, OnTurn, OnUnknownTool, Share, TtlUse,
 };
 use crate::state::*;
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,14 @@ pub struct Bounds {
     /// The protocol revisions the connectors' servers speak.
     #[serde(default, skip_serializing_if = "Revisions::is_handshake")]
     pub revisions: Revisions,
+    /// The authorization contexts the sessions belong to (two: `cli` is the account's, every
+    /// other session a second user's).
+    #[serde(default, skip_serializing_if = "is_one")]
+    pub contexts: Contexts,
+}
+
+fn is_one(contexts: &Contexts) -> bool {
+    *contexts == Contexts::One
 }
 
 /// The protocol revisions the model's servers speak (SPEC.md §4): every connector chooses among
@@ -115,6 +123,7 @@ impl Bounds {
         symmetry: true,
         servers: Servers::Any,
         revisions: Revisions::Handshake,
+        contexts: Contexts::One,
     };
 
     /// `connectors` and `sessions` with every budget at its largest ([`BUDGET_MAX`]), any
@@ -130,7 +139,14 @@ impl Bounds {
             symmetry: false,
             servers: Servers::Any,
             revisions: Revisions::Handshake,
+            contexts: Contexts::One,
         }
+    }
+
+    /// These bounds with two authorization contexts (SPEC.md §4.1): two sessions, one for each,
+    /// and one connector, which is all that sharing a cache between users needs; the budgets stay.
+    pub const fn with_two_contexts(self) -> Bounds {
+        Bounds { connectors: 1, sessions: 2, contexts: Contexts::Two, ..self }
     }
 
     /// Checks that the bounds are within what the model can represent.
@@ -148,6 +164,12 @@ impl Bounds {
         within("auth changes", self.auth_changes, 0, BUDGET_MAX)?;
         within("faults", self.faults, 0, BUDGET_MAX)?;
         within("commands", self.commands, 0, BUDGET_MAX)?;
+        if self.contexts == Contexts::Two && self.sessions < 2 {
+            return Err(BoundsError(format!(
+                "two authorization contexts need at least 2 sessions (one for each), got {}",
+                self.sessions
+            )));
+        }
         Ok(())
     }
 
@@ -569,11 +591,16 @@ pub enum Fault {
     NotifyAfterResult,
     /// `FailAccountRead`.
     FailAccountRead,
+    /// `PublicScope`: a property a server may have, not an injected event. A 2026-07-28 server
+    /// marks its `tools/list` results `cacheScope: public` although they depend on the caller's
+    /// authorization (SPEC.md §7.5, S-4). Without it, every result is `private`. It matters only
+    /// with two authorization contexts.
+    PublicScope,
 }
 
 impl Fault {
     /// Every kind of fault, in SPEC.md order.
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 13] = [
         Fault::LoseNotification,
         Fault::DuplicateNotification,
         Fault::LoseNotificationStream,
@@ -586,6 +613,7 @@ impl Fault {
         Fault::PageListing,
         Fault::NotifyAfterResult,
         Fault::FailAccountRead,
+        Fault::PublicScope,
     ];
 
     /// Its name: the name of the action that injects it (SPEC.md §3), or of the ordering a
@@ -604,6 +632,7 @@ impl Fault {
             Fault::PageListing => "PageListing",
             Fault::NotifyAfterResult => "NotifyAfterResult",
             Fault::FailAccountRead => "FailAccountRead",
+            Fault::PublicScope => "PublicScope",
         }
     }
 
@@ -612,9 +641,9 @@ impl Fault {
         Fault::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    /// Whether a server that meets SPEC.md §7.2's requirements never causes it: a notification
-    /// lost, duplicated, sent early or after the result of the call that caused it, or a change
-    /// of the list not notified.
+    /// Whether a server that meets SPEC.md §7.2's and §7.5's requirements never causes it: a
+    /// notification lost, duplicated, sent early or after the result of the call that caused it, a
+    /// change of the list not notified, or an authorization-dependent list marked public.
     pub fn is_server_defect(self) -> bool {
         matches!(
             self,
@@ -624,6 +653,7 @@ impl Fault {
                 | Fault::NotifyBeforeUpdate
                 | Fault::RefreshTokenSilently
                 | Fault::NotifyAfterResult
+                | Fault::PublicScope
         )
     }
 }
@@ -771,9 +801,26 @@ impl CoherenceModel {
                     Revision::Handshake => &[Ttl::Zero],
                     Revision::Stateless => &[Ttl::Long, Ttl::Zero],
                 };
+                // A second user's authorization is fixed, either way; a stateless server may mark
+                // its authorization-dependent list public (`PublicScope`, which S-4 rules out).
+                let others: &[Auth] = match self.bounds.contexts {
+                    Contexts::One => &[Auth::Unauthenticated],
+                    Contexts::Two => &[Auth::Unauthenticated, Auth::Authenticated],
+                };
+                let public = self.faults.contains(Fault::PublicScope);
+                let scopes: &[CacheScope] = match (self.bounds.contexts, revision) {
+                    (Contexts::Two, Revision::Stateless) if public => &[CacheScope::Private, CacheScope::Public],
+                    _ => &[CacheScope::Private],
+                };
                 for &notify in notify {
                     for &ttl in ttls {
-                        choices.push(Connector { auth, version: 0, notify, announced: false, revision, ttl });
+                        for &other in others {
+                            for &scope in scopes {
+                                let version = 0;
+                                let announced = false;
+                                choices.push(Connector { auth, version, notify, announced, revision, ttl, scope, other });
+                            }
+                        }
                     }
                 }
             }
@@ -783,7 +830,11 @@ impl CoherenceModel {
         let mut pick = vec![0usize; n];
         loop {
             let mut state = State {
-                shape: Shape { connectors: self.bounds.connectors, sessions: self.bounds.sessions },
+                shape: Shape {
+                    connectors: self.bounds.connectors,
+                    sessions: self.bounds.sessions,
+                    contexts: self.bounds.contexts,
+                },
                 ..State::default()
             };
             for (c, &i) in pick.iter().enumerate() {
@@ -815,7 +866,7 @@ impl CoherenceModel {
     pub fn start_session(&self, state: &mut State, s: SessionId) {
         for c in self.bounds.connector_ids() {
             let connector = *state.connector(c);
-            let built = Entry { listing: connector.listing(), version: connector.version };
+            let built = Entry { listing: state.listing(s, c), version: connector.version };
             let link = state.link_mut(s, c);
             if self.policy.catalogue == Catalogue::PerTurn {
                 link.lazy = true;
@@ -894,7 +945,8 @@ impl CoherenceModel {
                             let link = state.link(session, connector);
                             let prompted = link.offered() == Some(Listing::Stubs)
                                 || link.notice.map(|n| n.recovery) == Some(Recovery::Authenticate);
-                            if prompted && state.connector(connector).auth != Auth::Authenticated {
+                            // The second context's authorization is fixed for the run.
+                            if prompted && state.context(session) == 0 && state.connector(connector).auth != Auth::Authenticated {
                                 actions.push(Action::UserAuthenticate { session, connector });
                             }
                         }
@@ -917,6 +969,7 @@ impl CoherenceModel {
                     }
                     if self.agent_handshake
                         && link.offered() == Some(Listing::Stubs)
+                        && state.context(session) == 0
                         && state.connector(turn.connector).auth != Auth::Authenticated
                         && state.spent.auth_changes < b.auth_changes
                     {
@@ -1137,10 +1190,10 @@ impl CoherenceModel {
                     Reply::Failed(failure);
             }
             Action::ServeLate { session, connector, slot } => {
-                let server = *state.connector(connector);
+                let (listing, version) = (state.listing(session, connector), state.connector(connector).version);
                 let link = Self::fault(&mut next, session, connector);
                 let fetch = link.fetches[usize::from(slot)].as_mut().expect("enabled on a fetch in flight");
-                fetch.reply = Reply::Listed { listing: server.listing(), version: server.version };
+                fetch.reply = Reply::Listed { listing, version };
             }
             Action::PageListing { session, connector, slot } => {
                 // Legitimate: it spends the budget that bounds it and excuses nothing.
@@ -1170,7 +1223,7 @@ impl CoherenceModel {
             }
             Action::UserAsk { session, connector } => {
                 next.spent.turns += 1;
-                let availability = if state.connector(connector).auth == Auth::Authenticated {
+                let availability = if state.auth(session, connector) == Auth::Authenticated {
                     Availability::Available
                 } else {
                     Availability::Absent
@@ -1189,7 +1242,7 @@ impl CoherenceModel {
                 next.sessions[session.index()].turn =
                     Some(Turn { connector, held, retried: false, availability, unsignalled: false });
                 if reads {
-                    next.sessions[session.index()].read = Some(AccountRead::of(state));
+                    next.sessions[session.index()].read = Some(AccountRead::of(state, session));
                 }
                 for c in stale {
                     self.request_listing(&mut next, session, c);
@@ -1375,7 +1428,9 @@ impl CoherenceModel {
             return;
         }
         let stateless = state.connector(connector).stateless();
-        for session in self.bounds.session_ids() {
+        // The second context's list does not change with the account's authorization.
+        let shape = state.shape;
+        for session in self.bounds.session_ids().filter(|&s| shape.context(s) == 0) {
             let link = state.link_mut(session, connector);
             // A 2026-07-28 server notifies only a listen stream that is open.
             if !stateless || link.listening {
@@ -1394,7 +1449,8 @@ impl CoherenceModel {
         if notified && !announced {
             self.notify_links(state, connector);
         }
-        for session in self.bounds.session_ids() {
+        let shape = state.shape;
+        for session in self.bounds.session_ids().filter(|&s| shape.context(s) == 0) {
             let link = state.link_mut(session, connector);
             link.triggered = false;
             link.following = false;
@@ -1408,9 +1464,33 @@ impl CoherenceModel {
         }
     }
 
+    /// A host whose sessions share one cache serves a reply applied to `session` to the other
+    /// sessions it may serve it to, as their catalogue's entry; a session with its own request in
+    /// flight waits for its own reply. Nothing is shared into a session that keeps nothing.
+    fn share(&self, state: &mut State, session: SessionId, connector: ConnectorId, reply: Entry, fresh: bool) {
+        let server = *state.connector(connector);
+        let public = server.stateless() && server.scope == CacheScope::Public;
+        for other in self.bounds.session_ids().filter(|&s| s != session) {
+            let same = state.context(other) == state.context(session);
+            let serves = match self.policy.share {
+                Share::Never => false,
+                Share::Always => true,
+                Share::Scoped => same || public,
+            };
+            let link = state.link_mut(other, connector);
+            if !serves || link.lazy || link.fetch_count() > 0 {
+                continue;
+            }
+            link.entry = Some(reply);
+            link.fresh = fresh;
+            link.shared = true;
+            link.foreign = !same && !public;
+        }
+    }
+
     /// The host sends `tools/list` for `connector`; the server serves it from its state now.
     fn request_listing(&self, state: &mut State, session: SessionId, connector: ConnectorId) {
-        let server = *state.connector(connector);
+        let (listing, version) = (state.listing(session, connector), state.connector(connector).version);
         let link = state.link_mut(session, connector);
         let limit = match self.policy.fetch_mode {
             FetchMode::Concurrent => FETCHES_IN_FLIGHT_MAX,
@@ -1425,7 +1505,7 @@ impl CoherenceModel {
         let reply = if link.transport_lost {
             Reply::Failed(ListFailure::SessionNotFound)
         } else {
-            Reply::Listed { listing: server.listing(), version: server.version }
+            Reply::Listed { listing, version }
         };
         link.fetches[in_flight] = Some(Fetch { reply, superseded: false });
     }
@@ -1478,6 +1558,8 @@ impl CoherenceModel {
                     let wrong = state.link_mut(keyed.0, keyed.1);
                     wrong.entry = Some(reply);
                     wrong.lazy = false;
+                    wrong.shared = false;
+                    wrong.foreign = false;
                 } else if applied {
                     let long = state.connector(connector).stateless() && state.connector(connector).ttl == Ttl::Long;
                     let link = state.link_mut(session, connector);
@@ -1489,11 +1571,14 @@ impl CoherenceModel {
                     for older in link.fetches[..older].iter_mut().flatten() {
                         older.superseded = true;
                     }
+                    link.shared = false;
+                    link.foreign = false;
                     let clear = p.clear_resolved_notices && link.notice.is_some_and(|n| resolved(n, listing));
                     if self.decides(Site::ClearResolvedNotice, clear) {
                         link.notice = None;
                     }
                     state.event = Some(Event::Applied(Applied { session, connector, before, reply, newest, server }));
+                    self.share(state, session, connector, reply, long);
                 }
                 if version == server {
                     Self::signal(state, session, connector);
@@ -1619,7 +1704,7 @@ impl CoherenceModel {
             }
             let recovery = p.notice_on_failure.then_some(Recovery::Restart);
             self.answer(state, next, session, Call::Tool, Answer::ToolFailed(recovery));
-        } else if state.connector(connector).auth == Auth::Authenticated {
+        } else if state.auth(session, connector) == Auth::Authenticated {
             self.answer(state, next, session, Call::Tool, Answer::UsedTool);
         } else {
             // 401: the token expired or access was revoked.
@@ -1642,7 +1727,7 @@ impl CoherenceModel {
     fn agent_call_stub(&self, state: &State, next: &mut State, session: SessionId) {
         let p = &self.policy;
         let connector = Self::turn(state, session).connector;
-        if state.connector(connector).auth != Auth::Authenticated {
+        if state.auth(session, connector) != Auth::Authenticated {
             self.answer(state, next, session, Call::Stub, Answer::StubReplied(StubReply::AuthPrompt));
             return;
         }
@@ -1707,6 +1792,8 @@ impl CoherenceModel {
     fn drop_list(state: &mut State, session: SessionId, connector: ConnectorId) {
         let link = state.link_mut(session, connector);
         link.entry = None;
+        link.shared = false;
+        link.foreign = false;
         link.lazy = true;
     }
 
@@ -1744,7 +1831,7 @@ impl Moment {
             call,
             availability: turn.availability,
             signalled: !turn.unsignalled,
-            authenticated: after.connector(turn.connector).auth == Auth::Authenticated,
+            authenticated: after.auth(session, turn.connector) == Auth::Authenticated,
             due: before.link(session, turn.connector).due,
             offered,
             notice: link.notice,

@@ -658,7 +658,7 @@ impl Engine<'_> {
                 ))));
             }
             // Served now: the reply will say what the account holds at this moment.
-            self.state.sessions[s.index()].read = Some(AccountRead::of(&self.state));
+            self.state.sessions[s.index()].read = Some(AccountRead::of(&self.state, s));
         }
         if let (
             Input::Listing { session, connector, result: ListResult::FirstPage { next_cursor }, .. },

@@ -252,6 +252,11 @@ impl Fixture {
                     .to_owned(),
             );
         }
+        let one = coherence_model::state::Contexts::One;
+        if self.bounds.contexts != one || self.provenance.bounds.contexts != one {
+            return Err("bounds: contexts must be `one`: fixtures of two authorization contexts are not replayed yet"
+                .to_owned());
+        }
         if self.connectors.len() != usize::from(self.bounds.connectors) {
             return Err(format!("{} connectors listed, bounds say {}", self.connectors.len(), self.bounds.connectors));
         }

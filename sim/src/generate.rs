@@ -211,6 +211,7 @@ fn swarm_bounds(rng: &mut ChaCha8Rng) -> Bounds {
         },
         // Fixtures speak the 2025 revisions (the adapter protocol has no listen stream or TTL).
         revisions: coherence_model::system::Revisions::Handshake,
+        contexts: coherence_model::state::Contexts::One,
     }
 }
 

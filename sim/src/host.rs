@@ -99,7 +99,11 @@ impl ReferenceHost {
             ..CoherenceModel::new(self.model.policy, bounds)
         };
         let mut state = State {
-            shape: coherence_model::state::Shape { connectors: bounds.connectors, sessions: bounds.sessions },
+            shape: coherence_model::state::Shape {
+                connectors: bounds.connectors,
+                sessions: bounds.sessions,
+                contexts: bounds.contexts,
+            },
             ..State::default()
         };
         for c in connectors {

@@ -292,6 +292,7 @@ impl Scenario {
             symmetry: false,
             servers: self.servers,
             revisions: coherence_model::system::Revisions::Handshake,
+            contexts: coherence_model::state::Contexts::One,
         }
     }
 
@@ -305,7 +306,7 @@ impl Scenario {
                 .initial_states()
                 .into_iter()
                 .find(|s: &State| {
-                    s.shape == Shape { connectors: bounds.connectors, sessions: bounds.sessions }
+                    s.shape == Shape { connectors: bounds.connectors, sessions: bounds.sessions, contexts: bounds.contexts }
                         && self.connectors.iter().enumerate().all(|(i, (auth, notify))| {
                             s.connectors[i].auth == *auth && s.connectors[i].notify == *notify
                         })

@@ -54,6 +54,9 @@ fn flags(report: &CheckReport) -> String {
         Revisions::Stateless => out.push_str(" --revisions stateless"),
         Revisions::Mixed => out.push_str(" --revisions mixed"),
     }
+    if b.contexts == coherence_model::state::Contexts::Two {
+        out.push_str(" --contexts two");
+    }
     if !b.symmetry {
         out.push_str(" --no-symmetry");
     }

@@ -21,7 +21,7 @@ pub enum Timing {
 pub fn bounds_words(report: &CheckReport) -> String {
     let b = &report.bounds;
     format!(
-        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}{}{}",
+        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}{}{}{}",
         b.connectors,
         b.sessions,
         b.turns,
@@ -35,6 +35,7 @@ pub fn bounds_words(report: &CheckReport) -> String {
             coherence_model::system::Revisions::Stateless => " revisions=stateless",
             coherence_model::system::Revisions::Mixed => " revisions=mixed",
         },
+        if b.contexts == coherence_model::state::Contexts::Two { " contexts=two" } else { "" },
         match fault_kinds(report) {
             Some(kinds) => format!(" fault-kinds={}", kinds.join(",")),
             None => String::new(),

@@ -280,6 +280,14 @@ fn step(d: &mut Diagram, model: &CoherenceModel, before: &State, action: Action,
                 _ => "a reply".to_owned(),
             };
             d.reply(connector, session, format!("tools/list reply: {what}"));
+            // A shared cache serves the reply to other sessions: their catalogue's new entry.
+            for other in model.bounds.session_ids().filter(|&s| s != session) {
+                let (was, is) = (before.link(other, connector), after.link(other, connector));
+                if is.shared && (was.entry != is.entry || !was.shared) {
+                    let whose = if is.foreign { " (private, another user's)" } else { "" };
+                    d.message(session, other, format!("shared cache: {}{whose}", listing(is.offered())));
+                }
+            }
         }
         Action::DeliverAccount { session } => d.reply("Web", session, "the account read"),
         Action::ExpireTtl { session, connector } => {
@@ -367,7 +375,11 @@ pub fn path(model: &CoherenceModel, init: &State, steps: &[(Action, State)], bro
         });
     }
     for s in model.bounds.session_ids() {
-        d.participants.push(Participant { id: s.to_string(), label: format!("{s} (host)"), actor: false });
+        let label = match init.context(s) {
+            0 => format!("{s} (host)"),
+            _ => format!("{s} (host, another user)"),
+        };
+        d.participants.push(Participant { id: s.to_string(), label, actor: false });
     }
     d.participants.push(Participant { id: "Model".into(), label: "agent (model)".into(), actor: false });
     for s in model.bounds.session_ids() {

@@ -344,24 +344,36 @@ impl Expr {
 /// Facts about the model that relate atoms: they hold in every reachable state of every policy
 /// (the checker confirms them in every state it visits, and the conformance runner in every state
 /// it builds), and the proof that violations imply premises may use them.
-pub const CONSTRAINTS: &[(&str, Expr)] = &[
+pub const CONSTRAINTS: &[(&str, &[Scope], Expr)] = &[
     (
         "a notice that says the connector needs authentication is a notice",
+        ANSWER_AND_TURN,
         Expr::Implies(&Expr::Is(Atom::NoticeNeedsAuthentication), &Expr::Is(Atom::NoticeShown)),
     ),
     (
         "\"no such tool\" answers a call of a tool the catalogue does not list",
+        ANSWER_AND_TURN,
         Expr::Implies(&Expr::Is(Atom::AnsweredNoSuchTool), &Expr::Is(Atom::CalledUnlisted)),
     ),
     (
         "a misrouted call is a call of a tool the catalogue does not list",
+        ANSWER_AND_TURN,
         Expr::Implies(&Expr::Is(Atom::Misrouted), &Expr::Is(Atom::CalledUnlisted)),
     ),
     (
         "a session that can make no progress has a hung request or waits for nothing",
+        ANSWER_AND_TURN,
         Expr::Any(&[Expr::Is(Atom::CanProgress), Expr::Is(Atom::RequestHangs), Expr::Is(Atom::NothingOutstanding)]),
     ),
+    (
+        "an entry of another authorization context was served by a shared cache",
+        &[Scope::Link],
+        Expr::Implies(&Expr::Is(Atom::ForeignEntry), &Expr::Is(Atom::SharedEntry)),
+    ),
 ];
+
+/// Where the facts about answers and turns are confirmed.
+const ANSWER_AND_TURN: &[Scope] = &[Scope::Answer, Scope::Turn];
 
 /// What a broken invariant costs the user, most harmful first: the order in which a conformance
 /// report ranks the invariants a fixture breaks (SPEC.md §11.1).
@@ -798,7 +810,7 @@ impl Invariant {
         self.when.atoms(&mut atoms);
         self.require.atoms(&mut atoms);
         self.premise.atoms(&mut atoms);
-        for (_, c) in CONSTRAINTS {
+        for (_, _, c) in CONSTRAINTS {
             let mut mentioned = Vec::new();
             c.atoms(&mut mentioned);
             if mentioned.iter().any(|a| atoms.contains(a)) {
@@ -812,7 +824,7 @@ impl Invariant {
         assert!(atoms.len() < 20, "too many atoms for a truth table");
         for bits in 0u32..(1 << atoms.len()) {
             let mut value = |a: Atom| bits & (1 << atoms.iter().position(|x| *x == a).expect("collected")) != 0;
-            let consistent = CONSTRAINTS.iter().all(|(_, c)| {
+            let consistent = CONSTRAINTS.iter().all(|(_, _, c)| {
                 let mut mentioned = Vec::new();
                 c.atoms(&mut mentioned);
                 !mentioned.iter().all(|a| atoms.contains(a)) || c.eval_with(&mut value)
@@ -834,10 +846,10 @@ impl Invariant {
 /// The model facts of [`CONSTRAINTS`] that `state` breaks, by name: none, in every reachable state.
 pub fn broken_constraints(model: &CoherenceModel, state: &State) -> Vec<&'static str> {
     let mut broken = Vec::new();
-    for scope in [Scope::Answer, Scope::Turn] {
+    for scope in [Scope::Answer, Scope::Turn, Scope::Link] {
         find_focus(scope, model, state, |f| {
-            for (name, c) in CONSTRAINTS {
-                if !c.eval(f) && !broken.contains(name) {
+            for (name, scopes, c) in CONSTRAINTS {
+                if scopes.contains(&scope) && !c.eval(f) && !broken.contains(name) {
                     broken.push(*name);
                 }
             }
@@ -920,9 +932,12 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
                 return Some(format!("{s} lost a transport session of {c}, or heard it without listening"));
             }
             if (link.foreign && !link.shared) || (link.shared && link.entry.is_none()) {
-                return Some(format!("{s}'s {c} entry is foreign without being shared, or shared and absent"))
+                return Some(format!("{s}'s {c} entry is foreign without being shared, or shared and absent"));
             }
-            if link.foreign && (state.shape.contexts == Contexts::One || (stateless && state.connector(c).scope == CacheScope::Public)) {
+            if link.foreign
+                && (state.shape.contexts == Contexts::One
+                    || (stateless && state.connector(c).scope == CacheScope::Public))
+            {
                 return Some(format!("{s}'s {c} entry is foreign with one context or a public result"));
             }
             for fetch in link.fetches.iter().flatten() {

@@ -290,7 +290,10 @@ pub fn step_words_with(
                 );
             }
             let shared = shared_words(before, after, session, connector);
-            format!("{session} receives a tools/list reply for {connector}: {got}{effect}{shared}{}.", reaction(session))
+            format!(
+                "{session} receives a tools/list reply for {connector}: {got}{effect}{shared}{}.",
+                reaction(session)
+            )
         }
         Action::DeliverAccount { session } => {
             let read = before.session(session).read.expect("delivered a read in flight");

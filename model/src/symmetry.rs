@@ -141,7 +141,8 @@ mod tests {
 
     #[test]
     fn canonical_is_the_same_for_every_renaming() {
-        let mut state = State { shape: Shape { connectors: 3, sessions: 2 }, ..State::default() };
+        let mut state =
+            State { shape: Shape { connectors: 3, sessions: 2, contexts: Contexts::One }, ..State::default() };
         state.connectors[0].auth = Auth::Authenticated;
         state.connectors[2].notify = Notify::Silent;
         state.links[1][2].notifications = 1;
@@ -236,6 +237,19 @@ mod commutation_tests {
         for (policy, bounds) in
             POLICIES.iter().chain(BROKEN_POLICIES).flat_map(|p| [(p, base), (p, both), (p, reliable)])
         {
+            commutes(policy, bounds, &cps, &sps);
+        }
+        // Two authorization contexts: `cli` stays; the second user's two sessions swap.
+        let contexts = Bounds { connectors: 2, sessions: 3, contexts: Contexts::Two, ..both };
+        let keep_cli: Vec<Vec<u8>> = permutations(3).into_iter().filter(|p| p[0] == 0).collect();
+        for policy in POLICIES.iter().chain(BROKEN_POLICIES) {
+            commutes(policy, contexts, &permutations(2), &keep_cli);
+        }
+    }
+
+    /// Renaming by every `cps` × `sps` commutes with every step of a walk of `policy`.
+    fn commutes(policy: &crate::HostPolicy, bounds: Bounds, cps: &[Vec<u8>], sps: &[Vec<u8>]) {
+        {
             let model = CoherenceModel::new(*policy, bounds);
             let inits = model.initial_states();
             let mut state = inits[0];
@@ -249,8 +263,8 @@ mod commutation_tests {
                     state = inits[(seed >> 33) as usize % inits.len()];
                     continue;
                 }
-                for cp in &cps {
-                    for sp in &sps {
+                for cp in cps {
+                    for sp in sps {
                         let image = renamed(&state, cp, sp);
                         theirs.clear();
                         model.enabled_actions(&image, &mut theirs);

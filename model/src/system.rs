@@ -818,7 +818,16 @@ impl CoherenceModel {
                             for &scope in scopes {
                                 let version = 0;
                                 let announced = false;
-                                choices.push(Connector { auth, version, notify, announced, revision, ttl, scope, other });
+                                choices.push(Connector {
+                                    auth,
+                                    version,
+                                    notify,
+                                    announced,
+                                    revision,
+                                    ttl,
+                                    scope,
+                                    other,
+                                });
                             }
                         }
                     }
@@ -946,7 +955,10 @@ impl CoherenceModel {
                             let prompted = link.offered() == Some(Listing::Stubs)
                                 || link.notice.map(|n| n.recovery) == Some(Recovery::Authenticate);
                             // The second context's authorization is fixed for the run.
-                            if prompted && state.context(session) == 0 && state.connector(connector).auth != Auth::Authenticated {
+                            if prompted
+                                && state.context(session) == 0
+                                && state.connector(connector).auth != Auth::Authenticated
+                            {
                                 actions.push(Action::UserAuthenticate { session, connector });
                             }
                         }

@@ -301,17 +301,18 @@ impl Scenario {
         let bounds = self.bounds();
         bounds.validate().map_err(|e| format!("{path}: {e}"))?;
         let model = CoherenceModel::new(policy_named(&self.policy).expect("checked at parse"), bounds);
-        let init =
-            model
-                .initial_states()
-                .into_iter()
-                .find(|s: &State| {
-                    s.shape == Shape { connectors: bounds.connectors, sessions: bounds.sessions, contexts: bounds.contexts }
-                        && self.connectors.iter().enumerate().all(|(i, (auth, notify))| {
-                            s.connectors[i].auth == *auth && s.connectors[i].notify == *notify
-                        })
-                })
-                .ok_or_else(|| format!("{path}: the connectors do not make an initial state"))?;
+        let init = model
+            .initial_states()
+            .into_iter()
+            .find(|s: &State| {
+                s.shape == Shape { connectors: bounds.connectors, sessions: bounds.sessions, contexts: bounds.contexts }
+                    && self
+                        .connectors
+                        .iter()
+                        .enumerate()
+                        .all(|(i, (auth, notify))| s.connectors[i].auth == *auth && s.connectors[i].notify == *notify)
+            })
+            .ok_or_else(|| format!("{path}: the connectors do not make an initial state"))?;
         let mut state = init;
         let mut steps = Vec::new();
         let mut enabled = Vec::new();

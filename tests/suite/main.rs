@@ -75,6 +75,18 @@ pub fn stateless_reliable_reports() -> &'static [CheckReport] {
     REPORTS.get_or_init(|| check_all(POLICIES, bounds, 2))
 }
 
+/// SPEC.md §7.5's table: two authorization contexts, 2026-07-28 servers that meet S-1, S-2, S-4.
+pub fn contexts_reliable_reports() -> &'static [CheckReport] {
+    static REPORTS: OnceLock<Vec<CheckReport>> = OnceLock::new();
+    let bounds = Bounds {
+        revisions: coherence_model::system::Revisions::Stateless,
+        servers: coherence_model::system::Servers::Reliable,
+        ..Bounds::DEFAULT
+    }
+    .with_two_contexts();
+    REPORTS.get_or_init(|| check_all(POLICIES, bounds, 2))
+}
+
 /// The report of one design policy at the default bounds.
 pub fn default_report(policy: &str) -> &'static CheckReport {
     default_reports().iter().find(|r| r.policy.name == policy).expect("a design policy")

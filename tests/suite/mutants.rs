@@ -19,6 +19,7 @@ const SMALL: Bounds = Bounds {
     symmetry: false,
     servers: Servers::Any,
     revisions: coherence_model::system::Revisions::Handshake,
+    contexts: coherence_model::state::Contexts::One,
 };
 
 fn named(name: &str) -> Mutant {

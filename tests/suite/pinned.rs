@@ -32,7 +32,37 @@ invalidate-on-notify 2321662
 snapshot-at-connect 709645
 ttl-only 1386107
 ttl-and-listen 4610358
+shared-cache 5147001
+shared-cache-scoped 5147001
 cache-until-invalidated 1938835
+"
+    );
+}
+
+/// SPEC.md §7.5's bounds: two authorization contexts, 2026-07-28 servers meeting S-1, S-2, S-4. A
+/// cache that honours `cacheScope` shares nothing there, and is `recommended-mcp` state for state.
+#[test]
+fn unique_states_with_two_authorization_contexts() {
+    assert_eq!(
+        counts(crate::contexts_reliable_reports()),
+        "\
+session-start-only 106940
+stub-guidance 106940
+delta-notice 373026
+refresh-on-demand 1069774
+list-changed-naive 106940
+list-changed-guarded 182900
+restart-banner 151290
+recommended 7080842
+recommended-mcp 2256320
+fetch-per-turn 68088
+invalidate-on-notify 41328
+snapshot-at-connect 32314
+ttl-only 332956
+ttl-and-listen 3476992
+shared-cache 6376955
+shared-cache-scoped 2256320
+cache-until-invalidated 60936
 "
     );
 }
@@ -84,6 +114,8 @@ invalidate-on-notify 152268
 snapshot-at-connect 112286
 ttl-only 153812
 ttl-and-listen 288360
+shared-cache 485259
+shared-cache-scoped 485259
 cache-until-invalidated 207632
 broken-advertised-only 1019812
 broken-concurrent 2800480

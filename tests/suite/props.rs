@@ -8,11 +8,17 @@ use proptest::prelude::*;
 fn bounds() -> impl Strategy<Value = Bounds> {
     use coherence_model::system::{Revisions, Servers};
     let revisions = prop_oneof![Just(Revisions::Handshake), Just(Revisions::Stateless), Just(Revisions::Mixed)];
+    use coherence_model::state::Contexts;
     let servers = prop_oneof![3 => Just(Servers::Any), 1 => Just(Servers::Reliable)];
-    ((1u8..=3, 1u8..=2, 1u8..=3, 0u8..=3, 0u8..=3, 0u8..=2), revisions, servers).prop_map(
-        |((connectors, sessions, turns, auth_changes, faults, commands), revisions, servers)| Bounds {
+    let contexts = prop_oneof![3 => Just(Contexts::One), 1 => Just(Contexts::Two)];
+    ((1u8..=3, 1u8..=3, 1u8..=3, 0u8..=3, 0u8..=3, 0u8..=2), revisions, servers, contexts).prop_map(
+        |((connectors, sessions, turns, auth_changes, faults, commands), revisions, servers, contexts)| Bounds {
             connectors,
-            sessions,
+            // Three sessions only with two contexts (the second user's two), two at least.
+            sessions: match contexts {
+                Contexts::One => sessions.min(2),
+                Contexts::Two => sessions.max(2),
+            },
             turns,
             auth_changes,
             faults,
@@ -20,6 +26,7 @@ fn bounds() -> impl Strategy<Value = Bounds> {
             symmetry: true,
             servers,
             revisions,
+            contexts,
         },
     )
 }

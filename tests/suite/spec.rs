@@ -101,7 +101,12 @@ fn the_verdict_table_has_a_row_per_policy() {
     for policy in POLICIES {
         assert!(SPEC.contains(&format!("- `{}`:", policy.name)), "SPEC.md §5 does not describe {}", policy.name);
     }
-    for name in ["verdict-table-reliable", "verdict-table-stateless", "verdict-table-stateless-reliable"] {
+    for name in [
+        "verdict-table-reliable",
+        "verdict-table-stateless",
+        "verdict-table-stateless-reliable",
+        "verdict-table-contexts-reliable",
+    ] {
         let table = parse_table(SPEC, name).unwrap();
         let rows: BTreeSet<&str> = table.keys().map(String::as_str).collect();
         assert_eq!(rows, POLICIES.iter().map(|p| p.name).collect(), "{name}");
@@ -114,6 +119,42 @@ fn spec_matches_the_computed_verdicts_under_2026_07_28_with_reliable_servers() {
     let differences = compare(crate::stateless_reliable_reports(), SPEC).unwrap().expect("default bounds are compared");
     assert_eq!(differences, vec![]);
     violated_cells_reach_their_premises(crate::stateless_reliable_reports());
+}
+
+/// SPEC.md §7.5's table: two authorization contexts behind one host or gateway.
+#[test]
+fn spec_matches_the_computed_verdicts_with_two_authorization_contexts() {
+    let differences = compare(crate::contexts_reliable_reports(), SPEC).unwrap().expect("default bounds are compared");
+    assert_eq!(differences, vec![]);
+    violated_cells_reach_their_premises(crate::contexts_reliable_reports());
+}
+
+/// SPEC.md §7.5: S-4 is necessary. With reliable servers that may mark an authorization-dependent
+/// list public, a cache that honours `cacheScope` serves the account's stubs to the second user,
+/// who has the action tools, and breaks INV-1 in four steps; without it, it holds every invariant.
+/// And with three sessions, two of them the second user's, it shares within that context and
+/// INV-15 holds non-vacuously.
+#[test]
+fn s4_is_necessary_and_a_scoped_cache_shares_within_a_context() {
+    use coherence_model::system::{Fault, Faults, Revisions, Servers};
+    use coherence_model::{CoherenceModel, policy_named};
+    let scoped = policy_named("shared-cache-scoped").unwrap();
+    let reliable = Bounds { revisions: Revisions::Stateless, servers: Servers::Reliable, ..Bounds::DEFAULT };
+    let verdict = |model: &CoherenceModel, id: &str| {
+        coherence::expected::computed(&coherence_model::explore::check_model(model), id)
+    };
+    let public = CoherenceModel {
+        faults: Faults::admitted_by(Servers::Reliable).with(Fault::PublicScope),
+        ..CoherenceModel::new(scoped, reliable.with_two_contexts())
+    };
+    let report = coherence_model::explore::check_model(&public);
+    assert_eq!(coherence::expected::computed(&report, "INV-1"), Verdict::Violated(4));
+    assert_eq!(coherence::expected::computed(&report, "INV-15"), Verdict::Holds, "public results may be shared");
+    let three = Bounds { sessions: 3, turns: 1, auth_changes: 1, ..reliable.with_two_contexts() };
+    let model = CoherenceModel::new(scoped, three);
+    assert_eq!(verdict(&model, "INV-15"), Verdict::Holds, "a scoped cache shares within the second context");
+    let always = CoherenceModel::new(policy_named("shared-cache").unwrap(), three);
+    assert_eq!(verdict(&always, "INV-15"), Verdict::Violated(2));
 }
 
 /// SPEC.md §7.4's first table: MCP 2026-07-28 with any servers. Heavy: a minute of checking

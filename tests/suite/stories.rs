@@ -82,6 +82,7 @@ fn diagrams(report: &CheckReport) -> String {
 fn every_violated_cell_of_the_other_tables_has_its_diagram_snapshotted() {
     snapshot_diagrams("reliable", crate::reliable_reports());
     snapshot_diagrams("stateless-reliable", crate::stateless_reliable_reports());
+    snapshot_diagrams("contexts-reliable", crate::contexts_reliable_reports());
 }
 
 /// [`every_violated_cell_of_the_other_tables_has_its_diagram_snapshotted`] for §7.4's first table
@@ -98,6 +99,22 @@ fn snapshot_diagrams(table: &str, reports: &[CheckReport]) {
         if !text.is_empty() {
             insta::assert_snapshot!(format!("diagrams-{table}-{}", report.policy.name), text);
         }
+    }
+}
+
+/// SPEC.md §7.5: a cache keyed by server alone serves the account's private list to the second
+/// user's session in two steps, and the story says whose token it was listed with.
+#[test]
+fn a_cache_keyed_by_server_serves_another_users_private_list() {
+    let report = crate::contexts_reliable_reports().iter().find(|r| r.policy.name == "shared-cache").unwrap();
+    let text = counterexample_text(report, "INV-15").unwrap();
+    assert_eq!(text.lines().count(), 4, "two steps:\n{text}");
+    for needle in [
+        "ide is another user's (a second token)",
+        "from the shared cache, ide now offers only the auth stubs (listed with cli's token, private)",
+        "a private tool list its shared cache got with another user's token",
+    ] {
+        assert!(text.contains(needle), "the story lacks `{needle}`:\n{text}");
     }
 }
 

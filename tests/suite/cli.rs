@@ -29,6 +29,15 @@ fn bad_input_is_rejected_with_a_clear_error() {
     check_rejected(&["check", "--connectors", "9"], "connectors must be between 1 and 4, got 9");
     check_rejected(&["check", "--sessions", "0"], "sessions must be between 1 and 3, got 0");
     check_rejected(&["check", "--turns", "7"], "turns must be between 1 and 6, got 7");
+    check_rejected(
+        &["check", "--contexts", "two", "--sessions", "1"],
+        "two authorization contexts need at least 2 sessions (one for each), got 1",
+    );
+    check_rejected(&["check", "--contexts", "three"], "invalid value 'three' for '--contexts <CONTEXTS>'");
+    check_rejected(
+        &["check", "--contexts", "two", "--write-table"],
+        "--write-table: SPEC.md has no table for these servers, revisions and contexts",
+    );
     check_rejected(&["check", "--faults", "300"], "invalid value '300'");
     check_rejected(&["check", "--faults", "-1"], "unexpected argument '-1'");
     check_rejected(&["check", "--policy", "nope"], "unknown policy `nope`; known policies: session-start-only");

@@ -139,7 +139,8 @@ broken-abort-on-stubs 128935
 /// Two concurrent sessions on one account, at bounds a test can afford. With no faults and no
 /// commands, `recommended`'s catalogue is never stale when the agent acts, so the premises of
 /// INV-1, INV-2, INV-3, INV-5 and INV-7 are never reached; nor are INV-11's (no hung request) and
-/// INV-12's (no outdated reply), and INV-14's (it never aborts a turn). "Holds" there says nothing, and the test says so: what two
+/// INV-12's (no outdated reply), INV-14's (it never aborts a turn) and INV-15's (it shares no cache
+/// between sessions). "Holds" there says nothing, and the test says so: what two
 /// sessions show is that nothing else breaks and the rest of the premises are reached. Heavy (12.8 M
 /// states, about 50 s of a core): the `--ignored` tier.
 #[test]
@@ -150,7 +151,7 @@ fn two_sessions_are_checkable() {
     assert_eq!(report.unique_states, 12766636);
     assert!(report.invariants.iter().all(|o| o.counterexample.is_none()), "recommended holds with two sessions");
     let vacuous: Vec<&str> = report.invariants.iter().filter(|o| o.witness.is_none()).map(|o| o.invariant.id).collect();
-    assert_eq!(vacuous, ["INV-1", "INV-2", "INV-3", "INV-5", "INV-7", "INV-11", "INV-12", "INV-14"]);
+    assert_eq!(vacuous, ["INV-1", "INV-2", "INV-3", "INV-5", "INV-7", "INV-11", "INV-12", "INV-14", "INV-15"]);
     let naive = check(POLICIES[0], bounds);
     assert!(naive.invariants[0].counterexample.is_some(), "session-start-only still breaks INV-1");
 }

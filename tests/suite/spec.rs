@@ -149,7 +149,11 @@ fn s4_is_necessary_and_a_scoped_cache_shares_within_a_context() {
     };
     let report = coherence_model::explore::check_model(&public);
     assert_eq!(coherence::expected::computed(&report, "INV-1"), Verdict::Violated(4));
-    assert_eq!(coherence::expected::computed(&report, "INV-7"), Verdict::Violated(4), "the other user's actions offered");
+    assert_eq!(
+        coherence::expected::computed(&report, "INV-7"),
+        Verdict::Violated(4),
+        "the other user's actions offered"
+    );
     assert_eq!(coherence::expected::computed(&report, "INV-15"), Verdict::Holds, "public results may be shared");
     let three = Bounds { sessions: 3, turns: 1, auth_changes: 1, ..reliable.with_two_contexts() };
     let model = CoherenceModel::new(scoped, three);

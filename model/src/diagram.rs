@@ -281,12 +281,10 @@ fn step(d: &mut Diagram, model: &CoherenceModel, before: &State, action: Action,
             };
             d.reply(connector, session, format!("tools/list reply: {what}"));
             // A shared cache serves the reply to other sessions: their catalogue's new entry.
-            for other in model.bounds.session_ids().filter(|&s| s != session) {
-                let (was, is) = (before.link(other, connector), after.link(other, connector));
-                if is.shared && (was.entry != is.entry || !was.shared) {
-                    let whose = if is.foreign { " (private, another user's)" } else { "" };
-                    d.message(session, other, format!("shared cache: {}{whose}", listing(is.offered())));
-                }
+            for other in crate::story::served_from_cache(before, after, session, connector) {
+                let is = after.link(other, connector);
+                let whose = if is.foreign { " (private, another user's)" } else { "" };
+                d.message(session, other, format!("shared cache: {}{whose}", listing(is.offered())));
             }
         }
         Action::DeliverAccount { session } => d.reply("Web", session, "the account read"),

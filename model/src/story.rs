@@ -465,21 +465,33 @@ pub fn step_words_with(
     }
 }
 
+/// The other sessions a shared cache served the reply to `session`'s `tools/list` for `connector`
+/// to in the step from `before` to `after`.
+pub(crate) fn served_from_cache(
+    before: &State,
+    after: &State,
+    session: SessionId,
+    connector: ConnectorId,
+) -> impl Iterator<Item = SessionId> {
+    (0..after.shape.sessions).map(SessionId).filter(move |&s| {
+        let (was, is) = (before.link(s, connector), after.link(s, connector));
+        s != session && is.shared && (was.entry != is.entry || !was.shared)
+    })
+}
+
 /// The sessions a shared cache served a reply to `session` to, in words (empty if none).
 fn shared_words(before: &State, after: &State, session: SessionId, connector: ConnectorId) -> String {
     let mut words = Vec::new();
-    for s in (0..after.shape.sessions).map(SessionId).filter(|&s| s != session) {
-        let (was, is) = (before.link(s, connector), after.link(s, connector));
-        if is.shared && (was.entry != is.entry || !was.shared) {
-            let whose = if is.foreign {
-                format!(" (listed with {session}'s token, private)")
-            } else if after.context(s) != after.context(session) {
-                format!(" (listed with {session}'s token, marked public)")
-            } else {
-                String::new()
-            };
-            words.push(format!("{s} now offers {}{whose}", listing_words(is.offered())));
-        }
+    for s in served_from_cache(before, after, session, connector) {
+        let is = after.link(s, connector);
+        let whose = if is.foreign {
+            format!(" (listed with {session}'s token, private)")
+        } else if after.context(s) != after.context(session) {
+            format!(" (listed with {session}'s token, marked public)")
+        } else {
+            String::new()
+        };
+        words.push(format!("{s} now offers {}{whose}", listing_words(is.offered())));
     }
     if words.is_empty() { String::new() } else { format!("; from the shared cache, {}", words.join(", and ")) }
 }

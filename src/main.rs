@@ -793,8 +793,8 @@ fn write_corpus(corpus: &coherence_sim::shards::Corpus, args: &GenArgs) -> Resul
     }
     if let Some(c) = &corpus.cover {
         println!(
-            "gen: coverage: {} traces cover the reachable abstract transitions of recommended at the default bounds; \
-             the fixtures written cover {} of {} ({:.1}%)",
+            "gen: coverage: {} traces cover the reachable abstract transitions of recommended at the default bounds \
+             and, for MCP 2026-07-28, at one connector; the fixtures written cover {} of {} ({:.1}%)",
             c.traces,
             c.covered,
             c.reachable,

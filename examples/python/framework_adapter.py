@@ -7,7 +7,8 @@ connector; nothing is kept once the turn ends, and the agent's next call of the 
 completed a handshake through a connector's stubs lists every connector again. With --invalidate-on-notify it is instead
 `invalidate-on-notify`: lists are cached, a `list_changed` drops the cached list, and the next offer
 lists it again. Neither has notices, `/mcp` or an in-session authentication command: the host says so in its
-`hello` (`commands`), and the runner never asks for them. Standard library only.
+`hello` (`commands`), and the runner never asks for them. To servers of MCP 2026-07-28 (protocol
+6) neither opens a listen stream or heeds a TTL. Standard library only.
 
     coherence conform --adapter 'python3 examples/python/framework_adapter.py'
     coherence conform --adapter 'python3 examples/python/framework_adapter.py --invalidate-on-notify'
@@ -15,7 +16,7 @@ lists it again. Neither has notices, `/mcp` or an in-session authentication comm
 import json
 import sys
 
-PROTOCOL = 5
+PROTOCOL = 6
 IN_FLIGHT_MAX = 2  # the client sends a request per need, up to two at once per connector
 
 
@@ -132,6 +133,8 @@ class Host:
                 self.links[(s, each)] = Link(None, not self.per_turn)
                 if not self.per_turn:
                     self.request(s, each)
+        elif kind == "ttl_expired":
+            pass  # TTLs are not heeded: a list is fetched per turn, or kept until a list_changed
         elif kind == "call_tool":
             answer = "used_tool" if msg["server"] == "ok" else {"tool_failed": None}
         elif kind == "call_stub":

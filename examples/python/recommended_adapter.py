@@ -8,22 +8,33 @@ decisions to its MCP client, its catalogue and its UI. Standard library only.
 
 Pass --generic for `recommended-mcp`: the same host without the account read (a generic MCP
 host of third-party servers).
+
+To servers of MCP 2026-07-28 (protocol 6) it keeps a `subscriptions/listen` stream open on every
+session (reopened, with a re-list, whenever it ends) and lists a stale list again at a turn's
+start (one whose TTL ran out, or that came with none).
 """
 import json
 import sys
 
-PROTOCOL = 5
+PROTOCOL = 6
 
 
 class Link:
     """One session's view of one connector."""
 
-    def __init__(self, tools):
+    def __init__(self, tools, stateless=False, fresh=False):
         self.catalogue = tools  # "stubs", "actions" or None (not listed yet)
+        self.stateless = stateless  # the server speaks MCP 2026-07-28
+        self.fresh = fresh  # 2026-07-28: the list's TTL still runs
         self.notice = None  # {"reason": ..., "recovery": ...}
         self.in_flight = []  # ids of our tools/list requests, oldest first (at most one)
         self.queued = False  # a refresh was asked for while one was in flight
         self.reinitialise = False  # the transport session is gone: re-initialise first
+
+
+def fresh(cache):
+    """Whether a result with these cache hints may be used until a `ttl_expired` says otherwise."""
+    return cache is not None and cache["ttl"] == "long"
 
 
 def resolved(notice, tools):
@@ -39,10 +50,19 @@ class Host:
     def reset(self, connectors, sessions):
         self.sessions = sessions
         self.connectors = [c["name"] for c in connectors]
-        self.links = {(s, c["name"]): Link(c["tools"]) for s in sessions for c in connectors}
+        self.links = {
+            (s, c["name"]): Link(c["tools"], c.get("revision") == "stateless", fresh(c.get("cache")))
+            for s in sessions
+            for c in connectors
+        }
         self.turns = {s: None for s in sessions}  # None, or {"retried": bool}
         self.reading = {s: False for s in sessions}  # an account read is in flight
         self.sent = {key: 0 for key in self.links}
+
+    def listen(self, s, c):
+        """Opens a listen stream asking for tool list changes (2026-07-28 servers)."""
+        if self.links[(s, c)].stateless:
+            self.listens.append({"session": s, "connector": c})
 
     # Requests: one in flight per connector; a refresh asked for meanwhile runs when it returns.
     def request(self, s, c):
@@ -85,7 +105,7 @@ class Host:
             link.queued = False
             self.request(s, c)
 
-    def listing(self, s, c, request, result):
+    def listing(self, s, c, request, result, cache):
         link = self.links[(s, c)]
         link.in_flight.remove(request)
         if "first_page" in result:
@@ -97,6 +117,7 @@ class Host:
             return
         if "tools" in result:
             link.catalogue = result["tools"]
+            link.fresh = fresh(cache)
             if link.notice and resolved(link.notice, result["tools"]):
                 link.notice = None
         elif result["error"] == "session_not_found":
@@ -127,13 +148,23 @@ class Host:
         if kind == "notification" or kind == "authenticated":
             self.request(s, c)
         elif kind == "listing":
-            self.listing(s, c, msg["request"], msg["result"])
+            self.listing(s, c, msg["request"], msg["result"], msg.get("cache"))
+        elif kind == "ttl_expired":
+            self.links[(s, c)].fresh = False
+        elif kind == "listen_ended":
+            # What the server sent meanwhile is gone: listen again, and list again.
+            self.listen(s, c)
+            self.request(s, c)
         elif kind == "timeout":
             self.timeout(s, c, msg["request"])
         elif kind == "account":
             self.account(s, msg["result"])
         elif kind == "ask":
             self.turns[s] = {"retried": False}
+            for each in self.connectors:
+                link = self.links[(s, each)]
+                if link.stateless and not link.fresh:
+                    self.request(s, each)
             if self.reads_account:
                 self.reading[s] = True
                 self.reads.append(s)
@@ -144,7 +175,8 @@ class Host:
             self.turns[s] = None
             self.reading[s] = False
             for each in self.connectors:
-                self.links[(s, each)] = Link(None)
+                self.links[(s, each)] = Link(None, self.links[(s, each)].stateless)
+                self.listen(s, each)
                 self.request(s, each)
         elif kind == "call_tool":
             link = self.links[(s, c)]
@@ -208,16 +240,25 @@ def main():
     name = "python-example/" + ("recommended-mcp" if generic else "recommended")
     for line in sys.stdin:
         msg = json.loads(line)
-        host.requests, host.reads = [], []
+        host.requests, host.reads, host.listens = [], [], []
         if msg["type"] == "hello":
             # A runner of another version is answered with ours: it says whether it accepts it.
             out = {"type": "hello", "protocol": PROTOCOL, "host": name}
         elif msg["type"] == "reset":
             host.reset(msg["connectors"], msg["sessions"])
-            out = {"type": "observation", "sessions": host.views()}
+            for s in host.sessions:
+                for c in host.connectors:
+                    host.listen(s, c)
+            out = {"type": "observation", "listens": host.listens, "sessions": host.views()}
         else:
             answer = host.handle(msg)
-            out = {"type": "observation", "requests": host.requests, "reads": host.reads, "sessions": host.views()}
+            out = {
+                "type": "observation",
+                "requests": host.requests,
+                "reads": host.reads,
+                "listens": host.listens,
+                "sessions": host.views(),
+            }
             if answer is not None:
                 out["answer"] = answer
         out["seq"] = msg["seq"]  # echo the number of the input answered

@@ -168,6 +168,9 @@ impl Bridge {
                 name: ConnectorId(k as u8),
                 notify: if declared { Notify::Advertised } else { Notify::Silent },
                 tools: listing,
+                // The official Rust SDK's client speaks the 2025 revisions.
+                revision: Default::default(),
+                cache: None,
             });
             links.push(Link {
                 name: name.clone(),
@@ -268,7 +271,7 @@ impl Bridge {
             Event::Listed { connector, request, cursor, result } => {
                 let result = self.listed(connector, cursor, result);
                 let c = ConnectorId(connector as u8);
-                self.feed(Input::Listing { session: SESSION, connector: c, request, result }).await?;
+                self.feed(Input::Listing { session: SESSION, connector: c, request, result, cache: None }).await?;
             }
             Event::Answered(answer) => {
                 let answer = answer.map_err(|e| anyhow::anyhow!(e))?;

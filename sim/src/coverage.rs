@@ -6,8 +6,9 @@
 //! alone) and its connector (the turn's connector for agent actions, the first connector for
 //! `/mcp` and restarts). A link's **situation** is: what the account holds for the connector
 //! (stubs or actions), what the catalogue offers (nothing, stubs, actions), the notice's reason,
-//! how many requests are in flight, and the turn (none, open, held). The abstraction is finite and
-//! speaks only of what SPEC.md's invariants speak of.
+//! how many requests are in flight, the turn (none, open, held), and, for a 2026-07-28 server,
+//! whether a listen stream is open. The abstraction is finite and speaks only of what SPEC.md's
+//! invariants speak of.
 //!
 //! The search visits every reachable state; each abstract transition is first met on a shortest
 //! path, which makes one candidate trace. The greedy set cover then takes the candidate covering
@@ -45,6 +46,11 @@ pub struct Situation {
     pub in_flight: u8,
     /// The turn.
     pub turn: TurnPhase,
+    /// A `subscriptions/listen` stream is open (MCP 2026-07-28 only). Whether the list's TTL
+    /// still runs is left out, as the invariants leave it out (they speak of the reason to
+    /// refresh its end gives, which `ExpireTtl` is); with it, the revision's cover is twice as
+    /// large.
+    pub listening: bool,
 }
 
 /// An abstract transition.
@@ -83,6 +89,7 @@ fn situation(model: &CoherenceModel, state: &State, s: SessionId, c: ConnectorId
         notice: link.notice.map(|n| n.reason),
         in_flight: link.fetch_count() as u8,
         turn,
+        listening: link.listening,
     }
 }
 
@@ -103,6 +110,12 @@ pub fn abstract_transition(
 
 /// The bounds coverage is measured within: the defaults, without symmetry (traces are concrete).
 pub const COVERAGE_BOUNDS: Bounds = Bounds { symmetry: false, ..Bounds::DEFAULT };
+
+/// The bounds coverage of MCP 2026-07-28 is measured within: the defaults with one connector, whose
+/// server speaks 2026-07-28 (with two, the reachable states of the revision are too many to visit
+/// without symmetry in the test command's time; the abstraction speaks of one link at a time).
+pub const STATELESS_COVERAGE_BOUNDS: Bounds =
+    Bounds { connectors: 1, revisions: coherence_model::system::Revisions::Stateless, ..COVERAGE_BOUNDS };
 
 /// The outcome of coverage-directed generation.
 pub struct Cover {

@@ -15,8 +15,8 @@
 use crate::fixture::Fixture;
 use crate::host::{Host, HostError};
 use crate::protocol::{
-    AccountResult, CallResult, Command, ConnectorSetup, HANDSHAKE_SINCE, Input, ListResult, Output, PAGES_SINCE,
-    PROTOCOL_VERSION, PROTOCOL_VERSIONS, SessionView, TurnState,
+    AccountResult, CacheHint, CallResult, Command, ConnectorSetup, HANDSHAKE_SINCE, Input, LinkRef, ListResult, Output,
+    PAGES_SINCE, PROTOCOL_VERSION, PROTOCOL_VERSIONS, STATELESS_SINCE, SessionView, TurnState,
 };
 use coherence_model::invariants::{INVARIANTS, Invariant};
 use coherence_model::state::{
@@ -155,9 +155,14 @@ impl Run {
     }
 }
 
-/// An observation, taken apart: requests sent, reads sent, session views, answer.
-type Observed =
-    (Vec<crate::protocol::SentRequest>, Vec<SessionId>, Vec<SessionView>, Option<coherence_model::state::Answer>);
+/// An observation, taken apart.
+struct Observed {
+    requests: Vec<crate::protocol::SentRequest>,
+    reads: Vec<SessionId>,
+    listens: Vec<LinkRef>,
+    views: Vec<SessionView>,
+    answer: Option<coherence_model::state::Answer>,
+}
 
 /// Where a replay is.
 #[derive(Clone, Copy)]
@@ -284,24 +289,36 @@ impl Engine<'_> {
             Output::Error { message } => return Err(Stop::Host(HostError::Reported(message))),
             other => return Err(Stop::Host(HostError::Protocol(format!("expected hello, got {}", other.kind())))),
         }
+        let stateless = self.model.bounds.connector_ids().any(|c| self.state.connector(c).stateless());
+        if stateless && self.protocol < STATELESS_SINCE {
+            return Err(Stop::Host(HostError::Unsupported(format!(
+                "servers of this fixture speak MCP 2026-07-28, which adapter protocol {STATELESS_SINCE} expresses; the host speaks protocol {}",
+                self.protocol
+            ))));
+        }
         let reset = Input::Reset {
             connectors: self
                 .model
                 .bounds
                 .connector_ids()
-                .map(|c| ConnectorSetup {
-                    name: c,
-                    // A host sees only whether the capability was declared.
-                    notify: match self.state.connector(c).notify {
-                        coherence_model::state::Notify::Advertised => coherence_model::state::Notify::Advertised,
-                        _ => coherence_model::state::Notify::Unadvertised,
-                    },
-                    tools: self.state.connector(c).listing(),
+                .map(|c| {
+                    let server = self.state.connector(c);
+                    ConnectorSetup {
+                        name: c,
+                        // A host sees only whether the capability was declared.
+                        notify: match server.notify {
+                            coherence_model::state::Notify::Advertised => coherence_model::state::Notify::Advertised,
+                            _ => coherence_model::state::Notify::Unadvertised,
+                        },
+                        tools: server.listing(),
+                        revision: server.revision,
+                        cache: self.cache_hint(c),
+                    }
                 })
                 .collect(),
             sessions: self.model.bounds.session_ids().collect(),
         };
-        let (requests, reads, views, _) = self.observe(&reset)?;
+        let Observed { requests, reads, listens, views, .. } = self.observe(&reset)?;
         if !requests.is_empty() || !reads.is_empty() {
             return Err(Stop::Host(HostError::Protocol(
                 "the reset observation reports requests: a reset session has just listed every connector".to_owned(),
@@ -320,9 +337,13 @@ impl Engine<'_> {
                     return Err(Stop::Host(HostError::Protocol(format!(
                         "after reset, {s} must offer {c}'s listing from the session start, or list it in `fetch_at_offer`"
                     ))));
+                } else {
+                    // The session's first list came with the server's cache hints.
+                    self.state.link_mut(s, c).fresh = self.fresh_result(c);
                 }
             }
         }
+        self.open_listens(&listens)?;
         self.init = Some(self.state);
         for (i, step) in fixture.steps.iter().enumerate() {
             self.phase = Phase::Step(i);
@@ -445,7 +466,6 @@ impl Engine<'_> {
             | Action::TokenExpire { .. }
             | Action::LoseNotification { .. }
             | Action::DuplicateNotification { .. }
-            | Action::LoseNotificationStream { .. }
             | Action::NotifyBeforeUpdate { .. }
             | Action::RefreshTokenSilently { .. }
             | Action::FailListing { .. }
@@ -454,8 +474,12 @@ impl Engine<'_> {
             | Action::ServeLate { .. }
             | Action::PageListing { .. }
             | Action::FailAccountRead { .. } => return None,
-            // Fixtures hold 2025-era connectors only (`Fixture::validate`): no TTL runs out.
-            Action::ExpireTtl { .. } => return None,
+            Action::ExpireTtl { session, connector } => Input::TtlExpired { session, connector },
+            // A 2025-era stream drops unseen; a host sees its listen request end.
+            Action::LoseNotificationStream { connector, .. } if !self.state.connector(connector).stateless() => {
+                return None;
+            }
+            Action::LoseNotificationStream { session, connector } => Input::ListenEnded { session, connector },
             Action::DeliverNotification { session, connector } => Input::Notification { session, connector },
             Action::DeliverListing { session, connector, slot } => {
                 let fetch = self.state.link(session, connector).fetches[usize::from(slot)].expect("enabled");
@@ -471,6 +495,10 @@ impl Engine<'_> {
                         Reply::Listed { listing, .. } => ListResult::Tools(listing),
                         Reply::Failed(f) => ListResult::Error(f),
                         Reply::Hung | Reply::Lost => unreachable!("a hung request is never delivered"),
+                    },
+                    cache: match fetch.reply {
+                        Reply::Listed { .. } => self.cache_hint(connector),
+                        _ => None,
                     },
                 }
             }
@@ -541,7 +569,7 @@ impl Engine<'_> {
 
     fn observe(&mut self, input: &Input) -> Result<Observed, Stop> {
         match self.host.handle(input)? {
-            Output::Observation { requests, reads, sessions, answer } => {
+            Output::Observation { requests, reads, listens, sessions, answer } => {
                 let expected: Vec<SessionId> = self.model.bounds.session_ids().collect();
                 let got: Vec<SessionId> = sessions.iter().map(|v| v.session).collect();
                 if got != expected {
@@ -573,7 +601,15 @@ impl Engine<'_> {
                         ))));
                     }
                 }
-                Ok((requests, reads, sessions, answer))
+                for l in &listens {
+                    if l.session.0 >= self.model.bounds.sessions || l.connector.0 >= self.model.bounds.connectors {
+                        return Err(Stop::Host(HostError::Protocol(format!(
+                            "a listen stream names an unknown session or connector: {}/{}",
+                            l.session, l.connector
+                        ))));
+                    }
+                }
+                Ok(Observed { requests, reads, listens, views: sessions, answer })
             }
             Output::Error { message } => Err(Stop::Host(HostError::Reported(message))),
             other => Err(Stop::Host(HostError::Protocol(format!("expected an observation, got {}", other.kind())))),
@@ -608,7 +644,7 @@ impl Engine<'_> {
             self.state = world;
             return self.record(index, action, origin, None, Vec::new());
         };
-        let (requests, reads, views, answer) = self.observe(&input)?;
+        let Observed { requests, reads, listens, views, answer } = self.observe(&input)?;
 
         // The world and the oracle's bookkeeping come from the model; the host's part is rebuilt.
         let world_event = world.event;
@@ -625,6 +661,8 @@ impl Engine<'_> {
                 link.entry = before.link(s, c).entry;
                 link.lazy = before.link(s, c).lazy;
                 link.notice = before.link(s, c).notice;
+                // The entry's freshness is the host's, but for the TTL that just ran out.
+                link.fresh = before.link(s, c).fresh && action != (Action::ExpireTtl { session: s, connector: c });
                 if restarted {
                     // The connection is new: requests in flight and waiting are gone. Ids go on.
                     link.fetches = Default::default();
@@ -713,11 +751,43 @@ impl Engine<'_> {
                 link.refetch_queued = true;
             }
         }
+        self.open_listens(&listens)?;
         self.overlay_views(&before, &views, delivered)?;
         self.overlay_turn(action, &before, world_event, &views, answer)?;
         self.views.push(views);
         let relisted = requests.iter().filter(|r| r.cursor.is_none()).map(|r| (r.session, r.connector)).collect();
         self.record(index, action, origin, Some(input), relisted)
+    }
+
+    /// The cache hints of `c`'s `tools/list` results: none for a 2025-era server.
+    fn cache_hint(&self, c: ConnectorId) -> Option<CacheHint> {
+        let server = self.state.connector(c);
+        server.stateless().then_some(CacheHint { ttl: server.ttl, scope: server.scope })
+    }
+
+    /// Whether a result of `c` is fresh when it arrives (a long TTL).
+    fn fresh_result(&self, c: ConnectorId) -> bool {
+        self.cache_hint(c).is_some_and(|hint| hint.ttl == coherence_model::state::Ttl::Long)
+    }
+
+    /// The `subscriptions/listen` streams the host opened: each is acknowledged at once, and the
+    /// server's changes reach the session on it from now on.
+    fn open_listens(&mut self, listens: &[LinkRef]) -> Result<(), Stop> {
+        for &LinkRef { session: s, connector: c } in listens {
+            let protocol = |m: String| Err(Stop::Host(HostError::Protocol(m)));
+            if !self.state.connector(c).stateless() {
+                return protocol(format!(
+                    "{s} opened a listen stream to {c}, whose server speaks a 2025 revision (it has no subscriptions/listen)"
+                ));
+            }
+            if self.state.link(s, c).listening {
+                return protocol(format!(
+                    "{s} opened a second listen stream to {c} while one is open; a host keeps at most one per session and connector"
+                ));
+            }
+            self.state.link_mut(s, c).listening = true;
+        }
+        Ok(())
     }
 
     /// A request the host sent while two were in flight is served once a slot frees.
@@ -769,10 +839,22 @@ impl Engine<'_> {
                         _ => Some(Entry { listing, version: server.version }),
                     },
                 };
+                // A list is fresh while the TTL of the result it came from runs (a list the host
+                // worked out for itself, from a failed call or an account read, has none).
+                let received = match delivered {
+                    Some((ds, dc, Reply::Listed { listing: l, .. })) => ds == s && dc == c && offered == Some(l),
+                    _ => false,
+                };
+                let fresh = if received {
+                    self.fresh_result(c)
+                } else {
+                    entry.is_some() && entry == previous && self.state.link(s, c).fresh
+                };
                 let link = self.state.link_mut(s, c);
                 link.entry = entry;
                 link.lazy = lazy;
                 link.notice = view.notices.get(&c).copied();
+                link.fresh = fresh;
             }
         }
         Ok(())

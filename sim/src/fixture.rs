@@ -6,7 +6,7 @@
 //! `reference` of each step says what the `recommended` host shows there, for readers; it is never
 //! what a host is compared with.
 
-use coherence_model::state::{Answer, Auth, ConnectorId, Listing, Notice, Notify};
+use coherence_model::state::{Answer, Auth, CacheScope, ConnectorId, Listing, Notice, Notify, Revision, Ttl};
 use coherence_model::{Action, Bounds};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,6 +32,27 @@ pub struct ConnectorInit {
     pub auth: Auth,
     /// Its server's notification behaviour.
     pub notify: Notify,
+    /// The protocol revision its server speaks (absent: `handshake`, the 2025 revisions).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub revision: Revision,
+    /// The TTL of its `tools/list` results (2026-07-28 only; absent: `zero`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub ttl: Ttl,
+    /// The `cacheScope` of its `tools/list` results (2026-07-28 only; absent: `private`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub scope: CacheScope,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+impl ConnectorInit {
+    /// The connector as `state` starts it.
+    pub fn of(state: &coherence_model::State, c: ConnectorId) -> ConnectorInit {
+        let k = state.connector(c);
+        ConnectorInit { name: c, auth: k.auth, notify: k.notify, revision: k.revision, ttl: k.ttl, scope: k.scope }
+    }
 }
 
 /// How the fixture was made.
@@ -245,13 +266,6 @@ impl Fixture {
     fn validate(&self) -> Result<(), String> {
         self.bounds.validate().map_err(|e| format!("bounds: {e}"))?;
         self.provenance.bounds.validate().map_err(|e| format!("provenance bounds: {e}"))?;
-        let handshake = coherence_model::system::Revisions::Handshake;
-        if self.bounds.revisions != handshake || self.provenance.bounds.revisions != handshake {
-            return Err(
-                "bounds: revisions must be `handshake`: fixtures of the 2026-07-28 revision are not replayed yet"
-                    .to_owned(),
-            );
-        }
         let one = coherence_model::state::Contexts::One;
         if self.bounds.contexts != one || self.provenance.bounds.contexts != one {
             return Err("bounds: contexts must be `one`: fixtures of two authorization contexts are not replayed yet"
@@ -287,10 +301,7 @@ impl Fixture {
         model.initial_states().into_iter().find(|s| {
             s.shape.connectors == self.bounds.connectors
                 && s.shape.sessions == self.bounds.sessions
-                && self.connectors.iter().all(|c| {
-                    let k = s.connector(c.name);
-                    k.auth == c.auth && k.notify == c.notify
-                })
+                && self.connectors.iter().all(|c| ConnectorInit::of(s, c.name) == *c)
         })
     }
 

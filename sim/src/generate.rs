@@ -77,10 +77,7 @@ fn unannotated(
     trace: &Trace,
 ) -> Fixture {
     let bounds = provenance.bounds;
-    let connectors = bounds
-        .connector_ids()
-        .map(|c| ConnectorInit { name: c, auth: trace.init.connector(c).auth, notify: trace.init.connector(c).notify })
-        .collect();
+    let connectors = bounds.connector_ids().map(|c| ConnectorInit::of(&trace.init, c)).collect();
     let mut before = trace.init;
     let steps: Vec<Step> = trace
         .steps
@@ -307,7 +304,16 @@ pub fn counterexample_reports_of(policies: &[HostPolicy], threads: usize) -> Vec
 }
 
 /// Coverage-directed fixtures: the traces of a [`crate::coverage::cover`] made at `bounds`.
+///
+/// Their ids are `coverage/NNNN` at the handshake revisions, `coverage-2026/NNNN` where the
+/// servers speak MCP 2026-07-28.
 pub fn coverage_fixtures(cover: &crate::coverage::Cover, bounds: Bounds, shard: Shard) -> Vec<Fixture> {
+    let stateless = bounds.revisions != coherence_model::system::Revisions::Handshake;
+    let (prefix, servers) = if stateless {
+        ("coverage-2026", format!(", with {} connector(s) whose servers speak MCP 2026-07-28", bounds.connectors))
+    } else {
+        ("coverage", String::new())
+    };
     cover
         .traces
         .iter()
@@ -324,9 +330,9 @@ pub fn coverage_fixtures(cover: &crate::coverage::Cover, bounds: Bounds, shard: 
                 spec_version: SPEC_VERSION,
             };
             fixture_from_trace(
-                format!("coverage/{k:04}"),
+                format!("{prefix}/{k:04}"),
                 format!(
-                    "Trace {k} of {} that together cover all {} reachable abstract transitions of the recommended model.",
+                    "Trace {k} of {} that together cover all {} reachable abstract transitions of the recommended model{servers}.",
                     cover.traces.len(),
                     cover.reachable.len()
                 ),

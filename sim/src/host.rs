@@ -2,7 +2,8 @@
 //! logic for a policy.
 
 use crate::protocol::{
-    AccountResult, CallResult, Input, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView, TurnState,
+    AccountResult, CallResult, Input, LinkRef, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView,
+    TurnState,
 };
 use coherence_model::state::{AccountRead, Auth, ConnectorId, Event, Listing, Reply, SessionId, State};
 use coherence_model::{Action, Bounds, CoherenceModel, HostPolicy, Mutant};
@@ -110,6 +111,17 @@ impl ReferenceHost {
             let k = &mut state.connectors[c.name.index()];
             k.notify = c.notify;
             k.auth = if c.tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated };
+            k.revision = c.revision;
+            match (c.revision, c.cache) {
+                (coherence_model::state::Revision::Handshake, None) => {}
+                (coherence_model::state::Revision::Stateless, Some(hint)) => (k.ttl, k.scope) = (hint.ttl, hint.scope),
+                _ => {
+                    return Err(HostError::Protocol(format!(
+                        "reset: {} has cache hints if and only if it speaks 2026-07-28",
+                        c.name
+                    )));
+                }
+            }
         }
         for s in sessions {
             self.model.start_session(&mut state, *s);
@@ -147,6 +159,7 @@ impl ReferenceHost {
         let before = self.state;
         let after = self.model.step(&before, action).expect("the model steps every action");
         let mut requests = Vec::new();
+        let mut listens = Vec::new();
         for s in self.model.bounds.session_ids() {
             for c in self.model.bounds.connector_ids() {
                 let mut kept = before.link(s, c).fetch_count();
@@ -156,6 +169,12 @@ impl ReferenceHost {
                 if matches!(action, Action::UserRestart { session } if session == s) {
                     kept = 0;
                     self.ids.remove(&(s, c));
+                }
+                // A stream is opened where none was, and again after a restart or the stream's end.
+                let renewed = matches!(action, Action::UserRestart { session } if session == s)
+                    || action == (Action::LoseNotificationStream { session: s, connector: c });
+                if after.link(s, c).listening && (renewed || !before.link(s, c).listening) {
+                    listens.push(LinkRef { session: s, connector: c });
                 }
                 let initialize = before.link(s, c).transport_lost && !after.link(s, c).transport_lost;
                 for _ in kept..after.link(s, c).fetch_count() {
@@ -179,7 +198,7 @@ impl ReferenceHost {
             Some(Event::Answered(m)) => Some(m.answer),
             _ => None,
         };
-        Output::Observation { requests, reads, sessions: self.views(), answer }
+        Output::Observation { requests, reads, listens, sessions: self.views(), answer }
     }
 
     fn views(&self) -> Vec<SessionView> {
@@ -239,9 +258,17 @@ impl Host for ReferenceHost {
             }
             Input::Reset { connectors, sessions } => {
                 self.reset(connectors, sessions)?;
+                let listens = self
+                    .model
+                    .bounds
+                    .session_ids()
+                    .flat_map(|s| self.model.bounds.connector_ids().map(move |c| LinkRef { session: s, connector: c }))
+                    .filter(|l| self.state.link(l.session, l.connector).listening)
+                    .collect();
                 Ok(Output::Observation {
                     requests: Vec::new(),
                     reads: Vec::new(),
+                    listens,
                     sessions: self.views(),
                     answer: None,
                 })
@@ -253,10 +280,14 @@ impl Host for ReferenceHost {
                 link.notifications = link.notifications.max(1);
                 Ok(self.step(Action::DeliverNotification { session: *session, connector: *connector }, None))
             }
-            Input::Listing { session, connector, request, result } => {
+            Input::Listing { session, connector, request, result, cache } => {
                 self.check_session(*session)?;
                 self.check_connector(*connector)?;
                 let (s, c) = (*session, *connector);
+                if let Some(hint) = cache {
+                    let k = &mut self.state.connectors[c.index()];
+                    (k.ttl, k.scope) = (hint.ttl, hint.scope);
+                }
                 let ids = self.ids.entry((s, c)).or_default();
                 let slot = ids.iter().position(|id| id == request).ok_or_else(|| {
                     HostError::Protocol(format!("reply to request {request} of {s}/{c}, which is not in flight"))
@@ -312,6 +343,23 @@ impl Host for ReferenceHost {
                 }
                 self.ids.get_mut(&(s, c)).expect("found above").remove(slot);
                 Ok(self.step(action, Some((s, c))))
+            }
+            Input::TtlExpired { session, connector } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                Ok(self.step(Action::ExpireTtl { session: *session, connector: *connector }, None))
+            }
+            Input::ListenEnded { session, connector } => {
+                self.check_session(*session)?;
+                self.check_connector(*connector)?;
+                if !self.state.link(*session, *connector).listening {
+                    return Err(HostError::Protocol(format!(
+                        "the end of a listen stream of {session}/{connector}, which has none open"
+                    )));
+                }
+                // The model counts the end of a stream as a fault; a host has no budget for them.
+                self.state.spent.faults = 0;
+                Ok(self.step(Action::LoseNotificationStream { session: *session, connector: *connector }, None))
             }
             Input::Account { session, result } => {
                 self.check_session(*session)?;
@@ -488,7 +536,13 @@ mod tests {
     fn seen_on_the_wire_a_catalogue_shows_only_while_the_turn_is_open() {
         let policy = coherence_model::policy_named("session-start-only").unwrap();
         let mut host = SeenOnTheWire::new(ReferenceHost::new(policy));
-        let setup = |name| ConnectorSetup { name, notify: Notify::Advertised, tools: Listing::Stubs };
+        let setup = |name| ConnectorSetup {
+            name,
+            notify: Notify::Advertised,
+            tools: Listing::Stubs,
+            revision: Default::default(),
+            cache: None,
+        };
         let reset = Input::Reset {
             connectors: vec![setup(ConnectorId(0)), setup(ConnectorId(1))],
             sessions: vec![SessionId(0)],

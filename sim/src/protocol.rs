@@ -7,17 +7,24 @@
 //! agent's calls, and the passing of time for a request that never returns. After every input the
 //! host answers with one [`Output`].
 
-use coherence_model::state::{Answer, Auth, ConnectorId, ListFailure, Listing, Notice, Notify, SessionId};
+use coherence_model::state::{
+    Answer, Auth, CacheScope, ConnectorId, ListFailure, Listing, Notice, Notify, Revision, SessionId, Ttl,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The protocol version this runner speaks.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
-/// The versions this runner accepts from a host: a version-4 host's agent never completes a
-/// handshake inside a turn; a version-3 host, moreover, is never sent a paged reply; a version-2
-/// host, moreover, keeps every list, never aborts a turn, and has every command.
-pub const PROTOCOL_VERSIONS: [u32; 4] = [2, 3, 4, 5];
+/// The versions this runner accepts from a host: a version-5 host is never given a fixture whose
+/// servers speak MCP 2026-07-28; a version-4 host's agent, moreover, never completes a handshake
+/// inside a turn; a version-3 host, moreover, is never sent a paged reply; a version-2 host,
+/// moreover, keeps every list, never aborts a turn, and has every command.
+pub const PROTOCOL_VERSIONS: [u32; 5] = [2, 3, 4, 5, 6];
+
+/// The first version in which a connector's server may speak MCP 2026-07-28 (listen streams,
+/// cache hints, TTLs that run out).
+pub const STATELESS_SINCE: u32 = 6;
 
 /// The first version in which the runner may page a `tools/list` reply.
 pub const PAGES_SINCE: u32 = 4;
@@ -92,6 +99,18 @@ pub enum AccountResult {
     Failed,
 }
 
+/// The cache hints of a 2026-07-28 `tools/list` result (SEP-2549), abstracted as the model
+/// abstracts them (SPEC.md §3.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheHint {
+    /// `ttlMs`: `zero` (0 or absent: stale at once) or `long` (fresh until the runner says the TTL
+    /// ran out, with a `ttl_expired` input).
+    pub ttl: Ttl,
+    /// `cacheScope`: `private` (this authorization context only) or `public`.
+    pub scope: CacheScope,
+}
+
 /// One connector as the host is told of it at reset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -99,10 +118,32 @@ pub struct ConnectorSetup {
     /// Its name.
     pub name: ConnectorId,
     /// Whether its server declared `tools.listChanged` at initialisation (`advertised`), or not
-    /// (`unadvertised` and `silent` look the same to a host).
+    /// (`unadvertised` and `silent` look the same to a host). For a 2026-07-28 server:
+    /// `advertised` when it honours a listen filter that asks for `toolsListChanged`.
     pub notify: Notify,
     /// The listing each session got when it started.
     pub tools: Listing,
+    /// The protocol revision its server speaks (protocol 6): `handshake` (the 2025 revisions;
+    /// absent means this) or `stateless` (MCP 2026-07-28).
+    #[serde(default, skip_serializing_if = "is_handshake")]
+    pub revision: Revision,
+    /// The cache hints of the listing each session got when it started (2026-07-28 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheHint>,
+}
+
+fn is_handshake(revision: &Revision) -> bool {
+    *revision == Revision::Handshake
+}
+
+/// A session's link to a connector's server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRef {
+    /// The session.
+    pub session: SessionId,
+    /// The connector.
+    pub connector: ConnectorId,
 }
 
 /// An input to the host.
@@ -139,6 +180,25 @@ pub enum Input {
         request: u64,
         /// What it returned.
         result: ListResult,
+        /// The result's cache hints, for a 2026-07-28 server's listing (protocol 6).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cache: Option<CacheHint>,
+    },
+    /// The TTL of the list the session holds for a 2026-07-28 connector ran out (protocol 6):
+    /// time passed, between turns. The list is stale from now on; nothing else happened.
+    TtlExpired {
+        /// Where.
+        session: SessionId,
+        /// For which connector.
+        connector: ConnectorId,
+    },
+    /// The session's `subscriptions/listen` stream to a 2026-07-28 server ended (protocol 6): the
+    /// server closed it, or the connection failed. Notifications sent meanwhile are lost.
+    ListenEnded {
+        /// Where.
+        session: SessionId,
+        /// Which connector's stream.
+        connector: ConnectorId,
     },
     /// One of the host's `tools/list` requests has had no answer for longer than any timeout: the
     /// server will never answer it. A host with a timeout gives it up now (as a transport
@@ -349,6 +409,11 @@ pub enum Output {
         /// Sessions that sent an account read while handling the input (connector platforms).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         reads: Vec<SessionId>,
+        /// `subscriptions/listen` streams asking for `toolsListChanged` that the host opened
+        /// while handling the input (protocol 6; 2026-07-28 servers only; at most one open per
+        /// session and connector). The server acknowledges the filter at once.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        listens: Vec<LinkRef>,
         /// Every session's view.
         sessions: Vec<SessionView>,
         /// What the turn's answer was, when the input ended a turn: after an agent step, or, for

@@ -18,10 +18,10 @@
 //! Every step must be enabled in the model under the named policy; the bounds are the least that
 //! admit the steps. A scenario that is not a behaviour of the model is an error naming its line.
 
-use crate::fixture::{Fixture, Provenance, SPEC_VERSION};
+use crate::fixture::{ConnectorInit, Fixture, Provenance, SPEC_VERSION};
 use crate::generate::fixture_from_trace;
 use coherence_model::explore::Trace;
-use coherence_model::state::{Auth, ConnectorId, ListFailure, Notify, SessionId, Shape, State};
+use coherence_model::state::{Auth, CacheScope, ConnectorId, ListFailure, Revision, SessionId, Shape, State, Ttl};
 use coherence_model::{Action, Bounds, CoherenceModel, policy_named};
 
 /// The largest scenario file read.
@@ -38,7 +38,7 @@ pub struct Scenario {
     pub policy: String,
     /// The invariant that policy breaks in it, if any.
     pub expect: Option<String>,
-    connectors: Vec<(Auth, Notify)>,
+    connectors: Vec<ConnectorInit>,
     sessions: u8,
     servers: coherence_model::system::Servers,
     steps: Vec<(usize, Action)>,
@@ -75,6 +75,7 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
         | "LoseNotification"
         | "DuplicateNotification"
         | "LoseNotificationStream"
+        | "ExpireTtl"
         | "LoseTransportSession"
         | "UserAsk"
         | "UserAuthenticate" => {
@@ -85,6 +86,7 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 "LoseNotification" => Action::LoseNotification { session, connector },
                 "DuplicateNotification" => Action::DuplicateNotification { session, connector },
                 "LoseNotificationStream" => Action::LoseNotificationStream { session, connector },
+                "ExpireTtl" => Action::ExpireTtl { session, connector },
                 "LoseTransportSession" => Action::LoseTransportSession { session, connector },
                 "UserAsk" => Action::UserAsk { session, connector },
                 _ => Action::UserAuthenticate { session, connector },
@@ -217,8 +219,10 @@ impl Scenario {
                     scenario.expect = Some(rest);
                 }
                 "connector" => {
-                    if words.len() != 4 {
-                        return Err(at("connector takes a name, an auth state and a notify mode".to_owned()));
+                    if !(4..=7).contains(&words.len()) {
+                        return Err(at("connector takes a name, an auth state and a notify mode, then optionally a \
+                             revision, a TTL and a cache scope"
+                            .to_owned()));
                     }
                     let name: ConnectorId = word(words[1], "connector").map_err(at)?;
                     if scenario.connectors.len() >= coherence_model::state::CONNECTORS_MAX {
@@ -234,9 +238,21 @@ impl Scenario {
                     if !matches!(auth, Auth::Unauthenticated | Auth::Authenticated) {
                         return Err(at("a connector starts unauthenticated or authenticated".to_owned()));
                     }
-                    scenario
-                        .connectors
-                        .push((auth, word(words[3], "notify mode (advertised, unadvertised, silent)").map_err(at)?));
+                    let notify = word(words[3], "notify mode (advertised, unadvertised, silent)").map_err(at)?;
+                    fn optional<T: serde::de::DeserializeOwned + Default>(
+                        words: &[&str],
+                        k: usize,
+                        what: &str,
+                    ) -> Result<T, String> {
+                        Ok(words.get(k).map(|w| word(w, what)).transpose()?.unwrap_or_default())
+                    }
+                    let revision: Revision = optional(&words, 4, "revision (handshake, stateless)").map_err(at)?;
+                    let ttl: Ttl = optional(&words, 5, "TTL (zero, long)").map_err(at)?;
+                    let scope: CacheScope = optional(&words, 6, "cache scope (private, public)").map_err(at)?;
+                    if revision == Revision::Handshake && words.len() > 5 {
+                        return Err(at("a TTL and a cache scope are of a stateless (2026-07-28) server".to_owned()));
+                    }
+                    scenario.connectors.push(ConnectorInit { name, auth, notify, revision, ttl, scope });
                 }
                 "sessions" => {
                     scenario.sessions = rest.parse().map_err(|_| at(format!("`{rest}` is not a session count")))?;
@@ -291,7 +307,15 @@ impl Scenario {
             commands: count(|a| matches!(a, Action::UserMcp { .. } | Action::UserRestart { .. })),
             symmetry: false,
             servers: self.servers,
-            revisions: coherence_model::system::Revisions::Handshake,
+            revisions: {
+                use coherence_model::system::Revisions;
+                let stateless = self.connectors.iter().filter(|c| c.revision == Revision::Stateless).count();
+                match stateless {
+                    0 => Revisions::Handshake,
+                    n if n == self.connectors.len() => Revisions::Stateless,
+                    _ => Revisions::Mixed,
+                }
+            },
             contexts: coherence_model::state::Contexts::One,
         }
     }
@@ -306,11 +330,7 @@ impl Scenario {
             .into_iter()
             .find(|s: &State| {
                 s.shape == Shape { connectors: bounds.connectors, sessions: bounds.sessions, contexts: bounds.contexts }
-                    && self
-                        .connectors
-                        .iter()
-                        .enumerate()
-                        .all(|(i, (auth, notify))| s.connectors[i].auth == *auth && s.connectors[i].notify == *notify)
+                    && self.connectors.iter().all(|c| ConnectorInit::of(s, c.name) == *c)
             })
             .ok_or_else(|| format!("{path}: the connectors do not make an initial state"))?;
         let mut state = init;

@@ -15,7 +15,7 @@
 //! the least so far (longest processing time first). The estimates only balance the shards:
 //! whatever they say, the merged corpus is the same.
 
-use crate::coverage::{AbstractTransition, COVERAGE_BOUNDS, cover, transitions_of};
+use crate::coverage::{AbstractTransition, COVERAGE_BOUNDS, STATELESS_COVERAGE_BOUNDS, cover, transitions_of};
 use crate::fixture::{FORMAT_VERSION, Fixture, SPEC_VERSION};
 use crate::generate::{
     Candidates, MutantKills, Shard, counterexample_reports_of, counterexamples, coverage_fixtures, deep_walk_fixture,
@@ -258,7 +258,9 @@ pub fn run(
         .collect();
     // The cover takes one thread for most of a minute: it runs beside the checker.
     let (reports, found) = std::thread::scope(|scope| {
-        let cover = items.contains(&Item::Cover).then(|| scope.spawn(|| cover(COVERAGE_BOUNDS)));
+        let cover = items.contains(&Item::Cover).then(|| {
+            scope.spawn(|| [COVERAGE_BOUNDS, STATELESS_COVERAGE_BOUNDS].map(|bounds| (cover(bounds), bounds)))
+        });
         let reports = if policies.is_empty() { Vec::new() } else { counterexample_reports_of(&policies, threads) };
         (reports, cover.map(|c| c.join().expect("the cover does not panic")))
     });
@@ -267,9 +269,15 @@ pub fn run(
         fixtures.extend(random_walks(settings.seed, settings.walks as usize, Shard::ALL));
     }
     let cover = found.map(|found| {
-        fixtures.extend(coverage_fixtures(&found, COVERAGE_BOUNDS, Shard::ALL));
-        let reachable = found.reachable.iter().map(|t| serde_json::to_value(t).expect("a transition serialises"));
-        CoverFound { traces: found.traces.len(), reachable: reachable.collect() }
+        let mut reachable = std::collections::BTreeSet::new();
+        let mut traces = 0;
+        for (found, bounds) in &found {
+            fixtures.extend(coverage_fixtures(found, *bounds, Shard::ALL));
+            reachable.extend(found.reachable.iter().copied());
+            traces += found.traces.len();
+        }
+        let reachable = reachable.iter().map(|t| serde_json::to_value(t).expect("a transition serialises"));
+        CoverFound { traces, reachable: reachable.collect() }
     });
     if items.contains(&Item::Scenarios) {
         fixtures.extend(crate::scenario::scenario_fixtures(scenarios)?);

@@ -1,7 +1,7 @@
 //! The conformance kit: the committed corpus, the reference host, the mutants, bad adapters.
 
 use coherence_model::{HostPolicy, RECOMMENDED, check_all};
-use coherence_sim::coverage::{COVERAGE_BOUNDS, Cover, cover, coverage_of};
+use coherence_sim::coverage::{COVERAGE_BOUNDS, Cover, STATELESS_COVERAGE_BOUNDS, cover, coverage_of};
 use coherence_sim::engine::{Verdict, replay};
 use coherence_sim::fixture::Fixture;
 use coherence_sim::generate::{
@@ -44,6 +44,7 @@ fn regenerated() -> Vec<Fixture> {
     let mut fixtures = counterexamples_of(crate::default_reports());
     fixtures.extend(random_walks(1, 64, Shard::ALL));
     fixtures.extend(coverage_fixtures(cover_at_defaults(), COVERAGE_BOUNDS, Shard::ALL));
+    fixtures.extend(coverage_fixtures(cover_of_2026(), STATELESS_COVERAGE_BOUNDS, Shard::ALL));
     fixtures.extend(scenario_fixtures(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap());
     fixtures
 }
@@ -305,7 +306,7 @@ fn bad_adapters_fail_clearly() {
         (&format!("echo '{hello}'; sleep 30"), "no answer within 300 ms"),
         (
             r#"echo '{"type":"hello","protocol":1,"host":"x","seq":0}'"#,
-            "the host speaks protocol 1; this runner speaks 5 (and accepts [2, 3, 4, 5])",
+            "the host speaks protocol 1; this runner speaks 6 (and accepts [2, 3, 4, 5, 6])",
         ),
         (&format!("echo '{hello}'; python3 -c 'print(\"x\" * 2000000)'; sleep 5"), "a line over 1048576 bytes"),
         (&format!("echo '{hello}'; echo 'boom' >&2; exit 1"), "its stderr ends with: boom"),
@@ -513,6 +514,91 @@ fn bad_scenarios_are_rejected_with_their_line() {
 fn cover_at_defaults() -> &'static Cover {
     static COVER: OnceLock<Cover> = OnceLock::new();
     COVER.get_or_init(|| cover(COVERAGE_BOUNDS))
+}
+
+fn cover_of_2026() -> &'static Cover {
+    static COVER: OnceLock<Cover> = OnceLock::new();
+    COVER.get_or_init(|| cover(STATELESS_COVERAGE_BOUNDS))
+}
+
+/// The runner is sound on MCP 2026-07-28 fixtures: no policy's reference host is failed on an
+/// invariant that the checker proves it holds within the fixtures' bounds, and every policy the
+/// checker finds breaking one is failed by some fixture (on some invariant).
+#[test]
+fn on_mcp_2026_fixtures_the_runner_fails_a_policy_only_where_the_checker_does() {
+    let fixtures = coverage_fixtures(cover_of_2026(), STATELESS_COVERAGE_BOUNDS, Shard::ALL);
+    let bounds = coherence_model::Bounds { symmetry: true, ..STATELESS_COVERAGE_BOUNDS };
+    for report in coherence_model::check_all(coherence_model::POLICIES, bounds, 2) {
+        let violated: Vec<&str> =
+            report.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect();
+        let mut failed = std::collections::BTreeSet::new();
+        for fixture in &fixtures {
+            let run = replay(fixture, &mut ReferenceHost::new(report.policy));
+            assert!(!matches!(run.verdict, Verdict::HostFailed { .. }), "{}: {:?}", fixture.id, run.verdict);
+            for v in &run.violations {
+                assert!(
+                    violated.contains(&v.invariant.id),
+                    "{} fails {} on {}, which the checker proves it holds: {}",
+                    report.policy.name,
+                    v.invariant.id,
+                    fixture.id,
+                    v.seen
+                );
+                failed.insert(v.invariant.id);
+            }
+        }
+        assert_eq!(
+            failed.is_empty(),
+            violated.is_empty(),
+            "{}: checker {violated:?}, runner {failed:?}",
+            report.policy.name
+        );
+    }
+}
+
+/// MCP 2026-07-28 in fixtures: the cover of the revision's reachable abstract transitions is in
+/// the corpus; the reference host passes it over adapter protocol 6, and a host that trusts TTLs
+/// and never listens (`ttl-only`) fails it on INV-1 (tools silently missing).
+#[test]
+fn fixtures_of_mcp_2026_cover_the_revision_and_catch_a_host_that_never_listens() {
+    let cover = cover_of_2026();
+    assert_eq!((cover.reachable.len(), cover.traces.len()), (715, 286));
+    let fixtures = coverage_fixtures(cover, STATELESS_COVERAGE_BOUNDS, Shard::ALL);
+    for fixture in &fixtures {
+        let run = replay(fixture, &mut ReferenceHost::new(RECOMMENDED));
+        assert!(matches!(run.verdict, Verdict::Pass), "{}: {:?}", fixture.id, run.verdict);
+    }
+    // A host that says it opened a stream it already has open is caught.
+    let mut twice = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: |_: &coherence_sim::protocol::Input, output: &mut coherence_sim::protocol::Output| {
+            if let coherence_sim::protocol::Output::Observation { listens, .. } = output {
+                listens.extend(listens.clone());
+            }
+        },
+    };
+    match replay(&fixtures[0], &mut twice).verdict {
+        Verdict::HostFailed { error, .. } => assert!(
+            error.to_string().contains("cli opened a second listen stream to gmail while one is open"),
+            "{error}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let ttl_only = coherence_model::policy_named("ttl-only").unwrap();
+    let failed: Vec<&str> = fixtures
+        .iter()
+        .filter_map(|f| match replay(f, &mut ReferenceHost::new(ttl_only)).verdict {
+            Verdict::Fail(v) => Some(v.invariant.id),
+            _ => None,
+        })
+        .collect();
+    assert!(failed.contains(&"INV-1"), "{failed:?}");
+    let committed: Vec<&Fixture> = corpus().iter().filter(|f| f.id.starts_with("coverage-2026/")).collect();
+    assert!(
+        committed.len() == fixtures.len() && committed.iter().zip(&fixtures).all(|(c, f)| *c == f),
+        "fixtures/coverage-2026--* differ from what the model generates: run `cargo run --release -- gen --out fixtures`"
+    );
+    assert_eq!(coverage_of(corpus(), &cover.reachable), cover.reachable.len());
 }
 
 /// The coverage-directed traces cover every reachable abstract transition; random walks alone do

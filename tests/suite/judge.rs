@@ -6,7 +6,7 @@ use crate::conform::{Lying, caught, corpus};
 use coherence_model::RECOMMENDED;
 use coherence_model::state::{Answer, ConnectorId, Notice, NoticeReason, Recovery, SessionId};
 use coherence_sim::engine::{Verdict, replay};
-use coherence_sim::host::ReferenceHost;
+use coherence_sim::host::{HostError, ReferenceHost};
 use coherence_sim::protocol::{Input, Output, SentRequest};
 
 /// Every name in an observation is checked against the fixture's sessions and connectors: a
@@ -80,7 +80,14 @@ fn a_protocol_3_host_may_declare_its_commands() {
     };
     for fixture in corpus() {
         let verdict = replay(fixture, &mut host).verdict;
-        assert!(matches!(verdict, Verdict::Pass), "{}: {verdict:?}", fixture.id);
+        // A fixture of MCP 2026-07-28 is never given to a host before protocol 6.
+        let stateless = fixture.connectors.iter().any(|c| c.revision == coherence_model::state::Revision::Stateless);
+        match verdict {
+            Verdict::HostFailed { error: HostError::Unsupported(why), .. } if stateless => {
+                assert!(why.contains("the host speaks protocol 3"), "{why}")
+            }
+            verdict => assert!(matches!(verdict, Verdict::Pass), "{}: {verdict:?}", fixture.id),
+        }
     }
 }
 
@@ -178,6 +185,7 @@ impl coherence_sim::host::Host for Triplicating {
                         return Ok(Output::Observation {
                             requests: Vec::new(),
                             reads: Vec::new(),
+                            listens: Vec::new(),
                             sessions: self.last_views.clone(),
                             answer: None,
                         });
@@ -322,8 +330,13 @@ fn a_message_of_the_wrong_kind_is_named() {
     caught(
         |_, output| {
             if let Output::Hello { .. } = output {
-                *output =
-                    Output::Observation { requests: Vec::new(), reads: Vec::new(), sessions: Vec::new(), answer: None };
+                *output = Output::Observation {
+                    requests: Vec::new(),
+                    reads: Vec::new(),
+                    listens: Vec::new(),
+                    sessions: Vec::new(),
+                    answer: None,
+                };
             }
         },
         "expected hello, got observation",

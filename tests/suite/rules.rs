@@ -10,7 +10,7 @@ use coherence_sim::adapter::ProcessHost;
 use coherence_sim::engine::{Verdict, replay};
 use coherence_sim::fixture::Fixture;
 use coherence_sim::host::{Host, ReferenceHost};
-use coherence_sim::protocol::{Input, ListResult, Output, SentRequest};
+use coherence_sim::protocol::{Input, LinkRef, ListResult, Output, SentRequest};
 use std::time::Duration;
 
 /// The fixture most rules are shown on: one turn, a notification, replies.
@@ -133,6 +133,13 @@ rules! {
                 requests.push(SentRequest { session: sessions[0], connector: connectors[0].name, initialize: false, cursor: None });
             }
         }), expect "the reset observation reports requests";
+    a_listen_stream_to_a_2025_era_connector_or_a_second_one:
+        "a listen stream to a 2025-era connector or a second one on a link"
+        => first_error("recommended", |input, output| {
+            if let (Input::Reset { sessions, connectors }, Output::Observation { listens, .. }) = (input, output) {
+                listens.push(LinkRef { session: sessions[0], connector: connectors[0].name });
+            }
+        }), expect "opened a listen stream to gmail, whose server speaks a 2025 revision";
     more_than_16_requests_outstanding: "more than 16 requests outstanding on one connector"
         => first_error("recommended", |input, output| {
             if let (Input::Ask { session }, Output::Observation { requests, .. }) = (input, output) {

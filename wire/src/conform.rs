@@ -194,6 +194,12 @@ impl WireHost {
                 sessions.len()
             )));
         }
+        if let Some(c) = connectors.iter().find(|c| c.revision == coherence_model::state::Revision::Stateless) {
+            return Err(HostError::Unsupported(format!(
+                "{}'s server speaks MCP 2026-07-28 in this fixture (listen streams, TTLs): a black-box run does not play such fixtures yet",
+                c.name
+            )));
+        }
         let on_stage: Vec<Connector> = connectors
             .iter()
             .map(|c| {
@@ -359,7 +365,7 @@ impl WireHost {
         };
         let view =
             SessionView { session: SessionId(0), catalogue, notices: self.notices.clone(), fetch_at_offer, turn };
-        Ok(Output::Observation { requests, reads: Vec::new(), sessions: vec![view], answer })
+        Ok(Output::Observation { requests, reads: Vec::new(), listens: Vec::new(), sessions: vec![view], answer })
     }
 
     /// What a request offers, per connector.
@@ -593,9 +599,9 @@ impl WireHost {
             )));
         }
         let answer = named.map_or(Answer::NotAvailable, |k| Answer::Aborted(ConnectorId(k as u8)));
-        let Output::Observation { requests, reads, mut sessions, .. } = output else { unreachable!() };
+        let Output::Observation { requests, reads, listens, mut sessions, .. } = output else { unreachable!() };
         sessions[0].turn = TurnState::None;
-        Ok(Output::Observation { requests, reads, sessions, answer: Some(answer) })
+        Ok(Output::Observation { requests, reads, listens, sessions, answer: Some(answer) })
     }
 
     fn ask(&mut self) -> Result<Output, HostError> {
@@ -708,7 +714,7 @@ impl Host for WireHost {
                 }
                 Ok(output)
             }
-            Input::Listing { session, connector, request, result } => {
+            Input::Listing { session, connector, request, result, .. } => {
                 self.check(*session, *connector)?;
                 self.not_while_offered("a tools/list reply")?;
                 self.release(*connector, *request, result)
@@ -755,6 +761,10 @@ impl Host for WireHost {
                 let name = self.offered_name(connector.index(), "complete_authentication");
                 let reply = Reply::ToolCall { name, input: json!({}) };
                 self.agent(reply, Step::Calls(CallKind::CompleteAuthentication, connector.index()))
+            }
+            // Fixtures with 2026-07-28 servers stop at the reset.
+            Input::TtlExpired { .. } | Input::ListenEnded { .. } => {
+                Err(HostError::Unsupported("a 2026-07-28 server's TTL or listen stream".to_owned()))
             }
             Input::AnswerNotAvailable { session, connector } => {
                 self.check(*session, *connector)?;

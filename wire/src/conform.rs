@@ -19,18 +19,22 @@
 //! the next offer (`fetch_at_offer`): a host is judged by what it offers, when it offers it.
 //!
 //! **Reach.** One session (one host process) per fixture; the host is told of no commands. A
-//! fixture that needs time to pass for a request (`timeout`), an account read, or a call answered
-//! 401 or 404 stops with [`HostError::Unsupported`]: reported apart, never a pass.
+//! fixture that needs time to pass for a request (`timeout`) or a TTL (`ttl_expired`), an account
+//! read, or a call answered 401 or 404 stops with [`HostError::Unsupported`]: reported apart,
+//! never a pass. So does a fixture whose server speaks MCP 2026-07-28 to a host that speaks a 2025
+//! revision to it; otherwise such a server gives the fixture's cache hints (a `long` TTL is an
+//! hour), its listen streams are the host's `listens`, and `listen_ended` ends them.
 
-use crate::mcp::{Behaviour, CacheHint, Protection, Release, Seen, Tool};
+use crate::mcp::{Behaviour, CacheHint, CacheScope, Protection, Release, Seen, Tool};
 use crate::model_api::{ModelRequest, Part, Reply, added_text};
 use crate::reading::{self, Phrases};
 use crate::stage::{Connector, Offer, Pacing, Stage, StageError, Transport};
-use coherence_model::state::{Answer, ConnectorId, ListFailure, Listing, Notice, Notify, SessionId, StubReply};
+use coherence_model::state::{Answer, ConnectorId, ListFailure, Listing, Notice, Notify, SessionId, StubReply, Ttl};
 use coherence_sim::fixture::Fixture;
 use coherence_sim::host::{Host, HostError};
 use coherence_sim::protocol::{
-    CallResult, ConnectorSetup, Input, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView, TurnState,
+    CallResult, ConnectorSetup, Input, LinkRef, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView,
+    TurnState,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -39,6 +43,9 @@ use std::path::PathBuf;
 /// The most model requests the runner answers with the agent's closing words after a turn's last
 /// step, before the host's `turn_end`: past it, the host does not end its turns.
 const CLOSING_REQUESTS_MAX: usize = 8;
+
+/// The `ttlMs` a fixture's `long` TTL is played as: longer than any run.
+const LONG_TTL_MS: u64 = 3_600_000;
 
 /// What the user says to start a turn: the host cannot tell which connector it needs.
 const USER_ASKS: &str = "Please do what I asked, with the tools of my connected accounts.";
@@ -67,11 +74,11 @@ pub enum Revision {
     /// falls back to `initialize`.
     #[default]
     Handshake,
-    /// The stateless revision 2026-07-28 as well: a host that speaks it goes stateless. Its lists
-    /// say they are immediately stale (`ttlMs` 0: the model knows no cache hints yet), and a
-    /// change notification reaches it only on a listen stream it opened, so a fixture that
+    /// The stateless revision 2026-07-28 as well, for the fixtures of the handshake revisions: a
+    /// host that speaks it goes stateless. Its lists say they are immediately stale (`ttlMs` 0),
+    /// and a change notification reaches it only on a listen stream it opened, so a fixture that
     /// delivers one to a host with none is not run; nor is one with a lost transport session
-    /// (the revision has none).
+    /// (the revision has none). A fixture's own 2026-07-28 servers speak it whatever this says.
     Stateless,
 }
 
@@ -131,6 +138,9 @@ pub struct WireHost {
     next_request: Vec<u64>,
     /// Held lists already reported, per connector, by the server's number.
     reported: Vec<BTreeSet<u64>>,
+    /// Per connector whose server speaks MCP 2026-07-28 in the fixture, whether the host has a
+    /// listen stream open to it, as last reported.
+    listening: Vec<Option<bool>>,
     /// The model request waiting for the agent's step.
     offer: Option<Offer>,
     /// The last model request with tools, for the text added since.
@@ -155,6 +165,7 @@ impl WireHost {
             in_flight: Vec::new(),
             next_request: Vec::new(),
             reported: Vec::new(),
+            listening: Vec::new(),
             offer: None,
             previous: None,
             notices: BTreeMap::new(),
@@ -194,12 +205,7 @@ impl WireHost {
                 sessions.len()
             )));
         }
-        if let Some(c) = connectors.iter().find(|c| c.revision == coherence_model::state::Revision::Stateless) {
-            return Err(HostError::Unsupported(format!(
-                "{}'s server speaks MCP 2026-07-28 in this fixture (listen streams, TTLs): a black-box run does not play such fixtures yet",
-                c.name
-            )));
-        }
+        let stateless = |c: &ConnectorSetup| c.revision == coherence_model::state::Revision::Stateless;
         let on_stage: Vec<Connector> = connectors
             .iter()
             .map(|c| {
@@ -208,7 +214,20 @@ impl WireHost {
                     tools: tools_of(&name, c.tools, false),
                     behaviour: Behaviour {
                         declares_list_changed: c.notify == Notify::Advertised,
-                        modern: (self.options.revision == Revision::Stateless).then_some(CacheHint::STALE),
+                        modern: match c.cache {
+                            // The fixture's server speaks 2026-07-28, with the fixture's hints.
+                            Some(hint) if stateless(c) => Some(CacheHint {
+                                ttl_ms: match hint.ttl {
+                                    Ttl::Zero => 0,
+                                    Ttl::Long => LONG_TTL_MS,
+                                },
+                                scope: match hint.scope {
+                                    coherence_model::state::CacheScope::Private => CacheScope::Private,
+                                    coherence_model::state::CacheScope::Public => CacheScope::Public,
+                                },
+                            }),
+                            _ => (self.options.revision == Revision::Stateless).then_some(CacheHint::STALE),
+                        },
                         ..Behaviour::ADVERTISED
                     },
                     protection: Protection::Open,
@@ -233,6 +252,7 @@ impl WireHost {
         self.in_flight = vec![VecDeque::new(); n];
         self.next_request = vec![0; n];
         self.reported = vec![BTreeSet::new(); n];
+        self.listening = connectors.iter().map(|c| stateless(c).then_some(false)).collect();
         self.offer = None;
         self.previous = None;
         self.notices.clear();
@@ -242,6 +262,14 @@ impl WireHost {
         self.stage = Some(stage);
         // The lists the host made at its start were answered by the servers, not held.
         let output = self.observe(None)?;
+        for (k, c) in connectors.iter().enumerate() {
+            if stateless(c) && !self.stateless(k)? {
+                return Err(HostError::Unsupported(format!(
+                    "the host speaks a 2025 revision to {}, whose server speaks MCP 2026-07-28 in this fixture: the fixture's world is not the one the host meets",
+                    c.name
+                )));
+            }
+        }
         Ok(output)
     }
 
@@ -365,7 +393,32 @@ impl WireHost {
         };
         let view =
             SessionView { session: SessionId(0), catalogue, notices: self.notices.clone(), fetch_at_offer, turn };
-        Ok(Output::Observation { requests, reads: Vec::new(), listens: Vec::new(), sessions: vec![view], answer })
+        let listens = self.new_listens()?;
+        Ok(Output::Observation { requests, reads: Vec::new(), listens, sessions: vec![view], answer })
+    }
+
+    /// The listen streams the host opened since the last report, to the fixture's 2026-07-28
+    /// servers: a link listens from the first stream asking for `toolsListChanged` that its server
+    /// honours. A host that lets its last stream end on its own is not within reach: the fixture
+    /// would go on delivering changes to it.
+    fn new_listens(&mut self) -> Result<Vec<LinkRef>, HostError> {
+        let mut listens = Vec::new();
+        for k in 0..self.listening.len() {
+            let Some(was) = self.listening[k] else { continue };
+            let now = self.stage()?.servers()[k].listening() > 0;
+            match (was, now) {
+                (false, true) => listens.push(LinkRef { session: SessionId(0), connector: ConnectorId(k as u8) }),
+                (true, false) => {
+                    return Err(HostError::Unsupported(format!(
+                        "the host closed its listen stream to {} on its own, which the model does not know",
+                        self.connectors[k].name
+                    )));
+                }
+                _ => {}
+            }
+            self.listening[k] = Some(now);
+        }
+        Ok(listens)
     }
 
     /// What a request offers, per connector.
@@ -762,10 +815,20 @@ impl Host for WireHost {
                 let reply = Reply::ToolCall { name, input: json!({}) };
                 self.agent(reply, Step::Calls(CallKind::CompleteAuthentication, connector.index()))
             }
-            // Fixtures with 2026-07-28 servers stop at the reset.
-            Input::TtlExpired { .. } | Input::ListenEnded { .. } => {
-                Err(HostError::Unsupported("a 2026-07-28 server's TTL or listen stream".to_owned()))
+            Input::ListenEnded { session, connector } => {
+                self.check(*session, *connector)?;
+                let k = connector.index();
+                if self.listening.get(k) != Some(&Some(true)) {
+                    return Err(HostError::Protocol(format!("the end of a listen stream to {connector}, which has none")));
+                }
+                self.not_while_offered("the end of a listen stream")?;
+                self.stage()?.servers()[k].end_listens();
+                self.listening[k] = Some(false);
+                self.observe(None)
             }
+            Input::TtlExpired { connector, .. } => Err(HostError::Unsupported(format!(
+                "the TTL of {connector}'s list runs out: a black-box run cannot make the host's clock run yet (the kit's servers give a long TTL {LONG_TTL_MS} ms)"
+            ))),
             Input::AnswerNotAvailable { session, connector } => {
                 self.check(*session, *connector)?;
                 let name = &self.connectors[connector.index()].name;

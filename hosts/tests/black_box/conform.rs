@@ -9,6 +9,8 @@ use std::process::Command;
 
 /// The fixture of the motivating report: gmail is authenticated on the web mid-session.
 const HEADLINE: &str = "scenario/ConnectorAuthMidSession";
+/// A fixture whose server speaks MCP 2026-07-28, and a host that never listens to it.
+const UNOPENED: &str = "scenario/UnopenedListenStream";
 
 /// Runs `coherence conform --host HOST` on `fixtures` (ids in the committed corpus): the exit
 /// code and the JSON report's rows.
@@ -143,11 +145,25 @@ fn a_stateless_client_is_judged_where_the_wire_can_play_the_fixture() {
         assert_eq!(row["verdict"], "not_run", "{row}");
         assert!(row["error"].as_str().unwrap().contains("no listen stream asking for it"), "{row}");
     }
+    // A fixture whose server speaks 2026-07-28 (a long TTL, no listen stream opened): the server
+    // speaks that revision whatever `--revision` says, and a client that lists at every turn
+    // passes where `ttl-only` fails (INV-1).
+    let (code, rows) = conform_with(&host, "http", &[UNOPENED], 5000, &[]);
+    assert_eq!((code, rows[0]["verdict"].as_str()), (Some(0), Some("pass")), "{rows:?}");
     let (code, rows) = conform_with(&host, "http", &[HEADLINE], 2000, &[]);
     assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("error")), "{rows:?}");
     let error = rows[0]["error"].as_str().unwrap();
     assert!(error.contains("the handshake") && error.contains("the host exited"), "{error}");
     none_left(env!("CARGO_BIN_EXE_bad-host"));
+}
+
+/// A host that speaks only the 2025 revisions meets a 2026-07-28 server of a fixture as one of
+/// the handshake revisions: the fixture's world is not the one it meets, so it is not run.
+#[test]
+fn a_2025_client_is_not_judged_on_a_fixture_of_2026() {
+    let (code, rows) = conform(&rmcp_host("recommended"), "http", &[UNOPENED]);
+    assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("not_run")), "{rows:?}");
+    assert!(rows[0]["error"].as_str().unwrap().contains("the host speaks a 2025 revision to gmail"), "{:?}", rows[0]);
 }
 
 #[test]

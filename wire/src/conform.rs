@@ -819,7 +819,9 @@ impl Host for WireHost {
                 self.check(*session, *connector)?;
                 let k = connector.index();
                 if self.listening.get(k) != Some(&Some(true)) {
-                    return Err(HostError::Protocol(format!("the end of a listen stream to {connector}, which has none")));
+                    return Err(HostError::Protocol(format!(
+                        "the end of a listen stream to {connector}, which has none"
+                    )));
                 }
                 self.not_while_offered("the end of a listen stream")?;
                 self.stage()?.servers()[k].end_listens();

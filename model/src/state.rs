@@ -265,7 +265,8 @@ pub struct Connector {
     pub other: Auth,
 }
 
-fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+/// Whether `value` is its type's default: serde's test for fields left out when default.
+pub fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
 }
 

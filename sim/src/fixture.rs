@@ -33,18 +33,14 @@ pub struct ConnectorInit {
     /// Its server's notification behaviour.
     pub notify: Notify,
     /// The protocol revision its server speaks (absent: `handshake`, the 2025 revisions).
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "coherence_model::state::is_default")]
     pub revision: Revision,
     /// The TTL of its `tools/list` results (2026-07-28 only; absent: `zero`).
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "coherence_model::state::is_default")]
     pub ttl: Ttl,
     /// The `cacheScope` of its `tools/list` results (2026-07-28 only; absent: `private`).
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "coherence_model::state::is_default")]
     pub scope: CacheScope,
-}
-
-fn is_default<T: Default + PartialEq>(value: &T) -> bool {
-    *value == T::default()
 }
 
 impl ConnectorInit {

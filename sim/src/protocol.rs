@@ -125,15 +125,11 @@ pub struct ConnectorSetup {
     pub tools: Listing,
     /// The protocol revision its server speaks (protocol 6): `handshake` (the 2025 revisions;
     /// absent means this) or `stateless` (MCP 2026-07-28).
-    #[serde(default, skip_serializing_if = "is_handshake")]
+    #[serde(default, skip_serializing_if = "coherence_model::state::is_default")]
     pub revision: Revision,
     /// The cache hints of the listing each session got when it started (2026-07-28 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheHint>,
-}
-
-fn is_handshake(revision: &Revision) -> bool {
-    *revision == Revision::Handshake
 }
 
 /// A session's link to a connector's server.

@@ -333,13 +333,12 @@ impl Engine<'_> {
                     link.entry = None;
                     link.newest = None;
                     link.lazy = true;
+                    // No list held, so no TTL of one to run out.
+                    link.fresh = false;
                 } else if offered != self.state.link(s, c).offered() {
                     return Err(Stop::Host(HostError::Protocol(format!(
                         "after reset, {s} must offer {c}'s listing from the session start, or list it in `fetch_at_offer`"
                     ))));
-                } else {
-                    // The session's first list came with the server's cache hints.
-                    self.state.link_mut(s, c).fresh = self.fresh_result(c);
                 }
             }
         }

@@ -48,6 +48,11 @@ fn word<T: serde::de::DeserializeOwned>(w: &str, what: &str) -> Result<T, String
     serde_json::from_value(serde_json::Value::String(w.to_owned())).map_err(|_| format!("`{w}` is not a {what}"))
 }
 
+/// Word `k` of a line as a `what`, or the default if the line is shorter.
+fn optional<T: serde::de::DeserializeOwned + Default>(words: &[&str], k: usize, what: &str) -> Result<T, String> {
+    Ok(words.get(k).map(|w| word(w, what)).transpose()?.unwrap_or_default())
+}
+
 fn parse_action(words: &[&str]) -> Result<Action, String> {
     let arity = |n: usize| {
         if words.len() == n + 1 {
@@ -239,13 +244,6 @@ impl Scenario {
                         return Err(at("a connector starts unauthenticated or authenticated".to_owned()));
                     }
                     let notify = word(words[3], "notify mode (advertised, unadvertised, silent)").map_err(at)?;
-                    fn optional<T: serde::de::DeserializeOwned + Default>(
-                        words: &[&str],
-                        k: usize,
-                        what: &str,
-                    ) -> Result<T, String> {
-                        Ok(words.get(k).map(|w| word(w, what)).transpose()?.unwrap_or_default())
-                    }
                     let revision: Revision = optional(&words, 4, "revision (handshake, stateless)").map_err(at)?;
                     let ttl: Ttl = optional(&words, 5, "TTL (zero, long)").map_err(at)?;
                     let scope: CacheScope = optional(&words, 6, "cache scope (private, public)").map_err(at)?;

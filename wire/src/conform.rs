@@ -25,7 +25,7 @@
 //! revision to it; otherwise such a server gives the fixture's cache hints (a `long` TTL is an
 //! hour), its listen streams are the host's `listens`, and `listen_ended` ends them.
 
-use crate::mcp::{Behaviour, CacheHint, CacheScope, Protection, Release, Seen, Tool};
+use crate::mcp::{Behaviour, CacheHint, Protection, Release, Seen, Tool};
 use crate::model_api::{ModelRequest, Part, Reply, added_text};
 use crate::reading::{self, Phrases};
 use crate::stage::{Connector, Offer, Pacing, Stage, StageError, Transport};
@@ -205,7 +205,7 @@ impl WireHost {
                 sessions.len()
             )));
         }
-        let stateless = |c: &ConnectorSetup| c.revision == coherence_model::state::Revision::Stateless;
+        let speaks_2026 = |c: &ConnectorSetup| c.revision == coherence_model::state::Revision::Stateless;
         let on_stage: Vec<Connector> = connectors
             .iter()
             .map(|c| {
@@ -216,15 +216,12 @@ impl WireHost {
                         declares_list_changed: c.notify == Notify::Advertised,
                         modern: match c.cache {
                             // The fixture's server speaks 2026-07-28, with the fixture's hints.
-                            Some(hint) if stateless(c) => Some(CacheHint {
+                            Some(hint) if speaks_2026(c) => Some(CacheHint {
                                 ttl_ms: match hint.ttl {
                                     Ttl::Zero => 0,
                                     Ttl::Long => LONG_TTL_MS,
                                 },
-                                scope: match hint.scope {
-                                    coherence_model::state::CacheScope::Private => CacheScope::Private,
-                                    coherence_model::state::CacheScope::Public => CacheScope::Public,
-                                },
+                                scope: hint.scope.into(),
                             }),
                             _ => (self.options.revision == Revision::Stateless).then_some(CacheHint::STALE),
                         },
@@ -252,7 +249,7 @@ impl WireHost {
         self.in_flight = vec![VecDeque::new(); n];
         self.next_request = vec![0; n];
         self.reported = vec![BTreeSet::new(); n];
-        self.listening = connectors.iter().map(|c| stateless(c).then_some(false)).collect();
+        self.listening = connectors.iter().map(|c| speaks_2026(c).then_some(false)).collect();
         self.offer = None;
         self.previous = None;
         self.notices.clear();
@@ -263,7 +260,7 @@ impl WireHost {
         // The lists the host made at its start were answered by the servers, not held.
         let output = self.observe(None)?;
         for (k, c) in connectors.iter().enumerate() {
-            if stateless(c) && !self.stateless(k)? {
+            if speaks_2026(c) && !self.stateless(k)? {
                 return Err(HostError::Unsupported(format!(
                     "the host speaks a 2025 revision to {}, whose server speaks MCP 2026-07-28 in this fixture: the fixture's world is not the one the host meets",
                     c.name

@@ -68,6 +68,15 @@ pub struct CacheHint {
     pub scope: CacheScope,
 }
 
+impl From<coherence_model::state::CacheScope> for CacheScope {
+    fn from(scope: coherence_model::state::CacheScope) -> CacheScope {
+        match scope {
+            coherence_model::state::CacheScope::Private => CacheScope::Private,
+            coherence_model::state::CacheScope::Public => CacheScope::Public,
+        }
+    }
+}
+
 impl CacheHint {
     /// Immediately stale, for this authorization context only: what a server that says nothing
     /// in particular sends (and the SDKs' default).

@@ -3,6 +3,7 @@
 //! official Rust MCP SDK's client, and the Anthropic Messages API.
 
 pub mod reference;
+pub mod stateless;
 
 use anyhow::{Context, Result, bail};
 use rmcp::service::{NotificationContext, RoleClient, RunningService};

@@ -8,6 +8,11 @@
 //!   re-initialises); the reply, or the failure (401, 404 or a closed stdio connection, any other
 //!   error), is a [`Listing`](Input::Listing) input;
 //! - a `list_changed` is a [`Notification`](Input::Notification);
+//! - a server that answers `server/discover` with MCP 2026-07-28 (over HTTP) is spoken to in that
+//!   revision ([`crate::stateless`]): its lists' cache hints go with each [`Listing`](Input::Listing),
+//!   the listen streams the reference host opens are `subscriptions/listen` requests (opened before
+//!   any list of the same input is sent), a stream's end is [`ListenEnded`](Input::ListenEnded), and
+//!   a list whose `ttlMs` ran out by a user's turn is [`TtlExpired`](Input::TtlExpired) first;
 //! - a user line is an [`Ask`](Input::Ask); while the reference host's turn is open the model is
 //!   asked, offered the tools of its catalogue, with its notices in the system prompt;
 //! - the model's answer is the agent's step: a tool call is run on its server and given to the
@@ -19,20 +24,22 @@
 //! A policy that reads the account at a turn's start cannot run here: no wire gives a host the
 //! account's connector state.
 
+use crate::stateless::{self, Failure, Heard, Stateless};
 use crate::{Model, Reinitialise, offered, result_text, say, serve};
 use anyhow::{Context, Result, bail};
-use coherence_model::state::{Answer, CONNECTORS_MAX, ConnectorId, ListFailure, Listing, Notice, Notify, Recovery};
-use coherence_model::state::{NoticeReason, SessionId, StubReply};
+use coherence_model::state::{Answer, CONNECTORS_MAX, CacheScope, ConnectorId, ListFailure, Listing, Notice, Notify};
+use coherence_model::state::{NoticeReason, Recovery, Revision, SessionId, StubReply, Ttl};
 use coherence_model::{HostPolicy, Mutant};
 use coherence_sim::host::{Host, ReferenceHost};
-use coherence_sim::protocol::TurnState;
+use coherence_sim::protocol::{CacheHint, LinkRef, TurnState};
 use coherence_sim::protocol::{CallResult, ConnectorSetup, Input, ListResult, Output, SentRequest, SessionView};
 use rmcp::ClientHandler;
 use rmcp::model::{CallToolRequestParams, PaginatedRequestParams, Tool};
 use rmcp::service::{NotificationContext, RoleClient, RunningService, ServiceError};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 /// The one session a host process is.
@@ -48,16 +55,71 @@ enum Event {
     Line(Option<String>),
     /// A `tools/list` came back.
     Listed { connector: usize, request: u64, cursor: Option<String>, result: Result<Page, ListFailure> },
-    /// A server said its list changed (on the client of this generation).
+    /// A server said its list changed (on the client, or the listen stream, of this generation).
     Notified { connector: usize, generation: u64 },
+    /// The listen stream of this generation ended.
+    ListenEnded { connector: usize, generation: u64 },
     /// The model answered.
     Answered(Result<Value, String>),
 }
 
-/// One page of a list.
+/// One page of a list, with its cache hints if the server speaks MCP 2026-07-28.
 struct Page {
     tools: Vec<Tool>,
     next_cursor: Option<String>,
+    cache: Option<Cached>,
+}
+
+/// A page's cache hints: as the reference host knows them, and the `ttlMs` they came from.
+#[derive(Clone, Copy, Debug)]
+struct Cached {
+    hint: CacheHint,
+    ttl_ms: u64,
+}
+
+impl Cached {
+    fn of(page: &stateless::Page) -> Cached {
+        let hint = CacheHint {
+            ttl: if page.ttl_ms == 0 { Ttl::Zero } else { Ttl::Long },
+            scope: match page.scope {
+                stateless::Scope::Public => CacheScope::Public,
+                stateless::Scope::Private => CacheScope::Private,
+            },
+        };
+        Cached { hint, ttl_ms: page.ttl_ms }
+    }
+}
+
+/// How the bridge speaks to a server.
+enum Client {
+    /// A handshake revision, on the official Rust SDK's client.
+    Handshake(RunningService<RoleClient, Forward>),
+    /// MCP 2026-07-28: no connection to keep, and a listen stream while the reference host keeps
+    /// one open.
+    Stateless { client: Arc<Stateless>, listen: Option<tokio::task::JoinHandle<()>> },
+}
+
+/// Why a tool call failed.
+struct CallFailed {
+    /// As a list's failure would be told.
+    failure: ListFailure,
+    /// The server has no such tool.
+    unknown_tool: bool,
+    text: String,
+}
+
+impl From<ServiceError> for CallFailed {
+    fn from(e: ServiceError) -> CallFailed {
+        let unknown_tool = matches!(&e, ServiceError::McpError(e) if e.code.0 == stateless::INVALID_PARAMS as i32);
+        CallFailed { failure: failure(&e), unknown_tool, text: e.to_string() }
+    }
+}
+
+impl From<Failure> for CallFailed {
+    fn from(e: Failure) -> CallFailed {
+        let unknown_tool = matches!(&e, Failure::Error { code, .. } if *code == stateless::INVALID_PARAMS);
+        CallFailed { failure: stateless_failure(&e), unknown_tool, text: e.to_string() }
+    }
 }
 
 /// Forwards a server's `list_changed` to the bridge.
@@ -77,14 +139,114 @@ impl ClientHandler for Forward {
 struct Link {
     name: String,
     config: Value,
-    client: RunningService<RoleClient, Forward>,
+    client: Client,
+    /// Of the handshake client, or of the listen stream: what a notification or an end belongs to.
     generation: u64,
+    /// Lists sent and not answered yet.
+    in_flight: usize,
+    /// When the last list delivered with a `ttlMs` stops being fresh.
+    expires: Option<Instant>,
     /// The number the next request gets (the reference host numbers them the same way).
     next_request: u64,
     /// Per listing shape, the tools last listed in that shape: what an offer of it shows.
     listed: BTreeMap<Listing, Vec<Tool>>,
     /// The pages listed so far of a paged list, by the cursor of the page to come.
     pages: BTreeMap<String, Vec<Tool>>,
+}
+
+impl Link {
+    /// Whether a listen stream of it is open.
+    fn listening(&self) -> bool {
+        matches!(&self.client, Client::Stateless { listen: Some(_), .. })
+    }
+
+    /// Connects to connector `k`'s server, in MCP 2026-07-28 if it answers `server/discover`
+    /// with it (over HTTP), else in a handshake revision, and lists it: the link, and the
+    /// connector as the reference host is told of it.
+    async fn connect(
+        k: usize,
+        name: &str,
+        server: &Value,
+        events: &UnboundedSender<Event>,
+    ) -> Result<(Link, ConnectorSetup)> {
+        let c = ConnectorId(k as u8);
+        let link = |client, tools: Vec<Tool>| {
+            let listing = shape(&tools);
+            Link {
+                name: name.to_owned(),
+                config: server.clone(),
+                client,
+                generation: 0,
+                in_flight: 0,
+                expires: None,
+                next_request: 0,
+                listed: BTreeMap::from([(listing, tools)]),
+                pages: BTreeMap::new(),
+            }
+        };
+        if let Some(url) = server.get("url").and_then(Value::as_str) {
+            let client = Stateless::new(url, "ref-host");
+            let discovered = client.discover().await.map_err(|e| anyhow::anyhow!("server {name}: discover: {e}"))?;
+            if let Some(discovered) = discovered {
+                let (tools, cached) =
+                    list_all(&client).await.with_context(|| format!("server {name}: the first list"))?;
+                let listing = shape(&tools);
+                let mut link = link(Client::Stateless { client: Arc::new(client), listen: None }, tools);
+                link.expires = expiry(cached.ttl_ms);
+                let setup = ConnectorSetup {
+                    name: c,
+                    notify: if discovered.list_changed { Notify::Advertised } else { Notify::Silent },
+                    tools: listing,
+                    revision: Revision::Stateless,
+                    cache: Some(cached.hint),
+                };
+                return Ok((link, setup));
+            }
+        }
+        let handler = Forward { connector: k, generation: 0, events: events.clone() };
+        let client = serve(name, server, handler, Reinitialise::ByHost).await?;
+        let declared = client
+            .peer_info()
+            .and_then(|info| info.capabilities.tools.as_ref().and_then(|t| t.list_changed))
+            .unwrap_or(false);
+        let tools = client.list_all_tools().await.with_context(|| format!("server {name}: the first list"))?;
+        let setup = ConnectorSetup {
+            name: c,
+            notify: if declared { Notify::Advertised } else { Notify::Silent },
+            tools: shape(&tools),
+            revision: Revision::Handshake,
+            cache: None,
+        };
+        Ok((link(Client::Handshake(client), tools), setup))
+    }
+}
+
+/// Every page of a 2026-07-28 server's list: its tools, and the last page's cache hints.
+async fn list_all(client: &Stateless) -> Result<(Vec<Tool>, Cached)> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..PAGES_MAX {
+        let page = client.list(cursor.as_deref()).await.map_err(|e| anyhow::anyhow!("tools/list: {e}"))?;
+        tools.extend(tools_of(&page.tools)?);
+        match page.next_cursor.clone() {
+            Some(next) => cursor = Some(next),
+            None => return Ok((tools, Cached::of(&page))),
+        }
+    }
+    bail!("tools/list: more than {PAGES_MAX} pages")
+}
+
+/// The most pages of one list the bridge follows at its start.
+const PAGES_MAX: usize = 64;
+
+/// A page's tools, as the SDK's type.
+fn tools_of(tools: &[Value]) -> Result<Vec<Tool>> {
+    tools.iter().map(|t| serde_json::from_value(t.clone()).with_context(|| format!("a tool: {t}"))).collect()
+}
+
+/// When a list with `ttl_ms` stops being fresh: never fresh at 0.
+fn expiry(ttl_ms: u64) -> Option<Instant> {
+    (ttl_ms > 0).then(|| Instant::now() + Duration::from_millis(ttl_ms))
 }
 
 /// Where the agent is.
@@ -156,50 +318,29 @@ impl Bridge {
         let mut links = Vec::new();
         let mut setup = Vec::new();
         for (k, name, server) in named {
-            let handler = Forward { connector: k, generation: 0, events: events.clone() };
-            let client = serve(name, server, handler, Reinitialise::ByHost).await?;
-            let declared = client
-                .peer_info()
-                .and_then(|info| info.capabilities.tools.as_ref().and_then(|t| t.list_changed))
-                .unwrap_or(false);
-            let tools = client.list_all_tools().await.with_context(|| format!("server {name}: the first list"))?;
-            let listing = shape(&tools);
-            setup.push(ConnectorSetup {
-                name: ConnectorId(k as u8),
-                notify: if declared { Notify::Advertised } else { Notify::Silent },
-                tools: listing,
-                // The official Rust SDK's client speaks the 2025 revisions.
-                revision: Default::default(),
-                cache: None,
-            });
-            links.push(Link {
-                name: name.clone(),
-                config: server.clone(),
-                client,
-                generation: 0,
-                next_request: 0,
-                listed: BTreeMap::from([(listing, tools)]),
-                pages: BTreeMap::new(),
-            });
+            let (link, connector) = Link::connect(k, name, server, &events).await?;
+            links.push(link);
+            setup.push(connector);
         }
-        let mut core = ReferenceHost::mutated(policy, mutant);
-        let output = core
-            .handle(&Input::Reset { connectors: setup, sessions: vec![SESSION] })
-            .map_err(|e| anyhow::anyhow!("the reference host refused the servers: {e}"))?;
-        let Output::Observation { sessions, .. } = output else { bail!("the reference host did not observe") };
-        let view = sessions.into_iter().next().context("the reference host shows no session")?;
-        let bridge = Bridge {
-            core,
+        let mut bridge = Bridge {
+            core: ReferenceHost::mutated(policy, mutant),
             links,
             events,
             receiver,
             backlog: VecDeque::new(),
             model: Model::from_env()?,
-            view,
+            view: SessionView {
+                session: SESSION,
+                catalogue: BTreeMap::new(),
+                notices: BTreeMap::new(),
+                fetch_at_offer: Default::default(),
+                turn: TurnState::None,
+            },
             agent: Agent::Idle,
             messages: Vec::new(),
             offered: Vec::new(),
         };
+        bridge.feed(Input::Reset { connectors: setup, sessions: vec![SESSION] }).await?;
         Ok(bridge)
     }
 
@@ -214,7 +355,12 @@ impl Bridge {
             }
         }
         for link in self.links {
-            let _ = link.client.cancel().await;
+            match link.client {
+                Client::Handshake(client) => {
+                    let _ = client.cancel().await;
+                }
+                Client::Stateless { listen, .. } => listen.into_iter().for_each(|l| l.abort()),
+            }
         }
         Ok(())
     }
@@ -253,6 +399,7 @@ impl Bridge {
                     (Some("user"), _) if self.agent == Agent::Idle => {
                         self.messages = vec![json!({ "role": "user", "content": input["text"] })];
                         self.agent = Agent::Due;
+                        self.expire().await?;
                         self.feed(Input::Ask { session: SESSION }).await?;
                     }
                     (Some("command"), Some("mcp")) => {
@@ -268,10 +415,27 @@ impl Bridge {
                     self.feed(Input::Notification { session: SESSION, connector: c }).await?;
                 }
             }
+            Event::ListenEnded { connector, generation } => {
+                let link = &mut self.links[connector];
+                if link.generation == generation && link.listening() {
+                    if let Client::Stateless { listen, .. } = &mut link.client {
+                        *listen = None;
+                    }
+                    let c = ConnectorId(connector as u8);
+                    self.feed(Input::ListenEnded { session: SESSION, connector: c }).await?;
+                }
+            }
             Event::Listed { connector, request, cursor, result } => {
+                let link = &mut self.links[connector];
+                link.in_flight -= 1;
+                let cached = result.as_ref().ok().and_then(|page| page.cache);
+                if let Some(cached) = cached {
+                    link.expires = expiry(cached.ttl_ms);
+                }
                 let result = self.listed(connector, cursor, result);
                 let c = ConnectorId(connector as u8);
-                self.feed(Input::Listing { session: SESSION, connector: c, request, result, cache: None }).await?;
+                let cache = cached.map(|c| c.hint);
+                self.feed(Input::Listing { session: SESSION, connector: c, request, result, cache }).await?;
             }
             Event::Answered(answer) => {
                 let answer = answer.map_err(|e| anyhow::anyhow!(e))?;
@@ -286,10 +450,15 @@ impl Bridge {
     /// wire; a turn it ended is ended. Returns its answer.
     async fn feed(&mut self, input: Input) -> Result<Option<Answer>> {
         let output = self.core.handle(&input).map_err(|e| anyhow::anyhow!("the reference host, at {input:?}: {e}"))?;
-        let Output::Observation { requests, sessions, answer, .. } = output else {
+        let Output::Observation { requests, sessions, answer, listens, .. } = output else {
             bail!("the reference host did not observe at {input:?}")
         };
         self.view = sessions.into_iter().next().context("the reference host shows no session")?;
+        // A stream opens before the lists of the same input go out: a change after the list is
+        // then heard.
+        for LinkRef { connector, .. } in listens {
+            self.listen(connector.index()).await?;
+        }
         for request in requests {
             self.send(request).await?;
         }
@@ -300,30 +469,96 @@ impl Bridge {
         Ok(answer)
     }
 
+    /// Feeds [`TtlExpired`](Input::TtlExpired) for every list whose `ttlMs` ran out, with no list
+    /// of its connector in flight (time passes between turns).
+    async fn expire(&mut self) -> Result<()> {
+        let now = Instant::now();
+        for k in 0..self.links.len() {
+            let link = &mut self.links[k];
+            if link.in_flight == 0 && link.expires.is_some_and(|at| at <= now) {
+                link.expires = None;
+                self.feed(Input::TtlExpired { session: SESSION, connector: ConnectorId(k as u8) }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a listen stream to connector `k`'s server (ending the one it had), and waits for the
+    /// server's acknowledgement; what comes on it then comes as events.
+    async fn listen(&mut self, k: usize) -> Result<()> {
+        let link = &mut self.links[k];
+        let Client::Stateless { client, listen } = &mut link.client else {
+            bail!("the reference host listens to {}, which speaks a handshake revision", link.name)
+        };
+        if let Some(old) = listen.take() {
+            old.abort();
+        }
+        link.generation += 1;
+        let generation = link.generation;
+        let mut stream = client.listen().await.map_err(|e| anyhow::anyhow!("server {}: listen: {e}", link.name))?;
+        let events = self.events.clone();
+        *listen = Some(tokio::spawn(async move {
+            loop {
+                let heard = stream.next().await;
+                let event = match heard {
+                    Heard::ToolsChanged => Event::Notified { connector: k, generation },
+                    Heard::Ended => Event::ListenEnded { connector: k, generation },
+                };
+                if events.send(event).is_err() || heard == Heard::Ended {
+                    return;
+                }
+            }
+        }));
+        Ok(())
+    }
+
     /// Sends one `tools/list` the reference host made, on a new connection if it re-initialises.
     async fn send(&mut self, request: SentRequest) -> Result<()> {
         let k = request.connector.index();
         let link = &mut self.links[k];
-        if request.initialize {
+        if let (true, Client::Handshake(_)) = (request.initialize, &link.client) {
             link.generation += 1;
             let handler = Forward { connector: k, generation: link.generation, events: self.events.clone() };
             let client = serve(&link.name, &link.config, handler, Reinitialise::ByHost).await?;
-            let old = std::mem::replace(&mut link.client, client);
-            let _ = old.cancel().await;
+            if let Client::Handshake(old) = std::mem::replace(&mut link.client, Client::Handshake(client)) {
+                let _ = old.cancel().await;
+            }
         }
         let id = link.next_request;
         link.next_request += 1;
-        let peer = link.client.peer().clone();
+        link.in_flight += 1;
         let events = self.events.clone();
         let cursor = request.cursor;
-        tokio::spawn(async move {
-            let params = PaginatedRequestParams::default().with_cursor(cursor.clone());
-            let result = match peer.list_tools(Some(params)).await {
-                Ok(page) => Ok(Page { tools: page.tools, next_cursor: page.next_cursor }),
-                Err(e) => Err(failure(&e)),
-            };
-            let _ = events.send(Event::Listed { connector: k, request: id, cursor, result });
-        });
+        match &link.client {
+            Client::Handshake(client) => {
+                let peer = client.peer().clone();
+                tokio::spawn(async move {
+                    let params = PaginatedRequestParams::default().with_cursor(cursor.clone());
+                    let result = match peer.list_tools(Some(params)).await {
+                        Ok(page) => Ok(Page { tools: page.tools, next_cursor: page.next_cursor, cache: None }),
+                        Err(e) => Err(failure(&e)),
+                    };
+                    let _ = events.send(Event::Listed { connector: k, request: id, cursor, result });
+                });
+            }
+            Client::Stateless { client, .. } => {
+                let client = Arc::clone(client);
+                tokio::spawn(async move {
+                    let result = match client.list(cursor.as_deref()).await {
+                        Ok(page) => match tools_of(&page.tools) {
+                            Ok(tools) => Ok(Page {
+                                tools,
+                                next_cursor: page.next_cursor.clone(),
+                                cache: Some(Cached::of(&page)),
+                            }),
+                            Err(_) => Err(ListFailure::Transport),
+                        },
+                        Err(e) => Err(stateless_failure(&e)),
+                    };
+                    let _ = events.send(Event::Listed { connector: k, request: id, cursor, result });
+                });
+            }
+        }
         Ok(())
     }
 
@@ -458,17 +693,17 @@ impl Bridge {
             self.feed(input).await?;
             return Ok(match ran {
                 Ok(text) => (text, false),
-                Err(e) => (e.to_string(), true),
+                Err(e) => (e.text, true),
             });
         }
         if name.ends_with("_authenticate") {
             // A server that no longer lists its stub is authenticated.
-            let authenticated = matches!(&ran, Err(ServiceError::McpError(e)) if e.code.0 == -32602);
+            let authenticated = matches!(&ran, Err(e) if e.unknown_tool);
             let answer = self.feed(Input::CallStub { session: SESSION, connector, authenticated }).await?;
             return Ok(match answer {
                 Some(Answer::StubReplied(StubReply::AuthPrompt)) => match ran {
                     Ok(text) => (text, false),
-                    Err(e) => (e.to_string(), true),
+                    Err(e) => (e.text, true),
                 },
                 Some(Answer::StubReplied(StubReply::Guidance(r))) => {
                     (format!("{server} is already authenticated on the web; {} to load its tools.", phrase(r)), true)
@@ -478,7 +713,7 @@ impl Bridge {
         }
         let result = match &ran {
             Ok(_) => CallResult::Ok,
-            Err(e) => match failure(e) {
+            Err(e) => match e.failure {
                 ListFailure::Unauthorized => CallResult::Unauthorized,
                 _ => CallResult::SessionNotFound,
             },
@@ -490,7 +725,7 @@ impl Bridge {
                 (format!("{name} failed.{hint}"), true)
             }
             (_, Ok(text)) => (text, false),
-            (_, Err(e)) => (e.to_string(), true),
+            (_, Err(e)) => (e.text, true),
         })
     }
 
@@ -501,14 +736,24 @@ impl Bridge {
         let Some((o, tool)) = other else { return (format!("No such tool: {name}."), true) };
         match self.call_on(o, &tool.name).await {
             Ok(text) => (text, false),
-            Err(e) => (e.to_string(), true),
+            Err(e) => (e.text, true),
         }
     }
 
     /// Calls a tool on connector `k`'s server: the text of its result.
-    async fn call_on(&self, k: usize, name: &str) -> Result<String, ServiceError> {
-        let result = self.links[k].client.call_tool(CallToolRequestParams::new(name.to_owned())).await?;
-        Ok(result_text(&result))
+    async fn call_on(&self, k: usize, name: &str) -> Result<String, CallFailed> {
+        match &self.links[k].client {
+            Client::Handshake(client) => {
+                let result = client.call_tool(CallToolRequestParams::new(name.to_owned())).await?;
+                Ok(result_text(&result))
+            }
+            Client::Stateless { client, .. } => {
+                let result = client.call(name).await?;
+                let parts = result.get("content").and_then(Value::as_array).into_iter().flatten();
+                let text: Vec<&str> = parts.filter_map(|p| p.get("text").and_then(Value::as_str)).collect();
+                Ok(text.join("\n"))
+            }
+        }
     }
 
     /// Whether connector `k`'s server said its list changed since the last event was read (a
@@ -562,6 +807,15 @@ fn failure(error: &ServiceError) -> ListFailure {
         ListFailure::SessionNotFound
     } else {
         ListFailure::Transport
+    }
+}
+
+/// What a failed request of MCP 2026-07-28 was, as the model knows failures: 401, or any other
+/// failure (there is no transport session to lose).
+fn stateless_failure(failure: &Failure) -> ListFailure {
+    match failure {
+        Failure::Unauthorized => ListFailure::Unauthorized,
+        Failure::Error { .. } | Failure::Transport(_) => ListFailure::Transport,
     }
 }
 

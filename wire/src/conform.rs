@@ -395,14 +395,15 @@ impl WireHost {
     }
 
     /// The listen streams the host opened since the last report, to the fixture's 2026-07-28
-    /// servers: a link listens from the first stream asking for `toolsListChanged` that its server
-    /// honours. A host that lets its last stream end on its own is not within reach: the fixture
+    /// servers: a link listens from the first stream asking for `toolsListChanged` (which a server
+    /// that does not declare it acknowledges with an empty filter: the stream is open, and ends as
+    /// any does, though no change will come on it). A host that lets its last stream end on its own is not within reach: the fixture
     /// would go on delivering changes to it.
     fn new_listens(&mut self) -> Result<Vec<LinkRef>, HostError> {
         let mut listens = Vec::new();
         for k in 0..self.listening.len() {
             let Some(was) = self.listening[k] else { continue };
-            let now = self.stage()?.servers()[k].listening() > 0;
+            let now = self.stage()?.servers()[k].listens_asked() > 0;
             match (was, now) {
                 (false, true) => listens.push(LinkRef { session: SessionId(0), connector: ConnectorId(k as u8) }),
                 (true, false) => {

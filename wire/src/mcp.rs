@@ -353,6 +353,13 @@ impl ServerHandle {
         inner.sessions.iter().filter(|s| s.modern && !s.lost).map(|s| modern::listening(&s.listens)).sum()
     }
 
+    /// How many open `subscriptions/listen` streams asked for `toolsListChanged`, whether the
+    /// server honours it or not (the stateless revision): the streams a client listens on.
+    pub fn listens_asked(&self) -> usize {
+        let inner = self.shared.inner();
+        inner.sessions.iter().filter(|s| s.modern && !s.lost).map(|s| modern::asked(&s.listens)).sum()
+    }
+
     /// Ends every `subscriptions/listen` stream gracefully (the stateless revision): each gets its
     /// listen request's result, and no notification after it. How many ended.
     pub fn end_listens(&self) -> usize {

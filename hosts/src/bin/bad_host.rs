@@ -17,6 +17,7 @@
 //!   only the handshake revisions refuses its discover, and it exits.
 
 use anyhow::{Context, Result, bail};
+use coherence_hosts::stateless::Stateless;
 use coherence_hosts::{Model, say, servers};
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
@@ -71,48 +72,23 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// A server of the configuration, reached in the stateless revision: its name, its URL and the
-/// tools it listed last.
-struct Stateless {
+/// A server of the configuration, reached in the stateless revision: its name, its client and
+/// the tools it listed last.
+struct Server {
     name: String,
-    url: String,
+    client: Stateless,
     tools: Vec<Value>,
-}
-
-/// One request of the stateless revision: its result, or why it failed.
-async fn stateless(http: &reqwest::Client, url: &str, method: &str, mut params: Value) -> Result<Value> {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": { "name": "bad-host", "version": "0" },
-        "io.modelcontextprotocol/clientCapabilities": {},
-    });
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-    let response = http
-        .post(url)
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method)
-        .header("accept", "application/json, text/event-stream")
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("{method} to {url}"))?;
-    let status = response.status();
-    let reply: Value = response.json().await.with_context(|| format!("{method} to {url}: answered {status}"))?;
-    match reply.get("result") {
-        Some(result) => Ok(result.clone()),
-        None => bail!("{method} to {url}: answered {status}: {reply}"),
-    }
 }
 
 async fn never_listens() -> Result<()> {
     let config = std::env::var("MCP_CONFIG").context("MCP_CONFIG names the mcpServers file")?;
     let config: Value = serde_json::from_str(&std::fs::read_to_string(&config).with_context(|| config.clone())?)?;
-    let http = reqwest::Client::new();
     let mut servers = Vec::new();
     for (name, server) in config.get("mcpServers").and_then(Value::as_object).context("no mcpServers")? {
         let url = server.get("url").and_then(Value::as_str).context("never-listens speaks HTTP only")?;
-        stateless(&http, url, "server/discover", json!({})).await?;
-        servers.push(Stateless { name: name.clone(), url: url.to_owned(), tools: Vec::new() });
+        let client = Stateless::new(url, "bad-host");
+        client.request("server/discover", json!({})).await.map_err(|e| anyhow::anyhow!("discover {url}: {e}"))?;
+        servers.push(Server { name: name.clone(), client, tools: Vec::new() });
     }
     let model = Model::from_env()?;
     say(json!({ "type": "ready" }));
@@ -121,8 +97,7 @@ async fn never_listens() -> Result<()> {
         let Some(text) = line.get("text").and_then(Value::as_str) else { continue };
         for server in &mut servers {
             // A list that fails offers nothing until the next.
-            let listed = stateless(&http, &server.url, "tools/list", json!({})).await;
-            server.tools = listed.ok().and_then(|l| l["tools"].as_array().cloned()).unwrap_or_default();
+            server.tools = server.client.list(None).await.map(|page| page.tools).unwrap_or_default();
         }
         let tools: Vec<Value> = servers
             .iter()
@@ -140,12 +115,10 @@ async fn never_listens() -> Result<()> {
             };
             let name = call["name"].as_str().unwrap_or_default();
             let result = match servers.iter().find(|s| s.tools.iter().any(|t| t["name"] == name)) {
-                Some(server) => {
-                    match stateless(&http, &server.url, "tools/call", json!({ "name": name, "arguments": {} })).await {
-                        Ok(result) => result["content"][0]["text"].as_str().unwrap_or_default().to_owned(),
-                        Err(e) => format!("Error: {}: {e}", server.name),
-                    }
-                }
+                Some(server) => match server.client.call(name).await {
+                    Ok(result) => result["content"][0]["text"].as_str().unwrap_or_default().to_owned(),
+                    Err(e) => format!("Error: {}: {e}", server.name),
+                },
                 None => format!("Error: no such tool {name}"),
             };
             messages.push(json!({ "role": "assistant", "content": content }));

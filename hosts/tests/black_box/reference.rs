@@ -26,6 +26,23 @@ const SAMPLE: &[&str] = &[
     "coverage/0026",
 ];
 
+/// Fixtures whose server speaks MCP 2026-07-28 (coverage walks of the revision: listen streams
+/// opened, ended and reopened, TTLs, changes heard on a stream, one race the checker says
+/// `recommended-mcp` loses), and the scenario of a stream never opened.
+const SAMPLE_2026: &[&str] = &[
+    "coverage-2026/0001",
+    "coverage-2026/0017",
+    "coverage-2026/0041",
+    "coverage-2026/0045",
+    "coverage-2026/0047",
+    "coverage-2026/0072",
+    "coverage-2026/0103",
+    "coverage-2026/0197",
+    "coverage-2026/0204",
+    "coverage-2026/0207",
+    "scenario/UnopenedListenStream",
+];
+
 /// A fixture's verdict, its violations as (invariant, step), and the step the run stopped at if
 /// it could not finish.
 type Row = (String, Vec<(String, u64)>, Option<u64>);
@@ -116,6 +133,25 @@ fn the_model_s_host_gets_the_same_verdicts_on_the_wire_as_in_adapter_mode() {
         let (_, failed_too) = counts(&agree("session-start-only", None, transport, SAMPLE));
         assert!(failed_too > failed, "{transport}: session-start-only fails {failed_too}, recommended-mcp {failed}");
     }
+}
+
+/// Over streamable HTTP, `ref-host` speaks MCP 2026-07-28 to a fixture's servers of that revision
+/// (`server/discover`, `_meta`, listen streams; a host speaking a 2025 revision to them would not
+/// be run): the generic MCP host's logic gets adapter mode's verdicts, failing only the race the
+/// checker says it loses with servers that deliver late (a change on its stream not heard by the
+/// user's question, while its list is fresh for a long TTL: §7.4's first table), and the TTL-only
+/// host fails where its stream was never opened.
+#[test]
+fn on_mcp_2026_fixtures_the_model_s_host_speaks_the_revision_on_the_wire_and_agrees() {
+    let rows = agree("recommended-mcp", None, "http", SAMPLE_2026);
+    assert_eq!(rows.len(), SAMPLE_2026.len(), "every sample fixture runs on the wire: {rows:?}");
+    let failed: Vec<&String> = rows.iter().filter(|(_, row)| row.0 != "pass").map(|(id, _)| id).collect();
+    assert_eq!(failed, ["coverage-2026/0072", "scenario/UnopenedListenStream"], "{rows:?}");
+    for id in &failed {
+        assert_eq!(rows[*id].1[0], ("INV-1".to_owned(), 3), "{id}: the race, at the answer");
+    }
+    let lazy = agree("ttl-only", None, "http", SAMPLE_2026);
+    assert_eq!(lazy["scenario/UnopenedListenStream"].0, "fail", "{lazy:?}");
 }
 
 #[test]

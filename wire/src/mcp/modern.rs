@@ -87,7 +87,9 @@ impl CacheHint {
 pub(super) struct Listen {
     /// The listen request's id, which tags every message of the stream.
     subscription: Value,
-    /// The client asked for `toolsListChanged` and the server honours it.
+    /// The client asked for `toolsListChanged`.
+    asked: bool,
+    /// ... and the server honours it.
     tools: bool,
     /// Where the stream's messages go.
     out: mpsc::UnboundedSender<Value>,
@@ -204,7 +206,7 @@ pub(super) fn listen(inner: &mut Inner, session: &str, id: &Value, message: &Val
     }
     let asked = message.pointer("/params/notifications/toolsListChanged").and_then(Value::as_bool) == Some(true);
     let tools = asked && inner.behaviour.declares_list_changed;
-    let listen = Listen { subscription: id.clone(), tools, out };
+    let listen = Listen { subscription: id.clone(), asked, tools, out };
     let mut ack = listen.tagged("notifications/subscriptions/acknowledged");
     ack["params"]["notifications"] = if tools { json!({ "toolsListChanged": true }) } else { json!({}) };
     let _ = listen.out.send(ack);
@@ -225,6 +227,13 @@ pub(super) fn notify(listens: &mut Vec<Listen>) -> usize {
 /// and are still open.
 pub(super) fn listening(listens: &[Listen]) -> usize {
     listens.iter().filter(|l| l.tools && !l.out.is_closed()).count()
+}
+
+/// How many streams of `listens` asked for `toolsListChanged` and are still open, honoured or not
+/// (a server that does not declare `tools.listChanged` acknowledges none: the client listens to
+/// a server that will never say its list changed).
+pub(super) fn asked(listens: &[Listen]) -> usize {
+    listens.iter().filter(|l| l.asked && !l.out.is_closed()).count()
 }
 
 /// Ends every stream of `listens` gracefully: the listen request's result, after which nothing

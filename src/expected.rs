@@ -231,8 +231,12 @@ pub fn compare(reports: &[CheckReport], spec: &str) -> Result<Option<Vec<Differe
     if !recorded_at(profile, b.revisions, b.contexts) {
         return Ok(None);
     }
-    // SPEC.md's tables admit every fault kind the servers allow, and the agent handshake.
-    if first.faults != coherence_model::system::Faults::admitted_by(first.bounds.servers) || !first.agent_handshake {
+    // SPEC.md's tables admit every fault kind the servers allow, the agent handshake, and every
+    // kind of server.
+    if first.faults != coherence_model::system::Faults::admitted_by(first.bounds.servers)
+        || !first.agent_handshake
+        || first.server_kind.is_some()
+    {
         return Ok(None);
     }
     let table = parse_table(spec, name)?;

@@ -72,6 +72,9 @@ fn flags(report: &CheckReport) -> String {
     if !report.agent_handshake {
         out.push_str(" --no-agent-handshake");
     }
+    if let Some(kind) = report.server_kind {
+        let _ = write!(out, " --server-kind {}", kind.flag());
+    }
     out
 }
 
@@ -79,6 +82,7 @@ fn model_of(report: &CheckReport) -> CoherenceModel {
     CoherenceModel {
         faults: report.faults,
         agent_handshake: report.agent_handshake,
+        server_kind: report.server_kind,
         ..CoherenceModel::new(report.policy, report.bounds)
     }
 }

@@ -8,5 +8,6 @@ pub mod conform;
 pub mod design;
 pub mod expected;
 pub mod explain;
+pub mod finding;
 pub mod html;
 pub mod report;

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use coherence::expected::{Profile, SPEC, compare, render_table};
 use coherence::report::{self, Timing};
-use coherence_model::system::{Fault, Faults, Revisions, Servers};
+use coherence_model::system::{Fault, Faults, Revisions, ServerKind, Servers};
 use coherence_model::{
     BROKEN_POLICIES, Bounds, CoherenceModel, HostPolicy, POLICIES, check_all, check_all_models, policy_named,
 };
@@ -33,6 +33,10 @@ enum Command {
     RefAdapter(RefAdapterArgs),
     /// List the host mutants; classify them with the checker; measure how a corpus kills them.
     Mutants(MutantsArgs),
+    /// What MCP 2026-07-28 servers must do (SPEC.md §7.4's finding, computed): per kind of
+    /// server (notifies on listen streams or not; a long TTL or `ttlMs` 0), whether the hosts of
+    /// the revision keep INV-1, as the Markdown table SPEC.md holds.
+    ServerFinding(ServerFindingArgs),
     /// Explain one policy's violation of one invariant, for a design review: its shortest
     /// counterexample as a story, a Mermaid sequence diagram, or Markdown with both and the
     /// invariant's text from SPEC.md.
@@ -503,6 +507,18 @@ struct ModelArgs {
     /// Turn symmetry reduction off.
     #[arg(long)]
     no_symmetry: bool,
+    /// Every server of this kind alone (with `--revisions stateless`): `advertised` (notifies on
+    /// listen streams) or `silent`, with a `long` or `zero` TTL, e.g. `silent,long` (SPEC.md
+    /// §7.4's server finding). The verdicts are then not compared with SPEC.md §7.
+    #[arg(long, value_name = "NOTIFY,TTL", value_parser = ServerKind::parse)]
+    server_kind: Option<ServerKind>,
+}
+
+#[derive(clap::Args)]
+struct ServerFindingArgs {
+    /// Policies checked at once.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
 }
 
 #[derive(clap::Args)]
@@ -598,6 +614,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(args) => check(args),
+        Command::ServerFinding(args) => {
+            let rows = coherence::finding::compute(usize::from(args.threads));
+            emit(&coherence::finding::markdown(&rows))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Swarm(SwarmCommand::Run(args)) => swarm_run(args),
         Command::Swarm(SwarmCommand::Merge { reports }) => swarm_merge(&reports),
         Command::Gen(args) => generate(args),
@@ -1188,6 +1209,9 @@ fn chosen_model(args: &ModelArgs) -> Result<(Vec<HostPolicy>, Bounds, Faults)> {
         contexts: base.contexts,
     };
     bounds.validate().context("impossible bounds")?;
+    if args.server_kind.is_some() && revisions != Revisions::Stateless {
+        bail!("--server-kind sets what every 2026-07-28 server does: give --revisions stateless");
+    }
     let mut faults = Faults::admitted_by(servers);
     for (names, with) in [(&args.without_faults, false), (&args.with_faults, true)] {
         for name in names {
@@ -1217,6 +1241,7 @@ fn models_of(policies: &[HostPolicy], bounds: Bounds, faults: Faults, args: &Mod
         .map(|&p| CoherenceModel {
             faults,
             agent_handshake: !args.no_agent_handshake,
+            server_kind: args.server_kind,
             ..CoherenceModel::new(p, bounds)
         })
         .collect()
@@ -1259,9 +1284,9 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         if args.model.host_design.is_some() {
             bail!("--write-table writes SPEC.md's table of the built-in policies: drop --host-design");
         }
-        if faults != Faults::admitted_by(servers) || args.model.no_agent_handshake {
+        if faults != Faults::admitted_by(servers) || args.model.no_agent_handshake || args.model.server_kind.is_some() {
             bail!(
-                "--write-table writes SPEC.md's table, which admits the default fault kinds and the agent handshake: drop --with-fault, --without-fault and --no-agent-handshake"
+                "--write-table writes SPEC.md's table, which admits the default fault kinds, the agent handshake and every server: drop --with-fault, --without-fault, --no-agent-handshake and --server-kind"
             );
         }
         let (revisions, contexts) = (bounds.revisions, bounds.contexts);

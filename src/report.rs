@@ -21,7 +21,7 @@ pub enum Timing {
 pub fn bounds_words(report: &CheckReport) -> String {
     let b = &report.bounds;
     format!(
-        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}{}{}{}",
+        "connectors={} sessions={} turns={} auth-changes={} faults={} commands={} symmetry={}{}{}{}{}{}{}",
         b.connectors,
         b.sessions,
         b.turns,
@@ -40,7 +40,8 @@ pub fn bounds_words(report: &CheckReport) -> String {
             Some(kinds) => format!(" fault-kinds={}", kinds.join(",")),
             None => String::new(),
         },
-        if report.agent_handshake { "" } else { " agent-handshake=off" }
+        if report.agent_handshake { "" } else { " agent-handshake=off" },
+        report.server_kind.map(|k| format!(" server-kind={}", k.flag())).unwrap_or_default(),
     )
 }
 

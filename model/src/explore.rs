@@ -72,6 +72,8 @@ pub struct CheckReport {
     pub faults: crate::system::Faults,
     /// The model admitted the agent's in-turn handshake (`AgentCompleteAuthentication`).
     pub agent_handshake: bool,
+    /// Its 2026-07-28 servers were all of this kind (SPEC.md §7.4's server finding).
+    pub server_kind: Option<crate::system::ServerKind>,
     /// Distinct states visited (after symmetry reduction, when on).
     pub unique_states: usize,
     /// Transitions taken, including those to states already visited.
@@ -471,6 +473,7 @@ pub fn check_model_on(model: &CoherenceModel, threads: usize) -> CheckReport {
         bounds,
         faults: model.faults,
         agent_handshake: model.agent_handshake,
+        server_kind: model.server_kind,
         unique_states: searched.unique_states,
         transitions: searched.transitions,
         depth_max: searched.depth_max,

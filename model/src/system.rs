@@ -713,6 +713,67 @@ pub struct CoherenceModel {
     pub agent_handshake: bool,
     /// A defect planted in the policy's host logic (SPEC.md §11.4); `None` for the policy itself.
     pub mutant: Option<Mutant>,
+    /// Every 2026-07-28 server of this kind alone, whatever `bounds.servers` admits (its faults
+    /// stay): what SPEC.md §7.4's server finding asks of each kind. `None`: every kind.
+    pub server_kind: Option<ServerKind>,
+}
+
+/// One kind of MCP 2026-07-28 server: whether it honours a listen filter asking for
+/// `toolsListChanged` (and notifies on the stream), and the TTL it gives its lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServerKind {
+    /// `advertised`: it honours the filter and notifies; `silent`: it acknowledges none.
+    pub notify: Notify,
+    /// `ttlMs` on its `tools/list` results.
+    pub ttl: Ttl,
+}
+
+impl ServerKind {
+    /// Every kind, the ones that tell a host most first.
+    pub const ALL: [ServerKind; 4] = [
+        ServerKind { notify: Notify::Advertised, ttl: Ttl::Long },
+        ServerKind { notify: Notify::Advertised, ttl: Ttl::Zero },
+        ServerKind { notify: Notify::Silent, ttl: Ttl::Long },
+        ServerKind { notify: Notify::Silent, ttl: Ttl::Zero },
+    ];
+}
+
+impl ServerKind {
+    /// The kind as `--server-kind` spells it: `advertised,long`, `silent,zero`, ...
+    pub fn flag(&self) -> String {
+        let notify = match self.notify {
+            Notify::Advertised => "advertised",
+            Notify::Unadvertised => "unadvertised",
+            Notify::Silent => "silent",
+        };
+        let ttl = match self.ttl {
+            Ttl::Long => "long",
+            Ttl::Zero => "zero",
+        };
+        format!("{notify},{ttl}")
+    }
+
+    /// The kind `--server-kind` names, if it is one of [`ServerKind::ALL`].
+    pub fn parse(text: &str) -> Result<ServerKind, String> {
+        ServerKind::ALL.into_iter().find(|k| k.flag() == text).ok_or_else(|| {
+            let known: Vec<String> = ServerKind::ALL.iter().map(ServerKind::flag).collect();
+            format!("`{text}` is not a server kind; known: {}", known.join(", "))
+        })
+    }
+}
+
+impl std::fmt::Display for ServerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let listens = match self.notify {
+            Notify::Advertised => "notifies on listen streams",
+            Notify::Unadvertised | Notify::Silent => "never notifies",
+        };
+        let ttl = match self.ttl {
+            Ttl::Long => "long TTL",
+            Ttl::Zero => "ttlMs 0",
+        };
+        write!(f, "{listens}, {ttl}")
+    }
 }
 
 impl CoherenceModel {
@@ -724,6 +785,7 @@ impl CoherenceModel {
             faults: Faults::admitted_by(bounds.servers),
             agent_handshake: true,
             mutant: None,
+            server_kind: None,
         }
     }
 
@@ -791,15 +853,20 @@ impl CoherenceModel {
             for auth in [Auth::Unauthenticated, Auth::Authenticated] {
                 // A stateless server has no capability to leave undeclared: it honours a listen
                 // filter (and notifies on the stream) or acknowledges it without `toolsListChanged`.
-                let notify: &[Notify] = match (self.bounds.servers, revision) {
-                    (Servers::Reliable, _) => &[Notify::Advertised],
-                    (Servers::Any, Revision::Handshake) => &[Notify::Advertised, Notify::Unadvertised, Notify::Silent],
-                    (Servers::Any, Revision::Stateless) => &[Notify::Advertised, Notify::Silent],
+                let kind = self.server_kind.filter(|_| revision == Revision::Stateless);
+                let notify = match (kind, self.bounds.servers, revision) {
+                    (Some(kind), ..) => vec![kind.notify],
+                    (None, Servers::Reliable, _) => vec![Notify::Advertised],
+                    (None, Servers::Any, Revision::Handshake) => {
+                        vec![Notify::Advertised, Notify::Unadvertised, Notify::Silent]
+                    }
+                    (None, Servers::Any, Revision::Stateless) => vec![Notify::Advertised, Notify::Silent],
                 };
                 // A long TTL first: the story of a host that trusts it says more.
-                let ttls: &[Ttl] = match revision {
-                    Revision::Handshake => &[Ttl::Zero],
-                    Revision::Stateless => &[Ttl::Long, Ttl::Zero],
+                let ttls = match (kind, revision) {
+                    (Some(kind), _) => vec![kind.ttl],
+                    (None, Revision::Handshake) => vec![Ttl::Zero],
+                    (None, Revision::Stateless) => vec![Ttl::Long, Ttl::Zero],
                 };
                 // A second user's authorization is fixed, either way; a stateless server may mark
                 // its authorization-dependent list public (`PublicScope`, which S-4 rules out).
@@ -812,8 +879,8 @@ impl CoherenceModel {
                     (Contexts::Two, Revision::Stateless) if public => &[CacheScope::Private, CacheScope::Public],
                     _ => &[CacheScope::Private],
                 };
-                for &notify in notify {
-                    for &ttl in ttls {
+                for &notify in &notify {
+                    for &ttl in &ttls {
                         for &other in others {
                             for &scope in scopes {
                                 let version = 0;

@@ -53,6 +53,19 @@ fn bad_input_is_rejected_with_a_clear_error() {
         &["check", "--write-table", "--without-fault", "ServeLate"],
         "--write-table writes SPEC.md's table, which admits the default fault kinds",
     );
+    check_rejected(
+        &["check", "--server-kind", "silent,long"],
+        "--server-kind sets what every 2026-07-28 server does: give --revisions stateless",
+    );
+    check_rejected(
+        &["check", "--revisions", "stateless", "--server-kind", "loud,long"],
+        "`loud,long` is not a server kind; known: advertised,long, advertised,zero, silent,long, silent,zero",
+    );
+    check_rejected(
+        &["check", "--revisions", "stateless", "--server-kind", "silent,long", "--write-table"],
+        "drop --with-fault, --without-fault, --no-agent-handshake and --server-kind",
+    );
+    check_rejected(&["server-finding", "--threads", "0"], "invalid value '0'");
 }
 
 /// A design review asks "does this host need to be checked under that fault?": the flags take a

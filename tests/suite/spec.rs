@@ -360,6 +360,35 @@ fn spec_explain_blocks_are_what_explain_prints() {
     assert_eq!(blocks, 1, "SPEC.md §8 holds one generated counterexample");
 }
 
+/// SPEC.md §7.4's server finding is what `coherence server-finding` computes, and it says what S-5
+/// rests on: the generic MCP host keeps INV-1 with every kind of server except one that never
+/// notifies and gives a long TTL, where only the host that reads the account does.
+#[test]
+fn spec_server_finding_is_what_the_checker_computes() {
+    let rows = coherence::finding::compute(2);
+    let table = coherence::finding::markdown(&rows);
+    let begin = "<!-- server-finding:begin -->\n";
+    let start = SPEC.find(begin).expect("SPEC.md §7.4 has the server finding") + begin.len();
+    let stop = SPEC.find("<!-- server-finding:end -->").expect("an end marker");
+    assert!(
+        SPEC[start..stop] == table,
+        "SPEC.md's server finding is not what `coherence server-finding` prints; it should read:\n{table}"
+    );
+    let holds = |row: &coherence::finding::Row, host: &str| {
+        let k = coherence::finding::HOSTS.iter().position(|h| *h == host).unwrap();
+        coherence::expected::computed(&row.reports[k], "INV-1") == coherence::expected::Verdict::Holds
+    };
+    for row in &rows {
+        let silent_and_long = row.kind
+            == coherence_model::system::ServerKind {
+                notify: coherence_model::state::Notify::Silent,
+                ttl: coherence_model::state::Ttl::Long,
+            };
+        assert_eq!(holds(row, "recommended-mcp"), !silent_and_long, "{}", row.kind);
+        assert!(holds(row, "recommended"), "{}", row.kind);
+    }
+}
+
 /// SPEC.md §7.4: `recommended` holds every invariant with servers of both eras at once (about 100
 /// million states). Heavy.
 #[test]

@@ -16,7 +16,13 @@ lists it again. Neither has notices, `/mcp` or an in-session authentication comm
 import json
 import sys
 
-PROTOCOL = 6
+PROTOCOL = 7
+
+
+def started_with(connector, i):
+    """The listing session number `i` got at its start: with two users behind the host (protocol
+    7), every session but the first acts for the second user, whose listing is `second_user`."""
+    return connector.get("second_user", connector["tools"]) if i > 0 else connector["tools"]
 IN_FLIGHT_MAX = 2  # the client sends a request per need, up to two at once per connector
 
 
@@ -38,7 +44,11 @@ class Host:
         self.sessions = sessions
         self.connectors = [c["name"] for c in connectors]
         kept = not self.per_turn
-        self.links = {(s, c["name"]): Link(c["tools"] if kept else None, kept) for s in sessions for c in connectors}
+        self.links = {
+            (s, c["name"]): Link(started_with(c, i) if kept else None, kept)
+            for i, s in enumerate(sessions)
+            for c in connectors
+        }
         self.turns = {s: None for s in sessions}  # None, or {"held": bool}
         self.sent = {key: 0 for key in self.links}
 

@@ -11,12 +11,19 @@ host of third-party servers).
 
 To servers of MCP 2026-07-28 (protocol 6) it keeps a `subscriptions/listen` stream open on every
 session (reopened, with a re-list, whenever it ends) and lists a stale list again at a turn's
-start (one whose TTL ran out, or that came with none).
+start (one whose TTL ran out, or that came with none). With two users behind it (protocol 7) it
+keeps each session's lists to that session, so no user is served another's.
 """
 import json
 import sys
 
-PROTOCOL = 6
+PROTOCOL = 7
+
+
+def started_with(connector, i):
+    """The listing session number `i` got at its start: with two users behind the host (protocol
+    7), every session but the first acts for the second user, whose listing is `second_user`."""
+    return connector.get("second_user", connector["tools"]) if i > 0 else connector["tools"]
 
 
 class Link:
@@ -51,8 +58,8 @@ class Host:
         self.sessions = sessions
         self.connectors = [c["name"] for c in connectors]
         self.links = {
-            (s, c["name"]): Link(c["tools"], c.get("revision") == "stateless", fresh(c.get("cache")))
-            for s in sessions
+            (s, c["name"]): Link(started_with(c, i), c.get("revision") == "stateless", fresh(c.get("cache")))
+            for i, s in enumerate(sessions)
             for c in connectors
         }
         self.turns = {s: None for s in sessions}  # None, or {"retried": bool}

@@ -199,6 +199,7 @@ impl Link {
                     tools: listing,
                     revision: Revision::Stateless,
                     cache: Some(cached.hint),
+                    second_user: None,
                 };
                 return Ok((link, setup));
             }
@@ -216,6 +217,7 @@ impl Link {
             tools: shape(&tools),
             revision: Revision::Handshake,
             cache: None,
+            second_user: None,
         };
         Ok((link(Client::Handshake(client), tools), setup))
     }

@@ -15,8 +15,8 @@
 use crate::fixture::Fixture;
 use crate::host::{Host, HostError};
 use crate::protocol::{
-    AccountResult, CacheHint, CallResult, Command, ConnectorSetup, HANDSHAKE_SINCE, Input, LinkRef, ListResult, Output,
-    PAGES_SINCE, PROTOCOL_VERSION, PROTOCOL_VERSIONS, STATELESS_SINCE, SessionView, TurnState,
+    AccountResult, CONTEXTS_SINCE, CacheHint, CallResult, Command, ConnectorSetup, HANDSHAKE_SINCE, Input, LinkRef,
+    ListResult, Output, PAGES_SINCE, PROTOCOL_VERSION, PROTOCOL_VERSIONS, STATELESS_SINCE, SessionView, TurnState,
 };
 use coherence_model::invariants::{INVARIANTS, Invariant};
 use coherence_model::state::{
@@ -296,6 +296,13 @@ impl Engine<'_> {
                 self.protocol
             ))));
         }
+        let two = self.model.bounds.contexts == coherence_model::state::Contexts::Two;
+        if two && self.protocol < CONTEXTS_SINCE {
+            return Err(Stop::Host(HostError::Unsupported(format!(
+                "this fixture's sessions act for two authorization contexts, which adapter protocol {CONTEXTS_SINCE} expresses; the host speaks protocol {}",
+                self.protocol
+            ))));
+        }
         let reset = Input::Reset {
             connectors: self
                 .model
@@ -313,6 +320,7 @@ impl Engine<'_> {
                         tools: server.listing(),
                         revision: server.revision,
                         cache: self.cache_hint(c),
+                        second_user: two.then(|| server.other.listing()),
                     }
                 })
                 .collect(),
@@ -622,13 +630,15 @@ impl Engine<'_> {
         let n = self.state.link(s, c).fetch_count();
         let id = self.ids.get(&(s, c)).and_then(|ids| ids.get(n)).copied();
         let snapshot = id.and_then(|id| self.continuations.remove(&(s, c, id)));
+        // What the server lists to this session's user.
+        let listing = self.state.listing(s, c);
         let link = self.state.link_mut(s, c);
         let reply = if link.transport_lost {
             Reply::Failed(coherence_model::state::ListFailure::SessionNotFound)
         } else if let Some(version) = snapshot {
             Reply::Listed { listing: Listing::Actions, version }
         } else {
-            Reply::Listed { listing: server.listing(), version: server.version }
+            Reply::Listed { listing, version: server.version }
         };
         link.fetches[n] = Some(Fetch { reply, superseded: false });
     }
@@ -660,6 +670,8 @@ impl Engine<'_> {
                 link.entry = before.link(s, c).entry;
                 link.lazy = before.link(s, c).lazy;
                 link.notice = before.link(s, c).notice;
+                link.shared = before.link(s, c).shared;
+                link.foreign = before.link(s, c).foreign;
                 // The entry's freshness is the host's, but for the TTL that just ran out.
                 link.fresh = before.link(s, c).fresh && action != (Action::ExpireTtl { session: s, connector: c });
                 if restarted {
@@ -835,8 +847,23 @@ impl Engine<'_> {
                             }));
                             Some(reply)
                         }
+                        // Another session's reply, served to this one: a cache shared between them.
+                        Some((_, dc, Reply::Listed { listing: l, version })) if dc == c && l == listing => {
+                            Some(Entry { listing, version })
+                        }
                         _ => Some(Entry { listing, version: server.version }),
                     },
+                };
+                // Served from a reply to another session (its entry changed to that reply, with
+                // no reply of its own): shared, and foreign if that session's user is another and
+                // the result was private (INV-15).
+                let served_from = match delivered {
+                    Some((ds, dc, Reply::Listed { listing: l, .. }))
+                        if ds != s && dc == c && offered == Some(l) && entry != previous =>
+                    {
+                        Some(ds)
+                    }
+                    _ => None,
                 };
                 // A list is fresh while the TTL of the result it came from runs (a list the host
                 // worked out for itself, from a failed call or an account read, has none).
@@ -844,16 +871,29 @@ impl Engine<'_> {
                     Some((ds, dc, Reply::Listed { listing: l, .. })) => ds == s && dc == c && offered == Some(l),
                     _ => false,
                 };
-                let fresh = if received {
+                let fresh = if received || served_from.is_some() {
                     self.fresh_result(c)
                 } else {
                     entry.is_some() && entry == previous && self.state.link(s, c).fresh
+                };
+                let (shared, foreign) = match served_from {
+                    Some(ds) => {
+                        let public = server.stateless() && server.scope == coherence_model::state::CacheScope::Public;
+                        (true, self.state.context(ds) != self.state.context(s) && !public)
+                    }
+                    None if entry.is_some() && entry == previous && !received => {
+                        let link = self.state.link(s, c);
+                        (link.shared, link.foreign)
+                    }
+                    None => (false, false),
                 };
                 let link = self.state.link_mut(s, c);
                 link.entry = entry;
                 link.lazy = lazy;
                 link.notice = view.notices.get(&c).copied();
                 link.fresh = fresh;
+                link.shared = shared;
+                link.foreign = foreign;
             }
         }
         Ok(())

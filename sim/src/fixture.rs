@@ -41,13 +41,25 @@ pub struct ConnectorInit {
     /// The `cacheScope` of its `tools/list` results (2026-07-28 only; absent: `private`).
     #[serde(default, skip_serializing_if = "coherence_model::state::is_default")]
     pub scope: CacheScope,
+    /// With two authorization contexts, the second user's authorization of it, fixed for the run
+    /// (absent: `unauthenticated`); every session but `cli` is that user's.
+    #[serde(default, skip_serializing_if = "coherence_model::state::is_default")]
+    pub other: Auth,
 }
 
 impl ConnectorInit {
     /// The connector as `state` starts it.
     pub fn of(state: &coherence_model::State, c: ConnectorId) -> ConnectorInit {
         let k = state.connector(c);
-        ConnectorInit { name: c, auth: k.auth, notify: k.notify, revision: k.revision, ttl: k.ttl, scope: k.scope }
+        ConnectorInit {
+            name: c,
+            auth: k.auth,
+            notify: k.notify,
+            revision: k.revision,
+            ttl: k.ttl,
+            scope: k.scope,
+            other: k.other,
+        }
     }
 }
 
@@ -262,11 +274,6 @@ impl Fixture {
     fn validate(&self) -> Result<(), String> {
         self.bounds.validate().map_err(|e| format!("bounds: {e}"))?;
         self.provenance.bounds.validate().map_err(|e| format!("provenance bounds: {e}"))?;
-        let one = coherence_model::state::Contexts::One;
-        if self.bounds.contexts != one || self.provenance.bounds.contexts != one {
-            return Err("bounds: contexts must be `one`: fixtures of two authorization contexts are not replayed yet"
-                .to_owned());
-        }
         if self.connectors.len() != usize::from(self.bounds.connectors) {
             return Err(format!("{} connectors listed, bounds say {}", self.connectors.len(), self.bounds.connectors));
         }
@@ -274,8 +281,13 @@ impl Fixture {
             if c.name.index() != i {
                 return Err(format!("connector {i} must be named {}", ConnectorId(i as u8)));
             }
-            if !matches!(c.auth, Auth::Unauthenticated | Auth::Authenticated) {
+            if !matches!(c.auth, Auth::Unauthenticated | Auth::Authenticated)
+                || !matches!(c.other, Auth::Unauthenticated | Auth::Authenticated)
+            {
                 return Err(format!("{} starts {:?}; fixtures start unauthenticated or authenticated", c.name, c.auth));
+            }
+            if c.other != Auth::Unauthenticated && self.bounds.contexts == coherence_model::state::Contexts::One {
+                return Err(format!("{}: `other` is the second user's authorization: bounds say one context", c.name));
             }
         }
         if self.steps.len() > STEPS_MAX {
@@ -297,6 +309,7 @@ impl Fixture {
         model.initial_states().into_iter().find(|s| {
             s.shape.connectors == self.bounds.connectors
                 && s.shape.sessions == self.bounds.sessions
+                && s.shape.contexts == self.bounds.contexts
                 && self.connectors.iter().all(|c| ConnectorInit::of(s, c.name) == *c)
         })
     }

@@ -79,7 +79,17 @@ impl ReferenceHost {
         connectors: &[crate::protocol::ConnectorSetup],
         sessions: &[SessionId],
     ) -> Result<(), HostError> {
-        let bounds = Bounds::widest(connectors.len() as u8, sessions.len() as u8);
+        let two = connectors.iter().any(|c| c.second_user.is_some());
+        if two && connectors.iter().any(|c| c.second_user.is_none()) {
+            return Err(HostError::Protocol(
+                "reset: with two authorization contexts, every connector says what the second user's sessions got (`second_user`)"
+                    .to_owned(),
+            ));
+        }
+        let mut bounds = Bounds::widest(connectors.len() as u8, sessions.len() as u8);
+        if two {
+            bounds.contexts = coherence_model::state::Contexts::Two;
+        }
         bounds.validate().map_err(|e| HostError::Protocol(format!("reset: {e}")))?;
         for (i, c) in connectors.iter().enumerate() {
             if c.name.index() != i {
@@ -110,7 +120,9 @@ impl ReferenceHost {
         for c in connectors {
             let k = &mut state.connectors[c.name.index()];
             k.notify = c.notify;
-            k.auth = if c.tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated };
+            let auth = |tools| if tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated };
+            k.auth = auth(c.tools);
+            k.other = c.second_user.map_or(Auth::Unauthenticated, auth);
             k.revision = c.revision;
             match (c.revision, c.cache) {
                 (coherence_model::state::Revision::Handshake, None) => {}
@@ -542,6 +554,7 @@ mod tests {
             tools: Listing::Stubs,
             revision: Default::default(),
             cache: None,
+            second_user: None,
         };
         let reset = Input::Reset {
             connectors: vec![setup(ConnectorId(0)), setup(ConnectorId(1))],

@@ -14,13 +14,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The protocol version this runner speaks.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
-/// The versions this runner accepts from a host: a version-5 host is never given a fixture whose
+/// The versions this runner accepts from a host: a version-6 host is never given a fixture with
+/// two authorization contexts; a version-5 host, moreover, is never given a fixture whose
 /// servers speak MCP 2026-07-28; a version-4 host's agent, moreover, never completes a handshake
 /// inside a turn; a version-3 host, moreover, is never sent a paged reply; a version-2 host,
 /// moreover, keeps every list, never aborts a turn, and has every command.
-pub const PROTOCOL_VERSIONS: [u32; 5] = [2, 3, 4, 5, 6];
+pub const PROTOCOL_VERSIONS: [u32; 6] = [2, 3, 4, 5, 6, 7];
+
+/// The first version in which sessions may act for two authorization contexts (a second user
+/// behind the same host or gateway, with a token of their own).
+pub const CONTEXTS_SINCE: u32 = 7;
 
 /// The first version in which a connector's server may speak MCP 2026-07-28 (listen streams,
 /// cache hints, TTLs that run out).
@@ -121,7 +126,8 @@ pub struct ConnectorSetup {
     /// (`unadvertised` and `silent` look the same to a host). For a 2026-07-28 server:
     /// `advertised` when it honours a listen filter that asks for `toolsListChanged`.
     pub notify: Notify,
-    /// The listing each session got when it started.
+    /// The listing each session got when it started (each session of the second user, with two
+    /// authorization contexts: `second_user`).
     pub tools: Listing,
     /// The protocol revision its server speaks (protocol 6): `handshake` (the 2025 revisions;
     /// absent means this) or `stateless` (MCP 2026-07-28).
@@ -130,6 +136,11 @@ pub struct ConnectorSetup {
     /// The cache hints of the listing each session got when it started (2026-07-28 only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheHint>,
+    /// With two authorization contexts (protocol 7), the listing each session of the second user
+    /// got when it started: every session but the first acts for a second user, with a token of
+    /// their own, whose authorization of this connector is fixed for the run. Absent: one context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_user: Option<Listing>,
 }
 
 /// A session's link to a connector's server.

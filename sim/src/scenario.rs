@@ -41,6 +41,7 @@ pub struct Scenario {
     connectors: Vec<ConnectorInit>,
     sessions: u8,
     servers: coherence_model::system::Servers,
+    contexts: coherence_model::state::Contexts,
     steps: Vec<(usize, Action)>,
 }
 
@@ -204,6 +205,7 @@ impl Scenario {
             connectors: Vec::new(),
             sessions: 1,
             servers: coherence_model::system::Servers::Any,
+            contexts: coherence_model::state::Contexts::One,
             steps: Vec::new(),
         };
         for (i, raw) in text.lines().enumerate() {
@@ -224,9 +226,9 @@ impl Scenario {
                     scenario.expect = Some(rest);
                 }
                 "connector" => {
-                    if !(4..=7).contains(&words.len()) {
+                    if !(4..=8).contains(&words.len()) {
                         return Err(at("connector takes a name, an auth state and a notify mode, then optionally a \
-                             revision, a TTL and a cache scope"
+                             revision, a TTL, a cache scope and the second user's auth state"
                             .to_owned()));
                     }
                     let name: ConnectorId = word(words[1], "connector").map_err(at)?;
@@ -247,13 +249,25 @@ impl Scenario {
                     let revision: Revision = optional(&words, 4, "revision (handshake, stateless)").map_err(at)?;
                     let ttl: Ttl = optional(&words, 5, "TTL (zero, long)").map_err(at)?;
                     let scope: CacheScope = optional(&words, 6, "cache scope (private, public)").map_err(at)?;
-                    if revision == Revision::Handshake && words.len() > 5 {
+                    if revision == Revision::Handshake && words.len() > 5 && words.len() < 8 {
                         return Err(at("a TTL and a cache scope are of a stateless (2026-07-28) server".to_owned()));
                     }
-                    scenario.connectors.push(ConnectorInit { name, auth, notify, revision, ttl, scope });
+                    let other: Auth = optional(&words, 7, "second user's start state (unauthenticated, authenticated)")
+                        .map_err(at)?;
+                    if !matches!(other, Auth::Unauthenticated | Auth::Authenticated) {
+                        return Err(at("the second user starts unauthenticated or authenticated".to_owned()));
+                    }
+                    scenario.connectors.push(ConnectorInit { name, auth, notify, revision, ttl, scope, other });
                 }
                 "sessions" => {
                     scenario.sessions = rest.parse().map_err(|_| at(format!("`{rest}` is not a session count")))?;
+                }
+                "contexts" => {
+                    scenario.contexts = match rest.as_str() {
+                        "one" => coherence_model::state::Contexts::One,
+                        "two" => coherence_model::state::Contexts::Two,
+                        _ => return Err(at(format!("`{rest}` is not a number of authorization contexts (one, two)"))),
+                    };
                 }
                 "servers" => {
                     scenario.servers = match rest.as_str() {
@@ -314,7 +328,7 @@ impl Scenario {
                     _ => Revisions::Mixed,
                 }
             },
-            contexts: coherence_model::state::Contexts::One,
+            contexts: self.contexts,
         }
     }
 

@@ -570,3 +570,55 @@ fn a_turn_ended_at_the_question_is_judged() {
     let honest = replay(&fixture, &mut ReferenceHost::new(RECOMMENDED));
     assert!(matches!(honest.verdict, Verdict::Pass), "{:?}", honest.verdict);
 }
+
+/// Two authorization contexts (protocol 7): a host of protocol 6 is never given such a fixture
+/// (not run, with the reason); one that ignores `second_user` and shows the second user's session
+/// the account's list at reset is stopped there; one whose cache serves the account's private
+/// list to the second user fails INV-15 at that reply, and one that keeps each user's lists to
+/// that user passes.
+#[test]
+fn a_second_user_is_told_at_reset_and_a_shared_private_list_is_caught() {
+    let fixture = corpus().iter().find(|f| f.id == "scenario/SharedPrivateList").expect("the scenario");
+    let mut older = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: |_: &Input, output: &mut Output| {
+            if let Output::Hello { protocol, .. } = output {
+                *protocol = 6;
+            }
+        },
+    };
+    match replay(fixture, &mut older).verdict {
+        Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
+            assert!(why.contains("two authorization contexts") && why.contains("protocol 6"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut one_user = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: |input: &Input, output: &mut Output| {
+            if let (Input::Reset { connectors, .. }, Output::Observation { sessions, .. }) = (input, output) {
+                for view in sessions.iter_mut() {
+                    view.catalogue = connectors.iter().map(|c| (c.name, c.tools)).collect();
+                }
+            }
+        },
+    };
+    match replay(fixture, &mut one_user).verdict {
+        Verdict::HostFailed { error: HostError::Protocol(why), during, .. } => {
+            assert!(
+                during.contains("handshake") && why.contains("after reset, ide must offer gmail's listing"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let shared = coherence_model::policy_named("shared-cache").unwrap();
+    match replay(fixture, &mut ReferenceHost::new(shared)).verdict {
+        Verdict::Fail(first) => assert_eq!((first.invariant.id, first.step), ("INV-15", 1)),
+        other => panic!("{other:?}"),
+    }
+    for kept in ["shared-cache-scoped", "recommended-mcp", "recommended"] {
+        let policy = coherence_model::policy_named(kept).unwrap();
+        assert!(matches!(replay(fixture, &mut ReferenceHost::new(policy)).verdict, Verdict::Pass), "{kept}");
+    }
+}

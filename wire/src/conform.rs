@@ -568,13 +568,16 @@ impl WireHost {
         });
         let line = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
         let recovery = line.iter().find_map(|l| l.recovery.as_deref().map(reading::recovery_of));
+        // A call the host never ran on the server was not used, whatever the result it gave the
+        // model says: a host that answers "done" without calling fails the call (and one that says
+        // "no such tool" without an error flag is not taken to have used it).
         match kind {
-            CallKind::Tool if !is_error => Answer::UsedTool,
+            CallKind::Tool if !is_error && ran[k] => Answer::UsedTool,
             CallKind::Tool => Answer::ToolFailed(recovery),
             CallKind::Stub if !is_error && text.contains("/authorize") => Answer::StubReplied(StubReply::AuthPrompt),
             CallKind::Stub => Answer::StubReplied(recovery.map_or(StubReply::Opaque, StubReply::Guidance)),
             CallKind::Unlisted if ran.iter().enumerate().any(|(other, ran)| other != k && *ran) => Answer::Misrouted,
-            CallKind::Unlisted if !is_error => Answer::UsedTool,
+            CallKind::Unlisted if !is_error && ran[k] => Answer::UsedTool,
             CallKind::Unlisted => match recovery {
                 Some(r) => Answer::ToolFailed(Some(r)),
                 None => Answer::NoSuchTool,

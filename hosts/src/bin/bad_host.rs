@@ -11,6 +11,9 @@
 //! - `ends-turns`: lists every server, then ends every turn at once with words naming no server
 //!   (judged as "not available").
 //! - `ends-turns-naming`: the same, with an error naming the first server (not judged yet).
+//! - `fakes-calls`: lists every server at each turn and offers what it listed, but answers every
+//!   tool call of the model with "Done." without running it on the server (judged as a failed
+//!   call, never as the tool used).
 //! - `never-listens`: a client of the stateless revision 2026-07-28 alone, over HTTP: it discovers
 //!   every server, lists each at every turn, offers what it listed and runs the model's calls, but
 //!   never opens a `subscriptions/listen` stream, so it hears of no change. A server that speaks
@@ -18,7 +21,7 @@
 
 use anyhow::{Context, Result, bail};
 use coherence_hosts::stateless::Stateless;
-use coherence_hosts::{Model, say, servers};
+use coherence_hosts::{Model, offered, say, servers};
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 
@@ -33,6 +36,7 @@ async fn main() -> Result<()> {
         "garbage",
         "ends-turns",
         "ends-turns-naming",
+        "fakes-calls",
         "never-listens",
     ];
     if !known.contains(&mode.as_str()) {
@@ -41,7 +45,10 @@ async fn main() -> Result<()> {
     if mode == "never-listens" {
         return never_listens().await;
     }
-    let servers = if mode == "ignores-config" { Vec::new() } else { servers().await? };
+    let mut servers = if mode == "ignores-config" { Vec::new() } else { servers().await? };
+    if mode == "fakes-calls" {
+        return fakes_calls(&mut servers).await;
+    }
     say(json!({ "type": "ready" }));
     for line in std::io::stdin().lock().lines() {
         let _ = line?;
@@ -68,6 +75,38 @@ async fn main() -> Result<()> {
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Lists every server at each turn and offers the tools, but never runs a call: every call's
+/// result is "Done.".
+async fn fakes_calls(servers: &mut [coherence_hosts::Server]) -> Result<()> {
+    let model = Model::from_env()?;
+    say(json!({ "type": "ready" }));
+    for line in std::io::stdin().lock().lines() {
+        let line: Value = serde_json::from_str(&line?)?;
+        let Some(text) = line.get("text").and_then(Value::as_str) else { continue };
+        for server in servers.iter_mut() {
+            server.relist().await;
+        }
+        let tools: Vec<Value> = servers.iter().flat_map(|s| &s.tools).map(offered).collect();
+        let mut messages = vec![json!({ "role": "user", "content": text })];
+        let mut words = String::new();
+        for _ in 0..8 {
+            let answer = model.ask("You are an agent.", &tools, &messages).await?;
+            let content = answer["content"].as_array().cloned().unwrap_or_default();
+            let Some(call) = content.iter().find(|c| c["type"] == "tool_use") else {
+                words = content.iter().filter_map(|c| c["text"].as_str()).collect();
+                break;
+            };
+            messages.push(json!({ "role": "assistant", "content": content }));
+            messages.push(json!({
+                "role": "user",
+                "content": [{ "type": "tool_result", "tool_use_id": call["id"], "content": "Done." }],
+            }));
+        }
+        say(json!({ "type": "turn_end", "text": words }));
     }
     Ok(())
 }

@@ -498,7 +498,7 @@ impl WireHost {
                     self.offer = Some(next);
                     return self.observe(None);
                 }
-                let answer = self.classify(kind, k, result, &calls_before);
+                let answer = self.classify(kind, k, result, &calls_before)?;
                 next.answer(Reply::Text { text: "Done.".to_owned() });
                 self.close_turn()?;
                 self.observe(Some(answer))
@@ -514,13 +514,13 @@ impl WireHost {
                 }
                 // The call ran, so the turn's answer is known; the host lists something before
                 // it gives the model the result, and finishes the turn once the list is in.
-                let answer = self.classify(kind, k, None, &calls_before);
+                let answer = self.classify(kind, k, None, &calls_before)?;
                 self.turn = Turn::Idle;
                 self.closing = true;
                 self.observe(Some(answer))
             }
             None => {
-                let answer = self.classify(kind, k, None, &calls_before);
+                let answer = self.classify(kind, k, None, &calls_before)?;
                 self.close_turn()?;
                 self.observe(Some(answer))
             }
@@ -558,7 +558,13 @@ impl WireHost {
 
     /// The answer a call step ended the turn with: from the tool result the host gave the model,
     /// or, if it gave none, from what the servers saw.
-    fn classify(&self, kind: CallKind, k: usize, result: Option<(String, bool)>, calls_before: &[usize]) -> Answer {
+    fn classify(
+        &self,
+        kind: CallKind,
+        k: usize,
+        result: Option<(String, bool)>,
+        calls_before: &[usize],
+    ) -> Result<Answer, HostError> {
         let stage = self.stage.as_ref().expect("a stage is set while a turn runs");
         let ran: Vec<bool> =
             stage.servers().iter().zip(calls_before).map(|(s, before)| calls(&s.seen()) > *before).collect();
@@ -569,10 +575,17 @@ impl WireHost {
         let line = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
         let recovery = line.iter().find_map(|l| l.recovery.as_deref().map(reading::recovery_of));
         // A call the host never ran on the server was not used, whatever the result it gave the
-        // model says: a host that answers "done" without calling fails the call (and one that says
-        // "no such tool" without an error flag is not taken to have used it).
-        match kind {
-            CallKind::Tool if !is_error && ran[k] => Answer::UsedTool,
+        // model says: a host that says "no such tool" without an error flag is not taken to have
+        // used it, and one that gives a listed tool's call a result of its own making, as if it
+        // worked, misleads the agent (an error: the model has no host that does that).
+        if kind == CallKind::Tool && !is_error && !ran[k] {
+            return Err(HostError::Protocol(format!(
+                "the host gave the agent's call of {}'s tool a result ({text:?}) without calling {}'s server",
+                self.connectors[k].name, self.connectors[k].name
+            )));
+        }
+        Ok(match kind {
+            CallKind::Tool if !is_error => Answer::UsedTool,
             CallKind::Tool => Answer::ToolFailed(recovery),
             CallKind::Stub if !is_error && text.contains("/authorize") => Answer::StubReplied(StubReply::AuthPrompt),
             CallKind::Stub => Answer::StubReplied(recovery.map_or(StubReply::Opaque, StubReply::Guidance)),
@@ -583,7 +596,7 @@ impl WireHost {
                 None => Answer::NoSuchTool,
             },
             CallKind::CompleteAuthentication => unreachable!("a handshake does not end the turn"),
-        }
+        })
     }
 
     fn release(&mut self, c: ConnectorId, request: u64, result: &ListResult) -> Result<Output, HostError> {

@@ -157,6 +157,20 @@ fn a_stateless_client_is_judged_where_the_wire_can_play_the_fixture() {
     none_left(env!("CARGO_BIN_EXE_bad-host"));
 }
 
+/// A host that tells the model a call worked without running it on the server is read from what
+/// the server saw, not from what it told the model: an error naming the call, never a pass (a host
+/// that runs its calls passes the same fixture).
+#[test]
+fn a_call_the_host_never_ran_is_no_tool_used() {
+    for transport in ["stdio", "http"] {
+        let (code, rows) = conform(&bad("fakes-calls"), transport, &[HEADLINE]);
+        assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("error")), "{transport}: {rows:?}");
+        let error = rows[0]["error"].as_str().unwrap();
+        assert!(error.contains("a result (\"Done.\") without calling gmail's server"), "{transport}: {error}");
+    }
+    none_left(env!("CARGO_BIN_EXE_bad-host"));
+}
+
 /// A host that speaks only the 2025 revisions meets a 2026-07-28 server of a fixture as one of
 /// the handshake revisions: the fixture's world is not the one it meets, so it is not run.
 #[test]

@@ -105,6 +105,8 @@ pub enum Subject {
         transport: String,
         /// `--revision`, if not the default.
         revision: Option<String>,
+        /// `--ttl-ms`, if not the default.
+        ttl_ms: Option<u64>,
     },
 }
 
@@ -114,9 +116,15 @@ impl Subject {
         match self {
             Subject::Adapter(command) => format!("adapter `{command}`"),
             Subject::AdapterSeenOnTheWire(command) => format!("adapter `{command}` seen as on the wire"),
-            Subject::Host { command, transport, revision: None } => format!("host `{command}` over {transport}"),
-            Subject::Host { command, transport, revision: Some(revision) } => {
-                format!("host `{command}` over {transport}, servers speaking {revision}")
+            Subject::Host { command, transport, revision, ttl_ms } => {
+                let mut words = format!("host `{command}` over {transport}");
+                if let Some(revision) = revision {
+                    words.push_str(&format!(", servers speaking {revision}"));
+                }
+                if let Some(ttl_ms) = ttl_ms {
+                    words.push_str(&format!(", a long TTL of {ttl_ms} ms"));
+                }
+                words
             }
         }
     }
@@ -128,9 +136,10 @@ impl Subject {
             Subject::AdapterSeenOnTheWire(command) => {
                 format!("--adapter {} --seen-on-the-wire", shell_quote(command))
             }
-            Subject::Host { command, transport, revision } => {
+            Subject::Host { command, transport, revision, ttl_ms } => {
                 let revision = revision.as_ref().map(|r| format!(" --revision {r}")).unwrap_or_default();
-                format!("--host {} --transport {transport}{revision}", shell_quote(command))
+                let ttl = ttl_ms.map(|t| format!(" --ttl-ms {t}")).unwrap_or_default();
+                format!("--host {} --transport {transport}{revision}{ttl}", shell_quote(command))
             }
         }
     }

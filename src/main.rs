@@ -273,6 +273,11 @@ struct ConformArgs {
     /// revision, which a host that speaks it picks (SPEC.md §11.5).
     #[arg(long, value_enum, default_value_t = WireRevision::Handshake)]
     revision: WireRevision,
+    /// With --host: the `ttlMs` a fixture's `long` TTL is played as (default an hour, so a TTL
+    /// never runs out: such fixtures are not run). Shorter, the runner plays a TTL running out by
+    /// waiting that long after the list reached the host (SPEC.md §11.5).
+    #[arg(long, requires = "host", default_value_t = coherence_wire::conform::LONG_TTL_MS, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    ttl_ms: u64,
     /// With --host: a JSON file of the phrases that make a line a notice or an error
     /// (`{"recovery": [...], "error": [...]}`); default: the kit's own.
     #[arg(long, value_name = "FILE")]
@@ -1082,6 +1087,7 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
                     WireRevision::Handshake => coherence_wire::conform::Revision::Handshake,
                     WireRevision::Stateless => coherence_wire::conform::Revision::Stateless,
                 },
+                ttl_ms: args.ttl_ms,
             };
             let results = c::conform(fixtures, limits, || {
                 Ok(Box::new(WireHost::new(options.clone())) as Box<dyn coherence_sim::host::Host>)
@@ -1089,7 +1095,8 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
             let transport = args.transport.to_possible_value().expect("no variant is skipped").get_name().to_owned();
             let revision = (args.revision != WireRevision::Handshake)
                 .then(|| args.revision.to_possible_value().expect("no variant is skipped").get_name().to_owned());
-            (c::Subject::Host { command: command.clone(), transport, revision }, results)
+            let ttl_ms = (args.ttl_ms != coherence_wire::conform::LONG_TTL_MS).then_some(args.ttl_ms);
+            (c::Subject::Host { command: command.clone(), transport, revision, ttl_ms }, results)
         }
         _ => unreachable!("clap requires exactly one of --adapter and --host"),
     };

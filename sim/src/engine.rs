@@ -341,8 +341,9 @@ impl Engine<'_> {
                     link.entry = None;
                     link.newest = None;
                     link.lazy = true;
-                    // No list held, so no TTL of one to run out.
-                    link.fresh = false;
+                    // `fresh` stays: the list the session got at its start came with its TTL, and
+                    // time runs it out whether or not the host kept the list (one seen through the
+                    // wire shows no catalogue between turns, whatever it keeps).
                 } else if offered != self.state.link(s, c).offered() {
                     return Err(Stop::Host(HostError::Protocol(format!(
                         "after reset, {s} must offer {c}'s listing from the session start, or list it in `fetch_at_offer`"
@@ -868,13 +869,17 @@ impl Engine<'_> {
                 // A list is fresh while the TTL of the result it came from runs (a list the host
                 // worked out for itself, from a failed call or an account read, has none).
                 let received = match delivered {
-                    Some((ds, dc, Reply::Listed { listing: l, .. })) => ds == s && dc == c && offered == Some(l),
+                    Some((ds, dc, Reply::Listed { listing: l, .. })) => {
+                        ds == s && dc == c && (offered == Some(l) || lazy)
+                    }
                     _ => false,
                 };
+                // A host that keeps no list (or shows none) was still given one, whose TTL runs.
+                let kept = (entry.is_some() && entry == previous) || (lazy && self.state.link(s, c).lazy);
                 let fresh = if received || served_from.is_some() {
                     self.fresh_result(c)
                 } else {
-                    entry.is_some() && entry == previous && self.state.link(s, c).fresh
+                    kept && self.state.link(s, c).fresh
                 };
                 let (shared, foreign) = match served_from {
                     Some(ds) => {

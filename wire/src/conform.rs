@@ -19,11 +19,13 @@
 //! the next offer (`fetch_at_offer`): a host is judged by what it offers, when it offers it.
 //!
 //! **Reach.** One session (one host process) per fixture; the host is told of no commands. A
-//! fixture that needs time to pass for a request (`timeout`) or a TTL (`ttl_expired`), an account
-//! read, or a call answered 401 or 404 stops with [`HostError::Unsupported`]: reported apart,
-//! never a pass. So does a fixture whose server speaks MCP 2026-07-28 to a host that speaks a 2025
-//! revision to it; otherwise such a server gives the fixture's cache hints (a `long` TTL is an
-//! hour), its listen streams are the host's `listens`, and `listen_ended` ends them.
+//! fixture that needs time to pass for a request (`timeout`), an account read, or a call answered
+//! 401 or 404 stops with [`HostError::Unsupported`]: reported apart, never a pass. So does a
+//! fixture whose server speaks MCP 2026-07-28 to a host that speaks a 2025 revision to it;
+//! otherwise such a server gives the fixture's cache hints, its listen streams are the host's
+//! `listens`, and `listen_ended` ends them. A `long` TTL is [`WireOptions::ttl_ms`]: an hour by
+//! default, and a TTL that runs out (`ttl_expired`) is then not run; shorter, the runner waits it
+//! out.
 
 use crate::mcp::{Behaviour, CacheHint, Protection, Release, Seen, Tool};
 use crate::model_api::{ModelRequest, Part, Reply, added_text};
@@ -44,8 +46,13 @@ use std::path::PathBuf;
 /// step, before the host's `turn_end`: past it, the host does not end its turns.
 const CLOSING_REQUESTS_MAX: usize = 8;
 
-/// The `ttlMs` a fixture's `long` TTL is played as: longer than any run.
-const LONG_TTL_MS: u64 = 3_600_000;
+/// The `ttlMs` a fixture's `long` TTL is played as by default: longer than any run, so a
+/// `ttl_expired` is not played ([`WireOptions::ttl_ms`]).
+pub const LONG_TTL_MS: u64 = 3_600_000;
+
+/// How long past a list's TTL the runner waits before it takes the host's clock to have run it
+/// out: the list reached the host before the runner noted the time, so this is slack, not a race.
+const TTL_SLACK: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What the user says to start a turn: the host cannot tell which connector it needs.
 const USER_ASKS: &str = "Please do what I asked, with the tools of my connected accounts.";
@@ -65,6 +72,11 @@ pub struct WireOptions {
     pub phrases: Phrases,
     /// The protocol revisions the servers speak.
     pub revision: Revision,
+    /// The `ttlMs` a fixture's `long` TTL is played as ([`LONG_TTL_MS`] by default). Shorter,
+    /// a `ttl_expired` is played by waiting until that long after the list reached the host; a
+    /// host slower than that between a list and the step that expires it sees the TTL run out
+    /// early, and is judged as a host that lists again early.
+    pub ttl_ms: u64,
 }
 
 /// The protocol revisions the kit's servers speak in a black-box run.
@@ -141,6 +153,8 @@ pub struct WireHost {
     /// Per connector whose server speaks MCP 2026-07-28 in the fixture, whether the host has a
     /// listen stream open to it, as last reported.
     listening: Vec<Option<bool>>,
+    /// Per connector, when the host was last given a list of it (by then it had it).
+    listed_at: Vec<std::time::Instant>,
     /// The model request waiting for the agent's step.
     offer: Option<Offer>,
     /// The last model request with tools, for the text added since.
@@ -166,6 +180,7 @@ impl WireHost {
             next_request: Vec::new(),
             reported: Vec::new(),
             listening: Vec::new(),
+            listed_at: Vec::new(),
             offer: None,
             previous: None,
             notices: BTreeMap::new(),
@@ -219,7 +234,7 @@ impl WireHost {
                             Some(hint) if speaks_2026(c) => Some(CacheHint {
                                 ttl_ms: match hint.ttl {
                                     Ttl::Zero => 0,
-                                    Ttl::Long => LONG_TTL_MS,
+                                    Ttl::Long => self.options.ttl_ms,
                                 },
                                 scope: hint.scope.into(),
                             }),
@@ -250,6 +265,8 @@ impl WireHost {
         self.next_request = vec![0; n];
         self.reported = vec![BTreeSet::new(); n];
         self.listening = connectors.iter().map(|c| speaks_2026(c).then_some(false)).collect();
+        // The host listed every connector before it said it was ready.
+        self.listed_at = vec![std::time::Instant::now(); n];
         self.offer = None;
         self.previous = None;
         self.notices.clear();
@@ -632,7 +649,11 @@ impl WireHost {
         // gets, so it gets the whole quiet to act on it (an abort read a step late is misjudged).
         let closes = matches!(release, Release::SessionLost) && self.options.transport == Transport::Stdio;
         // A list the host gave up is not an error: the reply goes nowhere.
+        let listed = matches!(release, Release::Tools { .. });
         self.stage()?.servers()[k].release(flight.held, release);
+        if listed {
+            self.listed_at[k] = std::time::Instant::now();
+        }
         if closes {
             let quiet = self.options.pacing.quiet;
             self.stage()?.settle_until(|_| false, quiet).map_err(stage_error)?;
@@ -842,9 +863,20 @@ impl Host for WireHost {
                 self.listening[k] = Some(false);
                 self.observe(None)
             }
-            Input::TtlExpired { connector, .. } => Err(HostError::Unsupported(format!(
-                "the TTL of {connector}'s list runs out: a black-box run cannot make the host's clock run yet (the kit's servers give a long TTL {LONG_TTL_MS} ms)"
-            ))),
+            Input::TtlExpired { session, connector } => {
+                self.check(*session, *connector)?;
+                let ttl = self.options.ttl_ms;
+                if ttl >= LONG_TTL_MS {
+                    return Err(HostError::Unsupported(format!(
+                        "the TTL of {connector}'s list runs out: the kit's servers give a long TTL of {ttl} ms (`--ttl-ms` shorter plays it, by waiting)"
+                    )));
+                }
+                // Time passes: the host's clock runs the TTL out; a host may list again now or at
+                // its next use.
+                let due = self.listed_at[connector.index()] + std::time::Duration::from_millis(ttl) + TTL_SLACK;
+                std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+                self.observe(None)
+            }
             Input::AnswerNotAvailable { session, connector } => {
                 self.check(*session, *connector)?;
                 let name = &self.connectors[connector.index()].name;
@@ -931,6 +963,7 @@ mod tests {
             pacing: Pacing::DEFAULT,
             phrases: Phrases::standard(),
             revision: Revision::Handshake,
+            ttl_ms: LONG_TTL_MS,
         });
         host.connectors = connectors
             .iter()

@@ -99,10 +99,22 @@ fn agree_at_once(
     fixtures: &[&str],
     jobs: usize,
 ) -> BTreeMap<String, Row> {
+    agree_with(policy, mutant, &["--transport", transport], fixtures, jobs)
+}
+
+/// [`agree_at_once`], with the wire run's flags.
+fn agree_with(
+    policy: &str,
+    mutant: Option<&str>,
+    wire_flags: &[&str],
+    fixtures: &[&str],
+    jobs: usize,
+) -> BTreeMap<String, Row> {
     let planted = mutant.map(|m| format!(" --mutant {m}")).unwrap_or_default();
     let host = format!("{} --policy {policy}{planted}", env!("CARGO_BIN_EXE_ref-host"));
     let adapter = format!("{} ref-adapter --policy {policy}{planted} --no-commands", common::coherence().display());
-    let wire = verdicts_at_once(&["--host", &host, "--transport", transport], fixtures, jobs);
+    let transport = wire_flags.join(" ");
+    let wire = verdicts_at_once(&[&["--host", host.as_str()], wire_flags].concat(), fixtures, jobs);
     let replayed = verdicts_at_once(&["--adapter", &adapter, "--seen-on-the-wire"], fixtures, jobs);
     assert!(!wire.is_empty(), "{policy}: nothing ran on the wire");
     for (id, (verdict, violations, stopped)) in &wire {
@@ -140,18 +152,58 @@ fn the_model_s_host_gets_the_same_verdicts_on_the_wire_as_in_adapter_mode() {
 /// be run): the generic MCP host's logic gets adapter mode's verdicts, failing only the race the
 /// checker says it loses with servers that deliver late (a change on its stream not heard by the
 /// user's question, while its list is fresh for a long TTL: §7.4's first table), and the TTL-only
-/// host fails where its stream was never opened.
+/// host fails where its stream was never opened. A TTL runs out where a fixture says so: its
+/// lists' long TTL is played as two seconds (`--ttl-ms`), and the runner waits it out.
 #[test]
 fn on_mcp_2026_fixtures_the_model_s_host_speaks_the_revision_on_the_wire_and_agrees() {
-    let rows = agree("recommended-mcp", None, "http", SAMPLE_2026);
+    let flags = ["--transport", "http", "--ttl-ms", "2000"];
+    let rows = agree_with("recommended-mcp", None, &flags, SAMPLE_2026, 1);
     assert_eq!(rows.len(), SAMPLE_2026.len(), "every sample fixture runs on the wire: {rows:?}");
     let failed: Vec<&String> = rows.iter().filter(|(_, row)| row.0 != "pass").map(|(id, _)| id).collect();
     assert_eq!(failed, ["coverage-2026/0072", "scenario/UnopenedListenStream"], "{rows:?}");
     for id in &failed {
         assert_eq!(rows[*id].1[0], ("INV-1".to_owned(), 3), "{id}: the race, at the answer");
     }
-    let lazy = agree("ttl-only", None, "http", SAMPLE_2026);
+    let lazy = agree_with("ttl-only", None, &flags, SAMPLE_2026, 1);
     assert_eq!(lazy["scenario/UnopenedListenStream"].0, "fail", "{lazy:?}");
+}
+
+/// A TTL running out, on the wire: a 2026-07-28 server that never notifies gives a long TTL, the
+/// user authenticates on the web, the TTL runs out, and the user asks. Played with a TTL of 300 ms
+/// (`--ttl-ms`), the runner waits that long after the list reached the host; `ref-host` then finds
+/// its list stale at the turn's start and lists again (the wire log shows the list), as adapter
+/// mode's reference host does, and passes; a host that never lists again fails INV-1. With the
+/// default TTL of an hour the fixture is not run.
+#[test]
+fn a_ttl_runs_out_on_the_wire_when_the_runner_plays_it_short() {
+    let text = "scenario TtlRunsOut\nabout x\npolicy recommended-mcp\n\
+                connector gmail unauthenticated silent stateless long\n\
+                WebAuthenticate gmail\nExpireTtl cli gmail\nUserAsk cli gmail\nDeliverListing cli gmail 0\nAgentCallTool cli\n";
+    let fixture = coherence_sim::scenario::Scenario::parse(text, "ttl.scenario")
+        .and_then(|s| s.fixture("ttl.scenario"))
+        .expect("a behaviour of recommended-mcp");
+    let dir = std::env::temp_dir().join(format!("coherence-ttl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(fixture.file_name()), fixture.to_json()).unwrap();
+    let run = |policy: &str, ttl: &[&str]| {
+        let host = format!("{} --policy {policy}", env!("CARGO_BIN_EXE_ref-host"));
+        let mut command = Command::new(common::coherence());
+        command.args(["conform", "--host", &host, "--transport", "http", "--format", "json", "--quiet-ms", "30"]);
+        command.args(["--fixtures", dir.to_str().unwrap(), "--fixture", &fixture.id]).args(ttl);
+        let output = command.output().unwrap();
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        report["fixtures"][0].clone()
+    };
+    let short = ["--ttl-ms", "300"];
+    let row = run("recommended-mcp", &short);
+    assert_eq!(row["verdict"], "pass", "{row}");
+    let row = run("session-start-only", &short);
+    assert_eq!(row["verdict"], "fail", "{row}");
+    assert_eq!(row["violations"][0]["invariant"], "INV-1", "{row}");
+    let row = run("recommended-mcp", &[]);
+    assert_eq!(row["verdict"], "not_run", "{row}");
+    assert!(row["error"].as_str().unwrap().contains("`--ttl-ms` shorter plays it"), "{row}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -333,6 +333,7 @@ pub fn text(results: &[FixtureResult], subject: &Subject, dir: &Path) -> String 
             Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
                 writeln!(w, "SKIP  {id}").unwrap();
                 writeln!(w, "      not run: {why}").unwrap();
+                writeln!(w, "      reproduce: {}", reproduce(subject, dir, id)).unwrap();
             }
             Verdict::HostFailed { during, error, .. } => {
                 writeln!(w, "ERROR {id}").unwrap();
@@ -496,6 +497,7 @@ pub fn json(results: &[FixtureResult], subject: &Subject, dir: &Path) -> String 
                 Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
                     row.verdict = "not_run";
                     row.error = Some(why.clone());
+                    row.reproduce = Some(reproduce(subject, dir, &r.fixture.id));
                 }
                 Verdict::HostFailed { step, during, error } => {
                     row.verdict = "error";

@@ -97,6 +97,9 @@ fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
     let (code, rows) = conform(&rmcp_host("recommended"), "stdio", &[two]);
     assert_eq!(rows[0]["verdict"], "not_run", "{rows:?}");
     assert!(rows[0]["error"].as_str().unwrap().contains("2 sessions"), "{rows:?}");
+    // It says how to run it again (with other flags, say).
+    let reproduce = rows[0]["reproduce"].as_str().unwrap();
+    assert!(reproduce.starts_with("coherence conform --host") && reproduce.ends_with(two), "{reproduce}");
     assert_eq!(code, Some(1), "a run in which nothing ran does not succeed");
     // After a failure (whose host serves the next fixture), the fixture not run shows no wire log:
     // none of its own, and not the failure's.

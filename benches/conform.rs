@@ -37,6 +37,7 @@ fn bench_gen(c: &mut Criterion) {
         symmetry: false,
         servers: coherence_model::system::Servers::Any,
         revisions: coherence_model::system::Revisions::Handshake,
+        contexts: coherence_model::state::Contexts::One,
     };
     let mut rng = <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(1);
     let steps: usize = (0..WALKS).map(|_| walk_within(wide, &mut rng).len()).sum();

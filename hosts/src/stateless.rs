@@ -157,16 +157,9 @@ impl Stateless {
 
     /// One request: its result, or why it failed.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, Failure> {
-        let response = self
-            .post(method, params, "application/json, text/event-stream")
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| Failure::Transport(format!("{method} to {}: {e}", self.url)))?;
+        let request = self.post(method, params, "application/json, text/event-stream").timeout(REQUEST_TIMEOUT);
+        let response = self.send(method, request).await?;
         let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Failure::Unauthorized);
-        }
         let reply: Value = response
             .json()
             .await
@@ -178,15 +171,9 @@ impl Stateless {
     /// server acknowledged it.
     pub async fn listen(&self) -> Result<ListenStream, Failure> {
         let params = json!({ "notifications": { "toolsListChanged": true } });
-        let response = self
-            .post("subscriptions/listen", params, "text/event-stream")
-            .send()
-            .await
-            .map_err(|e| Failure::Transport(format!("subscriptions/listen to {}: {e}", self.url)))?;
+        let request = self.post("subscriptions/listen", params, "text/event-stream");
+        let response = self.send("subscriptions/listen", request).await?;
         let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(Failure::Unauthorized);
-        }
         if !status.is_success() {
             return Err(Failure::Transport(format!("subscriptions/listen to {}: answered {status}", self.url)));
         }
@@ -213,6 +200,16 @@ impl Stateless {
                 self.url
             ))),
         }
+    }
+
+    /// Sends `request` (of `method`): its response, but a 401 or a failure to send is a failure.
+    async fn send(&self, method: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
+        let response =
+            request.send().await.map_err(|e| Failure::Transport(format!("{method} to {}: {e}", self.url)))?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(Failure::Unauthorized);
+        }
+        Ok(response)
     }
 
     fn post(&self, method: &str, mut params: Value, accept: &str) -> reqwest::RequestBuilder {

@@ -120,9 +120,8 @@ impl ReferenceHost {
         for c in connectors {
             let k = &mut state.connectors[c.name.index()];
             k.notify = c.notify;
-            let auth = |tools| if tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated };
-            k.auth = auth(c.tools);
-            k.other = c.second_user.map_or(Auth::Unauthenticated, auth);
+            k.auth = auth_of(c.tools);
+            k.other = c.second_user.map_or(Auth::Unauthenticated, auth_of);
             k.revision = c.revision;
             match (c.revision, c.cache) {
                 (coherence_model::state::Revision::Handshake, None) => {}
@@ -528,6 +527,12 @@ impl<H: Host> Host for SeenOnTheWire<H> {
         }
         Ok(output)
     }
+}
+
+/// The authorization a session's first listing shows: the action tools are an authenticated
+/// connector's.
+fn auth_of(tools: Listing) -> Auth {
+    if tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated }
 }
 
 #[cfg(test)]

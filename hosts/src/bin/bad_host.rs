@@ -91,24 +91,35 @@ async fn fakes_calls(servers: &mut [coherence_hosts::Server]) -> Result<()> {
             server.relist().await;
         }
         let tools: Vec<Value> = servers.iter().flat_map(|s| &s.tools).map(offered).collect();
-        let mut messages = vec![json!({ "role": "user", "content": text })];
-        let mut words = String::new();
-        for _ in 0..8 {
-            let answer = model.ask("You are an agent.", &tools, &messages).await?;
-            let content = answer["content"].as_array().cloned().unwrap_or_default();
-            let Some(call) = content.iter().find(|c| c["type"] == "tool_use") else {
-                words = content.iter().filter_map(|c| c["text"].as_str()).collect();
-                break;
-            };
-            messages.push(json!({ "role": "assistant", "content": content }));
-            messages.push(json!({
-                "role": "user",
-                "content": [{ "type": "tool_result", "tool_use_id": call["id"], "content": "Done." }],
-            }));
-        }
+        let words = agent_turn(&model, &tools, text, |_| async { String::from("Done.") }).await?;
         say(json!({ "type": "turn_end", "text": words }));
     }
     Ok(())
+}
+
+/// One turn of the agent on the user's `text`: the model is asked with `tools` until it answers in
+/// words (at most 8 requests), each call it makes given the result `run` makes of the tool's name.
+/// The agent's words.
+async fn agent_turn<F, R>(model: &Model, tools: &[Value], text: &str, mut run: F) -> Result<String>
+where
+    F: FnMut(String) -> R,
+    R: std::future::Future<Output = String>,
+{
+    let mut messages = vec![json!({ "role": "user", "content": text })];
+    for _ in 0..8 {
+        let answer = model.ask("You are an agent.", tools, &messages).await?;
+        let content = answer["content"].as_array().cloned().unwrap_or_default();
+        let Some(call) = content.iter().find(|c| c["type"] == "tool_use") else {
+            return Ok(content.iter().filter_map(|c| c["text"].as_str()).collect());
+        };
+        let result = run(call["name"].as_str().unwrap_or_default().to_owned()).await;
+        messages.push(json!({ "role": "assistant", "content": content }));
+        messages.push(json!({
+            "role": "user",
+            "content": [{ "type": "tool_result", "tool_use_id": call["id"], "content": result }],
+        }));
+    }
+    Ok(String::new())
 }
 
 /// A server of the configuration, reached in the stateless revision: its name, its client and
@@ -143,29 +154,17 @@ async fn never_listens() -> Result<()> {
             .flat_map(|s| &s.tools)
             .map(|t| json!({ "name": t["name"], "description": t["description"], "input_schema": t["inputSchema"] }))
             .collect();
-        let mut messages = vec![json!({ "role": "user", "content": text })];
-        let mut words = String::new();
-        for _ in 0..8 {
-            let answer = model.ask("You are an agent.", &tools, &messages).await?;
-            let content = answer["content"].as_array().cloned().unwrap_or_default();
-            let Some(call) = content.iter().find(|c| c["type"] == "tool_use") else {
-                words = content.iter().filter_map(|c| c["text"].as_str()).collect();
-                break;
-            };
-            let name = call["name"].as_str().unwrap_or_default();
-            let result = match servers.iter().find(|s| s.tools.iter().any(|t| t["name"] == name)) {
-                Some(server) => match server.client.call(name).await {
+        let servers = &servers;
+        let words = agent_turn(&model, &tools, text, |name| async move {
+            match servers.iter().find(|s| s.tools.iter().any(|t| t["name"] == name.as_str())) {
+                Some(server) => match server.client.call(&name).await {
                     Ok(result) => result["content"][0]["text"].as_str().unwrap_or_default().to_owned(),
                     Err(e) => format!("Error: {}: {e}", server.name),
                 },
                 None => format!("Error: no such tool {name}"),
-            };
-            messages.push(json!({ "role": "assistant", "content": content }));
-            messages.push(json!({
-                "role": "user",
-                "content": [{ "type": "tool_result", "tool_use_id": call["id"], "content": result }],
-            }));
-        }
+            }
+        })
+        .await?;
         say(json!({ "type": "turn_end", "text": words }));
     }
     Ok(())

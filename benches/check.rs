@@ -1,7 +1,8 @@
 //! `check` of `recommended`: one exhaustive search per iteration, on one thread and on two.
-//! Throughput is in unique states.
+//! Throughput is in unique states. Then the same search keyed on whole states and without the
+//! event (SPEC.md §4.3), on two threads: the time of one check either way.
 
-use coherence_model::{Bounds, CoherenceModel, RECOMMENDED, check, check_model_on};
+use coherence_model::{Bounds, CoherenceModel, Key, RECOMMENDED, check, check_model_keyed, check_model_on};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -20,6 +21,16 @@ fn bench_check(c: &mut Criterion) {
     let model = CoherenceModel::new(RECOMMENDED, Bounds::DEFAULT);
     group.throughput(Throughput::Elements(check(RECOMMENDED, Bounds::DEFAULT).unique_states as u64));
     group.bench_function("recommended/connectors=2/threads=2", |b| b.iter(|| check_model_on(&model, 2)));
+    group.finish();
+
+    let mut group = c.benchmark_group("key");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
+    for policy in ["recommended", "list-changed-guarded"] {
+        let model = CoherenceModel::new(coherence_model::policy_named(policy).unwrap(), Bounds::DEFAULT);
+        for (name, key) in [("whole", Key::Whole), ("without-event", Key::WithoutEvent)] {
+            group.bench_function(format!("{policy}/{name}"), |b| b.iter(|| check_model_keyed(&model, 2, key)));
+        }
+    }
     group.finish();
 }
 

@@ -13,6 +13,14 @@
 //! numbering of states, and so every path and verdict, is that of a one-threaded breadth-first
 //! search whatever the number of threads. The visited set holds 64-bit fingerprints
 //! ([`crate::visited`]); the paths are a parent index and an action index per state, 8 bytes.
+//!
+//! The checker keys its visited set on a state without the event of the step that led to it
+//! ([`Key::WithoutEvent`], SPEC.md §4.3): the event is what a step showed, and no step reads it, so
+//! two states that differ only in it have the same successors. The invariants judged at a step
+//! ([`crate::invariants::Scope::of_a_step`]) are judged on every transition instead, where the
+//! event is; the rest in every state. Verdicts and the lengths of counterexamples and witnesses
+//! are those of the search keyed on whole states ([`Key::Whole`]), which a test checks for every
+//! policy.
 
 use crate::invariants::{INVARIANTS, Invariant, broken_constraints};
 use crate::packed;
@@ -122,6 +130,7 @@ const ROOT: u32 = u32::MAX;
 /// The result of a breadth-first search: what it visited, and the paths to every state.
 pub struct Search {
     model: CoherenceModel,
+    key: Key,
     nodes: Vec<Node>,
     /// Distinct states visited.
     pub unique_states: usize,
@@ -137,7 +146,39 @@ pub struct Search {
 impl Search {
     /// A shortest path to the state the search numbered `id`, as a concrete trace.
     pub fn trace(&self, id: u32) -> Trace {
-        concrete_trace(&self.model, &self.nodes, id)
+        concrete_trace(&self.model, self.key, &self.nodes, id)
+    }
+
+    /// A shortest path through the transition `action` from the state numbered `from` to `next`
+    /// (as a visitor saw it): the path to `from`, then the step that leads to a renaming of `next`,
+    /// its event included.
+    pub fn trace_through(&self, from: u32, next: &State) -> Trace {
+        let mut trace = self.trace(from);
+        let whole = |s: State| if self.model.bounds.symmetry { canonical(&s) } else { s };
+        let step = step_to(&self.model, trace.last(), fingerprint(&whole(*next)), whole);
+        trace.steps.push(step);
+        trace
+    }
+}
+
+/// What the visited set tells states apart by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Key {
+    /// The state without the event of the step that led to it (SPEC.md §4.3): the checker's.
+    #[default]
+    WithoutEvent,
+    /// The whole state, its event included: the unreduced search, for comparison, and for the
+    /// searches whose state numbers name fixtures.
+    Whole,
+}
+
+impl Key {
+    /// `state` as this key sees it.
+    fn of(self, state: &State) -> State {
+        match self {
+            Key::WithoutEvent => State { event: None, ..*state },
+            Key::Whole => *state,
+        }
     }
 }
 
@@ -162,15 +203,16 @@ impl<F: FnMut(u32, &State), G: FnMut(u32, &State, Action, &State)> Visitor for C
 }
 
 /// Visits every reachable state of `model` breadth-first, in a fixed order, on this thread.
-/// `on_state` sees each distinct state (its representative, with symmetry on) once, with its
-/// number, in number order; `on_transition` sees every transition taken, from the numbered state,
-/// before reduction, in the same order.
+/// `on_state` sees each distinct state (its representative, with symmetry on, as `key` sees it)
+/// once, with its number, in number order; `on_transition` sees every transition taken, from the
+/// numbered state, before reduction, in the same order.
 pub fn search(
     model: &CoherenceModel,
+    key: Key,
     on_state: impl FnMut(u32, &State) + Send,
     on_transition: impl FnMut(u32, &State, Action, &State) + Send,
 ) -> Search {
-    search_with(model, &mut [Closures(on_state, on_transition)])
+    search_with(model, key, &mut [Closures(on_state, on_transition)])
 }
 
 /// States a thread takes from the frontier at a time.
@@ -221,8 +263,9 @@ fn in_parallel<V: Visitor + Send>(
 /// the remaining successors are numbered in the order of their parent's number and the action's
 /// index, the first of equal states kept. That is the order of a one-threaded breadth-first
 /// search, so the numbers, the paths and everything derived from them are the same whatever the
-/// number of visitors. Each visitor sees an ascending share of the states.
-pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, visitors: &mut [V]) -> Search {
+/// number of visitors. Each visitor sees an ascending share of the states, as `key` sees them,
+/// and every transition out of them, whole.
+pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, key: Key, visitors: &mut [V]) -> Search {
     assert!(!visitors.is_empty(), "a search needs a visitor");
     let width = frontier_width(model);
     let mut seen = Fingerprints::default();
@@ -251,7 +294,7 @@ pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, visitors: &mut [V]
             let expand = |chunk: usize, visitor: &mut V| {
                 let range = chunk * CHUNK..states.min((chunk + 1) * CHUNK);
                 let words = &level[range.start * width..range.end * width];
-                expand_chunk(model, &seen, words, first_id + range.start as u32, visitor)
+                expand_chunk(model, key, &seen, words, first_id + range.start as u32, visitor)
             };
             let expanded: Vec<Expanded> = if let [visitor] = visitors {
                 round.map(|chunk| expand(chunk, visitor)).collect()
@@ -285,7 +328,7 @@ pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, visitors: &mut [V]
         }
         level = next_level;
     }
-    Search { model: model.clone(), unique_states: nodes.len(), nodes, transitions, depth_max: depth, peak_bytes }
+    Search { model: model.clone(), key, unique_states: nodes.len(), nodes, transitions, depth_max: depth, peak_bytes }
 }
 
 /// Words per state in the frontier.
@@ -323,6 +366,7 @@ impl Expanded {
 
 fn expand_chunk<V: Visitor>(
     model: &CoherenceModel,
+    key: Key,
     seen: &Fingerprints,
     level: &[u64],
     first_id: u32,
@@ -354,7 +398,7 @@ fn expand_chunk<V: Visitor>(
             out.transitions += 1;
             visitor.transition(id, &state, action, &next);
             let at = pending_words.len();
-            pack_state(model, &next, &mut pending_words);
+            pack_state(model, &key.of(&next), &mut pending_words);
             let fingerprint = fingerprint_packed(&pending_words[at..]);
             pending.push(Candidate { fingerprint, parent: id, choice: choice as u32 });
         }
@@ -376,40 +420,79 @@ pub fn check_model(model: &CoherenceModel) -> CheckReport {
     check_model_on(model, 1)
 }
 
-/// What one thread of a check found: for each invariant, the first state (by number) of its share
-/// that breaks it (and whether its premise held there) and the first that reaches its premise;
-/// and the first state, if any, that breaks a model fact.
+/// Where a search found something: in a state, or at a transition (with [`Key::WithoutEvent`],
+/// the invariants judged at a step are judged there).
+#[derive(Clone)]
+enum Found {
+    /// The state numbered so.
+    State(u32),
+    /// The transition from the state numbered `from` to `next`.
+    Step { from: u32, next: Box<State> },
+}
+
+impl Found {
+    /// Its place in search order: a state's transitions come after the state, in action order,
+    /// and before the next state's; each share of a search keeps its first finding, so among
+    /// findings of one invariant the least number is the first in that order.
+    fn at(&self) -> u32 {
+        match self {
+            Found::State(id) | Found::Step { from: id, .. } => *id,
+        }
+    }
+
+    fn trace(&self, search: &Search) -> Trace {
+        match self {
+            Found::State(id) => search.trace(*id),
+            Found::Step { from, next } => search.trace_through(*from, next),
+        }
+    }
+}
+
+/// What one thread of a check found: for each invariant, the first state or transition (in search
+/// order) of its share that breaks it (and whether its premise held there) and the first that
+/// reaches its premise; and the first state, if any, that breaks a model fact.
 ///
 /// Whether the non-vacuity report is sound is decided after the shares are joined, on the first
 /// violation of all: a share's first need not be the search's, so deciding it per share would make
 /// the answer depend on how the states were shared out.
 struct Findings<'m> {
     model: &'m CoherenceModel,
-    violated: Vec<Option<(u32, bool)>>,
-    reached: Vec<Option<u32>>,
+    key: Key,
+    violated: Vec<Option<(Found, bool)>>,
+    reached: Vec<Option<Found>>,
     broken_fact: Option<(u32, &'static str)>,
 }
 
 impl<'m> Findings<'m> {
-    fn new(model: &'m CoherenceModel) -> Self {
-        Self { model, violated: vec![None; INVARIANTS.len()], reached: vec![None; INVARIANTS.len()], broken_fact: None }
+    fn new(model: &'m CoherenceModel, key: Key) -> Self {
+        Self {
+            model,
+            key,
+            violated: vec![None; INVARIANTS.len()],
+            reached: vec![None; INVARIANTS.len()],
+            broken_fact: None,
+        }
     }
 
     /// The findings of two shares together: the first of each.
     fn join(mut self, other: Self) -> Self {
-        for k in 0..INVARIANTS.len() {
-            self.violated[k] = self.violated[k].into_iter().chain(other.violated[k]).min_by_key(|(id, _)| *id);
-            self.reached[k] = self.reached[k].into_iter().chain(other.reached[k]).min();
+        for (mine, theirs) in self.violated.iter_mut().zip(other.violated) {
+            *mine = mine.take().into_iter().chain(theirs).min_by_key(|(f, _)| f.at());
+        }
+        for (mine, theirs) in self.reached.iter_mut().zip(other.reached) {
+            *mine = mine.take().into_iter().chain(theirs).min_by_key(Found::at);
         }
         self.broken_fact = self.broken_fact.into_iter().chain(other.broken_fact).min_by_key(|(id, _)| *id);
         self
     }
 
-    /// The first state, in search order, where the non-vacuity report would be unsound (an
+    /// The first place, in search order, where the non-vacuity report would be unsound (an
     /// invariant's first violation outside its premise, or a broken model fact), and why.
     fn unsound(&self) -> Option<String> {
         let premises = self.violated.iter().zip(INVARIANTS).filter_map(|(v, invariant)| match v {
-            Some((id, false)) => Some((*id, format!("{} is violated where its premise does not hold", invariant.id))),
+            Some((found, false)) => {
+                Some((found.at(), format!("{} is violated where its premise does not hold", invariant.id)))
+            }
             _ => None,
         });
         let facts =
@@ -417,26 +500,50 @@ impl<'m> Findings<'m> {
         // At one state, the invariants are looked at before the facts: `min_by_key` keeps the first.
         premises.chain(facts).min_by_key(|(id, _)| *id).map(|(_, message)| message)
     }
+
+    /// Judges `invariant` (the `k`th) where `state` is, unless this share has found both already.
+    fn judge(&mut self, k: usize, invariant: &Invariant, state: &State, found: impl Fn() -> Found) {
+        let model = self.model;
+        if self.violated[k].is_none()
+            && let Some(focus) = invariant.violation(model, state)
+        {
+            self.violated[k] = Some((found(), invariant.premise_at(&focus)));
+        }
+        if self.reached[k].is_none() && invariant.premise_holds(model, state) {
+            self.reached[k] = Some(found());
+        }
+    }
+
+    /// Whether the invariant is judged on transitions rather than states.
+    fn at_transitions(&self, invariant: &Invariant) -> bool {
+        self.key == Key::WithoutEvent && invariant.scope.of_a_step()
+    }
 }
 
 impl Visitor for Findings<'_> {
     // A thread sees its states in ascending number order, so the first it finds is its least.
     fn state(&mut self, id: u32, state: &State) {
-        let model = self.model;
         for (k, invariant) in INVARIANTS.iter().enumerate() {
-            if self.violated[k].is_none()
-                && let Some(focus) = invariant.violation(model, state)
-            {
-                self.violated[k] = Some((id, invariant.premise_at(&focus)));
-            }
-            if self.reached[k].is_none() && invariant.premise_holds(model, state) {
-                self.reached[k] = Some(id);
+            if !self.at_transitions(invariant) {
+                self.judge(k, invariant, state, || Found::State(id));
             }
         }
         if self.broken_fact.is_none()
-            && let Some(fact) = broken_constraints(model, state).first()
+            && let Some(fact) = broken_constraints(self.model, state).first()
         {
             self.broken_fact = Some((id, fact));
+        }
+    }
+
+    // Only a step that left an event can be judged by an invariant of a step.
+    fn transition(&mut self, from: u32, _state: &State, _action: Action, next: &State) {
+        if self.key == Key::Whole || next.event.is_none() {
+            return;
+        }
+        for (k, invariant) in INVARIANTS.iter().enumerate() {
+            if self.at_transitions(invariant) {
+                self.judge(k, invariant, next, || Found::Step { from, next: Box::new(*next) });
+            }
         }
     }
 }
@@ -444,10 +551,16 @@ impl Visitor for Findings<'_> {
 /// Checks one model on `threads` threads: every reachable state, every property. The report is
 /// the same whatever the number of threads, but for the time taken.
 pub fn check_model_on(model: &CoherenceModel, threads: usize) -> CheckReport {
+    check_model_keyed(model, threads, Key::default())
+}
+
+/// [`check_model_on`] with the visited set keyed by `key`. The verdicts and the lengths of the
+/// counterexamples and witnesses are the same whatever the key; the states counted are not.
+pub fn check_model_keyed(model: &CoherenceModel, threads: usize, key: Key) -> CheckReport {
     let (policy, bounds) = (model.policy, model.bounds);
     let start = Instant::now();
-    let mut shares: Vec<Findings> = (0..threads.max(1)).map(|_| Findings::new(model)).collect();
-    let searched = search_with(model, &mut shares);
+    let mut shares: Vec<Findings> = (0..threads.max(1)).map(|_| Findings::new(model, key)).collect();
+    let searched = search_with(model, key, &mut shares);
     let findings = shares.into_iter().reduce(Findings::join).expect("a search has at least one thread");
     let unsound = findings.unsound();
     let Findings { violated, reached, .. } = findings;
@@ -458,14 +571,13 @@ pub fn check_model_on(model: &CoherenceModel, threads: usize) -> CheckReport {
             policy.name
         );
     }
-    let trace = |id: Option<u32>| id.map(|id| searched.trace(id));
     let invariants = INVARIANTS
         .iter()
         .enumerate()
         .map(|(k, invariant)| InvariantOutcome {
             invariant,
-            counterexample: trace(violated[k].map(|(id, _)| id)),
-            witness: trace(reached[k]),
+            counterexample: violated[k].as_ref().map(|(found, _)| found.trace(&searched)),
+            witness: reached[k].as_ref().map(|found| found.trace(&searched)),
         })
         .collect();
     CheckReport {
@@ -485,12 +597,12 @@ pub fn check_model_on(model: &CoherenceModel, threads: usize) -> CheckReport {
 
 /// Rebuilds the path to node `id` as a trace of real steps from a real initial state.
 ///
-/// The search stored the choices it made from representatives; the trace replays them from the
-/// initial state and, at each step, takes the first enabled action whose successor has the
-/// recorded successor's representative. The result is a genuine behaviour of the model, of the
-/// same length, ending in a state equivalent to the one found, so it violates (or witnesses)
-/// the same property.
-fn concrete_trace(model: &CoherenceModel, nodes: &[Node], id: u32) -> Trace {
+/// The search stored the choices it made from representatives (states as `key` sees them); the
+/// trace replays them from the initial state and, at each step, takes the first enabled action
+/// whose successor has the recorded successor's representative. The result is a genuine
+/// behaviour of the model, of the same length, ending in a state equivalent to the one found, so
+/// it violates (or witnesses) the same property.
+fn concrete_trace(model: &CoherenceModel, key: Key, nodes: &[Node], id: u32) -> Trace {
     let mut choices = Vec::new();
     let mut at = id;
     while nodes[at as usize].parent != ROOT {
@@ -499,33 +611,39 @@ fn concrete_trace(model: &CoherenceModel, nodes: &[Node], id: u32) -> Trace {
     }
     choices.reverse();
     let inits = model.initial_states();
-    let reduce = |s: State| if model.bounds.symmetry { canonical(&s) } else { s };
+    let reduce = |s: State| {
+        let s = key.of(&s);
+        if model.bounds.symmetry { canonical(&s) } else { s }
+    };
     let init = reduce(inits[nodes[at as usize].choice as usize]);
 
     let mut representative = init;
-    let mut concrete = init;
     let mut steps = Vec::with_capacity(choices.len());
     let mut actions = Vec::new();
     for choice in choices {
         actions.clear();
         model.enabled_actions(&representative, &mut actions);
-        let action = actions[choice as usize];
-        actions.clear();
-        let target = reduce(model.step(&representative, action).expect("recorded actions are enabled"));
-        let target_fingerprint = fingerprint(&target);
-        model.enabled_actions(&concrete, &mut actions);
-        let (action, next) = actions
-            .drain(..)
-            .find_map(|a| {
-                let next = model.step(&concrete, a)?;
-                (fingerprint(&reduce(next)) == target_fingerprint).then_some((a, next))
-            })
-            .expect("an equivalent state has an equivalent successor");
-        steps.push((action, next));
+        let target =
+            reduce(model.step(&representative, actions[choice as usize]).expect("recorded actions are enabled"));
+        let concrete = steps.last().map_or(init, |(_, s)| *s);
+        steps.push(step_to(model, &concrete, fingerprint(&target), reduce));
         representative = target;
-        concrete = next;
     }
     Trace { init, steps }
+}
+
+/// The first enabled action of `concrete` whose successor, reduced, has the fingerprint `target`,
+/// with that successor.
+fn step_to(model: &CoherenceModel, concrete: &State, target: u64, reduce: impl Fn(State) -> State) -> (Action, State) {
+    let mut actions = Vec::new();
+    model.enabled_actions(concrete, &mut actions);
+    actions
+        .into_iter()
+        .find_map(|a| {
+            let next = model.step(concrete, a)?;
+            (fingerprint(&reduce(next)) == target).then_some((a, next))
+        })
+        .expect("an equivalent state has an equivalent successor")
 }
 
 /// Checks several policies on `threads` threads and returns the reports in the order given.
@@ -543,6 +661,11 @@ const MODELS_AT_ONCE: usize = 2;
 /// one is left, its threads have every core to themselves. The reports are the same whatever the
 /// number of threads, but for the times taken.
 pub fn check_all_models(models: &[CoherenceModel], threads: usize) -> Vec<CheckReport> {
+    check_all_models_keyed(models, threads, Key::default())
+}
+
+/// [`check_all_models`] with the visited set keyed by `key` ([`check_model_keyed`]).
+pub fn check_all_models_keyed(models: &[CoherenceModel], threads: usize, key: Key) -> Vec<CheckReport> {
     let per_model = threads.max(1);
     let threads = threads.min(MODELS_AT_ONCE).clamp(1, models.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -554,7 +677,7 @@ pub fn check_all_models(models: &[CoherenceModel], threads: usize) -> Vec<CheckR
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(model) = models.get(i) else { break };
-                    let report = check_model_on(model, per_model);
+                    let report = check_model_keyed(model, per_model, key);
                     slots.lock().expect("no checker thread panics while holding the lock")[i] = Some(report);
                 }
             });

@@ -35,6 +35,12 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Judged at a step, through the event the step left ([`State::event`]): an answer, a stub
+    /// call, an applied reply. The other scopes are judged in every state, and never read it.
+    pub fn of_a_step(self) -> bool {
+        matches!(self, Scope::Answer | Scope::AnswerLinks | Scope::StubCall | Scope::Applied)
+    }
+
     /// How SPEC.md opens a statement judged here.
     pub fn words(self) -> &'static str {
         match self {

@@ -33,8 +33,8 @@ pub mod system;
 pub mod visited;
 
 pub use explore::{
-    CheckReport, InvariantOutcome, Search, Trace, Visitor, check, check_all, check_all_models, check_model,
-    check_model_on, fingerprint, search, search_with,
+    CheckReport, InvariantOutcome, Key, Search, Trace, Visitor, check, check_all, check_all_models,
+    check_all_models_keyed, check_model, check_model_keyed, check_model_on, fingerprint, search, search_with,
 };
 pub use invariants::{INVARIANTS, Invariant, invariant};
 pub use mutant::Mutant;

@@ -320,7 +320,7 @@ pub fn divergences(model: &crate::CoherenceModel, mutants: &[Mutant], threads: u
             theirs: Vec::new(),
         })
         .collect();
-    let searched = crate::search_with(model, &mut shares);
+    let searched = crate::search_with(model, crate::Key::Whole, &mut shares);
     (0..mutants.len())
         .map(|k| {
             // Within a share, a state's enabled-action difference is recorded before its

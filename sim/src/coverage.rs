@@ -17,7 +17,7 @@
 
 use coherence_model::explore::Trace;
 use coherence_model::state::{ConnectorId, Listing, NoticeReason, SessionId, State};
-use coherence_model::{Action, Bounds, CoherenceModel, RECOMMENDED, search};
+use coherence_model::{Action, Bounds, CoherenceModel, Key, RECOMMENDED, search};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -140,6 +140,7 @@ pub fn cover(bounds: Bounds) -> Cover {
     let mut first: BTreeMap<AbstractTransition, (u32, Action, State)> = BTreeMap::new();
     let searched = search(
         &model,
+        Key::Whole,
         |_, _| {},
         |from, before, action, after| {
             first.entry(abstract_transition(&model, before, action, after)).or_insert((from, action, *after));

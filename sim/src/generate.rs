@@ -433,7 +433,7 @@ pub fn mutant_candidates(seed: u64, kills: usize, k: usize, mutant: Mutant) -> C
         }
         let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(RECOMMENDED, bounds) };
         let mut shares = [Violating { model: &model, ids: Vec::new() }];
-        let searched = coherence_model::search_with(&model, &mut shares);
+        let searched = coherence_model::search_with(&model, coherence_model::Key::Whole, &mut shares);
         for id in &shares[0].ids {
             if kept.found.len() >= kills {
                 break;

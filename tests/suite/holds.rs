@@ -4,7 +4,7 @@
 //! and the longest is the figure SPEC.md states.
 
 use coherence_model::state::State;
-use coherence_model::{Action, Bounds, CoherenceModel, RECOMMENDED, fingerprint, search};
+use coherence_model::{Action, Bounds, CoherenceModel, Key, RECOMMENDED, fingerprint, search};
 use std::collections::HashMap;
 
 fn host_step(action: &Action) -> bool {
@@ -66,6 +66,7 @@ fn a_hold_ends_within_the_stated_host_steps() {
     let mut edges: HashMap<u64, Vec<u64>> = HashMap::new();
     search(
         &model,
+        Key::Whole,
         |_, _| {},
         |_, before, action, after| {
             if host_step(&action) && held(before) && held(after) {

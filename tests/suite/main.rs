@@ -12,6 +12,7 @@ mod nonvacuity;
 mod parallel;
 mod pinned;
 mod props;
+mod reduction;
 mod review;
 mod rules;
 mod runner;

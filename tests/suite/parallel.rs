@@ -5,7 +5,9 @@
 //! order), and the policies differ in shape: one never refreshes, one is the largest.
 
 use crate::all_policies;
-use coherence_model::{Bounds, CoherenceModel, State, Visitor, check_model_on, fingerprint, policy_named, search_with};
+use coherence_model::{
+    Bounds, CoherenceModel, Key, State, Visitor, check_model_on, fingerprint, policy_named, search_with,
+};
 use std::process::Command;
 
 /// Records what one thread was shown.
@@ -30,7 +32,7 @@ type Numbered = Vec<(u32, u64)>;
 /// What every thread was shown together, in number order (a thread sees ascending numbers).
 fn shown(model: &CoherenceModel, threads: usize) -> (Numbered, Numbered, usize) {
     let mut visitors: Vec<Seen> = (0..threads).map(|_| Seen::default()).collect();
-    let search = search_with(model, &mut visitors);
+    let search = search_with(model, Key::default(), &mut visitors);
     for v in &visitors {
         assert!(v.states.windows(2).all(|w| w[0].0 < w[1].0), "a thread sees its states in ascending order");
     }

@@ -562,7 +562,7 @@ struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     out: std::path::PathBuf,
     /// Also check the same policies at the deep profile and mark the cells whose verdict differs
-    /// there (13 to 19 minutes for every policy on 2 cores).
+    /// there (about 10 minutes for every policy on 2 cores).
     #[arg(long)]
     deep: bool,
     /// Threads searching each policy, two policies at a time.

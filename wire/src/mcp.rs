@@ -349,15 +349,19 @@ impl ServerHandle {
     /// How many open `subscriptions/listen` streams asked for `toolsListChanged` and are honoured
     /// (the stateless revision): where a change notification would go now.
     pub fn listening(&self) -> usize {
-        let inner = self.shared.inner();
-        inner.sessions.iter().filter(|s| s.modern && !s.lost).map(|s| modern::listening(&s.listens)).sum()
+        self.open_listens(modern::listening)
     }
 
     /// How many open `subscriptions/listen` streams asked for `toolsListChanged`, whether the
     /// server honours it or not (the stateless revision): the streams a client listens on.
     pub fn listens_asked(&self) -> usize {
+        self.open_listens(modern::asked)
+    }
+
+    /// `count` summed over the listen streams of every stateless client not lost.
+    fn open_listens(&self, count: fn(&[modern::Listen]) -> usize) -> usize {
         let inner = self.shared.inner();
-        inner.sessions.iter().filter(|s| s.modern && !s.lost).map(|s| modern::asked(&s.listens)).sum()
+        inner.sessions.iter().filter(|s| s.modern && !s.lost).map(|s| count(&s.listens)).sum()
     }
 
     /// Ends every `subscriptions/listen` stream gracefully (the stateless revision): each gets its

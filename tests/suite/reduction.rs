@@ -4,7 +4,10 @@
 
 use crate::{all_policies, default_reports};
 use coherence_model::system::{Revisions, Servers};
-use coherence_model::{Bounds, CheckReport, CoherenceModel, Key, check_all_models_keyed};
+use coherence_model::{
+    Bounds, CheckReport, CoherenceModel, INVARIANTS, Key, RECOMMENDED, State, Visitor, check_all_models_keyed,
+    check_model_keyed, search_with,
+};
 
 const SMALL: Bounds = Bounds { turns: 1, auth_changes: 1, ..Bounds::DEFAULT };
 
@@ -88,4 +91,34 @@ fn the_default_table_is_the_same_over_whole_states() {
     assert_eq!(verdicts(default_reports()), verdicts(&whole));
     let recommended = whole.iter().find(|r| r.policy.name == "recommended").unwrap();
     assert_eq!(recommended.unique_states, 14240388, "SPEC.md §4.3 states the count over whole states");
+}
+
+/// The comparison can fail: a reduction that sets the event aside but still judges the invariants
+/// of a step in states (where no event is left) never sees an answer, so it would call
+/// `recommended`'s INV-1 vacuous where the search over whole states reaches its premise.
+#[test]
+fn a_reduction_that_judges_a_step_in_states_loses_its_premises() {
+    struct InStates<'m> {
+        model: &'m CoherenceModel,
+        reached: Vec<bool>,
+    }
+    impl Visitor for InStates<'_> {
+        fn state(&mut self, _: u32, state: &State) {
+            for (reached, invariant) in self.reached.iter_mut().zip(INVARIANTS) {
+                *reached |= invariant.premise_holds(self.model, state);
+            }
+        }
+    }
+    let model = CoherenceModel::new(RECOMMENDED, SMALL);
+    let mut naive = [InStates { model: &model, reached: vec![false; INVARIANTS.len()] }];
+    search_with(&model, Key::WithoutEvent, &mut naive);
+    let whole = check_model_keyed(&model, 2, Key::Whole);
+    let lost: Vec<&str> = whole
+        .invariants
+        .iter()
+        .zip(&naive[0].reached)
+        .filter(|(o, reached)| o.witness.is_some() && !**reached)
+        .map(|(o, _)| o.invariant.id)
+        .collect();
+    assert!(lost.contains(&"INV-1"), "judged in states without their event, only {lost:?} lose their premise");
 }

@@ -149,9 +149,9 @@ impl Search {
         concrete_trace(&self.model, self.key, &self.nodes, id)
     }
 
-    /// A shortest path through the transition `action` from the state numbered `from` to `next`
-    /// (as a visitor saw it): the path to `from`, then the step that leads to a renaming of `next`,
-    /// its event included.
+    /// A shortest path through a transition from the state numbered `from` to `next`, as a
+    /// visitor saw it: the path to `from`, then the step that leads to a renaming of `next`, its
+    /// event included.
     pub fn trace_through(&self, from: u32, next: &State) -> Trace {
         let mut trace = self.trace(from);
         let whole = |s: State| if self.model.bounds.symmetry { canonical(&s) } else { s };

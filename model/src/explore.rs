@@ -154,7 +154,7 @@ impl Search {
     /// event included.
     pub fn trace_through(&self, from: u32, next: &State) -> Trace {
         let mut trace = self.trace(from);
-        let whole = |s: State| if self.model.bounds.symmetry { canonical(&s) } else { s };
+        let whole = |s: State| representative(&self.model, Key::Whole, &s);
         let step = step_to(&self.model, trace.last(), fingerprint(&whole(*next)), whole);
         trace.steps.push(step);
         trace
@@ -611,10 +611,7 @@ fn concrete_trace(model: &CoherenceModel, key: Key, nodes: &[Node], id: u32) -> 
     }
     choices.reverse();
     let inits = model.initial_states();
-    let reduce = |s: State| {
-        let s = key.of(&s);
-        if model.bounds.symmetry { canonical(&s) } else { s }
-    };
+    let reduce = |s: State| representative(model, key, &s);
     let init = reduce(inits[nodes[at as usize].choice as usize]);
 
     let mut representative = init;
@@ -630,6 +627,13 @@ fn concrete_trace(model: &CoherenceModel, key: Key, nodes: &[Node], id: u32) -> 
         representative = target;
     }
     Trace { init, steps }
+}
+
+/// `state` as a search of `model` keyed by `key` holds it: without its event or whole, then its
+/// orbit's canonical member with symmetry on.
+fn representative(model: &CoherenceModel, key: Key, state: &State) -> State {
+    let state = key.of(state);
+    if model.bounds.symmetry { canonical(&state) } else { state }
 }
 
 /// The first enabled action of `concrete` whose successor, reduced, has the fingerprint `target`,

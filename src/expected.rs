@@ -9,7 +9,7 @@
 //! deep` the second, so both marks are computed, never written by hand.
 
 use coherence_model::state::Contexts;
-use coherence_model::system::{Revisions, Servers};
+use coherence_model::system::{Fault, Faults, Revisions, Servers};
 use coherence_model::{Bounds, CheckReport, INVARIANTS};
 use std::collections::BTreeMap;
 
@@ -66,24 +66,62 @@ impl Profile {
 /// The bounds of [`Profile::Deep`].
 pub const DEEP: Bounds = Bounds { connectors: 1, turns: 4, auth_changes: 4, faults: 3, commands: 2, ..Bounds::DEFAULT };
 
-/// The name of the table for `servers` speaking `revisions` in SPEC.md, if it has one (none for
-/// mixed revisions).
-pub fn table_name(servers: Servers, revisions: Revisions, contexts: Contexts) -> Option<&'static str> {
-    Some(match (contexts, revisions, servers) {
-        (Contexts::One, Revisions::Handshake, Servers::Any) => "verdict-table",
-        (Contexts::One, Revisions::Handshake, Servers::Reliable) => "verdict-table-reliable",
-        (Contexts::One, Revisions::Stateless, Servers::Any) => "verdict-table-stateless",
-        (Contexts::One, Revisions::Stateless, Servers::Reliable) => "verdict-table-stateless-reliable",
-        (Contexts::Two, Revisions::Stateless, Servers::Reliable) => "verdict-table-contexts-reliable",
-        _ => return None,
-    })
+/// What a verdict table of SPEC.md §7 was computed for, besides its bounds' profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Configuration {
+    /// Which servers.
+    pub servers: Servers,
+    /// Which revisions they speak.
+    pub revisions: Revisions,
+    /// How many authorization contexts.
+    pub contexts: Contexts,
+    /// The model admits deploys (`DeployTools`, admitted only on request).
+    pub deploys: bool,
 }
 
-/// Whether SPEC.md records verdicts at `profile` for servers speaking `revisions` with these
-/// authorization contexts: the tables of the 2026-07-28 revision, and of two contexts, are
-/// computed at the default bounds only.
-pub fn recorded_at(profile: Profile, revisions: Revisions, contexts: Contexts) -> bool {
-    profile == Profile::Default || (revisions == Revisions::Handshake && contexts == Contexts::One)
+impl Configuration {
+    /// The configuration of `bounds`, with or without deploys.
+    pub fn of(bounds: Bounds, deploys: bool) -> Configuration {
+        Configuration { servers: bounds.servers, revisions: bounds.revisions, contexts: bounds.contexts, deploys }
+    }
+
+    /// The fault kinds its table admits: the servers' defaults, and deploys if it has them.
+    pub fn faults(self) -> Faults {
+        let admitted = Faults::admitted_by(self.servers);
+        if self.deploys { admitted.with(Fault::DeployTools) } else { admitted }
+    }
+
+    /// The configuration a model with these bounds and faults is checked in, if SPEC.md can have a
+    /// table for it: its faults are the servers' defaults, with or without deploys.
+    pub fn of_model(bounds: Bounds, faults: Faults) -> Option<Configuration> {
+        [false, true].into_iter().map(|deploys| Configuration::of(bounds, deploys)).find(|c| c.faults() == faults)
+    }
+
+    /// The name of its table in SPEC.md, if it has one (none for mixed revisions).
+    pub fn table_name(self) -> Option<&'static str> {
+        Some(match (self.deploys, self.contexts, self.revisions, self.servers) {
+            (false, Contexts::One, Revisions::Handshake, Servers::Any) => "verdict-table",
+            (false, Contexts::One, Revisions::Handshake, Servers::Reliable) => "verdict-table-reliable",
+            (false, Contexts::One, Revisions::Stateless, Servers::Any) => "verdict-table-stateless",
+            (false, Contexts::One, Revisions::Stateless, Servers::Reliable) => "verdict-table-stateless-reliable",
+            (false, Contexts::Two, Revisions::Stateless, Servers::Reliable) => "verdict-table-contexts-reliable",
+            (true, Contexts::One, Revisions::Handshake, Servers::Any) => "verdict-table-deploys",
+            _ => return None,
+        })
+    }
+
+    /// Whether its table has rows for the deliberately broken policies (SPEC.md §11.4): the deploy
+    /// table records the designs alone.
+    pub fn records_broken(self) -> bool {
+        !self.deploys
+    }
+
+    /// Whether SPEC.md records its verdicts at `profile`: the tables of the 2026-07-28 revision,
+    /// of two contexts and of deploys are computed at the default bounds only.
+    pub fn recorded_at(self, profile: Profile) -> bool {
+        profile == Profile::Default
+            || (self.revisions == Revisions::Handshake && self.contexts == Contexts::One && !self.deploys)
+    }
 }
 
 /// One verdict.
@@ -226,22 +264,17 @@ pub struct Difference {
 pub fn compare(reports: &[CheckReport], spec: &str) -> Result<Option<Vec<Difference>>, String> {
     let Some(first) = reports.first() else { return Ok(None) };
     let Some(profile) = Profile::of(first.bounds) else { return Ok(None) };
-    let b = first.bounds;
-    let Some(name) = table_name(b.servers, b.revisions, b.contexts) else { return Ok(None) };
-    if !recorded_at(profile, b.revisions, b.contexts) {
-        return Ok(None);
-    }
-    // SPEC.md's tables admit every fault kind the servers allow, the agent handshake, and every
-    // kind of server.
-    if first.faults != coherence_model::system::Faults::admitted_by(first.bounds.servers)
-        || !first.agent_handshake
-        || first.server_kind.is_some()
-    {
+    // SPEC.md's tables admit every fault kind the servers allow (and deploys, in one), the agent
+    // handshake, and every kind of server.
+    let Some(configuration) = Configuration::of_model(first.bounds, first.faults) else { return Ok(None) };
+    let Some(name) = configuration.table_name() else { return Ok(None) };
+    if !configuration.recorded_at(profile) || !first.agent_handshake || first.server_kind.is_some() {
         return Ok(None);
     }
     let table = parse_table(spec, name)?;
     let mut differences = Vec::new();
-    for report in reports {
+    let broken = |name: &str| coherence_model::BROKEN_POLICIES.iter().any(|p| p.name == name);
+    for report in reports.iter().filter(|r| configuration.records_broken() || !broken(r.policy.name)) {
         let row = table.get(report.policy.name);
         for invariant in INVARIANTS {
             let got = computed(report, invariant.id);

@@ -10,7 +10,7 @@ use crate::report::{Timing, bounds_words};
 use coherence_model::diagram::sequence;
 use coherence_model::story::{story, violation_words};
 use coherence_model::system::{Faults, Revisions, Servers};
-use coherence_model::{CheckReport, CoherenceModel, INVARIANTS, policy_named};
+use coherence_model::{CheckReport, INVARIANTS, policy_named};
 use std::fmt::Write as _;
 
 /// What a page is made of, beyond the reports.
@@ -76,15 +76,6 @@ fn flags(report: &CheckReport) -> String {
         let _ = write!(out, " --server-kind {}", kind.flag());
     }
     out
-}
-
-fn model_of(report: &CheckReport) -> CoherenceModel {
-    CoherenceModel {
-        faults: report.faults,
-        agent_handshake: report.agent_handshake,
-        server_kind: report.server_kind,
-        ..CoherenceModel::new(report.policy, report.bounds)
-    }
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:110em;color:#222}\
@@ -237,7 +228,7 @@ fn statistics(w: &mut String, p: &Page) {
 fn counterexample(w: &mut String, p: &Page, report: &CheckReport, invariant: &coherence_model::Invariant) {
     let Some(outcome) = report.invariants.iter().find(|o| o.invariant.id == invariant.id) else { return };
     let Some(trace) = &outcome.counterexample else { return };
-    let model = model_of(report);
+    let model = report.model();
     let name = report.policy.name;
     let built_in = policy_named(name) == Some(report.policy);
     let which = match (built_in, p.host_design) {

@@ -6,8 +6,8 @@ use coherence::expected::{Profile, SPEC, compare, render_table};
 use coherence::report::{self, Timing};
 use coherence_model::system::{Fault, Faults, Revisions, ServerKind, Servers};
 use coherence_model::{
-    BROKEN_POLICIES, Bounds, CoherenceModel, HostPolicy, Key, POLICIES, check_all, check_all_models,
-    check_all_models_keyed, policy_named,
+    BROKEN_POLICIES, Bounds, CoherenceModel, HostPolicy, Key, POLICIES, check_all_models, check_all_models_keyed,
+    policy_named,
 };
 use std::process::ExitCode;
 
@@ -1300,26 +1300,29 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         if args.whole_states {
             bail!("--write-table computes SPEC.md's table as it is recorded: drop --whole-states");
         }
-        if faults != Faults::admitted_by(servers) || args.model.no_agent_handshake || args.model.server_kind.is_some() {
+        let configuration = coherence::expected::Configuration::of_model(bounds, faults);
+        let Some(configuration) =
+            configuration.filter(|_| !args.model.no_agent_handshake && args.model.server_kind.is_none())
+        else {
             bail!(
-                "--write-table writes SPEC.md's table, which admits the default fault kinds, the agent handshake and every server: drop --with-fault, --without-fault, --no-agent-handshake and --server-kind"
+                "--write-table writes SPEC.md's table, which admits the default fault kinds (or those and DeployTools), the agent handshake and every server: drop --without-fault, other --with-fault, --no-agent-handshake and --server-kind"
+            );
+        };
+        if configuration.table_name().is_none() {
+            bail!(
+                "--write-table: SPEC.md has no table for these servers, revisions, contexts and faults (it has one for \
+                 --revisions handshake or stateless, for --contexts two --revisions stateless --servers reliable, and for \
+                 --with-fault DeployTools with any handshake servers)"
             );
         }
         let (revisions, contexts) = (bounds.revisions, bounds.contexts);
-        if coherence::expected::table_name(servers, revisions, contexts).is_none() {
-            bail!(
-                "--write-table: SPEC.md has no table for these servers, revisions and contexts (it has one for \
-                 --revisions handshake or stateless, and for --contexts two --revisions stateless --servers reliable)"
-            );
-        }
-        let at = |profile: Profile| check_all(&policies, profile.bounds_with(servers, revisions, contexts), threads);
-        let default = at(Profile::Default);
-        // The 2026-07-28 and two-context tables record the default bounds alone: no deep marks.
-        let deep = if coherence::expected::recorded_at(Profile::Deep, revisions, contexts) {
-            at(Profile::Deep)
-        } else {
-            default.clone()
+        let at = |profile: Profile| {
+            let models = models_of(&policies, profile.bounds_with(servers, revisions, contexts), faults, &args.model);
+            check_all_models(&models, threads)
         };
+        let default = at(Profile::Default);
+        // The 2026-07-28, two-context and deploy tables record the default bounds alone: no deep marks.
+        let deep = if configuration.recorded_at(Profile::Deep) { at(Profile::Deep) } else { default.clone() };
         print!("{}", render_table(&default, &deep));
         return Ok(ExitCode::SUCCESS);
     }

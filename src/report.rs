@@ -4,7 +4,7 @@
 use crate::expected::{Difference, Verdict, computed};
 use coherence_model::story::{story, violation_words};
 use coherence_model::system::Faults;
-use coherence_model::{Bounds, CheckReport, CoherenceModel, INVARIANTS, Trace};
+use coherence_model::{Bounds, CheckReport, INVARIANTS, Trace};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -64,7 +64,7 @@ fn cell(v: Verdict) -> String {
 pub fn counterexample_text(report: &CheckReport, id: &str) -> Option<String> {
     let outcome = report.invariants.iter().find(|o| o.invariant.id == id)?;
     let trace = outcome.counterexample.as_ref()?;
-    let model = CoherenceModel::new(report.policy, report.bounds);
+    let model = report.model();
     let mut out = String::new();
     for line in story(&model, trace) {
         writeln!(out, "  {line}").expect("writing to a String");
@@ -232,7 +232,7 @@ struct JsonExpected<'a> {
 }
 
 fn json_steps(report: &CheckReport, trace: &Trace) -> Vec<JsonStep> {
-    let model = CoherenceModel::new(report.policy, report.bounds);
+    let model = report.model();
     story(&model, trace)
         .into_iter()
         .enumerate()

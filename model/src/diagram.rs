@@ -20,6 +20,7 @@ fn listing(listing: Option<Listing>) -> &'static str {
         Some(Listing::Stubs) => "auth stubs",
         Some(Listing::Actions) => "action tools",
         Some(Listing::SomeActions) => "a first page",
+        Some(Listing::Withdrawn) => "actions, one withdrawn",
     }
 }
 

@@ -96,6 +96,18 @@ pub struct CheckReport {
     pub invariants: Vec<InvariantOutcome>,
 }
 
+impl CheckReport {
+    /// The model the report checked (without a mutant): its stories are told in that model's words.
+    pub fn model(&self) -> CoherenceModel {
+        CoherenceModel {
+            faults: self.faults,
+            agent_handshake: self.agent_handshake,
+            server_kind: self.server_kind,
+            ..CoherenceModel::new(self.policy, self.bounds)
+        }
+    }
+}
+
 /// The fingerprint of a state: a 64-bit hash of its packed form with fixed keys, the same on
 /// every run.
 pub fn fingerprint(state: &State) -> u64 {

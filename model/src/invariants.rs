@@ -14,7 +14,7 @@
 //! a state predicate too; see SPEC.md §6 for why that form is sound and `eventually` is not used.
 
 use crate::state::*;
-use crate::system::CoherenceModel;
+use crate::system::{CoherenceModel, Fault};
 use stateright::Property;
 
 /// Where an invariant is judged: the things it quantifies over.
@@ -57,17 +57,18 @@ impl Scope {
 /// A fact about one thing in scope (its **focus**: an answer, a link, a reply, a turn).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Atom {
-    /// The connector was authenticated from the question to the answer.
+    /// The connector listed the tool the user needs from the question to the answer.
     AvailableWholeTurn,
-    /// The connector was not authenticated at any point from the question to the answer.
+    /// The connector did not list the tool the user needs at any point from the question to the
+    /// answer.
     AbsentWholeTurn,
     /// The connector changed during the turn, and every change was signalled to the session
     /// before the answer.
     ChangedSignalled,
     /// The connector changed during the turn and the session was not told.
     ChangedUnsignalled,
-    /// The connector is authenticated at the answer.
-    AuthenticatedAtAnswer,
+    /// The connector lists the tool the user needs at the answer.
+    ListedAtAnswer,
     /// The link was due before the agent's last step.
     Due,
     /// The agent used the connector's action tools.
@@ -136,12 +137,12 @@ impl Atom {
         use Atom::*;
         match self {
             AvailableWholeTurn => (
-                "the connector was authenticated for the whole turn",
-                "the connector was not authenticated for the whole turn",
+                "the connector listed the tool the user needs for the whole turn",
+                "the connector did not list the tool the user needs for the whole turn",
             ),
             AbsentWholeTurn => (
-                "the connector was unauthenticated for the whole turn",
-                "the connector was authenticated at some point of the turn",
+                "the connector did not list the tool the user needs at any point of the turn",
+                "the connector listed the tool the user needs at some point of the turn",
             ),
             ChangedSignalled => (
                 "the connector changed during the turn and the session was told of every change before the answer",
@@ -151,9 +152,10 @@ impl Atom {
                 "the connector changed during the turn without the session being told",
                 "every change of the connector during the turn, if any, was signalled to the session",
             ),
-            AuthenticatedAtAnswer => {
-                ("the connector is authenticated at the answer", "the connector is not authenticated at the answer")
-            }
+            ListedAtAnswer => (
+                "the connector lists the tool the user needs at the answer",
+                "the connector does not list the tool the user needs at the answer",
+            ),
             Due => (
                 "before the agent's last step the link was due (a reason to refresh the session could act on, since the connector's list last changed, and no fault on the link since)",
                 "the link was not due",
@@ -238,7 +240,7 @@ impl Atom {
             AbsentWholeTurn => f.availability == Some(Availability::Absent),
             ChangedSignalled => m.is_some_and(|m| m.availability == Availability::Changed && m.signalled),
             ChangedUnsignalled => m.is_some_and(|m| m.availability == Availability::Changed && !m.signalled),
-            AuthenticatedAtAnswer => m.is_some_and(|m| m.authenticated),
+            ListedAtAnswer => m.is_some_and(|m| m.listed),
             Due => m.is_some_and(|m| m.due),
             UsedTool => m.is_some_and(|m| m.answer == Answer::UsedTool),
             OfferedActions => m.is_some_and(|m| m.offered == Some(Listing::Actions)),
@@ -462,7 +464,7 @@ pub const INVARIANTS: &[Invariant] = &[
             Expr::Is(Atom::AnswerNamesRecovery),
             Expr::Is(Atom::TurnAborted),
         ]),
-        reach_property: "REACH-1 an answer while authenticated, without using the tools",
+        reach_property: "REACH-1 an answer while the tool is listed, without using it",
         premise: Expr::All(&[Expr::Is(Atom::AvailableWholeTurn), Expr::Not(Atom::UsedTool)]),
         rationale: "the headline guarantee: the motivating report's failure",
         harm: Harm::MissingOrPhantom,
@@ -478,7 +480,7 @@ pub const INVARIANTS: &[Invariant] = &[
             Expr::Is(Atom::NoticeShown),
             Expr::Is(Atom::AnswerNamesRecovery),
         ]),
-        reach_property: "REACH-2 an answer while offered but not authenticated",
+        reach_property: "REACH-2 an answer while offered but not listed",
         premise: Expr::All(&[Expr::Is(Atom::AbsentWholeTurn), Expr::Is(Atom::OfferedActions)]),
         rationale: "RevokedNotSurfaced and TokenExpiryMidSession: the agent calls tools that fail, and nobody says why",
         harm: Harm::MissingOrPhantom,
@@ -490,7 +492,7 @@ pub const INVARIANTS: &[Invariant] = &[
         scope: Scope::Answer,
         when: Expr::Is(Atom::AvailableWholeTurn),
         require: Expr::All(&[Expr::Not(Atom::NoticeNeedsAuthentication), Expr::Not(Atom::AnsweredNoSuchTool)]),
-        reach_property: "REACH-3 an answer while authenticated, with a notice or after an unlisted call",
+        reach_property: "REACH-3 an answer while the tool is listed, with a notice or after an unlisted call",
         premise: Expr::All(&[
             Expr::Is(Atom::AvailableWholeTurn),
             Expr::Any(&[Expr::Is(Atom::NoticeShown), Expr::Is(Atom::CalledUnlisted)]),
@@ -505,7 +507,7 @@ pub const INVARIANTS: &[Invariant] = &[
         scope: Scope::StubCall,
         when: Expr::Is(Atom::AvailableWholeTurn),
         require: Expr::Any(&[Expr::Is(Atom::StubRefreshed), Expr::Is(Atom::StubGuided)]),
-        reach_property: "REACH-5 a stub is called while authenticated",
+        reach_property: "REACH-5 a stub is called while the tool is listed",
         premise: Expr::Is(Atom::AvailableWholeTurn),
         rationale: "StubNoGuidance, and the report's third fix",
         harm: Harm::NotDone,
@@ -563,18 +565,10 @@ pub const INVARIANTS: &[Invariant] = &[
         name: "refresh when you can",
         property: "INV-10 refresh when you can",
         scope: Scope::Answer,
-        when: Expr::All(&[
-            Expr::Is(Atom::AuthenticatedAtAnswer),
-            Expr::Is(Atom::Due),
-            Expr::Not(Atom::ChangedUnsignalled),
-        ]),
+        when: Expr::All(&[Expr::Is(Atom::ListedAtAnswer), Expr::Is(Atom::Due), Expr::Not(Atom::ChangedUnsignalled)]),
         require: Expr::Is(Atom::OfferedActions),
-        reach_property: "REACH-10 an answer about an authenticated connector the session was due to refresh",
-        premise: Expr::All(&[
-            Expr::Is(Atom::AuthenticatedAtAnswer),
-            Expr::Is(Atom::Due),
-            Expr::Not(Atom::ChangedUnsignalled),
-        ]),
+        reach_property: "REACH-10 an answer about a listed tool the session was due to refresh",
+        premise: Expr::All(&[Expr::Is(Atom::ListedAtAnswer), Expr::Is(Atom::Due), Expr::Not(Atom::ChangedUnsignalled)]),
         rationale: "telling is not enough when the host could have acted: a notice must not replace a refresh the host had every reason and means to do",
         harm: Harm::NotDone,
     },
@@ -613,7 +607,7 @@ pub const INVARIANTS: &[Invariant] = &[
         when: Expr::Is(Atom::ChangedSignalled),
         require: Expr::All(&[
             Expr::Implies(
-                &Expr::Is(Atom::AuthenticatedAtAnswer),
+                &Expr::Is(Atom::ListedAtAnswer),
                 &Expr::Any(&[
                     Expr::Is(Atom::UsedTool),
                     Expr::Is(Atom::NoticeShown),
@@ -622,7 +616,7 @@ pub const INVARIANTS: &[Invariant] = &[
                 ]),
             ),
             Expr::Implies(
-                &Expr::Not(Atom::AuthenticatedAtAnswer),
+                &Expr::Not(Atom::ListedAtAnswer),
                 &Expr::Any(&[
                     Expr::Not(Atom::OfferedActions),
                     Expr::Is(Atom::NoticeShown),
@@ -634,8 +628,8 @@ pub const INVARIANTS: &[Invariant] = &[
         premise: Expr::All(&[
             Expr::Is(Atom::ChangedSignalled),
             Expr::Any(&[
-                Expr::All(&[Expr::Is(Atom::AuthenticatedAtAnswer), Expr::Not(Atom::UsedTool)]),
-                Expr::All(&[Expr::Not(Atom::AuthenticatedAtAnswer), Expr::Is(Atom::OfferedActions)]),
+                Expr::All(&[Expr::Is(Atom::ListedAtAnswer), Expr::Not(Atom::UsedTool)]),
+                Expr::All(&[Expr::Not(Atom::ListedAtAnswer), Expr::Is(Atom::OfferedActions)]),
             ]),
         ]),
         rationale: "a change the host was told of before the answer is the host's to act on: TokenExpiryMidSession, a list_changed during a turn",
@@ -900,8 +894,13 @@ pub fn structural_violation(model: &CoherenceModel, state: &State) -> Option<Str
     }
     for c in b.connector_ids() {
         let k = state.connector(c);
-        if k.version > state.spent.auth_changes {
-            return Some(format!("{c}'s version outgrew the auth changes"));
+        // Every change of a list is an auth change or a deploy (a fault).
+        let deploys = if model.faults.contains(Fault::DeployTools) { state.spent.faults } else { 0 };
+        if k.version > state.spent.auth_changes + deploys {
+            return Some(format!("{c}'s version outgrew the auth changes and deploys"));
+        }
+        if k.withdrawn && deploys == 0 {
+            return Some(format!("{c} has a tool withdrawn with no deploy"));
         }
         if !matches!(k.other, Auth::Unauthenticated | Auth::Authenticated)
             || (b.contexts == Contexts::One && k.other != Auth::Unauthenticated)
@@ -992,7 +991,7 @@ mod tests {
             call,
             availability,
             signalled,
-            authenticated: true,
+            listed: true,
             due: true,
             offered: Some(Listing::Stubs),
             notice: None,

@@ -105,11 +105,14 @@ fn listing_code(l: Listing) -> u64 {
         Listing::Stubs => 0,
         Listing::Actions => 1,
         Listing::SomeActions => 2,
+        Listing::Withdrawn => 3,
     }
 }
 fn listing_of(v: u64) -> Listing {
-    [Listing::Stubs, Listing::Actions, Listing::SomeActions][v as usize]
+    [Listing::Stubs, Listing::Actions, Listing::SomeActions, Listing::Withdrawn][v as usize]
 }
+/// Bits of an optional listing: none, or one of the four.
+const OPTIONAL_LISTING_BITS: u32 = 3;
 fn failure_code(f: ListFailure) -> u64 {
     match f {
         ListFailure::Unauthorized => 0,
@@ -409,9 +412,9 @@ fn put_event(w: &mut Writer, e: Option<Event>, rn: &Renaming) {
             w.put(call_code(m.call), 2);
             w.put(availability_code(m.availability), 2);
             w.flag(m.signalled);
-            w.flag(m.authenticated);
+            w.flag(m.listed);
             w.flag(m.due);
-            w.put(m.offered.map_or(0, |l| 1 + listing_code(l)), 2);
+            w.put(m.offered.map_or(0, |l| 1 + listing_code(l)), OPTIONAL_LISTING_BITS);
             put_notice(w, m.notice);
             w.put(answer_code(m.answer, rn), 5);
         }
@@ -419,7 +422,7 @@ fn put_event(w: &mut Writer, e: Option<Event>, rn: &Renaming) {
             w.put(2, 2);
             w.put(u64::from(rn.session(a.session).0), 2);
             w.put(u64::from(rn.connector(a.connector).0), 2);
-            w.put(a.before.map_or(0, |l| 1 + listing_code(l)), 2);
+            w.put(a.before.map_or(0, |l| 1 + listing_code(l)), OPTIONAL_LISTING_BITS);
             put_entry(w, Some(a.reply));
             put_entry(w, a.newest);
             w.put(u64::from(a.server), VERSION_BITS);
@@ -442,16 +445,16 @@ fn take_event(r: &mut Reader) -> Option<Event> {
             call: call_of(r.take(2)),
             availability: availability_of(r.take(2)),
             signalled: r.flag(),
-            authenticated: r.flag(),
+            listed: r.flag(),
             due: r.flag(),
-            offered: opt_listing(r.take(2)),
+            offered: opt_listing(r.take(OPTIONAL_LISTING_BITS)),
             notice: take_notice(r),
             answer: answer_of(r.take(5)),
         })),
         2 => Some(Event::Applied(Applied {
             session: SessionId(r.take(2) as u8),
             connector: ConnectorId(r.take(2) as u8),
-            before: opt_listing(r.take(2)),
+            before: opt_listing(r.take(OPTIONAL_LISTING_BITS)),
             reply: take_entry(r).expect("an applied reply is present"),
             newest: take_entry(r),
             server: r.take(VERSION_BITS) as u8,
@@ -461,6 +464,37 @@ fn take_event(r: &mut Reader) -> Option<Event> {
             connector: ConnectorId(r.take(2) as u8),
             availability: availability_of(r.take(2)),
         }),
+    }
+}
+
+/// Where the deploys start in the event's word: past the longest event.
+const DEPLOYS_AT: u32 = 32;
+
+/// What deploys withdrew, in the event's word at a fixed place (all zero without deploys): each
+/// connector's `withdrawn`, then each session's account read's withdrawn bits.
+fn put_deploys(w: &mut Writer, state: &State, rn: &Renaming) {
+    w.put(0, DEPLOYS_AT - w.used);
+    for &old in &rn.ci {
+        w.flag(state.connectors[usize::from(old)].withdrawn);
+    }
+    for &old in &rn.si {
+        let withdrawn = match state.sessions[usize::from(old)].read.map(|read| read.renamed(&rn.c)) {
+            Some(AccountRead::Served(mask)) => mask >> CONNECTORS_MAX,
+            _ => 0,
+        };
+        w.put(u64::from(withdrawn), CONNECTORS_MAX as u32);
+    }
+}
+fn take_deploys(r: &mut Reader, state: &mut State) {
+    r.used = DEPLOYS_AT;
+    for c in &mut state.connectors {
+        c.withdrawn = r.flag();
+    }
+    for s in &mut state.sessions {
+        let withdrawn = r.take(CONNECTORS_MAX as u32) as u8;
+        if let Some(AccountRead::Served(mask)) = &mut s.read {
+            *mask |= withdrawn << CONNECTORS_MAX;
+        }
     }
 }
 
@@ -484,6 +518,7 @@ pub fn pack_renamed(state: &State, to_connector: &[u8], to_session: &[u8], out: 
     put_contexts(&mut w, state, &rn);
     w.end_word();
     put_event(&mut w, state.event, &rn);
+    put_deploys(&mut w, state, &rn);
     w.end_word();
     for &s in &rn.si[..m] {
         for &c in &rn.ci[..n] {
@@ -570,6 +605,7 @@ pub fn unpack(words: &[u64]) -> State {
     take_contexts(&mut r, &mut state);
     r.end_word();
     state.event = take_event(&mut r);
+    take_deploys(&mut r, &mut state);
     r.end_word();
     for s in 0..usize::from(shape.sessions) {
         for c in 0..usize::from(shape.connectors) {

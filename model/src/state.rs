@@ -233,6 +233,23 @@ pub enum Listing {
     /// Some of the action tools, but not the one the user needs: the first page of a paged reply
     /// (`nextCursor`), whose later pages hold it. A host that applies a first page alone offers it.
     SomeActions,
+    /// The action tools without the one the user needs, as the whole list: a deploy or a feature
+    /// flag withdrew it (the fault `DeployTools`, SPEC.md §4). The other tools stay: a partial
+    /// change of the list, with no change of authorization.
+    Withdrawn,
+}
+
+impl Listing {
+    /// The list holds the tool the user needs.
+    pub fn has_needed_tool(self) -> bool {
+        self == Listing::Actions
+    }
+
+    /// The list is the connector's action tools, or some of them: its server knows the caller is
+    /// authenticated.
+    pub fn authenticated(self) -> bool {
+        self != Listing::Stubs
+    }
 }
 
 /// One connector's account and server state (SPEC.md §2.1, §2.2).
@@ -263,6 +280,10 @@ pub struct Connector {
     /// (two contexts only): `Unauthenticated` or `Authenticated`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub other: Auth,
+    /// A deploy or a feature flag withdrew the tool the user needs (`DeployTools`): an
+    /// authenticated caller is listed [`Listing::Withdrawn`] instead of [`Listing::Actions`].
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub withdrawn: bool,
 }
 
 /// Whether `value` is its type's default: serde's test for fields left out when default.
@@ -278,9 +299,17 @@ impl Connector {
 }
 
 impl Connector {
-    /// What the server's `tools/list` returns now.
+    /// What the server's `tools/list` returns now to a caller authorized as `auth`.
+    pub fn listing_for(&self, auth: Auth) -> Listing {
+        match auth.listing() {
+            Listing::Actions if self.withdrawn => Listing::Withdrawn,
+            listing => listing,
+        }
+    }
+
+    /// What the server's `tools/list` returns now to the account.
     pub fn listing(&self) -> Listing {
-        self.auth.listing()
+        self.listing_for(self.auth)
     }
 }
 
@@ -455,13 +484,13 @@ impl Link {
     }
 }
 
-/// Whether the asked-for connector's action tools existed on the server for the whole turn.
+/// Whether the tool the user needs existed on the asked-for connector's server for the whole turn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Availability {
-    /// Authenticated from the question to the answer.
+    /// Listed (the connector authenticated, the tool not withdrawn) from the question to the answer.
     Available,
-    /// Not authenticated from the question to the answer.
+    /// Not listed from the question to the answer.
     Absent,
     /// The connector changed during the turn.
     Changed,
@@ -489,7 +518,8 @@ pub struct Turn {
 #[serde(rename_all = "snake_case")]
 pub enum AccountRead {
     /// The account as it was when the read was served: bit `c` is set when connector `c` was
-    /// authenticated.
+    /// authenticated, and bit `4 + c` when a deploy had withdrawn a tool of it (a platform that
+    /// proxies its connectors knows what they list).
     Served(u8),
     /// The read failed (a fault).
     Failed,
@@ -500,8 +530,10 @@ impl AccountRead {
     pub fn of(state: &State, s: SessionId) -> AccountRead {
         let mut mask = 0u8;
         for c in 0..state.shape.connectors {
-            if state.auth(s, ConnectorId(c)) == Auth::Authenticated {
-                mask |= 1 << c;
+            match state.listing(s, ConnectorId(c)) {
+                Listing::Actions => mask |= 1 << c,
+                Listing::Withdrawn => mask |= 1 << c | 1 << (CONNECTORS_MAX as u8 + c),
+                Listing::Stubs | Listing::SomeActions => {}
             }
         }
         AccountRead::Served(mask)
@@ -509,11 +541,29 @@ impl AccountRead {
 
     /// What the read says the server lists for `c`, if it succeeded.
     pub fn listing(self, c: ConnectorId) -> Option<Listing> {
+        let withdrawn = 1 << (CONNECTORS_MAX as u8 + c.0);
         match self {
+            AccountRead::Served(mask) if mask & withdrawn != 0 => Some(Listing::Withdrawn),
             AccountRead::Served(mask) if mask & (1 << c.0) != 0 => Some(Listing::Actions),
             AccountRead::Served(_) => Some(Listing::Stubs),
             AccountRead::Failed => None,
         }
+    }
+
+    /// The same read with connector `c` renamed `to_connector[c]` (slots beyond the slice keep
+    /// their index).
+    pub fn renamed(self, to_connector: &[u8]) -> AccountRead {
+        let AccountRead::Served(old) = self else { return self };
+        let mut mask = 0u8;
+        for c in 0..CONNECTORS_MAX {
+            let nc = to_connector.get(c).map_or(c, |&nc| usize::from(nc));
+            for half in [0, CONNECTORS_MAX] {
+                if old & (1 << (half + c)) != 0 {
+                    mask |= 1 << (half + nc);
+                }
+            }
+        }
+        AccountRead::Served(mask)
     }
 }
 
@@ -604,8 +654,9 @@ pub struct Moment {
     /// Every change of the connector during the turn was signalled to the session before the
     /// answer (true when nothing changed).
     pub signalled: bool,
-    /// The connector is authenticated at the answer.
-    pub authenticated: bool,
+    /// The connector's server lists the tool the user needs at the answer (it is authenticated,
+    /// and no deploy has withdrawn the tool).
+    pub listed: bool,
     /// Before the agent's last step, the session had an unfaulted reason to refresh the connector
     /// since its list last changed (the link was due, INV-10).
     pub due: bool,
@@ -782,6 +833,6 @@ impl State {
     }
     /// What connector `c`'s server lists to session `s` now.
     pub fn listing(&self, s: SessionId, c: ConnectorId) -> Listing {
-        self.auth(s, c).listing()
+        self.connector(c).listing_for(self.auth(s, c))
     }
 }

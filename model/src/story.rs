@@ -11,6 +11,7 @@ fn listing_words(listing: Option<Listing>) -> &'static str {
         Some(Listing::Stubs) => "only the auth stubs",
         Some(Listing::Actions) => "the action tools",
         Some(Listing::SomeActions) => "only some of the action tools (not the one needed)",
+        Some(Listing::Withdrawn) => "the action tools but the one needed (withdrawn by a deploy)",
     }
 }
 
@@ -203,18 +204,29 @@ pub fn step_words_with(
         if words.is_empty() { String::new() } else { format!("; {s} {}", words.join(" and ")) }
     };
     match action {
-        Action::WebAuthenticate { connector } | Action::WebRevoke { connector } | Action::TokenExpire { connector } => {
+        Action::WebAuthenticate { connector }
+        | Action::WebRevoke { connector }
+        | Action::TokenExpire { connector }
+        | Action::DeployTools { connector } => {
             let k = after.connector(connector);
             let what = match action {
                 Action::WebAuthenticate { .. } => format!("The user authenticates {connector} on the web"),
                 Action::WebRevoke { .. } => format!("Access to {connector} is revoked"),
+                Action::DeployTools { .. } if k.withdrawn => {
+                    format!("A deploy of {connector}'s server withdraws the tool the user needs")
+                }
+                Action::DeployTools { .. } => {
+                    format!("A deploy of {connector}'s server restores the tool the user needs")
+                }
                 _ => format!("{connector}'s token expires"),
             };
-            // Only the account's sessions: a second user's list does not change with it.
+            // Only the sessions whose list changes: a second user's list does not change with the
+            // account's authorization.
+            let changed = |s: SessionId| before.listing(s, connector) != after.listing(s, connector);
             let listeners: Vec<&str> = model
                 .bounds
                 .session_ids()
-                .filter(|&s| before.link(s, connector).listening && before.context(s) == 0)
+                .filter(|&s| before.link(s, connector).listening && changed(s))
                 .map(SessionId::name)
                 .collect();
             let notified = if k.notify == Notify::Silent {
@@ -225,7 +237,7 @@ pub fn step_words_with(
                 format!("{connector} sends list_changed on the listen stream of {}", listeners.join(" and "))
             } else if before.connector(connector).announced {
                 format!("{connector} sends no list_changed: it sent one before the change")
-            } else if after.shape.contexts == Contexts::Two {
+            } else if model.bounds.session_ids().any(|s| !changed(s)) {
                 format!("{connector} sends list_changed to every session of the account")
             } else {
                 format!("{connector} sends list_changed to every session")
@@ -503,20 +515,37 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
     let link = state.link(s, c);
     let server = state.listing(s, c);
     let m = focus.moment;
+    // With deploys, a connector can be authenticated without the tool the user needs.
+    let deploys = model.faults.contains(crate::system::Fault::DeployTools);
+    let (whole, not_whole, at_answer, not_at_answer) = if deploys {
+        (
+            "listed the tool the user needs for the whole turn",
+            "did not list the tool the user needs for the whole turn",
+            "lists the tool the user needs",
+            "does not list the tool the user needs",
+        )
+    } else {
+        (
+            "was authenticated for the whole turn",
+            "was not authenticated for the whole turn",
+            "is authenticated",
+            "is not authenticated",
+        )
+    };
     match (invariant.id, m) {
         ("INV-1", Some(m)) => format!(
-            "{c} was authenticated for the whole turn, {s} offered {}, the agent did not use {c}'s tools, and neither a notice nor the reply named a recovery step: the tools were silently missing.",
+            "{c} {whole}, {s} offered {}, the agent did not use {c}'s tools, and neither a notice nor the reply named a recovery step: the tools were silently missing.",
             listing_words(m.offered)
         ),
-        ("INV-2", Some(_)) => format!(
-            "{c} was not authenticated for the whole turn, yet {s} still offered its action tools and nothing flagged them."
-        ),
+        ("INV-2", Some(_)) => {
+            format!("{c} {not_whole}, yet {s} still offered its action tools and nothing flagged them.")
+        }
         ("INV-3", Some(m)) => format!(
-            "{c} was authenticated for the whole turn, yet {s} told the agent it {}.",
+            "{c} {whole}, yet {s} told the agent it {}.",
             if m.answer == Answer::NoSuchTool { "has no such tool" } else { "needs authentication" }
         ),
         ("INV-5", _) => {
-            format!("{c} was authenticated for the whole turn, and its stub failed without naming a recovery step.")
+            format!("{c} {whole}, and its stub failed without naming a recovery step.")
         }
         ("INV-8", Some(_)) => format!("A call meant for {c} ran another connector's tool."),
         ("INV-9", Some(_)) => format!(
@@ -526,8 +555,9 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
             listing_words(Some(server))
         ),
         ("INV-10", Some(m)) => format!(
-            "{s} had a reason to refresh {c} it could act on, and no fault since, yet at the answer it offered {} while {c} was authenticated.",
-            listing_words(m.offered)
+            "{s} had a reason to refresh {c} it could act on, and no fault since, yet at the answer it offered {} while {c} {}.",
+            listing_words(m.offered),
+            if deploys { "listed the tool the user needs" } else { "was authenticated" }
         ),
         ("INV-11", _) => {
             format!("{s} holds the turn, and nothing it waits for will ever arrive: the agent can never act.")
@@ -543,14 +573,14 @@ pub fn violation_words(model: &CoherenceModel, invariant: &Invariant, state: &St
             _ => String::new(),
         },
         ("INV-13", Some(m)) => {
-            let what = if m.authenticated {
+            let what = if m.listed {
                 format!("{s} offered {} and the agent did not use its tools", listing_words(m.offered))
             } else {
                 format!("{s} still offered its action tools")
             };
             format!(
-                "{c} changed during the turn and {s} was told before the answer; {c} is {} now, yet {what}, and nothing named a recovery step.",
-                if m.authenticated { "authenticated" } else { "not authenticated" }
+                "{c} changed during the turn and {s} was told before the answer; {c} {} now, yet {what}, and nothing named a recovery step.",
+                if m.listed { at_answer } else { not_at_answer }
             )
         }
         ("INV-14", Some(m)) => {

@@ -46,15 +46,7 @@ fn renamed(state: &State, to_connector: &[u8], to_session: &[u8]) -> State {
         if let Some(turn) = &mut session.turn {
             turn.connector = c_new(turn.connector);
         }
-        if let Some(AccountRead::Served(mask)) = &mut session.read {
-            let old = *mask;
-            *mask = 0;
-            for (c, &nc) in to_connector.iter().enumerate() {
-                if old & (1 << c) != 0 {
-                    *mask |= 1 << nc;
-                }
-            }
-        }
+        session.read = session.read.map(|read| read.renamed(to_connector));
         next.sessions[usize::from(ns)] = session;
         for (c, &nc) in to_connector.iter().enumerate() {
             next.links[usize::from(ns)][usize::from(nc)] = state.links[s][c];
@@ -168,13 +160,19 @@ mod packed_tests {
     use crate::{BROKEN_POLICIES, Bounds, CoherenceModel, POLICIES};
 
     /// Packing a renaming directly is packing the renamed state, for states of every policy (an
-    /// abort names a connector, which only some policies reach).
+    /// abort names a connector, which only some policies reach), with and without deploys.
     #[test]
     fn packing_a_renaming_is_renaming_then_packing() {
+        use crate::system::Fault;
         let base = Bounds { connectors: 3, sessions: 2, ..Bounds::DEFAULT };
         let both = Bounds { revisions: crate::system::Revisions::Stateless, ..base };
-        for (policy, bounds) in POLICIES.iter().chain(BROKEN_POLICIES).flat_map(|p| [(p, base), (p, both)]) {
-            let model = CoherenceModel::new(*policy, bounds);
+        let deploys = Bounds { faults: 3, ..base };
+        let cases = |p| [(p, base, false), (p, both, false), (p, deploys, true)];
+        for (policy, bounds, deploy) in POLICIES.iter().chain(BROKEN_POLICIES).flat_map(cases) {
+            let mut model = CoherenceModel::new(*policy, bounds);
+            if deploy {
+                model.faults = model.faults.with(Fault::DeployTools);
+            }
             let mut state = model.initial_states()[5];
             let mut actions = Vec::new();
             let mut seed = 12345u64;

@@ -334,6 +334,14 @@ pub enum Action {
         /// Where.
         session: SessionId,
     },
+    /// A deploy or a feature flag withdraws the tool the user needs from an authenticated
+    /// connector's list, or restores it: the list changes, partly, with no change of
+    /// authorization, and the server notifies it as any change. Not a defect, but bounded by
+    /// the fault budget, and admitted only when asked for (SPEC.md §4).
+    DeployTools {
+        /// Which.
+        connector: ConnectorId,
+    },
     // The user.
     /// The user asks the agent for a connector's capability.
     UserAsk {
@@ -417,6 +425,7 @@ impl Action {
             Action::ServeLate { .. } => "ServeLate",
             Action::PageListing { .. } => "PageListing",
             Action::FailAccountRead { .. } => "FailAccountRead",
+            Action::DeployTools { .. } => "DeployTools",
             Action::UserAsk { .. } => "UserAsk",
             Action::UserMcp { .. } => "UserMcp",
             Action::UserRestart { .. } => "UserRestart",
@@ -431,7 +440,7 @@ impl Action {
     }
 
     /// Every action name, in SPEC.md order.
-    pub const NAMES: [&'static str; 29] = [
+    pub const NAMES: [&'static str; 30] = [
         "WebAuthenticate",
         "WebRevoke",
         "TokenExpire",
@@ -451,6 +460,7 @@ impl Action {
         "ServeLate",
         "PageListing",
         "FailAccountRead",
+        "DeployTools",
         "UserAsk",
         "UserMcp",
         "UserRestart",
@@ -470,7 +480,8 @@ impl Action {
             | Action::WebRevoke { .. }
             | Action::TokenExpire { .. }
             | Action::NotifyBeforeUpdate { .. }
-            | Action::RefreshTokenSilently { .. } => None,
+            | Action::RefreshTokenSilently { .. }
+            | Action::DeployTools { .. } => None,
             Action::DeliverNotification { session, .. }
             | Action::DeliverListing { session, .. }
             | Action::DeliverAccount { session }
@@ -530,6 +541,7 @@ impl Action {
             Action::ServeLate { .. } => Fault::ServeLate,
             Action::PageListing { .. } => Fault::PageListing,
             Action::FailAccountRead { .. } => Fault::FailAccountRead,
+            Action::DeployTools { .. } => Fault::DeployTools,
             _ => return None,
         })
     }
@@ -549,6 +561,7 @@ impl Action {
             | Action::LoseNotificationStream { connector, .. }
             | Action::NotifyBeforeUpdate { connector }
             | Action::RefreshTokenSilently { connector }
+            | Action::DeployTools { connector }
             | Action::FailListing { connector, .. }
             | Action::LoseTransportSession { connector, .. }
             | Action::HangListing { connector, .. }
@@ -596,11 +609,15 @@ pub enum Fault {
     /// authorization (SPEC.md §7.5, S-4). Without it, every result is `private`. It matters only
     /// with two authorization contexts.
     PublicScope,
+    /// `DeployTools`: not a defect, but bounded by the fault budget; admitted only when asked for
+    /// (`--with-faults DeployTools`), so that the default tables and corpus stay those of
+    /// authorization changes alone (SPEC.md §4).
+    DeployTools,
 }
 
 impl Fault {
     /// Every kind of fault, in SPEC.md order.
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 14] = [
         Fault::LoseNotification,
         Fault::DuplicateNotification,
         Fault::LoseNotificationStream,
@@ -614,6 +631,7 @@ impl Fault {
         Fault::NotifyAfterResult,
         Fault::FailAccountRead,
         Fault::PublicScope,
+        Fault::DeployTools,
     ];
 
     /// Its name: the name of the action that injects it (SPEC.md §3), or of the ordering a
@@ -633,12 +651,18 @@ impl Fault {
             Fault::NotifyAfterResult => "NotifyAfterResult",
             Fault::FailAccountRead => "FailAccountRead",
             Fault::PublicScope => "PublicScope",
+            Fault::DeployTools => "DeployTools",
         }
     }
 
     /// The fault of this name.
     pub fn named(name: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Whether the model admits it only when asked for (`--with-faults`): `DeployTools`.
+    pub fn is_opt_in(self) -> bool {
+        self == Fault::DeployTools
     }
 
     /// Whether a server that meets SPEC.md §7.2's and §7.5's requirements never causes it: a
@@ -664,10 +688,10 @@ pub struct Faults(u16);
 
 impl Faults {
     /// The faults the servers of `servers` admit: every fault for any server; for reliable
-    /// servers, none of the server defects.
+    /// servers, none of the server defects. Never a fault admitted only when asked for.
     pub fn admitted_by(servers: Servers) -> Faults {
         let mut set = Faults(0);
-        for fault in Fault::ALL {
+        for fault in Fault::ALL.into_iter().filter(|&f| !f.is_opt_in()) {
             if servers == Servers::Any || !fault.is_server_defect() {
                 set = set.with(fault);
             }
@@ -894,6 +918,7 @@ impl CoherenceModel {
                                     ttl,
                                     scope,
                                     other,
+                                    withdrawn: false,
                                 });
                             }
                         }
@@ -1078,6 +1103,10 @@ impl CoherenceModel {
             if server.auth == Auth::Expired && state.spent.auth_changes < b.auth_changes {
                 push(Action::RefreshTokenSilently { connector });
             }
+            // A deploy changes what an authenticated account is listed.
+            if server.auth == Auth::Authenticated {
+                push(Action::DeployTools { connector });
+            }
         }
         for session in b.session_ids() {
             if let Some(AccountRead::Served(_)) = state.session(session).read {
@@ -1261,7 +1290,11 @@ impl CoherenceModel {
             Action::RefreshTokenSilently { connector } => {
                 next.spent.faults += 1;
                 next.spent.auth_changes += 1;
-                self.change_list(&mut next, connector, Auth::Authenticated, false);
+                self.change_list(&mut next, connector, |c| c.auth = Auth::Authenticated, false);
+            }
+            Action::DeployTools { connector } => {
+                next.spent.faults += 1;
+                self.change_list(&mut next, connector, |c| c.withdrawn = !c.withdrawn, true);
             }
             Action::FailListing { session, connector, slot, failure } => {
                 let link = Self::fault(&mut next, session, connector);
@@ -1302,7 +1335,7 @@ impl CoherenceModel {
             }
             Action::UserAsk { session, connector } => {
                 next.spent.turns += 1;
-                let availability = if state.auth(session, connector) == Auth::Authenticated {
+                let availability = if state.listing(session, connector).has_needed_tool() {
                     Availability::Available
                 } else {
                     Availability::Absent
@@ -1498,18 +1531,23 @@ impl CoherenceModel {
     /// servers queue a `list_changed` on every session (unless they sent it early), and the
     /// oracle's bookkeeping resets.
     fn change_auth(&self, state: &mut State, connector: ConnectorId, auth: Auth) {
-        self.change_list(state, connector, auth, true);
+        self.change_list(state, connector, |c| c.auth = auth, true);
     }
 
-    /// A notifying server queues a `list_changed` on every session.
+    /// A notifying server queues a `list_changed` on every session of the account's context (an
+    /// early notification announces a change of the account's authorization).
     fn notify_links(&self, state: &mut State, connector: ConnectorId) {
+        let shape = state.shape;
+        self.notify_sessions(state, connector, |s| shape.context(s) == 0);
+    }
+
+    /// A notifying server queues a `list_changed` on every session `to` takes.
+    fn notify_sessions(&self, state: &mut State, connector: ConnectorId, to: impl Fn(SessionId) -> bool) {
         if state.connector(connector).notify == Notify::Silent {
             return;
         }
         let stateless = state.connector(connector).stateless();
-        // The second context's list does not change with the account's authorization.
-        let shape = state.shape;
-        for session in self.bounds.session_ids().filter(|&s| shape.context(s) == 0) {
+        for session in self.bounds.session_ids().filter(|&s| to(s)) {
             let link = state.link_mut(session, connector);
             // A 2026-07-28 server notifies only a listen stream that is open.
             if !stateless || link.listening {
@@ -1518,18 +1556,31 @@ impl CoherenceModel {
         }
     }
 
-    /// The server's tool list for `connector` changes: the version grows, the change is notified
-    /// if `notified` and not announced before, and the oracle's bookkeeping resets.
-    fn change_list(&self, state: &mut State, connector: ConnectorId, auth: Auth, notified: bool) {
+    /// The server's tool list for `connector` changes by `change` (an authorization, or a deploy):
+    /// the version grows; for every session whose list it changes (an authorization changes the
+    /// account's context only), the change is notified if `notified` and not announced before,
+    /// and the oracle's bookkeeping resets.
+    fn change_list(
+        &self,
+        state: &mut State,
+        connector: ConnectorId,
+        change: impl FnOnce(&mut Connector),
+        notified: bool,
+    ) {
+        let mut before = [Listing::Stubs; SESSIONS_MAX];
+        for s in self.bounds.session_ids() {
+            before[s.index()] = state.listing(s, connector);
+        }
         let c = &mut state.connectors[connector.index()];
-        c.auth = auth;
+        change(c);
         c.version += 1;
         let announced = std::mem::take(&mut c.announced);
+        let after = *state;
+        let changed = |s: SessionId| after.listing(s, connector) != before[s.index()];
         if notified && !announced {
-            self.notify_links(state, connector);
+            self.notify_sessions(state, connector, changed);
         }
-        let shape = state.shape;
-        for session in self.bounds.session_ids().filter(|&s| shape.context(s) == 0) {
+        for session in self.bounds.session_ids().filter(|&s| changed(s)) {
             let link = state.link_mut(session, connector);
             link.triggered = false;
             link.following = false;
@@ -1730,7 +1781,7 @@ impl CoherenceModel {
             match p.on_turn {
                 OnTurn::Nothing => {}
                 OnTurn::Notice(recovery) => {
-                    let reason = if account == Listing::Actions {
+                    let reason = if account.authenticated() {
                         NoticeReason::ChangedElsewhere
                     } else {
                         NoticeReason::NeedsAuthentication
@@ -1783,8 +1834,11 @@ impl CoherenceModel {
             }
             let recovery = p.notice_on_failure.then_some(Recovery::Restart);
             self.answer(state, next, session, Call::Tool, Answer::ToolFailed(recovery));
-        } else if state.auth(session, connector) == Auth::Authenticated {
+        } else if state.listing(session, connector).has_needed_tool() {
             self.answer(state, next, session, Call::Tool, Answer::UsedTool);
+        } else if state.auth(session, connector) == Auth::Authenticated {
+            // A deploy withdrew the tool: the server answers "unknown tool", as to a stale stub.
+            self.stale_call(state, next, session, Call::Tool);
         } else {
             // 401: the token expired or access was revoked.
             Self::call_failed(next, session, connector);
@@ -1804,26 +1858,40 @@ impl CoherenceModel {
     }
 
     fn agent_call_stub(&self, state: &State, next: &mut State, session: SessionId) {
-        let p = &self.policy;
         let connector = Self::turn(state, session).connector;
         if state.auth(session, connector) != Auth::Authenticated {
             self.answer(state, next, session, Call::Stub, Answer::StubReplied(StubReply::AuthPrompt));
             return;
         }
         // The platform (or the server, with an unknown-tool error) says the stub is stale.
+        self.stale_call(state, next, session, Call::Stub);
+    }
+
+    /// The agent called a tool of the catalogue that the server no longer lists (a stub after an
+    /// authentication elsewhere, an action tool a deploy withdrew): the call fails as unknown. A
+    /// host that refreshes on it re-lists and lets the agent try again; otherwise it relays the
+    /// failure, with the guidance its policy gives.
+    fn stale_call(&self, state: &State, next: &mut State, session: SessionId, call: Call) {
+        let p = &self.policy;
+        let connector = Self::turn(state, session).connector;
         Self::call_failed(next, session, connector);
         if p.refresh_on_stub {
             self.relist(Site::RelistOnStaleStub, next, session, connector);
             if self.may_retry(state, session) {
                 Self::hold_for_retry(next, session);
-                let availability = Self::turn(state, session).availability;
-                next.event = Some(Event::StubRefreshed { session, connector, availability });
+                if call == Call::Stub {
+                    let availability = Self::turn(state, session).availability;
+                    next.event = Some(Event::StubRefreshed { session, connector, availability });
+                }
                 return;
             }
         }
         let guidance = p.stub_guidance.filter(|_| self.decides(Site::StubGuidance, true));
-        let reply = guidance.map_or(StubReply::Opaque, StubReply::Guidance);
-        self.answer(state, next, session, Call::Stub, Answer::StubReplied(reply));
+        let answer = match call {
+            Call::Stub => Answer::StubReplied(guidance.map_or(StubReply::Opaque, StubReply::Guidance)),
+            _ => Answer::ToolFailed(guidance),
+        };
+        self.answer(state, next, session, call, answer);
     }
 
     fn agent_call_unlisted(&self, state: &State, next: &mut State, session: SessionId) {
@@ -1910,7 +1978,7 @@ impl Moment {
             call,
             availability: turn.availability,
             signalled: !turn.unsignalled,
-            authenticated: after.auth(session, turn.connector) == Auth::Authenticated,
+            listed: after.listing(session, turn.connector).has_needed_tool(),
             due: before.link(session, turn.connector).due,
             offered,
             notice: link.notice,
@@ -1922,7 +1990,8 @@ impl Moment {
 /// Whether what a refresh or an account read showed (`listing`) closes the gap `notice` is about.
 fn resolved(notice: Notice, listing: Listing) -> bool {
     match notice.reason {
-        NoticeReason::NeedsAuthentication => listing == Listing::Actions,
+        // What an authenticated account is listed (a first page alone does not show it).
+        NoticeReason::NeedsAuthentication => matches!(listing, Listing::Actions | Listing::Withdrawn),
         NoticeReason::ChangedElsewhere | NoticeReason::RefreshFailed => true,
     }
 }

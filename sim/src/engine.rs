@@ -481,7 +481,8 @@ impl Engine<'_> {
             | Action::HangListing { .. }
             | Action::ServeLate { .. }
             | Action::PageListing { .. }
-            | Action::FailAccountRead { .. } => return None,
+            | Action::FailAccountRead { .. }
+            | Action::DeployTools { .. } => return None,
             Action::ExpireTtl { session, connector } => Input::TtlExpired { session, connector },
             // A 2025-era stream drops unseen; a host sees its listen request end.
             Action::LoseNotificationStream { connector, .. } if !self.state.connector(connector).stateless() => {

@@ -41,6 +41,7 @@ fn state_value(model: &CoherenceModel, state: &State, action: &str, step: usize)
         Some(Listing::Stubs) => "stubs",
         Some(Listing::Actions) => "actions",
         Some(Listing::SomeActions) => "some_actions",
+        Some(Listing::Withdrawn) => "withdrawn",
     };
     let mut value = serde_json::Map::new();
     value.insert("#meta".to_owned(), json!({ "index": step }));

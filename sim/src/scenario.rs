@@ -66,7 +66,12 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
     let c = |i: usize| word::<ConnectorId>(words[i], "connector");
     let slot = |i: usize| words[i].parse::<u8>().map_err(|_| format!("`{}` is not a request slot", words[i]));
     Ok(match words[0] {
-        "WebAuthenticate" | "WebRevoke" | "TokenExpire" | "NotifyBeforeUpdate" | "RefreshTokenSilently" => {
+        "WebAuthenticate"
+        | "WebRevoke"
+        | "TokenExpire"
+        | "NotifyBeforeUpdate"
+        | "RefreshTokenSilently"
+        | "DeployTools" => {
             arity(1)?;
             let connector = c(1)?;
             match words[0] {
@@ -74,6 +79,13 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 "WebRevoke" => Action::WebRevoke { connector },
                 "NotifyBeforeUpdate" => Action::NotifyBeforeUpdate { connector },
                 "RefreshTokenSilently" => Action::RefreshTokenSilently { connector },
+                "DeployTools" => {
+                    return Err(
+                        "DeployTools is admitted only on request (`coherence check --with-fault DeployTools`); \
+                         fixtures and scenarios cannot carry it yet"
+                            .to_owned(),
+                    );
+                }
                 _ => Action::TokenExpire { connector },
             }
         }
@@ -157,7 +169,8 @@ pub fn action_arguments(action: &Action) -> Vec<String> {
         | A::WebRevoke { connector }
         | A::TokenExpire { connector }
         | A::NotifyBeforeUpdate { connector }
-        | A::RefreshTokenSilently { connector } => {
+        | A::RefreshTokenSilently { connector }
+        | A::DeployTools { connector } => {
             vec![connector.name().to_owned()]
         }
         A::DeliverNotification { session, connector }

@@ -36,7 +36,7 @@ fn bad_input_is_rejected_with_a_clear_error() {
     check_rejected(&["check", "--contexts", "three"], "invalid value 'three' for '--contexts <CONTEXTS>'");
     check_rejected(
         &["check", "--contexts", "two", "--write-table"],
-        "--write-table: SPEC.md has no table for these servers, revisions and contexts",
+        "--write-table: SPEC.md has no table for these servers, revisions, contexts and faults",
     );
     check_rejected(&["check", "--faults", "300"], "invalid value '300'");
     check_rejected(&["check", "--faults", "-1"], "unexpected argument '-1'");
@@ -63,8 +63,13 @@ fn bad_input_is_rejected_with_a_clear_error() {
     );
     check_rejected(
         &["check", "--revisions", "stateless", "--server-kind", "silent,long", "--write-table"],
-        "drop --with-fault, --without-fault, --no-agent-handshake and --server-kind",
+        "drop --without-fault, other --with-fault, --no-agent-handshake and --server-kind",
     );
+    check_rejected(
+        &["check", "--with-fault", "DeployTools", "--servers", "reliable", "--write-table"],
+        "--write-table: SPEC.md has no table for these servers, revisions, contexts and faults",
+    );
+    check_rejected(&["check", "--with-fault", "Deploy"], "DeployTools");
     check_rejected(&["server-finding", "--threads", "0"], "invalid value '0'");
 }
 

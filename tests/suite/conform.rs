@@ -488,6 +488,7 @@ fn bad_scenarios_are_rejected_with_their_line() {
     }
     let head = "scenario X\nabout y\npolicy session-start-only\nconnector gmail unauthenticated silent\n";
     rejected(&format!("{head}Frobnicate gmail"), "s.scenario:5: `Frobnicate` is neither a directive nor an action");
+    rejected(&format!("{head}DeployTools gmail"), "s.scenario:5: DeployTools is admitted only on request");
     rejected(&format!("{head}UserAsk cli"), "s.scenario:5: UserAsk takes 2 arguments, got 1");
     rejected(&format!("{head}UserAsk cli outlook"), "s.scenario:5: `outlook` is not a connector");
     rejected(

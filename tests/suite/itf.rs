@@ -35,12 +35,10 @@ fn itf_traces_read_back_as_the_model_states() {
                 assert_eq!(v.auth[c.name()], serde_json::to_value(state.connector(c).auth).unwrap().as_str().unwrap());
                 for s in fixture.bounds.session_ids() {
                     assert_eq!(v.in_flight[s.name()][c.name()], state.link(s, c).fetch_count() as i64);
-                    let offered = match state.link(s, c).offered() {
-                        None => "none",
-                        Some(coherence_model::state::Listing::Stubs) => "stubs",
-                        Some(coherence_model::state::Listing::Actions) => "actions",
-                        Some(coherence_model::state::Listing::SomeActions) => "some_actions",
-                    };
+                    let offered = state
+                        .link(s, c)
+                        .offered()
+                        .map_or("none".to_owned(), |l| serde_json::to_value(l).unwrap().as_str().unwrap().to_owned());
                     assert_eq!(v.offered[s.name()][c.name()], offered);
                     assert_eq!(v.notice[s.name()][c.name()] == "none", state.link(s, c).notice.is_none());
                 }

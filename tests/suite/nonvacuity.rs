@@ -338,3 +338,50 @@ fn a_change_the_agent_caused_must_be_notified_before_its_result() {
         "the counterexample has the agent complete the handshake"
     );
 }
+
+/// A deploy that withdraws the tool the user needs (`DeployTools`, SPEC.md §4) is a change of the
+/// list with no change of authorization, and a fault a design breaks under and only under:
+/// `list-changed-guarded` never offers phantom tools (INV-2) while lists change only with
+/// authorization, and offers a withdrawn tool with nothing said once a deploy can withdraw it (its
+/// notification not yet delivered). `recommended` holds every invariant with deploys: its account
+/// read shows the withdrawn tool, and a call that the server answers "unknown tool" makes it
+/// re-list.
+#[test]
+fn a_deploy_that_withdraws_a_tool_breaks_a_host_that_still_offers_it() {
+    use coherence_model::system::{Fault, Faults};
+    use coherence_model::{CoherenceModel, check_model};
+    assert!(Fault::DeployTools.is_opt_in() && !Fault::DeployTools.is_server_defect());
+    for servers in [Servers::Any, Servers::Reliable] {
+        assert!(!Faults::admitted_by(servers).contains(Fault::DeployTools), "deploys are admitted only on request");
+    }
+    let broken = |r: &coherence_model::CheckReport| -> Vec<&str> {
+        r.invariants.iter().filter(|o| o.counterexample.is_some()).map(|o| o.invariant.id).collect()
+    };
+    let with_deploys = |policy: HostPolicy, bounds: Bounds| CoherenceModel {
+        faults: Faults::admitted_by(bounds.servers).with(Fault::DeployTools),
+        ..CoherenceModel::new(policy, bounds)
+    };
+    let bounds = Bounds { connectors: 1, ..Bounds::DEFAULT };
+    let guarded = policy_named("list-changed-guarded").unwrap();
+    let without = check_model(&CoherenceModel::new(guarded, bounds));
+    assert!(!broken(&without).contains(&"INV-2"), "no phantom tools while lists change only with authorization");
+    let report = check_model(&with_deploys(guarded, bounds));
+    let inv2 = report.invariants.iter().find(|o| o.invariant.id == "INV-2").unwrap();
+    let trace = inv2.counterexample.as_ref().expect("a deploy breaks INV-2 of list-changed-guarded");
+    assert!(trace.steps.iter().any(|(a, _)| a.fault() == Some(Fault::DeployTools)), "the counterexample deploys");
+    let last = trace.last();
+    assert!(last.connectors[0].withdrawn && last.connectors[0].auth == coherence_model::state::Auth::Authenticated);
+    // Reliable servers deploy too: a deploy is not a server defect, and a notified one still races.
+    let reliable = check_model(&with_deploys(guarded, Bounds { servers: Servers::Reliable, ..bounds }));
+    assert!(broken(&reliable).contains(&"INV-2"));
+    // The words say what was missing: the tool, not the authorization.
+    let words = coherence_model::story::violation_words(
+        &with_deploys(guarded, bounds),
+        coherence_model::invariant("INV-2").unwrap(),
+        last,
+    );
+    assert!(words.contains("did not list the tool the user needs"), "{words}");
+    let recommended = check_model(&with_deploys(RECOMMENDED, bounds));
+    assert_eq!(broken(&recommended), Vec::<&str>::new(), "recommended holds every invariant with deploys");
+    assert!(recommended.unique_states > check_model(&CoherenceModel::new(RECOMMENDED, bounds)).unique_states);
+}

@@ -40,8 +40,12 @@ proptest! {
         bounds in bounds(),
         init in any::<prop::sample::Index>(),
         choices in prop::collection::vec(any::<prop::sample::Index>(), 0..60),
+        deploys in any::<bool>(),
     ) {
-        let model = CoherenceModel::new(crate::all_policies()[policy], bounds);
+        let mut model = CoherenceModel::new(crate::all_policies()[policy], bounds);
+        if deploys {
+            model.faults = model.faults.with(coherence_model::system::Fault::DeployTools);
+        }
         let inits = model.initial_states();
         let mut state = inits[init.index(inits.len())];
         let mut actions = Vec::new();

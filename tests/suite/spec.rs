@@ -172,6 +172,29 @@ fn spec_matches_the_computed_verdicts_under_2026_07_28() {
     violated_cells_reach_their_premises(crate::stateless_reports());
 }
 
+/// SPEC.md §7.6: the designs with deploys admitted. Heavy: half a minute of checking
+/// (`coherence check --with-fault DeployTools` compares the same table). The broken policies are
+/// not in that table, and are not compared against it.
+#[test]
+#[ignore = "heavy tier: cargo test --workspace --release -- --ignored"]
+fn spec_matches_the_computed_verdicts_with_deploys() {
+    use coherence_model::system::{Fault, Faults, Servers};
+    use coherence_model::{CoherenceModel, POLICIES, check_all_models};
+    let with_deploys = |policy| CoherenceModel {
+        faults: Faults::admitted_by(Servers::Any).with(Fault::DeployTools),
+        ..CoherenceModel::new(policy, coherence_model::Bounds::DEFAULT)
+    };
+    let models: Vec<CoherenceModel> = POLICIES.iter().map(|&p| with_deploys(p)).collect();
+    let reports = check_all_models(&models, 2);
+    let differences = compare(&reports, SPEC).unwrap().expect("the deploy table is compared");
+    assert_eq!(differences, vec![]);
+    violated_cells_reach_their_premises(&reports);
+    // A broken policy is not compared with the deploy table: nothing differs for want of a row.
+    let broken = [with_deploys(coherence_model::BROKEN_POLICIES[0])];
+    let report = coherence_model::check_model(&broken[0]);
+    assert_eq!(compare(&[report], SPEC).unwrap(), Some(vec![]));
+}
+
 /// SPEC.md §7.4: each 2026-07-28 choice of `recommended-mcp` is necessary. With reliable servers
 /// whose listen streams may still end, it holds every invariant; opening the stream once, never
 /// listening, or ignoring TTLs each breaks the invariant SPEC.md names.

@@ -908,7 +908,7 @@ fn tools_of(connector: &str, listing: Listing, rest: bool) -> Vec<Tool> {
         Listing::Stubs => Tool::stubs(connector),
         Listing::Actions if rest => Tool::actions(connector)[2..].to_vec(),
         Listing::Actions => Tool::actions(connector),
-        Listing::SomeActions => Tool::actions(connector)[..2].to_vec(),
+        Listing::SomeActions | Listing::Withdrawn => Tool::actions(connector)[..2].to_vec(),
     }
 }
 

@@ -8,7 +8,8 @@ completed a handshake through a connector's stubs lists every connector again. W
 `invalidate-on-notify`: lists are cached, a `list_changed` drops the cached list, and the next offer
 lists it again. Neither has notices, `/mcp` or an in-session authentication command: the host says so in its
 `hello` (`commands`), and the runner never asks for them. To servers of MCP 2026-07-28 (protocol
-6) neither opens a listen stream or heeds a TTL. Standard library only.
+6) neither opens a listen stream or heeds a TTL. A call a deploy made unknown (protocol 8) fails
+like any. Standard library only.
 
     coherence conform --adapter 'python3 examples/python/framework_adapter.py'
     coherence conform --adapter 'python3 examples/python/framework_adapter.py --invalidate-on-notify'
@@ -16,7 +17,7 @@ lists it again. Neither has notices, `/mcp` or an in-session authentication comm
 import json
 import sys
 
-PROTOCOL = 7
+PROTOCOL = 8
 
 
 def started_with(connector, i):

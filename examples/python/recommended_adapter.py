@@ -12,12 +12,14 @@ host of third-party servers).
 To servers of MCP 2026-07-28 (protocol 6) it keeps a `subscriptions/listen` stream open on every
 session (reopened, with a re-list, whenever it ends) and lists a stale list again at a turn's
 start (one whose TTL ran out, or that came with none). With two users behind it (protocol 7) it
-keeps each session's lists to that session, so no user is served another's.
+keeps each session's lists to that session, so no user is served another's. When a deploy
+withdraws a tool (protocol 8), the server answers its call "unknown tool": the host re-lists and
+lets the agent try again, as for a stale stub; its account read then says what each server lists.
 """
 import json
 import sys
 
-PROTOCOL = 7
+PROTOCOL = 8
 
 
 def started_with(connector, i):
@@ -30,7 +32,7 @@ class Link:
     """One session's view of one connector."""
 
     def __init__(self, tools, stateless=False, fresh=False):
-        self.catalogue = tools  # "stubs", "actions" or None (not listed yet)
+        self.catalogue = tools  # "stubs", "actions", "withdrawn" or None (not listed yet)
         self.stateless = stateless  # the server speaks MCP 2026-07-28
         self.fresh = fresh  # 2026-07-28: the list's TTL still runs
         self.notice = None  # {"reason": ..., "recovery": ...}
@@ -46,7 +48,7 @@ def fresh(cache):
 
 def resolved(notice, tools):
     """Whether a listing (from a refresh or an account read) closes the gap a notice is about."""
-    return notice["reason"] != "needs_authentication" or tools == "actions"
+    return notice["reason"] != "needs_authentication" or tools in ("actions", "withdrawn")
 
 
 class Host:
@@ -94,7 +96,10 @@ class Host:
             if result == "failed":
                 self.request(s, c)
                 continue
-            expected = "actions" if result["connectors"].get(c) == "authenticated" else "stubs"
+            if "lists" in result:  # protocol 8, with deploys: what each server lists the account
+                expected = result["lists"].get(c)
+            else:
+                expected = "actions" if result["connectors"].get(c) == "authenticated" else "stubs"
             failed = link.notice is not None and link.notice["reason"] == "refresh_failed"
             if link.catalogue != expected:
                 self.request(s, c)
@@ -193,6 +198,10 @@ class Host:
                 link.reinitialise = True
                 if not self.retry(s, c):
                     answer = {"tool_failed": "restart"}
+            elif msg["server"] == "unknown_tool":
+                # A deploy withdrew the tool: the catalogue is stale, as with a stale stub.
+                if not self.retry(s, c):
+                    answer = {"tool_failed": "refresh"}
             else:
                 link.notice = {"reason": "needs_authentication", "recovery": "authenticate"}
                 self.request(s, c)

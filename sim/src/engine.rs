@@ -15,8 +15,9 @@
 use crate::fixture::Fixture;
 use crate::host::{Host, HostError};
 use crate::protocol::{
-    AccountResult, CONTEXTS_SINCE, CacheHint, CallResult, Command, ConnectorSetup, HANDSHAKE_SINCE, Input, LinkRef,
-    ListResult, Output, PAGES_SINCE, PROTOCOL_VERSION, PROTOCOL_VERSIONS, STATELESS_SINCE, SessionView, TurnState,
+    AccountResult, CONTEXTS_SINCE, CacheHint, CallResult, Command, ConnectorSetup, DEPLOYS_SINCE, HANDSHAKE_SINCE,
+    Input, LinkRef, ListResult, Output, PAGES_SINCE, PROTOCOL_VERSION, PROTOCOL_VERSIONS, STATELESS_SINCE, SessionView,
+    TurnState,
 };
 use coherence_model::invariants::{INVARIANTS, Invariant};
 use coherence_model::state::{
@@ -122,7 +123,7 @@ pub struct Run {
 impl Run {
     /// A fixture the run never started: an error, with the reason.
     pub fn not_run(fixture: &Fixture, reason: String) -> Run {
-        let model = CoherenceModel::new(WORLD_ONLY, fixture.bounds);
+        let model = fixture.model_of(WORLD_ONLY);
         let init = fixture.initial_state(&model).expect("a validated fixture starts in an initial state of the model");
         Run {
             model,
@@ -212,7 +213,7 @@ impl From<HostError> for Stop {
 
 /// Replays `fixture` through `host`, from the handshake to the final drain.
 pub fn replay(fixture: &Fixture, host: &mut dyn Host) -> Run {
-    let model = CoherenceModel::new(WORLD_ONLY, fixture.bounds);
+    let model = fixture.model_of(WORLD_ONLY);
     let init = fixture.initial_state(&model).expect("a validated fixture starts in an initial state of the model");
     let mut engine = Engine {
         phase: Phase::Handshake,
@@ -293,6 +294,12 @@ impl Engine<'_> {
         if stateless && self.protocol < STATELESS_SINCE {
             return Err(Stop::Host(HostError::Unsupported(format!(
                 "servers of this fixture speak MCP 2026-07-28, which adapter protocol {STATELESS_SINCE} expresses; the host speaks protocol {}",
+                self.protocol
+            ))));
+        }
+        if self.model.faults.contains(coherence_model::system::Fault::DeployTools) && self.protocol < DEPLOYS_SINCE {
+            return Err(Stop::Host(HostError::Unsupported(format!(
+                "a server of this fixture deploys: its list changes without an auth change, which adapter protocol {DEPLOYS_SINCE} expresses; the host speaks protocol {}",
                 self.protocol
             ))));
         }
@@ -516,8 +523,13 @@ impl Engine<'_> {
             }
             Action::DeliverAccount { session } => {
                 let read = self.state.session(session).read.expect("enabled on a read in flight");
+                let deploys = self.model.faults.contains(coherence_model::system::Fault::DeployTools);
                 let result = match read {
                     AccountRead::Failed => AccountResult::Failed,
+                    // With deploys, what each server lists the account, withdrawn tools told.
+                    AccountRead::Served(_) if deploys => AccountResult::Lists(
+                        self.model.bounds.connector_ids().filter_map(|c| Some((c, read.listing(c)?))).collect(),
+                    ),
                     AccountRead::Served(_) => AccountResult::Connectors(
                         self.model
                             .bounds
@@ -543,8 +555,10 @@ impl Engine<'_> {
                 let connector = turn_connector(session);
                 let server = if self.state.link(session, connector).transport_lost {
                     CallResult::SessionNotFound
-                } else if self.state.connector(connector).auth == Auth::Authenticated {
+                } else if self.state.listing(session, connector).has_needed_tool() {
                     CallResult::Ok
+                } else if self.state.connector(connector).auth == Auth::Authenticated {
+                    CallResult::UnknownTool
                 } else {
                     CallResult::Unauthorized
                 };
@@ -1084,6 +1098,7 @@ fn answer_fits(
     use coherence_model::state::Answer as A;
     let lost = before.link(s, c).transport_lost;
     let authenticated = before.connector(c).auth == Auth::Authenticated;
+    let listed = before.listing(s, c).has_needed_tool();
     let reported = match answer {
         A::UsedTool => "that the tool worked".to_owned(),
         A::ToolFailed(_) => "that the call failed".to_owned(),
@@ -1106,7 +1121,12 @@ fn answer_fits(
                     "the server answered 401 to the agent's call of a {c} tool (the token expired or access was revoked); {s} reported that the tool worked"
                 ));
             }
-            A::ToolFailed(_) if !lost && authenticated => {
+            A::UsedTool if !listed => {
+                return Err(format!(
+                    "the server answered \"unknown tool\" to the agent's call of a {c} tool (a deploy withdrew it); {s} reported that the tool worked"
+                ));
+            }
+            A::ToolFailed(_) if !lost && listed => {
                 return Err(format!(
                     "the server answered the agent's call of a {c} tool with success; {s} reported that the call failed"
                 ));

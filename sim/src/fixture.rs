@@ -7,6 +7,7 @@
 //! what a host is compared with.
 
 use coherence_model::state::{Answer, Auth, CacheScope, ConnectorId, Listing, Notice, Notify, Revision, Ttl};
+use coherence_model::system::{Fault, Faults};
 use coherence_model::{Action, Bounds};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -139,6 +140,10 @@ pub struct Fixture {
     pub provenance: Provenance,
     /// The bounds its world lies within (sessions and connectors in use).
     pub bounds: Bounds,
+    /// A step deploys (`DeployTools`, SPEC.md §4): a server's list changes without an auth change.
+    /// The model admits deploys only then; a host needs adapter protocol 8. Absent means false.
+    #[serde(default, skip_serializing_if = "coherence_model::state::is_default")]
+    pub deploys: bool,
     /// The connectors at the start; every session starts with each one's listing.
     pub connectors: Vec<ConnectorInit>,
     /// The stimuli.
@@ -238,7 +243,21 @@ impl Fixture {
                     .ok_or_else(|| format!("provenance names unknown mutant `{name}`"))?,
             ),
         };
-        Ok(coherence_model::CoherenceModel { mutant, ..coherence_model::CoherenceModel::new(policy, self.bounds) })
+        Ok(coherence_model::CoherenceModel { mutant, ..self.model_of(policy) })
+    }
+
+    /// The fault kinds the fixture's model admits: the servers', and deploys if a step deploys.
+    pub fn faults(&self) -> Faults {
+        let admitted = Faults::admitted_by(self.bounds.servers);
+        if self.deploys { admitted.with(Fault::DeployTools) } else { admitted }
+    }
+
+    /// The model of `policy` the fixture lies within: its bounds and fault kinds.
+    pub fn model_of(&self, policy: coherence_model::HostPolicy) -> coherence_model::CoherenceModel {
+        coherence_model::CoherenceModel {
+            faults: self.faults(),
+            ..coherence_model::CoherenceModel::new(policy, self.bounds)
+        }
     }
 
     /// Reads a fixture file, refusing anything but a regular file, and files over
@@ -289,6 +308,14 @@ impl Fixture {
             if c.other != Auth::Unauthenticated && self.bounds.contexts == coherence_model::state::Contexts::One {
                 return Err(format!("{}: `other` is the second user's authorization: bounds say one context", c.name));
             }
+        }
+        let deploys = self.steps.iter().any(|s| matches!(s.action, Action::DeployTools { .. }));
+        if deploys != self.deploys {
+            return Err(format!(
+                "`deploys` is {}, yet {} step deploys: it says whether one does",
+                self.deploys,
+                if deploys { "a" } else { "no" }
+            ));
         }
         if self.steps.len() > STEPS_MAX {
             return Err(format!("{} steps; at most {STEPS_MAX}", self.steps.len()));

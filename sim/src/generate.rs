@@ -95,6 +95,7 @@ fn unannotated(
         description,
         provenance,
         bounds,
+        deploys: trace.steps.iter().any(|(a, _)| matches!(a, Action::DeployTools { .. })),
         connectors,
         steps,
         exercises: Exercises::default(),

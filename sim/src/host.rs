@@ -386,6 +386,17 @@ impl Host for ReferenceHost {
                         }
                         AccountRead::Served(mask)
                     }
+                    AccountResult::Lists(lists) => {
+                        // The read as the model keeps it: what the account's state would list.
+                        let mut account = self.state;
+                        for (c, listing) in lists {
+                            self.check_connector(*c)?;
+                            let k = &mut account.connectors[c.index()];
+                            k.auth = auth_of(*listing);
+                            k.withdrawn = *listing == Listing::Withdrawn;
+                        }
+                        AccountRead::of(&account, *session)
+                    }
                 };
                 let pending = &mut self.state.sessions[session.index()].read;
                 if pending.is_none() {
@@ -419,10 +430,12 @@ impl Host for ReferenceHost {
                 self.set_turn_connector(*session, *connector)?;
                 let link = self.state.link_mut(*session, *connector);
                 link.transport_lost = *server == CallResult::SessionNotFound;
-                self.state.connectors[connector.index()].auth = match server {
-                    CallResult::Ok | CallResult::SessionNotFound => Auth::Authenticated,
+                let k = &mut self.state.connectors[connector.index()];
+                k.auth = match server {
+                    CallResult::Ok | CallResult::SessionNotFound | CallResult::UnknownTool => Auth::Authenticated,
                     CallResult::Unauthorized => Auth::Expired,
                 };
+                k.withdrawn = *server == CallResult::UnknownTool;
                 Ok(self.step(Action::AgentCallTool { session: *session }, None))
             }
             Input::CallStub { session, connector, authenticated } => {
@@ -529,10 +542,10 @@ impl<H: Host> Host for SeenOnTheWire<H> {
     }
 }
 
-/// The authorization a session's first listing shows: the action tools are an authenticated
-/// connector's.
+/// The authorization a listing shows: the action tools, all or but a withdrawn one, are an
+/// authenticated connector's.
 fn auth_of(tools: Listing) -> Auth {
-    if tools == Listing::Actions { Auth::Authenticated } else { Auth::Unauthenticated }
+    if matches!(tools, Listing::Actions | Listing::Withdrawn) { Auth::Authenticated } else { Auth::Unauthenticated }
 }
 
 #[cfg(test)]

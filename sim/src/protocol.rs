@@ -14,14 +14,20 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The protocol version this runner speaks.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
-/// The versions this runner accepts from a host: a version-6 host is never given a fixture with
-/// two authorization contexts; a version-5 host, moreover, is never given a fixture whose
+/// The versions this runner accepts from a host: a version-7 host is never given a fixture in
+/// which a server deploys; a version-6 host, moreover, is never given a fixture with two
+/// authorization contexts; a version-5 host, moreover, is never given a fixture whose
 /// servers speak MCP 2026-07-28; a version-4 host's agent, moreover, never completes a handshake
 /// inside a turn; a version-3 host, moreover, is never sent a paged reply; a version-2 host,
 /// moreover, keeps every list, never aborts a turn, and has every command.
-pub const PROTOCOL_VERSIONS: [u32; 6] = [2, 3, 4, 5, 6, 7];
+pub const PROTOCOL_VERSIONS: [u32; 7] = [2, 3, 4, 5, 6, 7, 8];
+
+/// The first version in which a server's list may change without an auth change (a deploy): a
+/// listing may be `withdrawn`, a call may be answered `unknown_tool`, and an account read says
+/// what each server lists (`lists`).
+pub const DEPLOYS_SINCE: u32 = 8;
 
 /// The first version in which sessions may act for two authorization contexts (a second user
 /// behind the same host or gateway, with a token of their own).
@@ -69,8 +75,9 @@ pub fn output_line(output: &Output, seq: u64) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ListResult {
-    /// The listing (`stubs` or `actions`). The reply to a request that carried a `cursor` is the
-    /// rest of the list: with the pages before it, `actions`.
+    /// The listing (`stubs`, `actions`, or from protocol 8 `withdrawn`: the action tools without
+    /// the one a deploy withdrew). The reply to a request that carried a `cursor` is the rest of
+    /// the list: with the pages before it, `actions`.
     Tools(Listing),
     /// The first page of the action tools, and a cursor to the rest (protocol 4): a host that
     /// wants every tool sends `tools/list` again with this cursor.
@@ -92,6 +99,9 @@ pub enum CallResult {
     Unauthorized,
     /// 404: the transport session is gone; the host must re-initialise.
     SessionNotFound,
+    /// JSON-RPC -32602, "unknown tool": a deploy withdrew the tool (protocol 8). The connector is
+    /// still authenticated.
+    UnknownTool,
 }
 
 /// The reply to an account read.
@@ -100,6 +110,9 @@ pub enum CallResult {
 pub enum AccountResult {
     /// The account's connectors, as they were when the read was served.
     Connectors(BTreeMap<ConnectorId, Auth>),
+    /// What each connector's server listed the account when the read was served (protocol 8, in
+    /// a fixture where a server deploys): `stubs`, `actions`, or `withdrawn`.
+    Lists(BTreeMap<ConnectorId, Listing>),
     /// The read failed.
     Failed,
 }

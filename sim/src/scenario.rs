@@ -79,13 +79,7 @@ fn parse_action(words: &[&str]) -> Result<Action, String> {
                 "WebRevoke" => Action::WebRevoke { connector },
                 "NotifyBeforeUpdate" => Action::NotifyBeforeUpdate { connector },
                 "RefreshTokenSilently" => Action::RefreshTokenSilently { connector },
-                "DeployTools" => {
-                    return Err(
-                        "DeployTools is admitted only on request (`coherence check --with-fault DeployTools`); \
-                         fixtures and scenarios cannot carry it yet"
-                            .to_owned(),
-                    );
-                }
+                "DeployTools" => Action::DeployTools { connector },
                 _ => Action::TokenExpire { connector },
             }
         }
@@ -345,11 +339,22 @@ impl Scenario {
         }
     }
 
+    /// The model the scenario is a behaviour of: its policy within its least bounds, admitting
+    /// deploys when a step deploys (SPEC.md §4).
+    pub fn model(&self) -> CoherenceModel {
+        let model = CoherenceModel::new(policy_named(&self.policy).expect("checked at parse"), self.bounds());
+        if self.actions().any(|a| matches!(a, Action::DeployTools { .. })) {
+            CoherenceModel { faults: model.faults.with(coherence_model::system::Fault::DeployTools), ..model }
+        } else {
+            model
+        }
+    }
+
     /// The scenario as a model trace, checking that every step is enabled; `path` names it in errors.
     pub fn trace(&self, path: &str) -> Result<Trace, String> {
         let bounds = self.bounds();
         bounds.validate().map_err(|e| format!("{path}: {e}"))?;
-        let model = CoherenceModel::new(policy_named(&self.policy).expect("checked at parse"), bounds);
+        let model = self.model();
         let init = model
             .initial_states()
             .into_iter()
@@ -403,7 +408,7 @@ impl Scenario {
     pub fn check_minimal(&self, path: &str) -> Result<(), String> {
         let Some(id) = &self.expect else { return Ok(()) };
         let trace = self.trace(path)?;
-        let model = CoherenceModel::new(policy_named(&self.policy).expect("checked at parse"), self.bounds());
+        let model = self.model();
         let actions: Vec<Action> = self.actions().collect();
         if !self.breaks(&model, trace.init, &actions, id) {
             return Err(format!("{path}: the last step does not break {id} under {}", self.policy));

@@ -80,10 +80,11 @@ fn a_protocol_3_host_may_declare_its_commands() {
     };
     for fixture in corpus() {
         let verdict = replay(fixture, &mut host).verdict;
-        // A fixture of MCP 2026-07-28 is never given to a host before protocol 6.
+        // A fixture of MCP 2026-07-28 is never given to a host before protocol 6, nor one that
+        // deploys before protocol 8.
         let stateless = fixture.connectors.iter().any(|c| c.revision == coherence_model::state::Revision::Stateless);
         match verdict {
-            Verdict::HostFailed { error: HostError::Unsupported(why), .. } if stateless => {
+            Verdict::HostFailed { error: HostError::Unsupported(why), .. } if stateless || fixture.deploys => {
                 assert!(why.contains("the host speaks protocol 3"), "{why}")
             }
             verdict => assert!(matches!(verdict, Verdict::Pass), "{}: {verdict:?}", fixture.id),
@@ -621,4 +622,60 @@ fn a_second_user_is_told_at_reset_and_a_shared_private_list_is_caught() {
         let policy = coherence_model::policy_named(kept).unwrap();
         assert!(matches!(replay(fixture, &mut ReferenceHost::new(policy)).verdict, Verdict::Pass), "{kept}");
     }
+}
+
+/// A fixture in which a server deploys (protocol 8): a host that speaks protocol 7 is not run on
+/// it (not a pass); one that reports a withdrawn tool's call as working is refused at that step;
+/// `list-changed-guarded`, which relays the "unknown tool" bare while offering the old list,
+/// fails INV-2 there; `recommended`, which re-lists on it, passes; so does a host that answers the
+/// failure with a recovery step.
+#[test]
+fn a_deploy_is_played_to_hosts_that_speak_it_and_a_withdrawn_tool_is_never_used() {
+    use coherence_sim::protocol::CallResult;
+    let fixture = corpus().iter().find(|f| f.id == "scenario/DeployWithdrawsTool").expect("the scenario");
+    assert!(fixture.deploys);
+    let mut older = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: |_: &Input, output: &mut Output| {
+            if let Output::Hello { protocol, .. } = output {
+                *protocol = 7;
+            }
+        },
+    };
+    match replay(fixture, &mut older).verdict {
+        Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
+            assert!(why.contains("deploys") && why.contains("protocol 7"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let guarded = coherence_model::policy_named("list-changed-guarded").unwrap();
+    let used = |input: &Input, output: &mut Output| {
+        if let (Input::CallTool { server: CallResult::UnknownTool, .. }, Output::Observation { answer, .. }) =
+            (input, output)
+        {
+            *answer = Some(Answer::UsedTool);
+        }
+    };
+    match replay(fixture, &mut Lying { host: ReferenceHost::new(guarded), lie: used }).verdict {
+        Verdict::HostFailed { error: HostError::Protocol(why), .. } => {
+            assert!(why.contains("\"unknown tool\"") && why.contains("reported that the tool worked"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match replay(fixture, &mut ReferenceHost::new(guarded)).verdict {
+        Verdict::Fail(first) => assert_eq!((first.invariant.id, first.step), ("INV-2", 2)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(replay(fixture, &mut ReferenceHost::new(RECOMMENDED)).verdict, Verdict::Pass));
+    let explained = |input: &Input, output: &mut Output| {
+        if let (Input::CallTool { server: CallResult::UnknownTool, .. }, Output::Observation { answer, .. }) =
+            (input, output)
+        {
+            *answer = Some(Answer::ToolFailed(Some(Recovery::Refresh)));
+        }
+    };
+    assert!(matches!(
+        replay(fixture, &mut Lying { host: ReferenceHost::new(guarded), lie: explained }).verdict,
+        Verdict::Pass
+    ));
 }

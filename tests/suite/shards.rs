@@ -125,7 +125,7 @@ fn parts_survive_the_disk_and_a_wrong_part_is_refused() {
     let merged = merge(parts.clone(), 2).unwrap();
     let json = |f: &[Fixture]| f.iter().map(Fixture::to_json).collect::<Vec<_>>();
     assert_eq!(json(&merged.fixtures), json(&whole.fixtures));
-    assert_eq!(merged.fixtures.len(), 12 + 20);
+    assert_eq!(merged.fixtures.len(), 12 + 21);
     // A manifest that names a file outside its part.
     let manifest = dirs[0].path().join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&manifest).unwrap();

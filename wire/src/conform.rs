@@ -35,8 +35,7 @@ use coherence_model::state::{Answer, ConnectorId, ListFailure, Listing, Notice, 
 use coherence_sim::fixture::Fixture;
 use coherence_sim::host::{Host, HostError};
 use coherence_sim::protocol::{
-    CallResult, ConnectorSetup, Input, LinkRef, ListResult, Output, PROTOCOL_VERSION, SentRequest, SessionView,
-    TurnState,
+    CallResult, ConnectorSetup, DEPLOYS_SINCE, Input, LinkRef, ListResult, Output, SentRequest, SessionView, TurnState,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -782,8 +781,10 @@ impl Host for WireHost {
 
     fn handle(&mut self, input: &Input) -> Result<Output, HostError> {
         match input {
+            // The wire does not play a deploy yet: it speaks the protocol before deploys, so that a
+            // fixture in which a server deploys is not run (SPEC.md §10), never judged half-played.
             Input::Hello { .. } => Ok(Output::Hello {
-                protocol: PROTOCOL_VERSION,
+                protocol: DEPLOYS_SINCE - 1,
                 host: self.options.command.clone(),
                 claims: Vec::new(),
                 // The runner cannot know a host's commands: it gives none.

@@ -1,7 +1,9 @@
 //! `check` of `recommended`: one exhaustive search per iteration, on one thread and on two.
 //! Throughput is in unique states. Then the same search keyed on whole states and without the
-//! event (SPEC.md §4.3), on two threads: the time of one check either way.
+//! event (SPEC.md §4.3), on two threads: the time of one check either way. Then one check with
+//! and without deploys admitted (SPEC.md §4, `DeployTools`): what the fault costs.
 
+use coherence_model::system::Fault;
 use coherence_model::{Bounds, CoherenceModel, Key, RECOMMENDED, check, check_model_keyed, check_model_on};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::Duration;
@@ -30,6 +32,15 @@ fn bench_check(c: &mut Criterion) {
         for (name, key) in [("whole", Key::Whole), ("without-event", Key::WithoutEvent)] {
             group.bench_function(format!("{policy}/{name}"), |b| b.iter(|| check_model_keyed(&model, 2, key)));
         }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("deploys");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
+    let guarded = CoherenceModel::new(coherence_model::policy_named("list-changed-guarded").unwrap(), Bounds::DEFAULT);
+    let deploying = CoherenceModel { faults: guarded.faults.with(Fault::DeployTools), ..guarded.clone() };
+    for (name, model) in [("list-changed-guarded/without", &guarded), ("list-changed-guarded/with", &deploying)] {
+        group.bench_function(name, |b| b.iter(|| check_model_on(model, 2)));
     }
     group.finish();
 }

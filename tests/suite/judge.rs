@@ -580,20 +580,8 @@ fn a_turn_ended_at_the_question_is_judged() {
 #[test]
 fn a_second_user_is_told_at_reset_and_a_shared_private_list_is_caught() {
     let fixture = corpus().iter().find(|f| f.id == "scenario/SharedPrivateList").expect("the scenario");
-    let mut older = Lying {
-        host: ReferenceHost::new(RECOMMENDED),
-        lie: |_: &Input, output: &mut Output| {
-            if let Output::Hello { protocol, .. } = output {
-                *protocol = 6;
-            }
-        },
-    };
-    match replay(fixture, &mut older).verdict {
-        Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
-            assert!(why.contains("two authorization contexts") && why.contains("protocol 6"), "{why}")
-        }
-        other => panic!("{other:?}"),
-    }
+    let why = not_run_at(fixture, 6);
+    assert!(why.contains("two authorization contexts") && why.contains("protocol 6"), "{why}");
     let mut one_user = Lying {
         host: ReferenceHost::new(RECOMMENDED),
         lie: |input: &Input, output: &mut Output| {
@@ -634,20 +622,8 @@ fn a_deploy_is_played_to_hosts_that_speak_it_and_a_withdrawn_tool_is_never_used(
     use coherence_sim::protocol::CallResult;
     let fixture = corpus().iter().find(|f| f.id == "scenario/DeployWithdrawsTool").expect("the scenario");
     assert!(fixture.deploys);
-    let mut older = Lying {
-        host: ReferenceHost::new(RECOMMENDED),
-        lie: |_: &Input, output: &mut Output| {
-            if let Output::Hello { protocol, .. } = output {
-                *protocol = 7;
-            }
-        },
-    };
-    match replay(fixture, &mut older).verdict {
-        Verdict::HostFailed { error: HostError::Unsupported(why), .. } => {
-            assert!(why.contains("deploys") && why.contains("protocol 7"), "{why}")
-        }
-        other => panic!("{other:?}"),
-    }
+    let why = not_run_at(fixture, 7);
+    assert!(why.contains("deploys") && why.contains("protocol 7"), "{why}");
     let guarded = coherence_model::policy_named("list-changed-guarded").unwrap();
     let used = |input: &Input, output: &mut Output| {
         if let (Input::CallTool { server: CallResult::UnknownTool, .. }, Output::Observation { answer, .. }) =
@@ -678,4 +654,21 @@ fn a_deploy_is_played_to_hosts_that_speak_it_and_a_withdrawn_tool_is_never_used(
         replay(fixture, &mut Lying { host: ReferenceHost::new(guarded), lie: explained }).verdict,
         Verdict::Pass
     ));
+}
+
+/// Why `fixture` is not run on the reference host when it says it speaks `protocol`.
+#[track_caller]
+fn not_run_at(fixture: &coherence_sim::fixture::Fixture, protocol: u32) -> String {
+    let mut older = Lying {
+        host: ReferenceHost::new(RECOMMENDED),
+        lie: move |_: &Input, output: &mut Output| {
+            if let Output::Hello { protocol: said, .. } = output {
+                *said = protocol;
+            }
+        },
+    };
+    match replay(fixture, &mut older).verdict {
+        Verdict::HostFailed { error: HostError::Unsupported(why), .. } => why,
+        other => panic!("{}: {other:?}", fixture.id),
+    }
 }

@@ -610,7 +610,7 @@ pub enum Fault {
     /// with two authorization contexts.
     PublicScope,
     /// `DeployTools`: not a defect, but bounded by the fault budget; admitted only when asked for
-    /// (`--with-faults DeployTools`), so that the default tables and corpus stay those of
+    /// (`--with-fault DeployTools`), so that the default tables and generated corpus stay those of
     /// authorization changes alone (SPEC.md §4).
     DeployTools,
 }
@@ -660,7 +660,7 @@ impl Fault {
         Fault::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    /// Whether the model admits it only when asked for (`--with-faults`): `DeployTools`.
+    /// Whether the model admits it only when asked for (`--with-fault`): `DeployTools`.
     pub fn is_opt_in(self) -> bool {
         self == Fault::DeployTools
     }

@@ -557,7 +557,7 @@ impl Engine<'_> {
                     CallResult::SessionNotFound
                 } else if self.state.listing(session, connector).has_needed_tool() {
                     CallResult::Ok
-                } else if self.state.connector(connector).auth == Auth::Authenticated {
+                } else if self.state.auth(session, connector) == Auth::Authenticated {
                     CallResult::UnknownTool
                 } else {
                     CallResult::Unauthorized
@@ -569,7 +569,7 @@ impl Engine<'_> {
                 Input::CallStub {
                     session,
                     connector,
-                    authenticated: self.state.connector(connector).auth == Auth::Authenticated,
+                    authenticated: self.state.auth(session, connector) == Auth::Authenticated,
                 }
             }
             Action::AgentCallUnlisted { session } => {
@@ -1097,7 +1097,8 @@ fn answer_fits(
 ) -> Result<(), String> {
     use coherence_model::state::Answer as A;
     let lost = before.link(s, c).transport_lost;
-    let authenticated = before.connector(c).auth == Auth::Authenticated;
+    // The server answers each session as its own user's token is authorized (SPEC.md §2.7).
+    let authenticated = before.auth(s, c) == Auth::Authenticated;
     let listed = before.listing(s, c).has_needed_tool();
     let reported = match answer {
         A::UsedTool => "that the tool worked".to_owned(),

@@ -1575,8 +1575,11 @@ impl CoherenceModel {
         change(c);
         c.version += 1;
         let announced = std::mem::take(&mut c.announced);
-        let after = *state;
-        let changed = |s: SessionId| after.listing(s, connector) != before[s.index()];
+        let mut differs = [false; SESSIONS_MAX];
+        for s in self.bounds.session_ids() {
+            differs[s.index()] = state.listing(s, connector) != before[s.index()];
+        }
+        let changed = |s: SessionId| differs[s.index()];
         if notified && !announced {
             self.notify_sessions(state, connector, changed);
         }

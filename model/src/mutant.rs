@@ -21,10 +21,12 @@ struct Shape {
     targeted: bool,
     /// A bound on a count: it can be off by one.
     counted: bool,
+    /// An effect that sends a `tools/list`: it can be sent late.
+    lists: bool,
 }
 
 macro_rules! sites {
-    ($($(#[doc = $doc:literal])+ $site:ident = $name:literal, $what:literal, guard: $g:literal, targeted: $t:literal, counted: $c:literal;)+) => {
+    ($($(#[doc = $doc:literal])+ $site:ident = $name:literal, $what:literal, guard: $g:literal, targeted: $t:literal, counted: $c:literal$(, lists: $l:literal)?;)+) => {
         /// A decision of the host logic.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         pub enum Site {
@@ -46,7 +48,7 @@ macro_rules! sites {
             }
 
             fn shape(self) -> Shape {
-                match self { $(Site::$site => Shape { guard: $g, targeted: $t, counted: $c },)+ }
+                match self { $(Site::$site => Shape { guard: $g, targeted: $t, counted: $c, lists: false $(|| $l)? },)+ }
             }
         }
     };
@@ -55,7 +57,7 @@ macro_rules! sites {
 sites! {
     /// A `list_changed` arrives: re-list the connector.
     RelistOnNotify = "relist-on-notify", "re-list a connector when its list_changed arrives",
-        guard: true, targeted: true, counted: false;
+        guard: true, targeted: true, counted: false, lists: true;
     /// A turn starts: read the account (and hold the turn until the read settles).
     ReadAtTurn = "read-at-turn", "read the account at a turn's start, holding the turn for it",
         guard: false, targeted: false, counted: false;
@@ -64,13 +66,13 @@ sites! {
         guard: true, targeted: false, counted: false;
     /// The account read shows a difference: re-list the connector.
     RelistOnDifference = "relist-on-difference", "re-list a connector whose list differs from the account read",
-        guard: false, targeted: true, counted: false;
+        guard: false, targeted: true, counted: false, lists: true;
     /// The account read matches, but a refresh failed or a reply is in flight: re-list.
     RelistUnsettled = "relist-unsettled", "re-list a matching connector whose refresh failed or is in flight",
-        guard: true, targeted: true, counted: false;
+        guard: true, targeted: true, counted: false, lists: true;
     /// The account read failed: re-list every connector.
     RelistOnReadFailure = "relist-on-read-failure", "re-list every connector when the account read fails",
-        guard: false, targeted: true, counted: false;
+        guard: false, targeted: true, counted: false, lists: true;
     /// The account read arrived: release a turn held only for it.
     HoldAfterRead = "hold-after-read", "keep the turn held after the read only if refreshing",
         guard: false, targeted: false, counted: false;
@@ -112,16 +114,16 @@ sites! {
         guard: false, targeted: false, counted: false;
     /// The user runs the refresh command: re-list every connector.
     RelistOnRefreshCommand = "relist-on-refresh-command", "re-list every connector on the refresh command (/mcp)",
-        guard: false, targeted: true, counted: false;
+        guard: false, targeted: true, counted: false, lists: true;
     /// The user restarts the session: list every connector.
     RelistOnRestart = "relist-on-restart", "list every connector when the session restarts",
-        guard: false, targeted: true, counted: false;
+        guard: false, targeted: true, counted: false, lists: true;
     /// The user completes a connector's handshake in the session: list it.
     RelistOnAuthenticate = "relist-on-authenticate", "list a connector after the user authenticates it in-session",
-        guard: false, targeted: true, counted: false;
+        guard: false, targeted: true, counted: false, lists: true;
     /// The agent completes a connector's handshake through its stubs: list it.
     RelistOnHandshake = "relist-on-handshake", "list a connector after the agent completes its handshake",
-        guard: false, targeted: true, counted: false;
+        guard: false, targeted: true, counted: false, lists: true;
     /// A tool call hit a lost transport session: re-initialise, re-list and let the agent retry.
     ReinitialiseOnCall = "reinitialise-on-call", "re-initialise and re-list when a call finds the session gone",
         guard: false, targeted: false, counted: false;
@@ -130,10 +132,10 @@ sites! {
         guard: false, targeted: true, counted: false;
     /// A tool call got a 401: re-list the connector.
     RelistOnUnauthorized = "relist-on-unauthorized", "re-list a connector when a call gets a 401",
-        guard: false, targeted: true, counted: false;
+        guard: false, targeted: true, counted: false, lists: true;
     /// The agent called a stale stub: re-list the connector.
     RelistOnStaleStub = "relist-on-stale-stub", "re-list a connector whose stale stub the agent called",
-        guard: false, targeted: true, counted: false;
+        guard: false, targeted: true, counted: false, lists: true;
     /// A refresh on the agent's behalf: hold the turn and let the agent retry, once per turn.
     RetryOnce = "retry-once", "let the agent retry once after a refresh on its behalf",
         guard: true, targeted: false, counted: false;
@@ -159,12 +161,27 @@ pub enum Operator {
     WrongSession,
     /// The count is one more than it should be.
     OffByOne,
+    /// The effect happens the first [`Memo::CAP`] times, then never again (a handler registered
+    /// once, a flag never reset).
+    ///
+    /// [`Memo::CAP`]: crate::state::Memo::CAP
+    Capped,
+    /// The `tools/list` goes out one step late: after the host's next step, not before it ends
+    /// (a refresh started and not awaited).
+    Late,
 }
 
 impl Operator {
     /// Every operator.
-    pub const ALL: [Operator; 5] =
-        [Operator::Drop, Operator::Invert, Operator::WrongConnector, Operator::WrongSession, Operator::OffByOne];
+    pub const ALL: [Operator; 7] = [
+        Operator::Drop,
+        Operator::Invert,
+        Operator::WrongConnector,
+        Operator::WrongSession,
+        Operator::OffByOne,
+        Operator::Capped,
+        Operator::Late,
+    ];
 
     /// The operator's name, as a mutant's name spells it.
     pub fn name(self) -> &'static str {
@@ -174,6 +191,8 @@ impl Operator {
             Operator::WrongConnector => "wrong-connector",
             Operator::WrongSession => "wrong-session",
             Operator::OffByOne => "off-by-one",
+            Operator::Capped => "capped",
+            Operator::Late => "late",
         }
     }
 
@@ -184,7 +203,15 @@ impl Operator {
             Operator::Invert => shape.guard,
             Operator::WrongConnector | Operator::WrongSession => shape.targeted,
             Operator::OffByOne => shape.counted,
+            Operator::Capped => shape.targeted,
+            Operator::Late => shape.lists,
         }
+    }
+
+    /// Whether the mutant keeps memory between steps ([`crate::state::Memo`]): its reachable
+    /// states are not the policy's, so telling it from the policy takes a search of its own.
+    pub fn remembers(self) -> bool {
+        matches!(self, Operator::Capped | Operator::Late)
     }
 }
 
@@ -198,15 +225,18 @@ pub struct Mutant {
 }
 
 impl Mutant {
-    /// Every mutant, site by site in the order of the host logic.
+    /// Every mutant, site by site in the order of the host logic: those without memory, then
+    /// those with (so that a mutant's number, which seeds its walks, stays as operators are added).
     pub fn all() -> Vec<Mutant> {
-        Site::ALL
-            .iter()
-            .flat_map(|&site| {
-                Operator::ALL
-                    .into_iter()
-                    .filter(move |o| o.applies(site.shape()))
-                    .map(move |operator| Mutant { site, operator })
+        [false, true]
+            .into_iter()
+            .flat_map(|memory| {
+                Site::ALL.iter().flat_map(move |&site| {
+                    Operator::ALL
+                        .into_iter()
+                        .filter(move |o| o.remembers() == memory && o.applies(site.shape()))
+                        .map(move |operator| Mutant { site, operator })
+                })
             })
             .collect()
     }
@@ -221,6 +251,12 @@ impl Mutant {
         Mutant::all().into_iter().find(|m| m.name() == name)
     }
 
+    /// The [`CLASSIFYING_BOUNDS`] the mutant is classified at, in order: the first two, and the
+    /// third too for a mutant with memory.
+    pub fn classifying_bounds(self) -> &'static [crate::Bounds] {
+        if self.operator.remembers() { &CLASSIFYING_BOUNDS } else { &CLASSIFYING_BOUNDS[..2] }
+    }
+
     /// The mutant in words: the decision, and how it goes wrong.
     pub fn describe(self) -> String {
         let how = match self.operator {
@@ -229,6 +265,8 @@ impl Mutant {
             Operator::WrongConnector => "done for the next connector instead",
             Operator::WrongSession => "done in the next session instead",
             Operator::OffByOne => "with a count one too high",
+            Operator::Capped => "done the first time only",
+            Operator::Late => "sent one step late",
         };
         format!("{}: {how}", self.site.what())
     }
@@ -242,9 +280,15 @@ impl std::fmt::Display for Mutant {
 
 /// The bounds a mutant is classified at: each set is searched without symmetry reduction (a
 /// mutant that acts on the wrong connector or session is not symmetric). Two connectors expose a
-/// decision keyed by the wrong connector, two sessions one keyed by the wrong session.
-pub const CLASSIFYING_BOUNDS: [crate::Bounds; 2] =
-    [CLASSIFYING, crate::Bounds { connectors: 1, sessions: 2, ..CLASSIFYING }];
+/// decision keyed by the wrong connector, two sessions one keyed by the wrong session; a mutant
+/// with memory is also classified at the third ([`Mutant::classifying_bounds`]), with budgets
+/// large enough for a decision to come again after it was capped (at budgets of 1, most come
+/// once; authenticating in the session twice takes three auth changes, the second after an expiry).
+pub const CLASSIFYING_BOUNDS: [crate::Bounds; 3] = [
+    CLASSIFYING,
+    crate::Bounds { connectors: 1, sessions: 2, ..CLASSIFYING },
+    crate::Bounds { connectors: 1, sessions: 1, auth_changes: 3, faults: 2, commands: 2, ..CLASSIFYING },
+];
 
 const CLASSIFYING: crate::Bounds = crate::Bounds {
     connectors: 2,
@@ -262,26 +306,33 @@ const CLASSIFYING: crate::Bounds = crate::Bounds {
 /// Where a mutant's host first decides otherwise than the unmutated one.
 #[derive(Clone, Debug)]
 pub struct Divergence {
-    /// A shortest path of the unmutated model to a state where the two differ.
+    /// A shortest path to a state where the two differ: of the unmutated model, or of the
+    /// mutant's own for a mutant with memory (whose states the unmutated model never reaches).
     pub trace: crate::Trace,
     /// The action they take differently there; `None` when they enable different actions.
     pub action: Option<crate::Action>,
 }
 
-/// Per thread: the first state (by number) at which each mutant decides otherwise, and how.
+/// Per thread: the first state (by number) at which each of `others` decides otherwise than the
+/// model searched, and how.
 struct Divergences<'m> {
-    mutated: &'m [crate::CoherenceModel],
-    base: &'m crate::CoherenceModel,
+    others: &'m [crate::CoherenceModel],
+    searched: &'m crate::CoherenceModel,
     first: Vec<Option<(u32, Option<crate::Action>)>>,
     enabled: Vec<crate::Action>,
     theirs: Vec<crate::Action>,
 }
 
+/// `state` with a mutant's memory set aside: what the host shows and does, not what it keeps.
+fn forgotten(state: crate::State) -> crate::State {
+    crate::State { memo: crate::state::Memo::default(), ..state }
+}
+
 impl crate::Visitor for Divergences<'_> {
     fn state(&mut self, id: u32, state: &crate::State) {
         self.enabled.clear();
-        self.base.enabled_actions(state, &mut self.enabled);
-        for (k, model) in self.mutated.iter().enumerate() {
+        self.searched.enabled_actions(state, &mut self.enabled);
+        for (k, model) in self.others.iter().enumerate() {
             if self.first[k].is_none() {
                 self.theirs.clear();
                 model.enabled_actions(state, &mut self.theirs);
@@ -293,40 +344,66 @@ impl crate::Visitor for Divergences<'_> {
     }
 
     fn transition(&mut self, from: u32, state: &crate::State, action: crate::Action, next: &crate::State) {
-        for (k, model) in self.mutated.iter().enumerate() {
+        for (k, model) in self.others.iter().enumerate() {
             // A state's transitions come after the state itself, and in action order: the first
             // difference found is the first in search order.
-            if self.first[k].is_none_or(|(id, _)| id > from) && model.step(state, action).as_ref() != Some(next) {
+            if self.first[k].is_none_or(|(id, _)| id > from)
+                && model.step(state, action).map(forgotten) != Some(forgotten(*next))
+            {
                 self.first[k] = Some((from, Some(action)));
             }
         }
     }
 }
 
-/// Where each of `mutants` first decides otherwise than `model`'s host, searching `model`'s
-/// reachable states breadth-first on `threads` threads: a shortest path to the first state where
-/// a mutant enables other actions or steps an action to another state, or `None` when no
-/// reachable state tells it from `model` (it is equivalent within `model`'s bounds: its reachable
-/// states and transitions are `model`'s).
-pub fn divergences(model: &crate::CoherenceModel, mutants: &[Mutant], threads: usize) -> Vec<Option<Divergence>> {
-    let mutated: Vec<crate::CoherenceModel> =
-        mutants.iter().map(|&m| crate::CoherenceModel { mutant: Some(m), ..model.clone() }).collect();
+/// Where each of `others` first decides otherwise than `searched`, in one breadth-first search of
+/// `searched`'s reachable states (whole states: their numbers are a trace's).
+fn first_divergences(
+    searched: &crate::CoherenceModel,
+    others: &[crate::CoherenceModel],
+    threads: usize,
+) -> Vec<Option<Divergence>> {
     let mut shares: Vec<Divergences> = (0..threads.max(1))
         .map(|_| Divergences {
-            mutated: &mutated,
-            base: model,
-            first: vec![None; mutants.len()],
+            others,
+            searched,
+            first: vec![None; others.len()],
             enabled: Vec::new(),
             theirs: Vec::new(),
         })
         .collect();
-    let searched = crate::search_with(model, crate::Key::Whole, &mut shares);
-    (0..mutants.len())
+    let found = crate::search_with(searched, crate::Key::Whole, &mut shares);
+    (0..others.len())
         .map(|k| {
             // Within a share, a state's enabled-action difference is recorded before its
             // transitions; across shares, the least state number wins.
             let first = shares.iter().filter_map(|s| s.first[k]).min_by_key(|(id, action)| (*id, action.is_some()));
-            first.map(|(id, action)| Divergence { trace: searched.trace(id), action })
+            first.map(|(id, action)| Divergence { trace: found.trace(id), action })
         })
         .collect()
+}
+
+/// Where each of `mutants` first decides otherwise than `model`'s host, on `threads` threads: a
+/// shortest path to the first state where a mutant enables other actions or steps an action to
+/// another state (its memory aside), or `None` when no reachable state tells it from `model` (it
+/// is equivalent within `model`'s bounds: it reaches `model`'s states and takes its transitions).
+///
+/// Mutants without memory reach only `model`'s states until they diverge, so one search of
+/// `model` steps all of them beside it. A mutant with memory ([`Operator::remembers`]) reaches
+/// states `model` does not (the same host state, another memory), so its own states are searched,
+/// each stepped by `model` beside it.
+pub fn divergences(model: &crate::CoherenceModel, mutants: &[Mutant], threads: usize) -> Vec<Option<Divergence>> {
+    let mutated = |m: Mutant| crate::CoherenceModel { mutant: Some(m), ..model.clone() };
+    let plain: Vec<usize> = (0..mutants.len()).filter(|&k| !mutants[k].operator.remembers()).collect();
+    let mut out: Vec<Option<Divergence>> = vec![None; mutants.len()];
+    let plain_models: Vec<crate::CoherenceModel> = plain.iter().map(|&k| mutated(mutants[k])).collect();
+    if !plain_models.is_empty() {
+        for (&k, found) in plain.iter().zip(first_divergences(model, &plain_models, threads)) {
+            out[k] = found;
+        }
+    }
+    for (k, &m) in mutants.iter().enumerate().filter(|(_, m)| m.operator.remembers()) {
+        out[k] = first_divergences(&mutated(m), std::slice::from_ref(model), threads).pop().flatten();
+    }
+    out
 }

@@ -7,7 +7,7 @@
 //! structural fact the property tests check, together with the round trip).
 //!
 //! Layout: word 0 holds the shape, the connectors and the budgets spent; word 1 the sessions and
-//! the authorization contexts; word 2 the event; then one word per link, session-major. Every field has a fixed width, wide
+//! the authorization contexts; word 2 the event, the deploys and a mutant's memory; then one word per link, session-major. Every field has a fixed width, wide
 //! enough for [`crate::system::BUDGET_MAX`] (budgets take 3 bits; versions take 4, one to spare).
 
 use crate::state::*;
@@ -498,6 +498,26 @@ fn take_deploys(r: &mut Reader, state: &mut State) {
     }
 }
 
+/// Where a mutant's memory starts in the event's word: past the deploys (4 bits for the
+/// connectors, 4 for each session's read).
+const MEMO_AT: u32 = DEPLOYS_AT + (CONNECTORS_MAX * (1 + SESSIONS_MAX)) as u32;
+/// Bits of [`Memo::taken`].
+const TAKEN_BITS: u32 = 2;
+const _: () = assert!(Memo::CAP < 1 << TAKEN_BITS && MEMO_AT + TAKEN_BITS + LATE_BITS <= 64);
+const LATE_BITS: u32 = (SESSIONS_MAX * CONNECTORS_MAX) as u32;
+
+/// A host mutant's memory, in the event's word after the deploys (all zero for a policy).
+fn put_memo(w: &mut Writer, memo: Memo, rn: &Renaming) {
+    w.put(0, MEMO_AT - w.used);
+    w.put(u64::from(memo.taken), TAKEN_BITS);
+    let late = Memo::links(memo.late).fold(0, |late, (s, c)| late | Memo::bit(rn.session(s), rn.connector(c)));
+    w.put(u64::from(late), LATE_BITS);
+}
+fn take_memo(r: &mut Reader) -> Memo {
+    r.used = MEMO_AT;
+    Memo { taken: r.take(TAKEN_BITS) as u8, late: r.take(LATE_BITS) as u16 }
+}
+
 /// Appends the packed form of `state` to `out`: [`words`] words.
 pub fn pack(state: &State, out: &mut Vec<u64>) {
     pack_renamed(state, &[], &[], out);
@@ -519,6 +539,7 @@ pub fn pack_renamed(state: &State, to_connector: &[u8], to_session: &[u8], out: 
     w.end_word();
     put_event(&mut w, state.event, &rn);
     put_deploys(&mut w, state, &rn);
+    put_memo(&mut w, state.memo, &rn);
     w.end_word();
     for &s in &rn.si[..m] {
         for &c in &rn.ci[..n] {
@@ -606,6 +627,7 @@ pub fn unpack(words: &[u64]) -> State {
     r.end_word();
     state.event = take_event(&mut r);
     take_deploys(&mut r, &mut state);
+    state.memo = take_memo(&mut r);
     r.end_word();
     for s in 0..usize::from(shape.sessions) {
         for c in 0..usize::from(shape.connectors) {

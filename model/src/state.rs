@@ -729,6 +729,38 @@ pub enum Event {
     },
 }
 
+/// What a host mutant with memory keeps between steps (SPEC.md §11.4): how often its capped
+/// decision was taken, and the re-lists it decided but has not sent yet. Never touched by a policy
+/// or by a mutant without memory, so it stays at its default, and packs to zero bits set, in every
+/// state they reach.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct Memo {
+    /// Times the capped decision was taken, up to [`Memo::CAP`].
+    pub taken: u8,
+    /// Re-lists decided and not yet sent, one bit a link: bit `s * CONNECTORS_MAX + c`. They go
+    /// out after the host's next step.
+    pub late: u16,
+}
+
+impl Memo {
+    /// How many times a capped decision is taken before it never is again.
+    pub const CAP: u8 = 1;
+
+    /// The bit of link `s`/`c` in [`Memo::late`].
+    pub fn bit(s: SessionId, c: ConnectorId) -> u16 {
+        1 << (s.index() * CONNECTORS_MAX + c.index())
+    }
+
+    /// The links whose bits are set in `late`, session-major.
+    pub fn links(late: u16) -> impl Iterator<Item = (SessionId, ConnectorId)> {
+        (0..SESSIONS_MAX * CONNECTORS_MAX)
+            .filter(move |k| late & (1 << k) != 0)
+            .map(|k| (SessionId((k / CONNECTORS_MAX) as u8), ConnectorId((k % CONNECTORS_MAX) as u8)))
+    }
+}
+
 /// How much of each budget the run has used (SPEC.md §4, the bounds).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
@@ -787,6 +819,9 @@ pub struct State {
     pub spent: Spent,
     /// What the last step did, when an invariant needs to see it.
     pub event: Option<Event>,
+    /// A host mutant's memory; the default for every policy.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub memo: Memo,
 }
 
 impl std::hash::Hash for State {
@@ -800,6 +835,10 @@ impl std::hash::Hash for State {
         }
         self.spent.hash(h);
         self.event.hash(h);
+        // Only a mutant with memory sets it: every other state hashes as it did without it.
+        if self.memo != Memo::default() {
+            self.memo.hash(h);
+        }
     }
 }
 

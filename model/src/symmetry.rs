@@ -65,6 +65,7 @@ fn renamed(state: &State, to_connector: &[u8], to_session: &[u8]) -> State {
             Event::StubRefreshed { session: s_new(session), connector: c_new(connector), availability }
         }
     });
+    next.memo.late = Memo::links(state.memo.late).fold(0, |late, (s, c)| late | Memo::bit(s_new(s), c_new(c)));
     next
 }
 
@@ -160,16 +161,21 @@ mod packed_tests {
     use crate::{BROKEN_POLICIES, Bounds, CoherenceModel, POLICIES};
 
     /// Packing a renaming directly is packing the renamed state, for states of every policy (an
-    /// abort names a connector, which only some policies reach), with and without deploys.
+    /// abort names a connector, which only some policies reach), with and without deploys, and of
+    /// the host mutants with memory (the re-lists a late one has yet to send name links).
     #[test]
     fn packing_a_renaming_is_renaming_then_packing() {
+        use crate::Mutant;
         use crate::system::Fault;
         let base = Bounds { connectors: 3, sessions: 2, ..Bounds::DEFAULT };
         let both = Bounds { revisions: crate::system::Revisions::Stateless, ..base };
         let deploys = Bounds { faults: 3, ..base };
-        let cases = |p| [(p, base, false), (p, both, false), (p, deploys, true)];
-        for (policy, bounds, deploy) in POLICIES.iter().chain(BROKEN_POLICIES).flat_map(cases) {
-            let mut model = CoherenceModel::new(*policy, bounds);
+        let cases = |p| [(p, base, false, None), (p, both, false, None), (p, deploys, true, None)];
+        let remembering = Mutant::all().into_iter().filter(|m| m.operator.remembers());
+        let mutants = remembering.map(|m| (&crate::RECOMMENDED, base, false, Some(m)));
+        let (mut late, mut capped) = (0, 0);
+        for (policy, bounds, deploy, mutant) in POLICIES.iter().chain(BROKEN_POLICIES).flat_map(cases).chain(mutants) {
+            let mut model = CoherenceModel { mutant, ..CoherenceModel::new(*policy, bounds) };
             if deploy {
                 model.faults = model.faults.with(Fault::DeployTools);
             }
@@ -185,6 +191,8 @@ mod packed_tests {
                 }
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 state = model.step(&state, actions[(seed >> 33) as usize % actions.len()]).unwrap();
+                late += usize::from(state.memo.late != 0);
+                capped += usize::from(state.memo.taken != 0);
                 for cp in permutations(3) {
                     for sp in permutations(2) {
                         let mut a = Vec::new();
@@ -197,6 +205,7 @@ mod packed_tests {
                 }
             }
         }
+        assert!(late > 0 && capped > 0, "the walks reach a mutant's memory: {late} late, {capped} capped");
     }
 }
 

@@ -827,17 +827,29 @@ impl CoherenceModel {
         }
     }
 
-    /// The link where the host carries out decision `site`, meant for `session` and `connector`.
+    /// The link where the host carries out decision `site`, meant for `session` and `connector`:
+    /// another for a mutant keyed wrongly, none for a capped one whose decisions are used up (this
+    /// one counts).
     #[inline]
-    fn target(&self, site: Site, session: SessionId, connector: ConnectorId) -> (SessionId, ConnectorId) {
+    fn aim(
+        &self,
+        site: Site,
+        state: &mut State,
+        session: SessionId,
+        connector: ConnectorId,
+    ) -> Option<(SessionId, ConnectorId)> {
         match self.mutant {
-            Some(Mutant { site: at, operator: Operator::WrongConnector }) if at == site => {
-                (session, ConnectorId((connector.0 + 1) % self.bounds.connectors))
-            }
-            Some(Mutant { site: at, operator: Operator::WrongSession }) if at == site => {
-                (SessionId((session.0 + 1) % self.bounds.sessions), connector)
-            }
-            _ => (session, connector),
+            Some(Mutant { site: at, operator }) if at == site => match operator {
+                Operator::WrongConnector => Some((session, ConnectorId((connector.0 + 1) % self.bounds.connectors))),
+                Operator::WrongSession => Some((SessionId((session.0 + 1) % self.bounds.sessions), connector)),
+                Operator::Capped if state.memo.taken >= Memo::CAP => None,
+                Operator::Capped => {
+                    state.memo.taken += 1;
+                    Some((session, connector))
+                }
+                _ => Some((session, connector)),
+            },
+            _ => Some((session, connector)),
         }
     }
 
@@ -850,7 +862,17 @@ impl CoherenceModel {
     /// The host re-lists `connector` in `session` by decision `site`, if it takes it.
     fn relist(&self, site: Site, state: &mut State, session: SessionId, connector: ConnectorId) {
         if self.decides(site, true) {
-            let (session, connector) = self.target(site, session, connector);
+            self.relist_aimed(site, state, session, connector);
+        }
+    }
+
+    /// The host re-lists by decision `site`, taken, meant for `connector` in `session`: where the
+    /// mutant aims it, and after the host's next step for a late one ([`Memo::late`]).
+    fn relist_aimed(&self, site: Site, state: &mut State, session: SessionId, connector: ConnectorId) {
+        let Some((session, connector)) = self.aim(site, state, session, connector) else { return };
+        if self.mutant == Some(Mutant { site, operator: Operator::Late }) {
+            state.memo.late |= Memo::bit(session, connector);
+        } else {
             self.request_listing(state, session, connector);
         }
     }
@@ -1209,6 +1231,8 @@ impl CoherenceModel {
     pub fn step(&self, state: &State, action: Action) -> Option<State> {
         let mut next = *state;
         next.event = None;
+        // A late mutant's re-lists decided by the step before go out after this one.
+        let late = std::mem::take(&mut next.memo.late);
         let p = &self.policy;
         match action {
             Action::WebAuthenticate { connector } => {
@@ -1444,6 +1468,9 @@ impl CoherenceModel {
                 }
             }
         }
+        for (session, connector) in Memo::links(late) {
+            self.request_listing(&mut next, session, connector);
+        }
         self.settle_turns(&mut next);
         self.show_banner(&mut next);
         Some(next)
@@ -1510,8 +1537,7 @@ impl CoherenceModel {
             OnListChanged::Relist => true,
         };
         if self.decides(Site::RelistOnNotify, relist) {
-            let (session, connector) = self.target(Site::RelistOnNotify, session, connector);
-            self.request_listing(next, session, connector);
+            self.relist_aimed(Site::RelistOnNotify, next, session, connector);
         }
         if p.catalogue == Catalogue::DroppedOnNotify {
             Self::drop_list(next, session, connector);
@@ -1684,16 +1710,21 @@ impl CoherenceModel {
                 let between_turns = p.catalogue == Catalogue::PerTurn && state.session(session).turn.is_none();
                 let ignored =
                     between_turns || self.decides(Site::IgnoreSuperseded, fetch.superseded && p.guard_superseded);
-                let applied = !ignored && self.decides(Site::ApplyReply, true);
-                let keyed = self.target(Site::ApplyReply, session, connector);
-                if applied && keyed != (session, connector) {
+                let keyed = if !ignored && self.decides(Site::ApplyReply, true) {
+                    self.aim(Site::ApplyReply, state, session, connector)
+                } else {
+                    None
+                };
+                if let Some(keyed) = keyed
+                    && keyed != (session, connector)
+                {
                     // Keyed wrongly: the reply lands in another link's entry.
                     let wrong = state.link_mut(keyed.0, keyed.1);
                     wrong.entry = Some(reply);
                     wrong.lazy = false;
                     wrong.shared = false;
                     wrong.foreign = false;
-                } else if applied {
+                } else if keyed.is_some() {
                     let long = state.connector(connector).stateless() && state.connector(connector).ttl == Ttl::Long;
                     let link = state.link_mut(session, connector);
                     let before = link.offered();
@@ -1731,10 +1762,11 @@ impl CoherenceModel {
                     self.request_listing(state, session, connector);
                 } else if p.abort_on_failure && state.session(session).turn.is_some() {
                     self.answer(before, state, session, Call::Nothing, Answer::Aborted(connector));
-                } else if self.decides(Site::NoticeOnFailedListing, p.notice_on_failure) {
+                } else if self.decides(Site::NoticeOnFailedListing, p.notice_on_failure)
+                    && let Some((s, c)) = self.aim(Site::NoticeOnFailedListing, state, session, connector)
+                {
                     let recovery =
                         if failure == ListFailure::SessionNotFound { Recovery::Restart } else { p.failure_recovery };
-                    let (s, c) = self.target(Site::NoticeOnFailedListing, session, connector);
                     state.link_mut(s, c).notice = Some(Notice { reason: NoticeReason::RefreshFailed, recovery });
                 }
             }
@@ -1774,8 +1806,7 @@ impl CoherenceModel {
                 // host cannot see: a refreshing host re-lists both.
                 let unsettled = p.on_turn == OnTurn::Refresh && (failed || link.fetch_count() > 0);
                 if self.decides(Site::RelistUnsettled, unsettled) {
-                    let (s, c) = self.target(Site::RelistUnsettled, session, connector);
-                    self.request_listing(state, s, c);
+                    self.relist_aimed(Site::RelistUnsettled, state, session, connector);
                 }
                 continue;
             }
@@ -1846,8 +1877,9 @@ impl CoherenceModel {
             // 401: the token expired or access was revoked.
             Self::call_failed(next, session, connector);
             let recovery = if p.notice_on_failure {
-                if self.decides(Site::NoticeOnUnauthorized, true) {
-                    let (s, c) = self.target(Site::NoticeOnUnauthorized, session, connector);
+                if self.decides(Site::NoticeOnUnauthorized, true)
+                    && let Some((s, c)) = self.aim(Site::NoticeOnUnauthorized, next, session, connector)
+                {
                     next.link_mut(s, c).notice =
                         Some(Notice { reason: NoticeReason::NeedsAuthentication, recovery: Recovery::Authenticate });
                 }

@@ -428,7 +428,7 @@ pub fn mutant_candidates(seed: u64, kills: usize, k: usize, mutant: Mutant) -> C
         let trace = walk_model(&model, &mut rng, |state| broken(&model, state).is_some());
         kept.offer(Some(j), format!("mutant/{mutant}/{j:04}"), " of this walk", Some(walk_seed), &model, &trace);
     }
-    for (b, bounds) in coherence_model::mutant::CLASSIFYING_BOUNDS.into_iter().enumerate() {
+    for (b, &bounds) in mutant.classifying_bounds().iter().enumerate() {
         if kept.found.len() >= kills {
             break;
         }

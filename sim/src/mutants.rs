@@ -54,17 +54,19 @@ pub struct Classified {
     pub class: Class,
 }
 
-/// Classifies `mutants` of `policy` at [`CLASSIFYING_BOUNDS`], on `threads` threads: one search of
-/// the policy per set of bounds finds where each mutant first decides otherwise; the checker then
-/// checks every mutant that does, as it checks a policy.
+/// Classifies `mutants` of `policy` at their classifying bounds ([`Mutant::classifying_bounds`]),
+/// on `threads` threads: a search per set of bounds finds where each mutant first decides
+/// otherwise; the checker then checks every mutant that does, as it checks a policy.
 pub fn classify(policy: HostPolicy, mutants: &[Mutant], threads: usize) -> Vec<Classified> {
     let mut first: Vec<Option<(usize, Option<Action>)>> = vec![None; mutants.len()];
     for bounds in CLASSIFYING_BOUNDS {
-        let found = divergences(&CoherenceModel::new(policy, bounds), mutants, threads);
-        for (slot, divergence) in first.iter_mut().zip(found) {
-            if slot.is_none() {
-                *slot = divergence.map(|d| (d.trace.len(), d.action));
-            }
+        let here: Vec<usize> = (0..mutants.len())
+            .filter(|&k| first[k].is_none() && mutants[k].classifying_bounds().contains(&bounds))
+            .collect();
+        let some: Vec<Mutant> = here.iter().map(|&k| mutants[k]).collect();
+        let found = divergences(&CoherenceModel::new(policy, bounds), &some, threads);
+        for (&k, divergence) in here.iter().zip(found) {
+            first[k] = divergence.map(|d| (d.trace.len(), d.action));
         }
     }
     mutants
@@ -73,7 +75,8 @@ pub fn classify(policy: HostPolicy, mutants: &[Mutant], threads: usize) -> Vec<C
         .map(|(&mutant, first)| {
             let class = match first {
                 None => Class::Equivalent,
-                Some((diverges_after, action)) => CLASSIFYING_BOUNDS
+                Some((diverges_after, action)) => mutant
+                    .classifying_bounds()
                     .iter()
                     .find_map(|&bounds| {
                         let model = CoherenceModel { mutant: Some(mutant), ..CoherenceModel::new(policy, bounds) };
@@ -164,7 +167,7 @@ pub fn text(policy: HostPolicy, classified: &[Classified], kills: Option<&[Kills
         count("defect"),
         count("allowed"),
         count("equivalent"),
-        CLASSIFYING_BOUNDS.iter().map(bounds_words).collect::<Vec<_>>().join(" and ")
+        classifying_words()
     );
     let mut rows: Vec<(usize, &Classified, Option<&Kills>)> =
         classified.iter().enumerate().map(|(k, c)| (k, c, kills.map(|all| &all[k]))).collect();
@@ -298,6 +301,12 @@ pub fn json(policy: HostPolicy, classified: &[Classified], kills: Option<&[Kills
         "mutants": rows,
     });
     serde_json::to_string_pretty(&value).expect("a report serialises") + "\n"
+}
+
+/// Where the mutants are classified, in words.
+fn classifying_words() -> String {
+    let [first, second, memory] = CLASSIFYING_BOUNDS.map(|b| bounds_words(&b));
+    format!("{first} and {second}; with memory also at {memory}")
 }
 
 fn bounds_words(b: &Bounds) -> String {

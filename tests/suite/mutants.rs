@@ -90,6 +90,42 @@ fn the_checker_finds_where_a_mutant_decides_otherwise_and_nothing_for_an_equival
     assert_eq!(shape(&one), shape(&two));
 }
 
+/// A mutant with memory reaches states `recommended` does not, so its own states are searched:
+/// it is told apart where its memory changes a decision (a capped re-list the second time, a late
+/// one at once), every step before that is `recommended`'s (its memory aside), and a cap that no
+/// state of the bounds reaches twice tells nothing.
+#[test]
+fn a_mutant_with_memory_is_told_apart_where_its_memory_changes_a_decision() {
+    let forget = |s: coherence_model::State| coherence_model::State { memo: Default::default(), ..s };
+    let model = CoherenceModel::new(RECOMMENDED, SMALL);
+    // A restart re-lists both connectors: the cap bites at the second.
+    let mutants = [named("relist-on-restart/capped"), named("relist-on-notify/late")];
+    for (m, d) in mutants.iter().zip(divergences(&model, &mutants, 1)) {
+        let d = d.unwrap_or_else(|| panic!("{m} should diverge"));
+        let mutated = CoherenceModel { mutant: Some(*m), ..model.clone() };
+        let mut state = d.trace.init;
+        for (action, next) in &d.trace.steps {
+            assert_eq!(model.step(&state, *action).map(forget), Some(forget(*next)), "{m}");
+            assert_eq!(mutated.step(&state, *action).as_ref(), Some(next), "{m}: the trace is the mutant's");
+            state = *next;
+        }
+        let a = d.action.unwrap_or_else(|| panic!("{m} enables what recommended enables"));
+        assert_ne!(model.step(&state, a).map(forget), mutated.step(&state, a).map(forget), "{m}");
+    }
+    let late = &CoherenceModel { mutant: Some(mutants[1]), ..model.clone() };
+    let report = coherence_model::check_model_on(late, 2);
+    assert!(report.invariants.iter().any(|o| o.invariant.id == "INV-7" && o.counterexample.is_some()));
+    // One in-session authentication: the cap never bites. Three auth changes let the user
+    // authenticate, lose the token and authenticate again: the second re-list is capped.
+    let capped = named("relist-on-authenticate/capped");
+    let once = Bounds { connectors: 1, faults: 0, commands: 0, ..SMALL };
+    assert!(divergences(&CoherenceModel::new(RECOMMENDED, once), &[capped], 1)[0].is_none());
+    let twice = Bounds { auth_changes: 3, ..once };
+    assert!(divergences(&CoherenceModel::new(RECOMMENDED, twice), &[capped], 1)[0].is_some());
+    assert_eq!(capped.classifying_bounds().len(), 3);
+    assert_eq!(named("relist-on-restart/drop").classifying_bounds().len(), 2);
+}
+
 #[test]
 fn no_fixture_kills_a_mutant_the_checker_shows_equivalent_and_some_kill_a_defect() {
     let mutants: Vec<Mutant> = EQUIVALENT.iter().chain(&["relist-on-notify/drop"]).map(|n| named(n)).collect();

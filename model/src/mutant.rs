@@ -166,8 +166,9 @@ pub enum Operator {
     ///
     /// [`Memo::CAP`]: crate::state::Memo::CAP
     Capped,
-    /// The `tools/list` goes out one step late: after the host's next step, not before it ends
-    /// (a refresh started and not awaited).
+    /// The `tools/list` goes out late: once the host has handled the next thing it sees
+    /// ([`crate::Action::reaches_host`]), not within this step (a refresh started and not
+    /// awaited, run by the event loop only when the next event wakes it).
     Late,
 }
 
@@ -266,7 +267,7 @@ impl Mutant {
             Operator::WrongSession => "done in the next session instead",
             Operator::OffByOne => "with a count one too high",
             Operator::Capped => "done the first time only",
-            Operator::Late => "sent one step late",
+            Operator::Late => "sent only when the next event reaches the host",
         };
         format!("{}: {how}", self.site.what())
     }

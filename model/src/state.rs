@@ -740,7 +740,7 @@ pub struct Memo {
     /// Times the capped decision was taken, up to [`Memo::CAP`].
     pub taken: u8,
     /// Re-lists decided and not yet sent, one bit a link: bit `s * CONNECTORS_MAX + c`. They go
-    /// out after the host's next step.
+    /// out once the host has handled the next action it sees.
     pub late: u16,
 }
 

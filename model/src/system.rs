@@ -473,6 +473,46 @@ impl Action {
         "AgentCompleteAuthentication",
     ];
 
+    /// Whether the host sees the action happen in `state` (something reaches it: a message, a
+    /// reply, the user, the agent): not a change on the web surface or a server, nor a fault it
+    /// learns of only through what follows (a lost notification, a reply that will fail or hang).
+    /// A 2026-07-28 host sees its listen stream end; a 2025 one does not. The conformance runner
+    /// gives a host an input for exactly these.
+    pub fn reaches_host(&self, state: &State) -> bool {
+        match *self {
+            Action::WebAuthenticate { .. }
+            | Action::WebRevoke { .. }
+            | Action::TokenExpire { .. }
+            | Action::LoseNotification { .. }
+            | Action::DuplicateNotification { .. }
+            | Action::NotifyBeforeUpdate { .. }
+            | Action::RefreshTokenSilently { .. }
+            | Action::FailListing { .. }
+            | Action::LoseTransportSession { .. }
+            | Action::HangListing { .. }
+            | Action::ServeLate { .. }
+            | Action::PageListing { .. }
+            | Action::FailAccountRead { .. }
+            | Action::DeployTools { .. } => false,
+            Action::LoseNotificationStream { connector, .. } => state.connector(connector).stateless(),
+            Action::ExpireTtl { .. }
+            | Action::DeliverNotification { .. }
+            | Action::DeliverListing { .. }
+            | Action::TimeOutListing { .. }
+            | Action::DeliverAccount { .. }
+            | Action::UserAsk { .. }
+            | Action::UserMcp { .. }
+            | Action::UserRestart { .. }
+            | Action::UserAuthenticate { .. }
+            | Action::AgentCallTool { .. }
+            | Action::AgentCallStub { .. }
+            | Action::AgentCallUnlisted { .. }
+            | Action::AgentAnswerNotAvailable { .. }
+            | Action::AgentRelayNotice { .. }
+            | Action::AgentCompleteAuthentication { .. } => true,
+        }
+    }
+
     /// The session the action happens in; `None` for the web surface and the environment.
     pub fn session(&self) -> Option<SessionId> {
         match *self {
@@ -867,7 +907,8 @@ impl CoherenceModel {
     }
 
     /// The host re-lists by decision `site`, taken, meant for `connector` in `session`: where the
-    /// mutant aims it, and after the host's next step for a late one ([`Memo::late`]).
+    /// mutant aims it, and once the host has handled the next action it sees for a late one
+    /// ([`Memo::late`]).
     fn relist_aimed(&self, site: Site, state: &mut State, session: SessionId, connector: ConnectorId) {
         let Some((session, connector)) = self.aim(site, state, session, connector) else { return };
         if self.mutant == Some(Mutant { site, operator: Operator::Late }) {
@@ -1231,8 +1272,8 @@ impl CoherenceModel {
     pub fn step(&self, state: &State, action: Action) -> Option<State> {
         let mut next = *state;
         next.event = None;
-        // A late mutant's re-lists decided by the step before go out after this one.
-        let late = std::mem::take(&mut next.memo.late);
+        // A late mutant's re-lists go out once the host has handled the next thing it sees.
+        let late = if action.reaches_host(state) { std::mem::take(&mut next.memo.late) } else { 0 };
         let p = &self.policy;
         match action {
             Action::WebAuthenticate { connector } => {

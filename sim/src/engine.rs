@@ -475,6 +475,9 @@ impl Engine<'_> {
     /// What the host is told for `action`, or `None` for a step of the world alone.
     fn input(&self, action: Action) -> Option<Input> {
         let turn_connector = |s: SessionId| self.state.session(s).turn.expect("agent steps run in a turn").connector;
+        if !action.reaches_host(&self.state) {
+            return None;
+        }
         Some(match action {
             Action::WebAuthenticate { .. }
             | Action::WebRevoke { .. }
@@ -489,12 +492,9 @@ impl Engine<'_> {
             | Action::ServeLate { .. }
             | Action::PageListing { .. }
             | Action::FailAccountRead { .. }
-            | Action::DeployTools { .. } => return None,
+            | Action::DeployTools { .. } => unreachable!("{action:?} does not reach the host"),
             Action::ExpireTtl { session, connector } => Input::TtlExpired { session, connector },
-            // A 2025-era stream drops unseen; a host sees its listen request end.
-            Action::LoseNotificationStream { connector, .. } if !self.state.connector(connector).stateless() => {
-                return None;
-            }
+            // A 2025-era stream drops unseen (above); a host sees its listen request end.
             Action::LoseNotificationStream { session, connector } => Input::ListenEnded { session, connector },
             Action::DeliverNotification { session, connector } => Input::Notification { session, connector },
             Action::DeliverListing { session, connector, slot } => {

@@ -412,7 +412,7 @@ impl Candidates {
 /// violation of an invariant and kept when the runner fails the mutant on it, until `kills`
 /// fixtures kill the mutant or [`MUTANT_WALKS_MAX`] walks were tried; then, if still short, the
 /// shortest paths to the first violating states a breadth-first search of the mutant finds at
-/// [`coherence_model::mutant::CLASSIFYING_BOUNDS`], kept the same way. They depend only on
+/// its classifying bounds ([`Mutant::classifying_bounds`]), kept the same way. They depend only on
 /// `seed`, `k` and the mutant: the rest of the corpus decides how many are taken.
 pub fn mutant_candidates(seed: u64, kills: usize, k: usize, mutant: Mutant) -> Candidates {
     let mut kept = Kept { mutant, found: Vec::new(), seen: BTreeSet::new() };

@@ -1272,8 +1272,10 @@ impl CoherenceModel {
     pub fn step(&self, state: &State, action: Action) -> Option<State> {
         let mut next = *state;
         next.event = None;
-        // A late mutant's re-lists go out once the host has handled the next thing it sees.
-        let late = if action.reaches_host(state) { std::mem::take(&mut next.memo.late) } else { 0 };
+        // A late mutant's re-lists go out once the host has handled the next thing it sees (a
+        // policy never has any: the test comes first, off the checker's hot path).
+        let late =
+            if state.memo.late != 0 && action.reaches_host(state) { std::mem::take(&mut next.memo.late) } else { 0 };
         let p = &self.policy;
         match action {
             Action::WebAuthenticate { connector } => {
@@ -1509,8 +1511,10 @@ impl CoherenceModel {
                 }
             }
         }
-        for (session, connector) in Memo::links(late) {
-            self.request_listing(&mut next, session, connector);
+        if late != 0 {
+            for (session, connector) in Memo::links(late) {
+                self.request_listing(&mut next, session, connector);
+            }
         }
         self.settle_turns(&mut next);
         self.show_banner(&mut next);

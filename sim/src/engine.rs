@@ -479,20 +479,6 @@ impl Engine<'_> {
             return None;
         }
         Some(match action {
-            Action::WebAuthenticate { .. }
-            | Action::WebRevoke { .. }
-            | Action::TokenExpire { .. }
-            | Action::LoseNotification { .. }
-            | Action::DuplicateNotification { .. }
-            | Action::NotifyBeforeUpdate { .. }
-            | Action::RefreshTokenSilently { .. }
-            | Action::FailListing { .. }
-            | Action::LoseTransportSession { .. }
-            | Action::HangListing { .. }
-            | Action::ServeLate { .. }
-            | Action::PageListing { .. }
-            | Action::FailAccountRead { .. }
-            | Action::DeployTools { .. } => unreachable!("{action:?} does not reach the host"),
             Action::ExpireTtl { session, connector } => Input::TtlExpired { session, connector },
             // A 2025-era stream drops unseen (above); a host sees its listen request end.
             Action::LoseNotificationStream { session, connector } => Input::ListenEnded { session, connector },
@@ -587,6 +573,8 @@ impl Engine<'_> {
                     list_changed_first: self.model.notifies_caller_first(&self.state, session, connector),
                 }
             }
+            // The web surface, the servers and the faults the host learns of only by what follows.
+            unseen => unreachable!("{unseen:?} does not reach the host (Action::reaches_host)"),
         })
     }
 

@@ -237,3 +237,22 @@ fn the_stateless_revision_over_the_stdio_relay() {
     drop(to_server);
     assert!(relay.wait().unwrap().success());
 }
+
+/// Over stdio a call refused as 401 is the JSON-RPC error -32001, and a lost session closes the
+/// connection under a call that comes after it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_is_refused_401_as_a_json_rpc_error_over_stdio() {
+    use rmcp::model::CallToolRequestParams;
+    let server = McpServer::start("gmail", Tool::stubs("gmail"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let (client, _) = spawn_relay(&server, "gmail").await;
+    let refused = client.call_tool(CallToolRequestParams::new("gmail_send")).await.unwrap_err();
+    assert!(matches!(&refused, rmcp::service::ServiceError::McpError(e) if e.code.0 == -32001), "-32001: {refused:?}");
+    assert_eq!(server.relays_connected(), 1);
+    server.set_tools(Tool::actions("gmail"));
+    assert!(!client.call_tool(CallToolRequestParams::new("gmail_send")).await.unwrap().is_error.unwrap_or(false));
+    server.lose_sessions();
+    until(&server, |seen| seen.contains(&Seen::Disconnected { session: "gmail-1".into() })).await;
+    assert_eq!(server.relays_connected(), 0);
+    assert!(client.call_tool(CallToolRequestParams::new("gmail_send")).await.is_err(), "the server process is gone");
+    assert!(server.seen().iter().any(|s| matches!(s, Seen::Refused { status: 401, .. })));
+}

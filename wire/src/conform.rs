@@ -19,8 +19,11 @@
 //! the next offer (`fetch_at_offer`): a host is judged by what it offers, when it offers it.
 //!
 //! **Reach.** One session (one host process) per fixture; the host is told of no commands. A
-//! fixture that needs time to pass for a request (`timeout`), an account read, or a call answered
-//! 401 or 404 stops with [`HostError::Unsupported`]: reported apart, never a pass. So does a
+//! call answered 401 is played by the server listing its stubs (it refuses a call of any other
+//! tool with 401, a JSON-RPC error over stdio); one answered 404 by the server losing the host's
+//! transport session first (over stdio its connection closes). A fixture that needs time to pass
+//! for a request (`timeout`) or an account read stops with [`HostError::Unsupported`]: reported
+//! apart, never a pass. So does a
 //! fixture whose server speaks MCP 2026-07-28 to a host that speaks a 2025 revision to it;
 //! otherwise such a server gives the fixture's cache hints, its listen streams are the host's
 //! `listens`, and `listen_ended` ends them. A `long` TTL is [`WireOptions::ttl_ms`]: an hour by
@@ -752,6 +755,31 @@ impl WireHost {
         Ok(())
     }
 
+    /// The server of `c` loses the host's transport session before the agent's call reaches it:
+    /// over HTTP the call is answered 404; over stdio the connection closes (the server process
+    /// the host spawned exits), and the runner waits until it has, so that the call finds it
+    /// closed whatever the host's speed.
+    fn lose_session(&mut self, c: ConnectorId) -> Result<(), HostError> {
+        let k = c.index();
+        if self.stateless(k)? {
+            return Err(HostError::Unsupported(format!(
+                "a call answered 404 (a lost transport session) by {}, which the host reaches in the stateless revision 2026-07-28: it has no transport session to lose",
+                self.connectors[k].name
+            )));
+        }
+        let stage = self.stage()?;
+        stage.servers()[k].lose_sessions();
+        if self.options.transport == Transport::Stdio {
+            let stage = self.stage()?;
+            stage
+                .wait_until("the stdio connection to close after its server lost the session", |stage| {
+                    stage.servers()[k].relays_connected() == 0
+                })
+                .map_err(stage_error)?;
+        }
+        Ok(())
+    }
+
     /// Whether the host reaches connector `k` in the stateless revision.
     fn stateless(&mut self, k: usize) -> Result<bool, HostError> {
         Ok(self.stage()?.servers()[k].stateless_clients())
@@ -814,13 +842,17 @@ impl Host for WireHost {
             }
             Input::CallTool { session, connector, server } => {
                 self.check(*session, *connector)?;
-                if *server != CallResult::Ok {
-                    return Err(HostError::Unsupported(format!(
-                        "a call answered {}: the wire does not play it yet",
-                        if *server == CallResult::Unauthorized { "401" } else { "404" }
-                    )));
+                match server {
+                    CallResult::Ok => self.world(*connector, true)?,
+                    // The server lists only its stubs, and answers a call of any other tool 401.
+                    CallResult::Unauthorized => self.world(*connector, false)?,
+                    CallResult::SessionNotFound => self.lose_session(*connector)?,
+                    CallResult::UnknownTool => {
+                        return Err(HostError::Unsupported(
+                            "a call answered \"unknown tool\" after a deploy, which the wire does not play".to_owned(),
+                        ));
+                    }
                 }
-                self.world(*connector, true)?;
                 let name = self.offered_name(connector.index(), "send");
                 let reply = Reply::ToolCall { name, input: json!({}) };
                 self.agent(reply, Step::Calls(CallKind::Tool, connector.index()))

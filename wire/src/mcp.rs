@@ -20,8 +20,10 @@
 //!   refused as one with no session (400), which tells a client to fall back to `initialize`.
 //!
 //! A server is open (it lists its own `authenticate` and `complete_authentication` stubs until the
-//! connector is authenticated, as the runner sets its list) or [`Protection::OAuth`]: every
-//! request needs a bearer token that the host gets through the OAuth flow of [`oauth`].
+//! connector is authenticated, as the runner sets its list, and while it lists only those answers
+//! a call of any other tool with 401: the token expired or access was revoked) or
+//! [`Protection::OAuth`]: every request needs a bearer token that the host gets through the OAuth
+//! flow of [`oauth`].
 //!
 //! Tools are named `<connector>_<tool>` (SPEC.md §11.5's mapping rule).
 
@@ -340,6 +342,23 @@ impl ServerHandle {
         }
     }
 
+    /// How many stdio relays are connected now (a host's server processes of this connector).
+    pub fn relays_connected(&self) -> usize {
+        let inner = self.shared.inner();
+        let count = |connected: bool| {
+            inner
+                .seen
+                .iter()
+                .filter(|s| match s {
+                    Seen::Connected { .. } => connected,
+                    Seen::Disconnected { .. } => !connected,
+                    _ => false,
+                })
+                .count()
+        };
+        count(true) - count(false)
+    }
+
     /// Whether a client has spoken the stateless revision to this server (a stateless HTTP
     /// request, or a stdio connection whose era it settled).
     pub fn stateless_clients(&self) -> bool {
@@ -598,7 +617,30 @@ async fn message(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             return released(&id, waiting.await.unwrap_or(Release::Failed));
         }
     }
+    if refuses_call(&shared, &method, params) {
+        return released(&id, Release::Unauthorized);
+    }
     axum::Json(answer(&shared, &session, &method, &id, params)).into_response()
+}
+
+/// Whether the server answers a `tools/call` with 401 rather than running it or calling the tool
+/// unknown: an open server that lists only its stubs (its connector is not authenticated: the
+/// token expired or access was revoked) refuses a call of a tool it does not list, as SPEC.md
+/// §3's servers do; an authenticated one answers "unknown tool" (-32602). Logged as a refusal.
+fn refuses_call(shared: &Shared, method: &str, params: Option<&Value>) -> bool {
+    if method != "tools/call" || shared.protection != Protection::Open {
+        return false;
+    }
+    let tool = params.and_then(|p| p.get("name")).and_then(Value::as_str).unwrap_or("");
+    let mut inner = shared.inner();
+    let actions = Tool::actions(&shared.connector);
+    let authenticated = inner.tools.iter().any(|t| actions.contains(t));
+    if authenticated || inner.tools.iter().any(|t| t.name == tool) {
+        return false;
+    }
+    let why = format!("{} is not authenticated: the token expired or access was revoked", shared.connector);
+    inner.seen.push(Seen::Refused { status: 401, why, asked: format!("tools/call {tool}") });
+    true
 }
 
 /// Holds a `tools/list` of `session`, if the server holds lists: the answer, when released.
@@ -662,6 +704,9 @@ async fn stateless(shared: &Shared, headers: &HeaderMap, message: &Value) -> Res
                         other => released(&id, other),
                     };
                 }
+            }
+            if refuses_call(shared, &method, params) {
+                return released(&id, Release::Unauthorized);
             }
             let body = answer(shared, &session, &method, &id, params);
             let behaviour = shared.inner().behaviour;

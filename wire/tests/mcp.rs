@@ -79,6 +79,41 @@ async fn rmcp_initializes_lists_and_calls() {
     assert!(seen.contains(&Seen::Call { session: session.clone(), tool: "gmail_forward".into(), listed: false }));
 }
 
+/// An open server whose connector is no longer authenticated lists only its stubs and answers a
+/// call of any other tool with 401 (the client sees an auth challenge); authenticated, it calls a
+/// tool it does not list unknown (-32602).
+#[tokio::test(flavor = "current_thread")]
+async fn an_unauthenticated_server_answers_a_call_401_and_an_authenticated_one_unknown_tool() {
+    let server = McpServer::start("gmail", stubs("gmail"), Behaviour::ADVERTISED, Protection::Open).unwrap();
+    let (client, _) = connect(&server).await;
+    let refused = client.call_tool(CallToolRequestParams::new("gmail_send")).await.unwrap_err();
+    assert!(refused.auth_challenge().is_some(), "a 401 with WWW-Authenticate: {refused:?}");
+    let prompt = client.call_tool(CallToolRequestParams::new("gmail_authenticate")).await.unwrap();
+    assert_eq!(prompt.is_error, Some(false), "a listed stub runs");
+    server.set_tools(actions("gmail"));
+    let unknown = client.call_tool(CallToolRequestParams::new("gmail_authenticate")).await.unwrap_err();
+    assert!(unknown.auth_challenge().is_none(), "unknown, not 401: {unknown:?}");
+    assert!(unknown.to_string().contains("Unknown tool"), "{unknown}");
+    client.cancel().await.unwrap();
+    let seen = server.seen();
+    let refusals: Vec<(u16, &str)> = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Refused { status, asked, .. } => Some((*status, asked.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refusals, [(401, "tools/call gmail_send")]);
+    let calls: Vec<(&str, bool)> = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Call { tool, listed, .. } => Some((tool.as_str(), *listed)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, [("gmail_authenticate", true), ("gmail_authenticate", false)], "a refused call never ran");
+}
+
 /// The motivating report's server side: the connector is authenticated on the web, its list
 /// changes from the stubs to the action tools, and the server says so on the session's stream.
 #[tokio::test(flavor = "current_thread")]

@@ -24,7 +24,12 @@ const SAMPLE: &[&str] = &[
     "counterexample/list-changed-naive/INV-7",
     "counterexample/fetch-per-turn/INV-12",
     "coverage/0026",
+    "scenario/SessionExpired404",
+    "scenario/RevokedNotSurfaced",
 ];
+
+/// Fixtures of SAMPLE in which the agent's call is answered 404 or 401.
+const CALLS_REFUSED: &[&str] = &["scenario/SessionExpired404", "scenario/TokenExpiryMidSession"];
 
 /// Fixtures whose server speaks MCP 2026-07-28 (coverage walks of the revision: listen streams
 /// opened, ended and reopened, TTLs, changes heard on a stream, one race the checker says
@@ -139,8 +144,12 @@ fn counts(rows: &BTreeMap<String, Row>) -> (usize, usize) {
 #[test]
 fn the_model_s_host_gets_the_same_verdicts_on_the_wire_as_in_adapter_mode() {
     for transport in ["stdio", "http"] {
-        let (ran, failed) = counts(&agree("recommended-mcp", None, transport, SAMPLE));
+        let rows = agree("recommended-mcp", None, transport, SAMPLE);
+        let (ran, failed) = counts(&rows);
         assert!(ran >= 6, "{transport}: {ran} ran");
+        for id in CALLS_REFUSED {
+            assert!(rows.contains_key(*id), "{transport}: {id}, a call answered 401 or 404, is played: {rows:?}");
+        }
         // The report's host fails on the wire exactly where adapter mode says it does.
         let (_, failed_too) = counts(&agree("session-start-only", None, transport, SAMPLE));
         assert!(failed_too > failed, "{transport}: session-start-only fails {failed_too}, recommended-mcp {failed}");

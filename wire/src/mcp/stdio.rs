@@ -5,15 +5,16 @@
 //!
 //! A connection is a session (`<connector>-<n>`), opened when the relay connects; its first line
 //! is the relay's hello, `{"relay":"mcp-coherence","connector":C}`. Notifications are written on
-//! the connection. stdio has no HTTP status: a held list released as 401 or 503 is a JSON-RPC
-//! error, and one released as a lost session closes the connection (the server process the host
-//! spawned exits), as does [`super::ServerHandle::lose_sessions`].
+//! the connection. stdio has no HTTP status: a held list released as 401 or 503, or a call
+//! refused as 401, is a JSON-RPC error, and a list released as a lost session closes the
+//! connection (the server process the host spawned exits), as does
+//! [`super::ServerHandle::lose_sessions`].
 //!
 //! A connection whose first request is of the stateless revision 2026-07-28 speaks it from then
 //! on, if the server does ([`super::modern`]): its listen streams share the connection, and it
 //! gets no unsolicited notification.
 
-use super::{Seen, Shared, answer, initialized, listed, modern, open_session, rpc_error};
+use super::{Seen, Shared, answer, initialized, listed, modern, open_session, refuses_call, rpc_error};
 use crate::mcp::{Release, hold};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -28,6 +29,9 @@ const MAX_LINE: usize = 4 << 20;
 
 /// How often a blocked thread looks whether the server has stopped.
 const POLL: Duration = Duration::from_millis(50);
+
+/// The JSON-RPC error code a stdio server answers where an HTTP one answers 401.
+const UNAUTHORIZED: i64 = -32001;
 
 /// The relay's first line names this.
 pub const RELAY: &str = "mcp-coherence";
@@ -244,8 +248,11 @@ fn handle(
                         let _ = out.send(listed(&shared, modern, &id, &tools, next_cursor));
                     }
                     Release::Unauthorized => {
-                        let _ =
-                            out.send(rpc_error(&id, -32001, "unauthorized: the token expired or access was revoked"));
+                        let _ = out.send(rpc_error(
+                            &id,
+                            UNAUTHORIZED,
+                            "unauthorized: the token expired or access was revoked",
+                        ));
                     }
                     Release::Failed => {
                         let _ = out.send(rpc_error(&id, -32603, "the request failed"));
@@ -261,6 +268,10 @@ fn handle(
                 }
             }));
         }
+    }
+    if refuses_call(shared, method, params) {
+        let _ = out.send(rpc_error(&id, UNAUTHORIZED, "unauthorized: the token expired or access was revoked"));
+        return None;
     }
     let reply = answer(shared, session, method, &id, params);
     let reply = if modern {

@@ -120,6 +120,8 @@ enum Turn {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CallKind {
     Tool,
+    /// A call of a listed action tool that its server refuses: 401, or 404 (a lost session).
+    Refused,
     Stub,
     Unlisted,
     CompleteAuthentication,
@@ -593,6 +595,23 @@ impl WireHost {
         });
         let line = reading::read_lines(std::slice::from_ref(&text), &self.connectors, &self.options.phrases);
         let recovery = line.iter().find_map(|l| l.recovery.as_deref().map(reading::recovery_of));
+        // A refused call failed. A host may say so with the error flag or in words (an error
+        // text without the flag); one whose result says neither gives the agent a success the
+        // server never gave (an error, as below). A host that ran the call again on its own (an
+        // SDK that re-initialises after a 404 and retries) does what no host of the model does.
+        if kind == CallKind::Refused {
+            let name = &self.connectors[k].name;
+            if ran[k] {
+                return Err(HostError::Unsupported(format!(
+                    "the host ran the agent's call of {name}'s tool again on its own after its server refused it (its client re-initialised the transport session and retried), which the model does not know"
+                )));
+            }
+            if !is_error && line.iter().all(|l| l.error.is_none()) {
+                return Err(HostError::Protocol(format!(
+                    "the host gave the agent's call of {name}'s tool a result ({text:?}) that says neither with its error flag nor in words that the call failed, though {name}'s server refused it"
+                )));
+            }
+        }
         // A call the host never ran on the server was not used, whatever the result it gave the
         // model says: a host that says "no such tool" without an error flag is not taken to have
         // used it, and one that gives a listed tool's call a result of its own making, as if it
@@ -605,7 +624,7 @@ impl WireHost {
         }
         Ok(match kind {
             CallKind::Tool if !is_error => Answer::UsedTool,
-            CallKind::Tool => Answer::ToolFailed(recovery),
+            CallKind::Tool | CallKind::Refused => Answer::ToolFailed(recovery),
             CallKind::Stub if !is_error && text.contains("/authorize") => Answer::StubReplied(StubReply::AuthPrompt),
             CallKind::Stub => Answer::StubReplied(recovery.map_or(StubReply::Opaque, StubReply::Guidance)),
             CallKind::Unlisted if ran.iter().enumerate().any(|(other, ran)| other != k && *ran) => Answer::Misrouted,
@@ -855,7 +874,8 @@ impl Host for WireHost {
                 }
                 let name = self.offered_name(connector.index(), "send");
                 let reply = Reply::ToolCall { name, input: json!({}) };
-                self.agent(reply, Step::Calls(CallKind::Tool, connector.index()))
+                let kind = if *server == CallResult::Ok { CallKind::Tool } else { CallKind::Refused };
+                self.agent(reply, Step::Calls(kind, connector.index()))
             }
             Input::CallStub { session, connector, authenticated } => {
                 self.check(*session, *connector)?;

@@ -14,6 +14,8 @@
 //! - `fakes-calls`: lists every server at each turn and offers what it listed, but answers every
 //!   tool call of the model with "Done." without running it on the server (judged as a failed
 //!   call, never as the tool used).
+//! - `hides-failures`: as `fakes-calls`, but runs each call on its server first: a call the server
+//!   refuses (401, 404) is still "Done." to the model, a success no server gave (an error).
 //! - `never-listens`: a client of the stateless revision 2026-07-28 alone, over HTTP: it discovers
 //!   every server, lists each at every turn, offers what it listed and runs the model's calls, but
 //!   never opens a `subscriptions/listen` stream, so it hears of no change. A server that speaks
@@ -37,6 +39,7 @@ async fn main() -> Result<()> {
         "ends-turns",
         "ends-turns-naming",
         "fakes-calls",
+        "hides-failures",
         "never-listens",
     ];
     if !known.contains(&mode.as_str()) {
@@ -46,8 +49,8 @@ async fn main() -> Result<()> {
         return never_listens().await;
     }
     let mut servers = if mode == "ignores-config" { Vec::new() } else { servers().await? };
-    if mode == "fakes-calls" {
-        return fakes_calls(&mut servers).await;
+    if mode == "fakes-calls" || mode == "hides-failures" {
+        return fakes_calls(&mut servers, mode == "hides-failures").await;
     }
     say(json!({ "type": "ready" }));
     for line in std::io::stdin().lock().lines() {
@@ -79,9 +82,9 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// Lists every server at each turn and offers the tools, but never runs a call: every call's
-/// result is "Done.".
-async fn fakes_calls(servers: &mut [coherence_hosts::Server]) -> Result<()> {
+/// Lists every server at each turn and offers the tools, but every call's result is "Done.":
+/// the call run on its server first if `runs`, never otherwise.
+async fn fakes_calls(servers: &mut [coherence_hosts::Server], runs: bool) -> Result<()> {
     let model = Model::from_env()?;
     say(json!({ "type": "ready" }));
     for line in std::io::stdin().lock().lines() {
@@ -91,7 +94,18 @@ async fn fakes_calls(servers: &mut [coherence_hosts::Server]) -> Result<()> {
             server.relist().await;
         }
         let tools: Vec<Value> = servers.iter().flat_map(|s| &s.tools).map(offered).collect();
-        let words = agent_turn(&model, &tools, text, |_| async { String::from("Done.") }).await?;
+        let peers: Vec<(String, rmcp::service::Peer<rmcp::service::RoleClient>)> =
+            servers.iter().filter(|_| runs).map(|s| (s.name.clone(), s.client.peer().clone())).collect();
+        let words = agent_turn(&model, &tools, text, |name| {
+            let peer = peers.iter().find(|(server, _)| name.starts_with(&format!("{server}_"))).map(|(_, p)| p.clone());
+            async move {
+                if let Some(peer) = peer {
+                    let _ = peer.call_tool(rmcp::model::CallToolRequestParams::new(name)).await;
+                }
+                String::from("Done.")
+            }
+        })
+        .await?;
         say(json!({ "type": "turn_end", "text": words }));
     }
     Ok(())

@@ -162,7 +162,8 @@ fn a_stateless_client_is_judged_where_the_wire_can_play_the_fixture() {
 
 /// A host that tells the model a call worked without running it on the server is read from what
 /// the server saw, not from what it told the model: an error naming the call, never a pass (a host
-/// that runs its calls passes the same fixture).
+/// that runs its calls passes the same fixture). So is one that runs it, and tells the model it
+/// worked though the server refused it.
 #[test]
 fn a_call_the_host_never_ran_is_no_tool_used() {
     for transport in ["stdio", "http"] {
@@ -170,6 +171,12 @@ fn a_call_the_host_never_ran_is_no_tool_used() {
         assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("error")), "{transport}: {rows:?}");
         let error = rows[0]["error"].as_str().unwrap();
         assert!(error.contains("a result (\"Done.\") without calling gmail's server"), "{transport}: {error}");
+        // One that runs the call, and tells the model "Done." though the server answered 401.
+        let (code, rows) = conform(&bad("hides-failures"), transport, &["scenario/FalseNeedsAuth"]);
+        assert_eq!((code, rows[0]["verdict"].as_str()), (Some(1), Some("error")), "{transport}: {rows:?}");
+        let error = rows[0]["error"].as_str().unwrap();
+        assert!(error.contains("(\"Done.\") that says neither"), "{transport}: {error}");
+        assert!(error.contains("though gmail's server refused it"), "{transport}: {error}");
     }
     none_left(env!("CARGO_BIN_EXE_bad-host"));
 }

@@ -107,6 +107,8 @@ pub enum Subject {
         revision: Option<String>,
         /// `--ttl-ms`, if not the default.
         ttl_ms: Option<u64>,
+        /// `--hang-ms`, if given.
+        hang_ms: Option<u64>,
     },
 }
 
@@ -116,13 +118,16 @@ impl Subject {
         match self {
             Subject::Adapter(command) => format!("adapter `{command}`"),
             Subject::AdapterSeenOnTheWire(command) => format!("adapter `{command}` seen as on the wire"),
-            Subject::Host { command, transport, revision, ttl_ms } => {
+            Subject::Host { command, transport, revision, ttl_ms, hang_ms } => {
                 let mut words = format!("host `{command}` over {transport}");
                 if let Some(revision) = revision {
                     words.push_str(&format!(", servers speaking {revision}"));
                 }
                 if let Some(ttl_ms) = ttl_ms {
                     words.push_str(&format!(", a long TTL of {ttl_ms} ms"));
+                }
+                if let Some(hang_ms) = hang_ms {
+                    words.push_str(&format!(", {hang_ms} ms for a list that never returns"));
                 }
                 words
             }
@@ -136,10 +141,11 @@ impl Subject {
             Subject::AdapterSeenOnTheWire(command) => {
                 format!("--adapter {} --seen-on-the-wire", shell_quote(command))
             }
-            Subject::Host { command, transport, revision, ttl_ms } => {
+            Subject::Host { command, transport, revision, ttl_ms, hang_ms } => {
                 let revision = revision.as_ref().map(|r| format!(" --revision {r}")).unwrap_or_default();
                 let ttl = ttl_ms.map(|t| format!(" --ttl-ms {t}")).unwrap_or_default();
-                format!("--host {} --transport {transport}{revision}{ttl}", shell_quote(command))
+                let hang = hang_ms.map(|h| format!(" --hang-ms {h}")).unwrap_or_default();
+                format!("--host {} --transport {transport}{revision}{ttl}{hang}", shell_quote(command))
             }
         }
     }

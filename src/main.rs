@@ -279,6 +279,11 @@ struct ConformArgs {
     /// waiting that long after the list reached the host (SPEC.md §11.5).
     #[arg(long, requires = "host", default_value_t = coherence_wire::conform::LONG_TTL_MS, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     ttl_ms: u64,
+    /// With --host: play a `tools/list` that never returns by waiting this long (ms) after the
+    /// host sent it for the host to give it up (by default such fixtures are not run): a host
+    /// whose own timeout is longer is judged as one that has none (SPEC.md §11.5).
+    #[arg(long, requires = "host", value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    hang_ms: Option<u64>,
     /// With --host: a JSON file of the phrases that make a line a notice or an error
     /// (`{"recovery": [...], "error": [...]}`); default: the kit's own.
     #[arg(long, value_name = "FILE")]
@@ -1094,6 +1099,7 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
                     WireRevision::Stateless => coherence_wire::conform::Revision::Stateless,
                 },
                 ttl_ms: args.ttl_ms,
+                hang_ms: args.hang_ms,
             };
             let results = c::conform(fixtures, limits, || {
                 Ok(Box::new(WireHost::new(options.clone())) as Box<dyn coherence_sim::host::Host>)
@@ -1102,7 +1108,8 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
             let revision = (args.revision != WireRevision::Handshake)
                 .then(|| args.revision.to_possible_value().expect("no variant is skipped").get_name().to_owned());
             let ttl_ms = (args.ttl_ms != coherence_wire::conform::LONG_TTL_MS).then_some(args.ttl_ms);
-            (c::Subject::Host { command: command.clone(), transport, revision, ttl_ms }, results)
+            let hang_ms = args.hang_ms;
+            (c::Subject::Host { command: command.clone(), transport, revision, ttl_ms, hang_ms }, results)
         }
         _ => unreachable!("clap requires exactly one of --adapter and --host"),
     };

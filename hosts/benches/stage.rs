@@ -87,6 +87,7 @@ fn bench_conform(c: &mut Criterion) {
                 phrases: coherence_wire::reading::Phrases::standard(),
                 revision: coherence_wire::conform::Revision::Handshake,
                 ttl_ms: coherence_wire::conform::LONG_TTL_MS,
+                hang_ms: None,
             };
             let mut host = WireHost::new(options);
             let id = format!("fixture/rmcp-host/{name}/quiet=20ms/{}", fixture.id);

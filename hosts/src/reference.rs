@@ -6,7 +6,8 @@
 //! the wire to it as adapter-protocol inputs, and carries its outputs back to the wire.
 //! - a `tools/list` it sends is a request on the connector's client (a new connection first, if it
 //!   re-initialises); the reply, or the failure (401, 404 or a closed stdio connection, any other
-//!   error), is a [`Listing`](Input::Listing) input;
+//!   error), is a [`Listing`](Input::Listing) input; if none comes within the list timeout (for a
+//!   policy that times out), a [`Timeout`](Input::Timeout), and a reply after it goes nowhere;
 //! - a `list_changed` is a [`Notification`](Input::Notification);
 //! - a server that answers `server/discover` with MCP 2026-07-28 (over HTTP) is spoken to in that
 //!   revision ([`crate::stateless`]): its lists' cache hints go with each [`Listing`](Input::Listing),
@@ -37,7 +38,7 @@ use rmcp::ClientHandler;
 use rmcp::model::{CallToolRequestParams, PaginatedRequestParams, Tool};
 use rmcp::service::{NotificationContext, RoleClient, RunningService, ServiceError};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -61,6 +62,8 @@ enum Event {
     ListenEnded { connector: usize, generation: u64 },
     /// The model answered.
     Answered(Result<Value, String>),
+    /// The host's timeout of a `tools/list` ran out.
+    TimedOut { connector: usize, request: u64 },
 }
 
 /// One page of a list, with its cache hints if the server speaks MCP 2026-07-28.
@@ -142,8 +145,8 @@ struct Link {
     client: Client,
     /// Of the handshake client, or of the listen stream: what a notification or an end belongs to.
     generation: u64,
-    /// Lists sent and not answered yet.
-    in_flight: usize,
+    /// Lists sent and not answered yet (nor given up), by the reference host's number.
+    in_flight: BTreeSet<u64>,
     /// When the last list delivered with a `ttlMs` stops being fresh.
     expires: Option<Instant>,
     /// The number the next request gets (the reference host numbers them the same way).
@@ -177,7 +180,7 @@ impl Link {
                 config: server.clone(),
                 client,
                 generation: 0,
-                in_flight: 0,
+                in_flight: BTreeSet::new(),
                 expires: None,
                 next_request: 0,
                 listed: BTreeMap::from([(listing, tools)]),
@@ -280,6 +283,8 @@ pub struct Bridge {
     messages: Vec<Value>,
     /// The tools of the last model request, by connector.
     offered: Vec<(usize, Tool)>,
+    /// How long it waits for a `tools/list` before it gives up on it, if its policy does.
+    list_timeout: Duration,
 }
 
 /// Whether the bridge goes on.
@@ -291,8 +296,9 @@ enum Flow {
 
 impl Bridge {
     /// Connects to every server of the `mcpServers` file `MCP_CONFIG` names, lists each, and
-    /// starts the reference host of `policy` (with `mutant` planted, if given) on what they listed.
-    pub async fn start(policy: HostPolicy, mutant: Option<Mutant>) -> Result<Bridge> {
+    /// starts the reference host of `policy` (with `mutant` planted, if given) on what they listed;
+    /// it gives up on a list after `list_timeout`, if the policy times out.
+    pub async fn start(policy: HostPolicy, mutant: Option<Mutant>, list_timeout: Duration) -> Result<Bridge> {
         if policy.reads_account() {
             bail!(
                 "policy {} reads the account's connector state at a turn's start, which no wire gives a host; \
@@ -341,6 +347,7 @@ impl Bridge {
             agent: Agent::Idle,
             messages: Vec::new(),
             offered: Vec::new(),
+            list_timeout,
         };
         bridge.feed(Input::Reset { connectors: setup, sessions: vec![SESSION] }).await?;
         Ok(bridge)
@@ -429,7 +436,10 @@ impl Bridge {
             }
             Event::Listed { connector, request, cursor, result } => {
                 let link = &mut self.links[connector];
-                link.in_flight -= 1;
+                if !link.in_flight.remove(&request) {
+                    // Given up on: the reference host has forgotten it.
+                    return Ok(Flow::Continue);
+                }
                 let cached = result.as_ref().ok().and_then(|page| page.cache);
                 if let Some(cached) = cached {
                     link.expires = expiry(cached.ttl_ms);
@@ -442,6 +452,14 @@ impl Bridge {
             Event::Answered(answer) => {
                 let answer = answer.map_err(|e| anyhow::anyhow!(e))?;
                 self.answered(answer).await?;
+            }
+            Event::TimedOut { connector, request } => {
+                // Still unanswered: the reference host gives it up, and its reply, if one ever
+                // comes, goes nowhere.
+                if self.links[connector].in_flight.remove(&request) {
+                    let c = ConnectorId(connector as u8);
+                    self.feed(Input::Timeout { session: SESSION, connector: c, request }).await?;
+                }
             }
         }
         self.pump();
@@ -477,7 +495,7 @@ impl Bridge {
         let now = Instant::now();
         for k in 0..self.links.len() {
             let link = &mut self.links[k];
-            if link.in_flight == 0 && link.expires.is_some_and(|at| at <= now) {
+            if link.in_flight.is_empty() && link.expires.is_some_and(|at| at <= now) {
                 link.expires = None;
                 self.feed(Input::TtlExpired { session: SESSION, connector: ConnectorId(k as u8) }).await?;
             }
@@ -528,8 +546,15 @@ impl Bridge {
         }
         let id = link.next_request;
         link.next_request += 1;
-        link.in_flight += 1;
+        link.in_flight.insert(id);
         let events = self.events.clone();
+        if self.core.times_out() {
+            let (timers, timeout) = (self.events.clone(), self.list_timeout);
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                let _ = timers.send(Event::TimedOut { connector: k, request: id });
+            });
+        }
         let cursor = request.cursor;
         match &link.client {
             Client::Handshake(client) => {

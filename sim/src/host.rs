@@ -74,6 +74,12 @@ impl ReferenceHost {
         ReferenceHost { model, state: State::default(), ids: BTreeMap::new(), sent: BTreeMap::new() }
     }
 
+    /// Whether it gives up on a `tools/list` that never returns (its policy's timeout, unless a
+    /// mutant removed it): whether a [`Timeout`](Input::Timeout) changes what it does.
+    pub fn times_out(&self) -> bool {
+        self.model.times_out()
+    }
+
     fn reset(
         &mut self,
         connectors: &[crate::protocol::ConnectorSetup],

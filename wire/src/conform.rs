@@ -21,9 +21,10 @@
 //! **Reach.** One session (one host process) per fixture; the host is told of no commands. A
 //! call answered 401 is played by the server listing its stubs (it refuses a call of any other
 //! tool with 401, a JSON-RPC error over stdio); one answered 404 by the server losing the host's
-//! transport session first (over stdio its connection closes). A fixture that needs time to pass
-//! for a request (`timeout`) or an account read stops with [`HostError::Unsupported`]: reported
-//! apart, never a pass. So does a
+//! transport session first (over stdio its connection closes). A list that never returns is held
+//! for ever, and its `timeout` played by waiting [`WireOptions::hang_ms`] after the host sent it.
+//! A fixture that needs an account read, or a timeout with no `hang_ms`, stops with
+//! [`HostError::Unsupported`]: reported apart, never a pass. So does a
 //! fixture whose server speaks MCP 2026-07-28 to a host that speaks a 2025 revision to it;
 //! otherwise such a server gives the fixture's cache hints, its listen streams are the host's
 //! `listens`, and `listen_ended` ends them. A `long` TTL is [`WireOptions::ttl_ms`]: an hour by
@@ -79,6 +80,10 @@ pub struct WireOptions {
     /// host slower than that between a list and the step that expires it sees the TTL run out
     /// early, and is judged as a host that lists again early.
     pub ttl_ms: u64,
+    /// How long after the host sent a `tools/list` that never returns the runner waits for the
+    /// host to give it up (a fixture's `timeout`); `None`: such a fixture is not run. A host whose
+    /// own timeout is longer is judged as a host that has none.
+    pub hang_ms: Option<u64>,
 }
 
 /// The protocol revisions the kit's servers speak in a black-box run.
@@ -142,6 +147,8 @@ struct InFlight {
     request: u64,
     held: u64,
     cursor: bool,
+    /// When the runner saw it held (the host sent it a little before).
+    seen: std::time::Instant,
 }
 
 /// A host process on a stage, answering the adapter protocol from what the wire shows.
@@ -302,7 +309,8 @@ impl WireHost {
                 }
                 let request = self.next_request[k];
                 self.next_request[k] += 1;
-                self.in_flight[k].push_back(InFlight { request, held: held.id, cursor: held.cursor.is_some() });
+                let seen = std::time::Instant::now();
+                self.in_flight[k].push_back(InFlight { request, held: held.id, cursor: held.cursor.is_some(), seen });
                 requests.push(SentRequest {
                     session: SessionId(0),
                     connector: ConnectorId(k as u8),
@@ -799,6 +807,28 @@ impl WireHost {
         Ok(())
     }
 
+    /// Time passes for a `tools/list` that never returns: the runner waits until `hang_ms` after
+    /// the host sent it, for the host to give it up (as a real host's timeout does: it may list
+    /// again, show a notice, end or go on with its turn), and reports what it did by then.
+    fn time_out(&mut self, c: ConnectorId, request: u64) -> Result<Output, HostError> {
+        let k = c.index();
+        let Some(hang) = self.options.hang_ms else {
+            return Err(HostError::Unsupported(
+                "a tools/list that never returns, which the host's timeout ends: `--hang-ms N` plays it, giving the host N ms to give it up".to_owned(),
+            ));
+        };
+        let slot = self.in_flight[k].iter().position(|f| f.request == request).ok_or_else(|| {
+            HostError::Protocol(format!("a timeout of {c}'s request {request}, which the wire never saw"))
+        })?;
+        self.not_while_offered("a tools/list timing out")?;
+        let flight = self.in_flight[k].remove(slot).expect("found above");
+        let due = flight.seen + std::time::Duration::from_millis(hang);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        let was_asked = self.turn == Turn::Asked && self.offer.is_none();
+        let output = self.observe(None)?;
+        self.ended_before_the_agent(was_asked, false, output)
+    }
+
     /// Whether the host reaches connector `k` in the stateless revision.
     fn stateless(&mut self, k: usize) -> Result<bool, HostError> {
         Ok(self.stage()?.servers()[k].stateless_clients())
@@ -942,9 +972,10 @@ impl Host for WireHost {
                 let text = format!("About {name}: the host says it needs a step from you first (see its notice).");
                 self.agent(Reply::Text { text }, Step::Says(Answer::RelayedNotice))
             }
-            Input::Timeout { .. } => Err(HostError::Unsupported(
-                "a tools/list that never returns: the wire does not make a host's timeout pass yet".to_owned(),
-            )),
+            Input::Timeout { session, connector, request } => {
+                self.check(*session, *connector)?;
+                self.time_out(*connector, *request)
+            }
             Input::Account { .. } => {
                 Err(HostError::Protocol("an account read reply, but the host sent no account read".to_owned()))
             }
@@ -1017,6 +1048,7 @@ mod tests {
             phrases: Phrases::standard(),
             revision: Revision::Handshake,
             ttl_ms: LONG_TTL_MS,
+            hang_ms: None,
         });
         host.connectors = connectors
             .iter()

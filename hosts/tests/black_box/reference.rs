@@ -215,6 +215,46 @@ fn a_ttl_runs_out_on_the_wire_when_the_runner_plays_it_short() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A `tools/list` that never returns, on the wire: the runner holds it, and at the fixture's
+/// timeout waits until `--hang-ms` after the host sent it. `ref-host`'s own timeout (half of it)
+/// runs out first: it gives the list up and releases the turn, as adapter mode's reference host
+/// does, and passes; with its timeout taken out (the mutant `time-out-hung-request/drop`) it holds
+/// the user's turn for ever, INV-11, on the wire as in adapter mode. Without `--hang-ms` the
+/// fixture is not run, and the reason names the flag.
+#[test]
+fn a_list_that_never_returns_is_played_with_hang_ms() {
+    let fixtures = ["coverage/0313", "coverage/0310"];
+    let flags = ["--transport", "stdio", "--hang-ms", "1000"];
+    let timeout = "--list-timeout-ms 500";
+    for (mutant, verdict) in [(None, "pass"), (Some("time-out-hung-request/drop"), "fail")] {
+        let planted = mutant.map(|m| format!(" --mutant {m}")).unwrap_or_default();
+        let host = format!("{} --policy recommended-mcp{planted} {timeout}", env!("CARGO_BIN_EXE_ref-host"));
+        let adapter =
+            format!("{} ref-adapter --policy recommended-mcp{planted} --no-commands", common::coherence().display());
+        let wire = verdicts(&[&["--host", host.as_str()], &flags[..]].concat(), &fixtures);
+        let replayed = verdicts(&["--adapter", &adapter, "--seen-on-the-wire"], &fixtures);
+        assert_eq!(wire.len(), fixtures.len(), "{mutant:?}: every fixture is played: {wire:?}");
+        for (id, row) in &wire {
+            assert_eq!(row.0, verdict, "{mutant:?}: {id}: {row:?}");
+            assert_eq!(row, &replayed[id], "{mutant:?}: {id}: the wire, then adapter mode");
+            if verdict == "fail" {
+                assert_eq!(row.1[0].0, "INV-11", "{id}: the turn held for ever: {row:?}");
+            }
+        }
+    }
+    let host = format!("{} --policy recommended-mcp", env!("CARGO_BIN_EXE_ref-host"));
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let output = Command::new(common::coherence())
+        .current_dir(root)
+        .args(["conform", "--host", &host, "--format", "json", "--quiet-ms", "30", "--fixture", fixtures[0]])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let row = &report["fixtures"][0];
+    assert_eq!(row["verdict"], "not_run", "{row}");
+    assert!(row["error"].as_str().unwrap().contains("`--hang-ms N` plays it"), "{row}");
+}
+
 #[test]
 fn a_policy_that_reads_the_account_is_refused_with_the_reason() {
     let output = Command::new(env!("CARGO_BIN_EXE_ref-host")).args(["--policy", "recommended"]).output().unwrap();

@@ -772,11 +772,34 @@ impl WireHost {
 
     /// Refuses to play a `list_changed` from `c` that could not reach the host: in the stateless
     /// revision, one sent with no listen stream asking for it goes nowhere, which the model (of
-    /// the handshake revisions) does not know.
+    /// the handshake revisions) does not know; in a handshake revision, one on a transport session
+    /// the server has ended (404) goes nowhere either.
     fn reachable_notification(&mut self, c: ConnectorId) -> Result<(), HostError> {
-        if self.stateless(c.index())? && self.stage()?.servers()[c.index()].listening() == 0 {
+        let k = c.index();
+        if self.stateless(k)? {
+            if self.stage()?.servers()[k].listening() == 0 {
+                return Err(HostError::Unsupported(format!(
+                    "a list_changed from {c}, which the host reaches in the stateless revision 2026-07-28 with no listen stream asking for it: it reaches no one there, and the model does not know that revision yet"
+                )));
+            }
+        } else if self.stage()?.servers()[k].live_sessions() == 0 {
+            // The model queues a change notification on a link whatever its transport session; on
+            // a wire, the session's stream ended with it.
             return Err(HostError::Unsupported(format!(
-                "a list_changed from {c}, which the host reaches in the stateless revision 2026-07-28 with no listen stream asking for it: it reaches no one there, and the model does not know that revision yet"
+                "a list_changed from {c} on a transport session its server has ended: no wire carries it (its stream ended with the session), though the model delivers it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses to play `what` (a call the model has reach the server whatever the link's
+    /// transport session) where the server has ended the host's session to `c`: on a wire it
+    /// fails (404, or a closed stdio connection) unless the host re-initialised first.
+    fn session_kept(&mut self, what: &str, c: ConnectorId) -> Result<(), HostError> {
+        let k = c.index();
+        if !self.stateless(k)? && self.stage()?.servers()[k].live_sessions() == 0 {
+            return Err(HostError::Unsupported(format!(
+                "{what} to {c} on a transport session its server has ended: on a wire it fails, though the model has it reach the server"
             )));
         }
         Ok(())
@@ -909,6 +932,7 @@ impl Host for WireHost {
             }
             Input::CallStub { session, connector, authenticated } => {
                 self.check(*session, *connector)?;
+                self.session_kept("a call of its authenticate stub", *connector)?;
                 self.world(*connector, *authenticated)?;
                 let name = self.offered_name(connector.index(), "authenticate");
                 let reply = Reply::ToolCall { name, input: json!({}) };
@@ -922,6 +946,7 @@ impl Host for WireHost {
             }
             Input::CompleteAuthentication { session, connector, list_changed_first } => {
                 self.check(*session, *connector)?;
+                self.session_kept("the agent's handshake", *connector)?;
                 if *list_changed_first {
                     self.reachable_notification(*connector)?;
                 }

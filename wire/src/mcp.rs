@@ -359,6 +359,12 @@ impl ServerHandle {
         count(true) - count(false)
     }
 
+    /// How many transport sessions of the handshake revisions are live (opened and not lost or
+    /// ended): where an unsolicited `list_changed` can go.
+    pub fn live_sessions(&self) -> usize {
+        self.shared.inner().sessions.iter().filter(|s| !s.lost && !s.stateless).count()
+    }
+
     /// Whether a client has spoken the stateless revision to this server (a stateless HTTP
     /// request, or a stdio connection whose era it settled).
     pub fn stateless_clients(&self) -> bool {

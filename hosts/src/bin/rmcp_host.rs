@@ -15,7 +15,8 @@
 //! - `recommended`: also re-lists a server at each turn's start, after its `list_changed`, and on
 //!   `/mcp`, and after the agent completes a server's authentication handshake (a list that
 //!   fails is tried once more on a new connection), and tells the model, naming the server and
-//!   a recovery step, when a list fails.
+//!   a recovery step, when a list or a call fails (signing in again after a 401, refreshing
+//!   otherwise; a server whose call failed is listed again before the next step).
 
 use anyhow::{Result, bail};
 use coherence_hosts::{Model, Server, offered, result_text, say, servers};
@@ -67,6 +68,7 @@ async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str)
         }
         let mut results = Vec::new();
         let mut authenticated = Vec::new();
+        let mut failed = Vec::new();
         for call in calls {
             let name = call["name"].as_str().unwrap_or_default().to_owned();
             let (text, is_error) = match servers.iter().find(|s| s.tools.iter().any(|t| t.name == name)) {
@@ -80,6 +82,13 @@ async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str)
                         }
                         (text, failed)
                     }
+                    Err(e) if policy == Policy::Recommended => {
+                        failed.push(server.name.clone());
+                        let unauthorized = e.auth_challenge().is_some()
+                            || matches!(&e, rmcp::service::ServiceError::McpError(e) if e.code.0 == -32001);
+                        let step = if unauthorized { "sign in again" } else { "run /mcp to refresh, or restart" };
+                        (format!("{}: {name} failed: {e}; {step}.", server.name), true)
+                    }
                     Err(e) => (format!("{}: {name} failed: {e}", server.name), true),
                 },
             };
@@ -88,9 +97,10 @@ async fn turn(policy: Policy, servers: &mut [Server], model: &Model, text: &str)
             );
         }
         messages.push(json!({ "role": "user", "content": results }));
-        // A handshake that completed changes what the server lists: list it before the next step.
+        // A handshake that completed changes what the server lists, and a failed call may tell of
+        // a change: list it before the next step.
         if policy == Policy::Recommended {
-            for server in servers.iter_mut().filter(|s| authenticated.contains(&s.name)) {
+            for server in servers.iter_mut().filter(|s| authenticated.contains(&s.name) || failed.contains(&s.name)) {
                 server.relist().await;
             }
         }

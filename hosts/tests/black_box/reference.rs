@@ -28,6 +28,9 @@ const SAMPLE: &[&str] = &[
     "scenario/RevokedNotSurfaced",
 ];
 
+/// Fixtures in which a `tools/list` never returns, and `recommended-mcp` gives it up.
+const HUNG: &[&str] = &["coverage/0313", "coverage/0310"];
+
 /// Fixtures of SAMPLE in which the agent's call is answered 404 or 401.
 const CALLS_REFUSED: &[&str] = &["scenario/SessionExpired404", "scenario/TokenExpiryMidSession"];
 
@@ -116,7 +119,10 @@ fn agree_with(
     jobs: usize,
 ) -> BTreeMap<String, Row> {
     let planted = mutant.map(|m| format!(" --mutant {m}")).unwrap_or_default();
-    let host = format!("{} --policy {policy}{planted}", env!("CARGO_BIN_EXE_ref-host"));
+    // With `--hang-ms H`, `ref-host` gives a list up after H / 2, as `scripts/wire-agreement` has it.
+    let hang = wire_flags.iter().position(|f| *f == "--hang-ms").map(|i| wire_flags[i + 1]);
+    let timeout = hang.map(|h| format!(" --list-timeout-ms {}", h.parse::<u64>().unwrap() / 2)).unwrap_or_default();
+    let host = format!("{} --policy {policy}{planted}{timeout}", env!("CARGO_BIN_EXE_ref-host"));
     let adapter = format!("{} ref-adapter --policy {policy}{planted} --no-commands", common::coherence().display());
     let transport = wire_flags.join(" ");
     let wire = verdicts_at_once(&[&["--host", host.as_str()], wire_flags].concat(), fixtures, jobs);
@@ -223,20 +229,13 @@ fn a_ttl_runs_out_on_the_wire_when_the_runner_plays_it_short() {
 /// fixture is not run, and the reason names the flag.
 #[test]
 fn a_list_that_never_returns_is_played_with_hang_ms() {
-    let fixtures = ["coverage/0313", "coverage/0310"];
+    let fixtures = HUNG;
     let flags = ["--transport", "stdio", "--hang-ms", "1000"];
-    let timeout = "--list-timeout-ms 500";
     for (mutant, verdict) in [(None, "pass"), (Some("time-out-hung-request/drop"), "fail")] {
-        let planted = mutant.map(|m| format!(" --mutant {m}")).unwrap_or_default();
-        let host = format!("{} --policy recommended-mcp{planted} {timeout}", env!("CARGO_BIN_EXE_ref-host"));
-        let adapter =
-            format!("{} ref-adapter --policy recommended-mcp{planted} --no-commands", common::coherence().display());
-        let wire = verdicts(&[&["--host", host.as_str()], &flags[..]].concat(), &fixtures);
-        let replayed = verdicts(&["--adapter", &adapter, "--seen-on-the-wire"], &fixtures);
+        let wire = agree_with("recommended-mcp", mutant, &flags, fixtures, 1);
         assert_eq!(wire.len(), fixtures.len(), "{mutant:?}: every fixture is played: {wire:?}");
         for (id, row) in &wire {
             assert_eq!(row.0, verdict, "{mutant:?}: {id}: {row:?}");
-            assert_eq!(row, &replayed[id], "{mutant:?}: {id}: the wire, then adapter mode");
             if verdict == "fail" {
                 assert_eq!(row.1[0].0, "INV-11", "{id}: the turn held for ever: {row:?}");
             }
@@ -287,15 +286,22 @@ fn the_policies_and_every_host_mutant_get_the_same_verdicts_on_the_wire() {
     for policy in policies.filter(|p| !p.reads_account() && p.name != "broken-abort-on-stubs") {
         agree_at_once(policy.name, None, "stdio", SAMPLE, 2);
     }
-    // The host mutants of recommended-mcp's logic; one is killed where its verdicts on the wire
-    // differ from recommended-mcp's.
-    let short = &SAMPLE[..6];
-    let unmutated = agree_at_once("recommended-mcp", None, "stdio", short, 2);
+    // The host mutants of recommended-mcp's logic, over both transports, on fixtures of every
+    // kind, calls refused and lists that never return among them; one is killed where its
+    // verdicts on the wire differ from recommended-mcp's.
+    let short: Vec<&str> = SAMPLE[..6].iter().chain(CALLS_REFUSED).chain(&HUNG[..1]).copied().collect();
     let mutants = coherence_model::Mutant::all();
-    let mut killed = 0;
-    for mutant in &mutants {
-        let rows = agree_at_once("recommended-mcp", Some(&mutant.name()), "stdio", short, 2);
-        killed += usize::from(rows.iter().any(|(id, row)| unmutated.get(id) != Some(row)));
+    for transport in ["stdio", "http"] {
+        let flags = ["--transport", transport, "--hang-ms", "1000"];
+        let unmutated = agree_with("recommended-mcp", None, &flags, &short, 2);
+        let mut killed = 0;
+        for mutant in &mutants {
+            let rows = agree_with("recommended-mcp", Some(&mutant.name()), &flags, &short, 2);
+            killed += usize::from(rows.iter().any(|(id, row)| unmutated.get(id) != Some(row)));
+        }
+        eprintln!(
+            "over {transport}, {killed} of {} host mutants of recommended-mcp killed by {short:?}",
+            mutants.len()
+        );
     }
-    eprintln!("on the wire, {killed} of {} host mutants of recommended-mcp killed by {short:?}", mutants.len());
 }

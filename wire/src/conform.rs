@@ -775,31 +775,24 @@ impl WireHost {
     /// the handshake revisions) does not know; in a handshake revision, one on a transport session
     /// the server has ended (404) goes nowhere either.
     fn reachable_notification(&mut self, c: ConnectorId) -> Result<(), HostError> {
-        let k = c.index();
-        if self.stateless(k)? {
-            if self.stage()?.servers()[k].listening() == 0 {
-                return Err(HostError::Unsupported(format!(
-                    "a list_changed from {c}, which the host reaches in the stateless revision 2026-07-28 with no listen stream asking for it: it reaches no one there, and the model does not know that revision yet"
-                )));
-            }
-        } else if self.stage()?.servers()[k].live_sessions() == 0 {
-            // The model queues a change notification on a link whatever its transport session; on
-            // a wire, the session's stream ended with it.
+        if self.stateless(c.index())? && self.stage()?.servers()[c.index()].listening() == 0 {
             return Err(HostError::Unsupported(format!(
-                "a list_changed from {c} on a transport session its server has ended: no wire carries it (its stream ended with the session), though the model delivers it"
+                "a list_changed from {c}, which the host reaches in the stateless revision 2026-07-28 with no listen stream asking for it: it reaches no one there, and the model does not know that revision yet"
             )));
         }
-        Ok(())
+        self.session_kept("a list_changed", c)
     }
 
-    /// Refuses to play `what` (a call the model has reach the server whatever the link's
-    /// transport session) where the server has ended the host's session to `c`: on a wire it
-    /// fails (404, or a closed stdio connection) unless the host re-initialised first.
+    /// Refuses to play `what` over the host's transport session to `c` (a handshake revision's)
+    /// where the server has ended it: the model queues a change notification on a link, and has a
+    /// call of a stub or of `complete_authentication` reach the server, whatever the link's
+    /// transport session; on a wire the session's stream ended with it, and a call fails (404, or
+    /// a closed stdio connection) unless the host initialized again first.
     fn session_kept(&mut self, what: &str, c: ConnectorId) -> Result<(), HostError> {
         let k = c.index();
         if !self.stateless(k)? && self.stage()?.servers()[k].live_sessions() == 0 {
             return Err(HostError::Unsupported(format!(
-                "{what} to {c} on a transport session its server has ended: on a wire it fails, though the model has it reach the server"
+                "{what} over the host's transport session to {c}, which its server has ended: no wire carries it, though the model has it arrive"
             )));
         }
         Ok(())

@@ -265,7 +265,7 @@ struct ConformArgs {
     host: Option<String>,
     /// With --adapter: judge only what a black-box run could see of the host (SPEC.md §11.5):
     /// its catalogue only while a model request waits, the notices of its last offer.
-    #[arg(long, requires = "adapter")]
+    #[arg(long, conflicts_with = "host")]
     seen_on_the_wire: bool,
     /// With --host: how the host reaches the connectors' servers.
     #[arg(long, value_enum, default_value_t = WireTransport::Stdio)]
@@ -277,12 +277,12 @@ struct ConformArgs {
     /// With --host: the `ttlMs` a fixture's `long` TTL is played as (default an hour, so a TTL
     /// never runs out: such fixtures are not run). Shorter, the runner plays a TTL running out by
     /// waiting that long after the list reached the host (SPEC.md §11.5).
-    #[arg(long, requires = "host", default_value_t = coherence_wire::conform::LONG_TTL_MS, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    #[arg(long, conflicts_with = "adapter", default_value_t = coherence_wire::conform::LONG_TTL_MS, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     ttl_ms: u64,
     /// With --host: play a `tools/list` that never returns by waiting this long (ms) after the
     /// host sent it for the host to give it up (by default such fixtures are not run): a host
     /// whose own timeout is longer is judged as one that has none (SPEC.md §11.5).
-    #[arg(long, requires = "host", value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    #[arg(long, conflicts_with = "adapter", value_parser = clap::value_parser!(u64).range(100..=600_000))]
     hang_ms: Option<u64>,
     /// With --host: a JSON file of the phrases that make a line a notice or an error
     /// (`{"recovery": [...], "error": [...]}`); default: the kit's own.

@@ -43,6 +43,19 @@ fn bad_input_is_rejected_with_a_clear_error() {
     check_rejected(&["check", "--policy", "nope"], "unknown policy `nope`; known policies: session-start-only");
     check_rejected(&["check", "--format", "xml"], "invalid value 'xml'");
     check_rejected(&["check", "--bogus"], "unexpected argument '--bogus'");
+    check_rejected(
+        &["conform", "--adapter", "x", "--hang-ms", "1000"],
+        "'--adapter <CMD>' cannot be used with '--hang-ms <HANG_MS>'",
+    );
+    check_rejected(
+        &["conform", "--adapter", "x", "--ttl-ms", "1000"],
+        "'--adapter <CMD>' cannot be used with '--ttl-ms <TTL_MS>'",
+    );
+    check_rejected(
+        &["conform", "--host", "x", "--seen-on-the-wire"],
+        "'--host <CMD>' cannot be used with '--seen-on-the-wire'",
+    );
+    check_rejected(&["conform", "--host", "x", "--hang-ms", "5"], "invalid value '5' for '--hang-ms <HANG_MS>'");
     check_rejected(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
     check_rejected(&["check", "--spec", "/nonexistent/SPEC.md"], "cannot read /nonexistent/SPEC.md");
     check_rejected(

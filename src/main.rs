@@ -268,11 +268,11 @@ struct ConformArgs {
     #[arg(long, conflicts_with = "host")]
     seen_on_the_wire: bool,
     /// With --host: how the host reaches the connectors' servers.
-    #[arg(long, value_enum, default_value_t = WireTransport::Stdio)]
+    #[arg(long, value_enum, conflicts_with = "adapter", default_value_t = WireTransport::Stdio)]
     transport: WireTransport,
     /// With --host: the protocol revisions the kit's servers speak. `2026-07-28` adds the stateless
     /// revision, which a host that speaks it picks (SPEC.md §11.5).
-    #[arg(long, value_enum, default_value_t = WireRevision::Handshake)]
+    #[arg(long, value_enum, conflicts_with = "adapter", default_value_t = WireRevision::Handshake)]
     revision: WireRevision,
     /// With --host: the `ttlMs` a fixture's `long` TTL is played as (default an hour, so a TTL
     /// never runs out: such fixtures are not run). Shorter, the runner plays a TTL running out by
@@ -286,7 +286,7 @@ struct ConformArgs {
     hang_ms: Option<u64>,
     /// With --host: a JSON file of the phrases that make a line a notice or an error
     /// (`{"recovery": [...], "error": [...]}`); default: the kit's own.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "adapter")]
     phrases: Option<std::path::PathBuf>,
     /// With --host: how long (ms) nothing new must happen on any wire before the host is taken to
     /// have done what an input made it do.
@@ -294,7 +294,7 @@ struct ConformArgs {
     quiet_ms: u64,
     /// With --host: how long (ms) the host may take to start, that is to connect to every
     /// connector (an interpreter's imports count).
-    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    #[arg(long, conflicts_with = "adapter", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     startup_ms: u64,
     /// The fixture directory.
     #[arg(long, value_name = "DIR", default_value = "fixtures")]

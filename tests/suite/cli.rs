@@ -55,6 +55,14 @@ fn bad_input_is_rejected_with_a_clear_error() {
         &["conform", "--host", "x", "--seen-on-the-wire"],
         "'--host <CMD>' cannot be used with '--seen-on-the-wire'",
     );
+    for flag in [
+        &["--transport", "http"][..],
+        &["--revision", "2026-07-28"],
+        &["--phrases", "p.json"],
+        &["--startup-ms", "500"],
+    ] {
+        check_rejected(&[&["conform", "--adapter", "x"][..], flag].concat(), "'--adapter <CMD>' cannot be used with");
+    }
     check_rejected(&["conform", "--host", "x", "--hang-ms", "5"], "invalid value '5' for '--hang-ms <HANG_MS>'");
     check_rejected(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
     check_rejected(&["check", "--spec", "/nonexistent/SPEC.md"], "cannot read /nonexistent/SPEC.md");

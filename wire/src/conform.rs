@@ -810,11 +810,9 @@ impl WireHost {
                 self.connectors[k].name
             )));
         }
-        let stage = self.stage()?;
-        stage.servers()[k].lose_sessions();
+        self.stage()?.servers()[k].lose_sessions();
         if self.options.transport == Transport::Stdio {
-            let stage = self.stage()?;
-            stage
+            self.stage()?
                 .wait_until("the stdio connection to close after its server lost the session", |stage| {
                     stage.servers()[k].relays_connected() == 0
                 })

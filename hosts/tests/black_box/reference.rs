@@ -254,6 +254,43 @@ fn a_list_that_never_returns_is_played_with_hang_ms() {
     assert!(row["error"].as_str().unwrap().contains("`--hang-ms N` plays it"), "{row}");
 }
 
+/// A step the model has arrive over a transport session its server ended (SPEC.md §10, §11.5): a
+/// `list_changed` queued on the link, or a stub's call answered, where on a wire the session's
+/// stream ended and the call fails. Played, each made the wire disagree with adapter mode (the
+/// whole-corpus run of the mutants found these two); so such a fixture stops there, not run, with
+/// that reason, over both transports.
+#[test]
+fn a_step_over_a_transport_session_the_server_ended_is_not_played() {
+    let cases = [
+        ("reinitialise-on-call/drop", "walk/1/0059", "a list_changed"),
+        (
+            "reinitialise-on-lost-session/drop",
+            "counterexample/refresh-on-demand/INV-5",
+            "a call of its authenticate stub",
+        ),
+    ];
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for transport in ["stdio", "http"] {
+        for (mutant, fixture, what) in cases {
+            let host = format!("{} --policy recommended-mcp --mutant {mutant}", env!("CARGO_BIN_EXE_ref-host"));
+            let output = Command::new(common::coherence())
+                .current_dir(root)
+                .args(["conform", "--host", &host, "--transport", transport, "--format", "json"])
+                .args(["--quiet-ms", "30", "--fixture", fixture])
+                .output()
+                .unwrap();
+            let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+            let row = &report["fixtures"][0];
+            assert_eq!(row["verdict"], "not_run", "{transport} {mutant} {fixture}: {row}");
+            let reason = row["error"].as_str().unwrap();
+            assert!(
+                reason.starts_with(what) && reason.contains("which its server has ended"),
+                "{transport} {mutant} {fixture}: {reason}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_policy_that_reads_the_account_is_refused_with_the_reason() {
     let output = Command::new(env!("CARGO_BIN_EXE_ref-host")).args(["--policy", "recommended"]).output().unwrap();

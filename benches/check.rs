@@ -1,10 +1,14 @@
 //! `check` of `recommended`: one exhaustive search per iteration, on one thread and on two.
 //! Throughput is in unique states. Then the same search keyed on whole states and without the
 //! event (SPEC.md §4.3), on two threads: the time of one check either way. Then one check with
-//! and without deploys admitted (SPEC.md §4, `DeployTools`): what the fault costs.
+//! and without deploys admitted (SPEC.md §4, `DeployTools`): what the fault costs. Then one
+//! check on two threads with the frontier and paths in memory and on disk (`--spill`): what the
+//! disk costs.
 
 use coherence_model::system::Fault;
-use coherence_model::{Bounds, CoherenceModel, Key, RECOMMENDED, check, check_model_keyed, check_model_on};
+use coherence_model::{
+    Bounds, CoherenceModel, Key, RECOMMENDED, Store, check, check_model_keyed, check_model_on, check_model_stored,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -41,6 +45,17 @@ fn bench_check(c: &mut Criterion) {
     let deploying = CoherenceModel { faults: guarded.faults.with(Fault::DeployTools), ..guarded.clone() };
     for (name, model) in [("list-changed-guarded/without", &guarded), ("list-changed-guarded/with", &deploying)] {
         group.bench_function(name, |b| b.iter(|| check_model_on(model, 2)));
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("spill");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
+    let model = CoherenceModel::new(RECOMMENDED, Bounds::DEFAULT);
+    group.throughput(Throughput::Elements(check(RECOMMENDED, Bounds::DEFAULT).unique_states as u64));
+    // On the disk the build is on (a system's temporary directory may be a tmpfs, in memory).
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for (name, store) in [("recommended/memory", Store::Memory), ("recommended/disk", Store::Disk(dir))] {
+        group.bench_function(name, |b| b.iter(|| check_model_stored(&model, 2, Key::default(), &store).unwrap()));
     }
     group.finish();
 }

@@ -6,8 +6,8 @@ use coherence::expected::{Profile, SPEC, compare, render_table};
 use coherence::report::{self, Timing};
 use coherence_model::system::{Fault, Faults, Revisions, ServerKind, Servers};
 use coherence_model::{
-    BROKEN_POLICIES, Bounds, CoherenceModel, HostPolicy, Key, POLICIES, check_all_models, check_all_models_keyed,
-    policy_named,
+    BROKEN_POLICIES, Bounds, CoherenceModel, HostPolicy, Key, POLICIES, Store, check_all_models,
+    check_all_models_stored, policy_named,
 };
 use std::process::ExitCode;
 
@@ -557,6 +557,11 @@ struct CheckArgs {
     /// same lengths of counterexamples.
     #[arg(long)]
     whole_states: bool,
+    /// Keep each search's frontier and paths in files in DIR instead of memory (unlinked as soon
+    /// as made, so nothing is left behind): memory then holds the visited set and a few MB, for
+    /// bounds whose frontier does not fit. The same output, slower. DIR on a disk, not a tmpfs.
+    #[arg(long, value_name = "DIR")]
+    spill: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -1300,6 +1305,8 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
     };
     let threads = usize::from(args.threads);
+    let store = args.spill.clone().map_or(Store::Memory, Store::Disk);
+    store.ready().context("--spill")?;
     if args.write_table {
         if args.model.host_design.is_some() {
             bail!("--write-table writes SPEC.md's table of the built-in policies: drop --host-design");
@@ -1325,17 +1332,17 @@ fn check(args: CheckArgs) -> Result<ExitCode> {
         let (revisions, contexts) = (bounds.revisions, bounds.contexts);
         let at = |profile: Profile| {
             let models = models_of(&policies, profile.bounds_with(servers, revisions, contexts), faults, &args.model);
-            check_all_models(&models, threads)
+            check_all_models_stored(&models, threads, Key::WithoutEvent, &store)
         };
-        let default = at(Profile::Default);
+        let default = at(Profile::Default)?;
         // The 2026-07-28, two-context and deploy tables record the default bounds alone: no deep marks.
-        let deep = if configuration.recorded_at(Profile::Deep) { at(Profile::Deep) } else { default.clone() };
+        let deep = if configuration.recorded_at(Profile::Deep) { at(Profile::Deep)? } else { default.clone() };
         print!("{}", render_table(&default, &deep));
         return Ok(ExitCode::SUCCESS);
     }
     let models = models_of(&policies, bounds, faults, &args.model);
     let key = if args.whole_states { Key::Whole } else { Key::WithoutEvent };
-    let reports = check_all_models_keyed(&models, threads, key);
+    let reports = check_all_models_stored(&models, threads, key, &store)?;
     // Host designs have no row in SPEC.md: the built-in policies (first) are compared alone.
     let built_in = if args.model.host_design.is_some() { args.model.policies.len() } else { reports.len() };
     let differences =

@@ -108,6 +108,12 @@ pub fn text(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
         }
         writeln!(w).unwrap();
     }
+    let spilled = reports.iter().map(|r| r.peak_spilled_bytes).max().unwrap_or(0);
+    if timing == Timing::Shown && spilled > 0 {
+        let mib = spilled as f64 / f64::from(1 << 20);
+        writeln!(w, "B/state is what memory held; the frontier and paths took at most {mib:.1} MiB on disk (--spill).")
+            .unwrap();
+    }
     writeln!(w).unwrap();
     writeln!(w, "holds: no reachable state breaks the invariant within the bounds, and its premise was reached.")
         .unwrap();
@@ -210,6 +216,9 @@ struct JsonPolicy {
     /// The most bytes the search held at once (visited set, paths, frontier), with the times.
     #[serde(skip_serializing_if = "Option::is_none")]
     peak_bytes: Option<usize>,
+    /// The most bytes the frontier and paths took on disk at once (`--spill`), with the times.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_spilled_bytes: Option<usize>,
     properties: Vec<JsonProperty>,
 }
 
@@ -256,6 +265,8 @@ pub fn json(reports: &[CheckReport], differences: Option<&[Difference]>, timing:
             depth_max: report.depth_max,
             elapsed_ms: (timing == Timing::Shown).then_some(report.elapsed.as_millis()),
             peak_bytes: (timing == Timing::Shown).then_some(report.peak_bytes),
+            peak_spilled_bytes: (timing == Timing::Shown && report.peak_spilled_bytes > 0)
+                .then_some(report.peak_spilled_bytes),
             properties: report
                 .invariants
                 .iter()

@@ -13,6 +13,8 @@
 //! numbering of states, and so every path and verdict, is that of a one-threaded breadth-first
 //! search whatever the number of threads. The visited set holds 64-bit fingerprints
 //! ([`crate::visited`]); the paths are a parent index and an action index per state, 8 bytes.
+//! The frontier and the paths can be kept in files instead of memory ([`Store::Disk`]): then
+//! the visited set alone grows in memory with the states.
 //!
 //! The checker keys its visited set on a state without the event of the step that led to it
 //! ([`Key::WithoutEvent`], SPEC.md §4.3): the event is what a step showed, and no step reads it, so
@@ -25,6 +27,7 @@
 use crate::invariants::{INVARIANTS, Invariant, broken_constraints};
 use crate::packed;
 use crate::policy::HostPolicy;
+use crate::spill::{SpillError, Store, Words};
 use crate::state::State;
 use crate::symmetry::canonical;
 use crate::system::{Action, Bounds, CoherenceModel};
@@ -90,8 +93,10 @@ pub struct CheckReport {
     pub depth_max: usize,
     /// Wall-clock time of the search.
     pub elapsed: Duration,
-    /// The most bytes the search held at once in its visited set, paths and frontier.
+    /// The most bytes the search held at once in its visited set, paths and frontier, in memory.
     pub peak_bytes: usize,
+    /// The most bytes its paths and frontier held at once in files ([`Store::Disk`]).
+    pub peak_spilled_bytes: usize,
     /// One outcome per invariant, in ID order.
     pub invariants: Vec<InvariantOutcome>,
 }
@@ -137,13 +142,33 @@ struct Node {
     choice: u32,
 }
 
+impl Node {
+    fn word(self) -> u64 {
+        (u64::from(self.parent) << 32) | u64::from(self.choice)
+    }
+
+    fn of(word: u64) -> Node {
+        Node { parent: (word >> 32) as u32, choice: word as u32 }
+    }
+}
+
 const ROOT: u32 = u32::MAX;
+
+/// The paths: node `id` is word `id`.
+struct Paths(Words);
+
+impl Paths {
+    fn node(&self, id: u32) -> Node {
+        let id = id as usize;
+        Node::of(self.0.get(id..id + 1)[0])
+    }
+}
 
 /// The result of a breadth-first search: what it visited, and the paths to every state.
 pub struct Search {
     model: CoherenceModel,
     key: Key,
-    nodes: Vec<Node>,
+    nodes: Paths,
     /// Distinct states visited.
     pub unique_states: usize,
     /// Transitions taken, including those to states already visited.
@@ -151,8 +176,10 @@ pub struct Search {
     /// The length of the longest shortest path to a state.
     pub depth_max: usize,
     /// The most bytes the search held at once in its visited set, paths and frontier (in use,
-    /// measured after each merge, counting the visited set's growth).
+    /// measured after each merge, counting the visited set's growth), in memory.
     pub peak_bytes: usize,
+    /// The most bytes its paths and frontier held at once in files ([`Store::Disk`]).
+    pub peak_spilled_bytes: usize,
 }
 
 impl Search {
@@ -278,35 +305,48 @@ fn in_parallel<V: Visitor + Send>(
 /// number of visitors. Each visitor sees an ascending share of the states, as `key` sees them,
 /// and every transition out of them, whole.
 pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, key: Key, visitors: &mut [V]) -> Search {
+    search_stored(model, key, visitors, &Store::Memory).expect("a search in memory writes no file")
+}
+
+/// [`search_with`], keeping the frontier and the paths where `store` says; what it finds is the
+/// same wherever they are kept. On disk, a write that fails (a full disk) stops it.
+pub fn search_stored<V: Visitor + Send>(
+    model: &CoherenceModel,
+    key: Key,
+    visitors: &mut [V],
+    store: &Store,
+) -> Result<Search, SpillError> {
     assert!(!visitors.is_empty(), "a search needs a visitor");
     let width = frontier_width(model);
     let mut seen = Fingerprints::default();
-    let mut nodes: Vec<Node> = Vec::new();
+    let mut nodes = Paths(Words::new(store)?);
     // The frontier, one level at a time, in packed form: a level's states have consecutive ids.
-    let mut level: Vec<u64> = Vec::new();
+    let mut level = Words::new(store)?;
     let mut buffer: Vec<u64> = Vec::with_capacity(width);
     for (i, init) in model.initial_states().into_iter().enumerate() {
         buffer.clear();
         pack_state(model, &init, &mut buffer);
         if seen.insert(fingerprint_packed(&buffer)) {
-            nodes.push(Node { parent: ROOT, choice: i as u32 });
-            level.extend_from_slice(&buffer);
+            nodes.0.extend_from_slice(&[Node { parent: ROOT, choice: i as u32 }.word()])?;
+            level.extend_from_slice(&buffer)?;
         }
     }
     let mut transitions = 0usize;
     let mut depth = 0usize;
     let mut first_id = 0u32;
     let mut peak_bytes = 0usize;
+    let mut peak_spilled_bytes = 0usize;
     while !level.is_empty() {
+        level.flush()?;
         let states = level.len() / width;
         let chunks = states.div_ceil(CHUNK);
-        let mut next_level = Vec::new();
+        let mut next_level = Words::new(store)?;
         for round in (0..chunks).step_by(ROUND) {
             let round = round..chunks.min(round + ROUND);
             let expand = |chunk: usize, visitor: &mut V| {
                 let range = chunk * CHUNK..states.min((chunk + 1) * CHUNK);
-                let words = &level[range.start * width..range.end * width];
-                expand_chunk(model, key, &seen, words, first_id + range.start as u32, visitor)
+                let words = level.get(range.start * width..range.end * width);
+                expand_chunk(model, key, &seen, &words, first_id + range.start as u32, visitor)
             };
             let expanded: Vec<Expanded> = if let [visitor] = visitors {
                 round.map(|chunk| expand(chunk, visitor)).collect()
@@ -319,9 +359,10 @@ pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, key: Key, visitors
                     seen.warm(batch.iter().map(|c| c.fingerprint));
                     for (candidate, words) in batch.iter().zip(words.chunks_exact(width)) {
                         if seen.insert(candidate.fingerprint) {
-                            assert!(nodes.len() < ROOT as usize, "more states than a node index can name");
-                            nodes.push(Node { parent: candidate.parent, choice: candidate.choice });
-                            next_level.extend_from_slice(words);
+                            assert!(nodes.0.len() < ROOT as usize, "more states than a node index can name");
+                            let node = Node { parent: candidate.parent, choice: candidate.choice };
+                            nodes.0.extend_from_slice(&[node.word()])?;
+                            next_level.extend_from_slice(words)?;
                         }
                     }
                 }
@@ -329,10 +370,13 @@ pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, key: Key, visitors
             // What the round held at its fullest, after its merge: the bytes in use (a vector's
             // unused capacity is address space the kernel has not backed).
             let held = seen.take_peak_bytes()
-                + nodes.len() * size_of::<Node>()
-                + (level.len() + next_level.len()) * size_of::<u64>()
+                + nodes.0.memory_bytes()
+                + level.memory_bytes()
+                + next_level.memory_bytes()
                 + expanded.iter().map(Expanded::bytes).sum::<usize>();
             peak_bytes = peak_bytes.max(held);
+            let spilled = nodes.0.disk_bytes() + level.disk_bytes() + next_level.disk_bytes();
+            peak_spilled_bytes = peak_spilled_bytes.max(spilled);
         }
         first_id += states as u32;
         if !next_level.is_empty() {
@@ -340,7 +384,18 @@ pub fn search_with<V: Visitor + Send>(model: &CoherenceModel, key: Key, visitors
         }
         level = next_level;
     }
-    Search { model: model.clone(), key, unique_states: nodes.len(), nodes, transitions, depth_max: depth, peak_bytes }
+    nodes.0.flush()?;
+    let peak_spilled_bytes = peak_spilled_bytes.max(nodes.0.disk_bytes());
+    Ok(Search {
+        model: model.clone(),
+        key,
+        unique_states: nodes.0.len(),
+        nodes,
+        transitions,
+        depth_max: depth,
+        peak_bytes,
+        peak_spilled_bytes,
+    })
 }
 
 /// Words per state in the frontier.
@@ -569,10 +624,21 @@ pub fn check_model_on(model: &CoherenceModel, threads: usize) -> CheckReport {
 /// [`check_model_on`] with the visited set keyed by `key`. The verdicts and the lengths of the
 /// counterexamples and witnesses are the same whatever the key; the states counted are not.
 pub fn check_model_keyed(model: &CoherenceModel, threads: usize, key: Key) -> CheckReport {
+    check_model_stored(model, threads, key, &Store::Memory).expect("a search in memory writes no file")
+}
+
+/// [`check_model_keyed`], with the frontier and the paths kept where `store` says: the report is
+/// the same wherever they are kept, but for the bytes and the time.
+pub fn check_model_stored(
+    model: &CoherenceModel,
+    threads: usize,
+    key: Key,
+    store: &Store,
+) -> Result<CheckReport, SpillError> {
     let (policy, bounds) = (model.policy, model.bounds);
     let start = Instant::now();
     let mut shares: Vec<Findings> = (0..threads.max(1)).map(|_| Findings::new(model, key)).collect();
-    let searched = search_with(model, key, &mut shares);
+    let searched = search_stored(model, key, &mut shares, store)?;
     let findings = shares.into_iter().reduce(Findings::join).expect("a search has at least one thread");
     let unsound = findings.unsound();
     let Findings { violated, reached, .. } = findings;
@@ -592,7 +658,7 @@ pub fn check_model_keyed(model: &CoherenceModel, threads: usize, key: Key) -> Ch
             witness: reached[k].as_ref().map(|found| found.trace(&searched)),
         })
         .collect();
-    CheckReport {
+    Ok(CheckReport {
         policy,
         bounds,
         faults: model.faults,
@@ -603,8 +669,9 @@ pub fn check_model_keyed(model: &CoherenceModel, threads: usize, key: Key) -> Ch
         depth_max: searched.depth_max,
         elapsed,
         peak_bytes: searched.peak_bytes,
+        peak_spilled_bytes: searched.peak_spilled_bytes,
         invariants,
-    }
+    })
 }
 
 /// Rebuilds the path to node `id` as a trace of real steps from a real initial state.
@@ -614,17 +681,17 @@ pub fn check_model_keyed(model: &CoherenceModel, threads: usize, key: Key) -> Ch
 /// whose successor has the recorded successor's representative. The result is a genuine
 /// behaviour of the model, of the same length, ending in a state equivalent to the one found, so
 /// it violates (or witnesses) the same property.
-fn concrete_trace(model: &CoherenceModel, key: Key, nodes: &[Node], id: u32) -> Trace {
+fn concrete_trace(model: &CoherenceModel, key: Key, nodes: &Paths, id: u32) -> Trace {
     let mut choices = Vec::new();
-    let mut at = id;
-    while nodes[at as usize].parent != ROOT {
-        choices.push(nodes[at as usize].choice);
-        at = nodes[at as usize].parent;
+    let mut node = nodes.node(id);
+    while node.parent != ROOT {
+        choices.push(node.choice);
+        node = nodes.node(node.parent);
     }
     choices.reverse();
     let inits = model.initial_states();
     let reduce = |s: State| representative(model, key, &s);
-    let init = reduce(inits[nodes[at as usize].choice as usize]);
+    let init = reduce(inits[node.choice as usize]);
 
     let mut representative = init;
     let mut steps = Vec::with_capacity(choices.len());
@@ -682,22 +749,39 @@ pub fn check_all_models(models: &[CoherenceModel], threads: usize) -> Vec<CheckR
 
 /// [`check_all_models`] with the visited set keyed by `key` ([`check_model_keyed`]).
 pub fn check_all_models_keyed(models: &[CoherenceModel], threads: usize, key: Key) -> Vec<CheckReport> {
+    check_all_models_stored(models, threads, key, &Store::Memory).expect("a search in memory writes no file")
+}
+
+/// [`check_all_models_keyed`], each search keeping its frontier and paths where `store` says;
+/// the first model whose search could not write stops the checks.
+pub fn check_all_models_stored(
+    models: &[CoherenceModel],
+    threads: usize,
+    key: Key,
+    store: &Store,
+) -> Result<Vec<CheckReport>, SpillError> {
     let per_model = threads.max(1);
     let threads = threads.min(MODELS_AT_ONCE).clamp(1, models.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut reports: Vec<Option<CheckReport>> = vec![None; models.len()];
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let mut reports: Vec<Option<Result<CheckReport, SpillError>>> = models.iter().map(|_| None).collect();
     let slots = std::sync::Mutex::new(&mut reports);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(model) = models.get(i) else { break };
-                    let report = check_model_keyed(model, per_model, key);
+                    let report = check_model_stored(model, per_model, key, store);
+                    failed.fetch_or(report.is_err(), Ordering::Relaxed);
                     slots.lock().expect("no checker thread panics while holding the lock")[i] = Some(report);
                 }
             });
         }
     });
+    if failed.into_inner() {
+        let first = reports.into_iter().flatten().find_map(Result::err);
+        return Err(first.expect("a check that failed left its error"));
+    }
     reports.into_iter().map(|r| r.expect("every policy was checked")).collect()
 }

@@ -17,7 +17,8 @@
 //! assert_eq!(inv1.counterexample.as_ref().map(|t| t.len()), Some(3));
 //! ```
 //!
-//! The model is pure: no I/O, no clock, no randomness. Read SPEC.md for the normative text,
+//! The model is pure: no I/O, no clock, no randomness (the checker touches files only when told
+//! to keep its frontier on disk, [`Store::Disk`]). Read SPEC.md for the normative text,
 //! [`system`] for the actions, [`invariants`] for the properties, then [`explore`] for the checker.
 
 pub mod diagram;
@@ -26,6 +27,7 @@ pub mod invariants;
 pub mod mutant;
 pub mod packed;
 pub mod policy;
+mod spill;
 pub mod state;
 pub mod story;
 pub mod symmetry;
@@ -34,10 +36,12 @@ pub mod visited;
 
 pub use explore::{
     CheckReport, InvariantOutcome, Key, Search, Trace, Visitor, check, check_all, check_all_models,
-    check_all_models_keyed, check_model, check_model_keyed, check_model_on, fingerprint, search, search_with,
+    check_all_models_keyed, check_all_models_stored, check_model, check_model_keyed, check_model_on,
+    check_model_stored, fingerprint, search, search_stored, search_with,
 };
 pub use invariants::{INVARIANTS, Invariant, invariant};
 pub use mutant::Mutant;
 pub use policy::{BROKEN_POLICIES, HostPolicy, POLICIES, RECOMMENDED, RECOMMENDED_MCP, WORLD_ONLY, policy_named};
+pub use spill::{SpillError, Store};
 pub use state::State;
 pub use system::{Action, Bounds, BoundsError, CoherenceModel};

@@ -66,6 +66,7 @@ fn bad_input_is_rejected_with_a_clear_error() {
     check_rejected(&["conform", "--host", "x", "--hang-ms", "5"], "invalid value '5' for '--hang-ms <HANG_MS>'");
     check_rejected(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
     check_rejected(&["check", "--spec", "/nonexistent/SPEC.md"], "cannot read /nonexistent/SPEC.md");
+    check_rejected(&["check", "--spill", "/nonexistent/dir"], "--spill: cannot spill to /nonexistent/dir");
     check_rejected(
         &["check", "--without-fault", "Gremlins"],
         "unknown fault kind `Gremlins`; known kinds: LoseNotification",

@@ -140,6 +140,16 @@ enum Step {
     Calls(CallKind, usize),
 }
 
+impl Step {
+    /// The connector whose tool the agent calls (the first, for words).
+    fn connector(self) -> usize {
+        match self {
+            Step::Says(_) => 0,
+            Step::Calls(_, k) => k,
+        }
+    }
+}
+
 /// A `tools/list` in flight: the engine's number for it, the server's, and whether it asked for
 /// a later page.
 #[derive(Clone, Copy, Debug)]
@@ -498,6 +508,7 @@ impl WireHost {
             HostError::Protocol("the agent acts, but no model request with tools is waiting for it".to_owned())
         })?;
         let calls_before: Vec<usize> = self.stage()?.servers().iter().map(|s| calls(&s.seen())).collect();
+        let refused_before = refused_calls(&self.stage()?.servers()[step.connector()].seen());
         offer.answer(reply);
         let (kind, k) = match step {
             Step::Says(answer) => {
@@ -535,14 +546,22 @@ impl WireHost {
             None if !self.turn_ends_waiting() => {
                 let stage = self.stage.as_ref().expect("a stage is set while a turn runs");
                 let ran = stage.servers().iter().zip(&calls_before).any(|(s, before)| calls(&s.seen()) > *before);
-                if !ran || kind == CallKind::CompleteAuthentication {
+                // A call its server refused, with no list of that server under way: the host
+                // does not refresh it to let the agent try again (SPEC.md §4, a retry), but waits
+                // for another server's list before it gives the model the result (an agent
+                // framework lists every server before each model request).
+                let refused = kind == CallKind::Refused
+                    && refused_calls(&stage.servers()[k].seen()) > refused_before
+                    && stage.servers()[k].held().is_empty();
+                if !(ran || refused) || kind == CallKind::CompleteAuthentication {
                     // The host holds the turn to list: before it runs the call (a refresh on an
-                    // unknown tool, say), and the agent may try again once the list is in; or
-                    // after a handshake, which does not end the turn.
+                    // unknown tool, say, or of the server that refused it), and the agent may try
+                    // again once the list is in; or after a handshake, which does not end the turn.
                     return self.observe(None);
                 }
-                // The call ran, so the turn's answer is known; the host lists something before
-                // it gives the model the result, and finishes the turn once the list is in.
+                // The call ran or was refused, so the turn's answer is known; the host lists
+                // something before it gives the model the result, and finishes the turn once the
+                // list is in.
                 let answer = self.classify(kind, k, None, &calls_before)?;
                 self.turn = Turn::Idle;
                 self.closing = true;
@@ -1034,6 +1053,12 @@ fn tool_result(request: &ModelRequest) -> Option<(String, bool)> {
 /// How many tool calls a server saw.
 fn calls(seen: &[Seen]) -> usize {
     seen.iter().filter(|s| matches!(s, Seen::Call { listed: true, .. })).count()
+}
+
+/// How many tool calls a server refused (401 for a connector no longer authenticated, 404 for a
+/// transport session it lost).
+fn refused_calls(seen: &[Seen]) -> usize {
+    seen.iter().filter(|s| matches!(s, Seen::Refused { asked, .. } if asked.starts_with("tools/call"))).count()
 }
 
 fn names(request: &ModelRequest) -> String {

@@ -1,7 +1,7 @@
-//! `bad-host MODE`: a host that misbehaves as real ones do, for the runner's tests. Each of the
-//! first five modes must end a run with a clear error naming what did not happen, and leave
-//! nothing behind; the last two end every turn at the user's question, as a client that lost its
-//! server and never reconnects does.
+//! `bad-host MODE`: hosts that behave as real ones do, mostly badly, for the runner's tests. Each
+//! of the first five modes must end a run with a clear error naming what did not happen, and
+//! leave nothing behind; the next two end every turn at the user's question, as a client that
+//! lost its server and never reconnects does.
 //!
 //! - `ignores-config`: never connects to a server (it reads stdin and does nothing).
 //! - `never-calls-model`: lists every server, then ignores every user turn.
@@ -16,6 +16,10 @@
 //!   call, never as the tool used).
 //! - `hides-failures`: as `fakes-calls`, but runs each call on its server first: a call the server
 //!   refuses (401, 404) is still "Done." to the model, a success no server gave (an error).
+//! - `lists-on-change`: as an agent framework that keeps each server's tools until it says they
+//!   changed: before every model request (the first of a turn, and each after a tool's result)
+//!   it lists again each server that sent `list_changed`, then offers every server's tools; it
+//!   runs the model's calls on their servers, and a call that fails is an error naming the server.
 //! - `never-listens`: a client of the stateless revision 2026-07-28 alone, over HTTP: it discovers
 //!   every server, lists each at every turn, offers what it listed and runs the model's calls, but
 //!   never opens a `subscriptions/listen` stream, so it hears of no change. A server that speaks
@@ -40,6 +44,7 @@ async fn main() -> Result<()> {
         "ends-turns-naming",
         "fakes-calls",
         "hides-failures",
+        "lists-on-change",
         "never-listens",
     ];
     if !known.contains(&mode.as_str()) {
@@ -51,6 +56,9 @@ async fn main() -> Result<()> {
     let mut servers = if mode == "ignores-config" { Vec::new() } else { servers().await? };
     if mode == "fakes-calls" || mode == "hides-failures" {
         return fakes_calls(&mut servers, mode == "hides-failures").await;
+    }
+    if mode == "lists-on-change" {
+        return lists_on_change(&mut servers).await;
     }
     say(json!({ "type": "ready" }));
     for line in std::io::stdin().lock().lines() {
@@ -106,6 +114,48 @@ async fn fakes_calls(servers: &mut [coherence_hosts::Server], runs: bool) -> Res
             }
         })
         .await?;
+        say(json!({ "type": "turn_end", "text": words }));
+    }
+    Ok(())
+}
+
+/// Lists again, before every model request, each server that said its list changed; runs calls.
+async fn lists_on_change(servers: &mut [coherence_hosts::Server]) -> Result<()> {
+    let model = Model::from_env()?;
+    say(json!({ "type": "ready" }));
+    for line in std::io::stdin().lock().lines() {
+        let line: Value = serde_json::from_str(&line?)?;
+        let Some(text) = line.get("text").and_then(Value::as_str) else { continue };
+        let mut messages = vec![json!({ "role": "user", "content": text })];
+        let mut words = String::new();
+        for _ in 0..8 {
+            for server in servers.iter_mut().filter(|s| s.changed.load(std::sync::atomic::Ordering::SeqCst)) {
+                server.relist().await;
+            }
+            let tools: Vec<Value> = servers.iter().flat_map(|s| &s.tools).map(offered).collect();
+            let answer = model.ask("You are an agent.", &tools, &messages).await?;
+            let content = answer["content"].as_array().cloned().unwrap_or_default();
+            let Some(call) = content.iter().find(|c| c["type"] == "tool_use") else {
+                words = content.iter().filter_map(|c| c["text"].as_str()).collect();
+                break;
+            };
+            let name = call["name"].as_str().unwrap_or_default().to_owned();
+            let server = servers.iter().find(|s| s.tools.iter().any(|t| t.name == name.as_str()));
+            let (result, is_error) = match server {
+                Some(server) => {
+                    match server.client.peer().call_tool(rmcp::model::CallToolRequestParams::new(name.clone())).await {
+                        Ok(result) => (coherence_hosts::result_text(&result), result.is_error == Some(true)),
+                        Err(e) => (format!("Error: {}: {e}", server.name), true),
+                    }
+                }
+                None => (format!("Error: no such tool {name}"), true),
+            };
+            messages.push(json!({ "role": "assistant", "content": content }));
+            messages.push(json!({
+                "role": "user",
+                "content": [{ "type": "tool_result", "tool_use_id": call["id"], "content": result, "is_error": is_error }],
+            }));
+        }
         say(json!({ "type": "turn_end", "text": words }));
     }
     Ok(())

@@ -181,6 +181,22 @@ fn a_call_the_host_never_ran_is_no_tool_used() {
     none_left(env!("CARGO_BIN_EXE_bad-host"));
 }
 
+/// A host that, after the agent's call is refused (401), lists another server that said its list
+/// changed before it gives the model the result (as agent frameworks do: Pydantic AI on this
+/// fixture) is judged on the failed call, not taken to hold the call for a retry it never makes:
+/// it fails INV-2 here, and INV-13 on the other, where it was an error before.
+#[test]
+fn a_refused_call_whose_result_waits_for_another_server_s_list_is_judged() {
+    for transport in ["stdio", "http"] {
+        let (_, rows) = conform(&bad("lists-on-change"), transport, &["walk/1/0058"]);
+        assert_eq!(rows[0]["verdict"], "fail", "{transport}: {}", rows[0]);
+        assert_eq!(rows[0]["violated"], serde_json::json!(["INV-2"]), "{transport}: {}", rows[0]);
+    }
+    let (_, rows) = conform(&bad("lists-on-change"), "stdio", &["mutant/notice-on-unauthorized/wrong-connector/0076"]);
+    assert!(rows[0]["error"].is_null(), "{}", rows[0]);
+    assert_eq!(rows[0]["violated"], serde_json::json!(["INV-13", "INV-7"]), "{}", rows[0]);
+}
+
 /// A host that speaks only the 2025 revisions meets a 2026-07-28 server of a fixture as one of
 /// the handshake revisions: the fixture's world is not the one it meets, so it is not run.
 #[test]

@@ -140,16 +140,6 @@ enum Step {
     Calls(CallKind, usize),
 }
 
-impl Step {
-    /// The connector whose tool the agent calls (the first, for words).
-    fn connector(self) -> usize {
-        match self {
-            Step::Says(_) => 0,
-            Step::Calls(_, k) => k,
-        }
-    }
-}
-
 /// A `tools/list` in flight: the engine's number for it, the server's, and whether it asked for
 /// a later page.
 #[derive(Clone, Copy, Debug)]
@@ -508,7 +498,7 @@ impl WireHost {
             HostError::Protocol("the agent acts, but no model request with tools is waiting for it".to_owned())
         })?;
         let calls_before: Vec<usize> = self.stage()?.servers().iter().map(|s| calls(&s.seen())).collect();
-        let refused_before = refused_calls(&self.stage()?.servers()[step.connector()].seen());
+        let refused_before: Vec<usize> = self.stage()?.servers().iter().map(|s| refused_calls(&s.seen())).collect();
         offer.answer(reply);
         let (kind, k) = match step {
             Step::Says(answer) => {
@@ -551,7 +541,7 @@ impl WireHost {
                 // for another server's list before it gives the model the result (an agent
                 // framework lists every server before each model request).
                 let refused = kind == CallKind::Refused
-                    && refused_calls(&stage.servers()[k].seen()) > refused_before
+                    && refused_calls(&stage.servers()[k].seen()) > refused_before[k]
                     && stage.servers()[k].held().is_empty();
                 if !(ran || refused) || kind == CallKind::CompleteAuthentication {
                     // The host holds the turn to list: before it runs the call (a refresh on an

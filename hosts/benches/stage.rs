@@ -18,8 +18,12 @@ fn coherence() -> std::path::PathBuf {
 }
 
 /// The quiet the stage waits for is part of every start; a run chooses it.
-const PACING: Pacing =
-    Pacing { quiet: Duration::from_millis(20), deadline: Duration::from_secs(10), startup: Duration::from_secs(10) };
+const PACING: Pacing = Pacing {
+    quiet: Duration::from_millis(20),
+    deadline: Duration::from_secs(10),
+    startup: Duration::from_secs(10),
+    probe: false,
+};
 
 fn stage(transport: Transport) -> Stage {
     let gmail = Connector {

@@ -281,30 +281,25 @@ impl std::ops::DerefMut for Marked {
 
 impl Drop for Marked {
     fn drop(&mut self) {
+        use rustix::process::{Pid, Signal, kill_process, kill_process_group};
         let root = self.child.id();
+        let pid = |p: u32| i32::try_from(p).ok().and_then(Pid::from_raw);
         // The whole process group first: `sh -c` may have started the command as a child of its own.
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg("--")
-            .arg(format!("-{root}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        if let Some(group) = pid(root) {
+            let _ = kill_process_group(group, Signal::KILL);
+        }
         // Then everything else it started, until nothing is left (a dying parent can leave a child
-        // for a moment; a bounded number of rounds).
-        for _ in 0..50 {
+        // for a moment): a bounded number of rounds, looking again after 1, 2, 4 … 16 ms.
+        for round in 0..50 {
             let pids = doomed(root, &self.marker);
             if pids.is_empty() {
                 break;
             }
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .args(pids.iter().map(u32::to_string))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            for p in pids.into_iter().filter_map(pid) {
+                let _ = kill_process(p, Signal::KILL);
+            }
             let _ = self.child.try_wait();
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(1 << round.min(4)));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -60,6 +60,7 @@ fn bad_input_is_rejected_with_a_clear_error() {
         &["--revision", "2026-07-28"],
         &["--phrases", "p.json"],
         &["--startup-ms", "500"],
+        &["--quiet-only"],
     ] {
         check_rejected(&[&["conform", "--adapter", "x"][..], flag].concat(), "'--adapter <CMD>' cannot be used with");
     }

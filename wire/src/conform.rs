@@ -883,13 +883,19 @@ impl Host for WireHost {
         match input {
             // The wire does not play a deploy yet: it speaks the protocol before deploys, so that a
             // fixture in which a server deploys is not run (SPEC.md §10), never judged half-played.
-            Input::Hello { .. } => Ok(Output::Hello {
-                protocol: DEPLOYS_SINCE - 1,
-                host: self.options.command.clone(),
-                claims: Vec::new(),
-                // The runner cannot know a host's commands: it gives none.
-                commands: Some(BTreeSet::new()),
-            }),
+            Input::Hello { .. } => {
+                // A fixture begins: the previous one's host, servers and model go, so that a
+                // fixture that stops before its reset shows no wire log but its own (none).
+                self.offer = None;
+                self.stage = None;
+                Ok(Output::Hello {
+                    protocol: DEPLOYS_SINCE - 1,
+                    host: self.options.command.clone(),
+                    claims: Vec::new(),
+                    // The runner cannot know a host's commands: it gives none.
+                    commands: Some(BTreeSet::new()),
+                })
+            }
             Input::Reset { connectors, sessions } => self.reset(connectors, sessions),
             Input::Notification { session, connector } => {
                 self.check(*session, *connector)?;

@@ -8,13 +8,15 @@
 //! [`mcp::McpServer`] is one connector's MCP server on streamable HTTP, driven by the runner:
 //! its tool list, its notifications, the sessions it loses, and a log of what it saw.
 //! [`stage::Stage`] puts a host process on a stage of servers and a model, configured as hosts
-//! are, and says when it has done what an input made it do.
+//! are, and says when it has done what an input made it do; [`idle::Probe`] asks the operating
+//! system whether the host can still act on its own.
 //!
 //! The async runtime and HTTP stack live in this crate alone: `model/` stays pure and the
 //! adapter-mode runner synchronous.
 
 pub mod conform;
 pub mod endpoint;
+pub mod idle;
 pub mod mcp;
 pub mod model_api;
 pub mod reading;

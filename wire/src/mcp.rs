@@ -236,6 +236,21 @@ struct Session {
     stateless: bool,
     /// Its `subscriptions/listen` streams (the stateless revision).
     listens: Vec<modern::Listen>,
+    /// Its stdio connection, shut down the moment the session is lost (so that the host's
+    /// server process ends at once, not when the connection's thread next looks).
+    closer: Option<std::net::TcpStream>,
+}
+
+impl Session {
+    /// The server loses it: its requests get 404, its streams end, a stdio connection closes.
+    fn lose(&mut self) {
+        self.lost = true;
+        self.streams.clear();
+        self.listens.clear();
+        if let Some(connection) = self.closer.take() {
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 /// The lists held, and the next number.
@@ -336,9 +351,7 @@ impl ServerHandle {
     /// and later requests go on as before.
     pub fn lose_sessions(&self) {
         for session in &mut self.shared.inner().sessions {
-            session.lost = true;
-            session.streams.clear();
-            session.listens.clear();
+            session.lose();
         }
     }
 
@@ -436,9 +449,7 @@ impl ServerHandle {
             Release::Unauthorized => "401".to_owned(),
             Release::SessionLost => {
                 if let Some(session) = inner.sessions.iter_mut().find(|s| s.id == held.session) {
-                    session.lost = true;
-                    session.streams.clear();
-                    session.listens.clear();
+                    session.lose();
                 }
                 "404".to_owned()
             }
@@ -727,7 +738,7 @@ fn stateless_session(shared: &Shared) -> String {
     if let Some(live) = shared.inner().sessions.iter().find(|s| s.stateless && !s.lost) {
         return live.id.clone();
     }
-    let id = open_session(shared, None);
+    let id = open_session(shared, None, None);
     if let Some(opened) = shared.inner().sessions.iter_mut().find(|s| s.id == id) {
         (opened.modern, opened.stateless) = (true, true);
     }
@@ -774,7 +785,7 @@ fn released(id: &Value, release: Release) -> Response {
 }
 
 fn initialize(shared: &Shared, id: &Value, message: &Value) -> Response {
-    let session = open_session(shared, None);
+    let session = open_session(shared, None, None);
     let body = initialized(shared, &session, id, message);
     let mut response = axum::Json(body).into_response();
     let value = HeaderValue::from_str(&session).expect("a session id is visible ASCII");
@@ -784,7 +795,11 @@ fn initialize(shared: &Shared, id: &Value, message: &Value) -> Response {
 
 /// Opens a session, `<connector>-<n>`; `stream` receives the server's messages to it (a stdio
 /// connection's; an HTTP session's streams come with `GET /mcp`).
-fn open_session(shared: &Shared, stream: Option<mpsc::UnboundedSender<Value>>) -> String {
+fn open_session(
+    shared: &Shared,
+    stream: Option<mpsc::UnboundedSender<Value>>,
+    closer: Option<std::net::TcpStream>,
+) -> String {
     let mut inner = shared.inner();
     inner.opened += 1;
     let session = format!("{}-{}", shared.connector, inner.opened);
@@ -797,6 +812,7 @@ fn open_session(shared: &Shared, stream: Option<mpsc::UnboundedSender<Value>>) -
         modern: false,
         stateless: false,
         listens: Vec::new(),
+        closer,
     });
     session
 }

@@ -16,6 +16,7 @@
 //! port, and removes the configuration file.
 
 use crate::endpoint::{Limits, ModelEndpoint};
+use crate::idle::{Parked, Probe};
 use crate::mcp::{Behaviour, McpServer, Protection, Seen, Tool};
 use crate::model_api::{ModelRequest, Reply};
 use coherence_sim::adapter::{Marked, keep_tail};
@@ -58,15 +59,26 @@ pub struct Pacing {
     pub deadline: Duration,
     /// The longest the host may take to start: to connect to every connector.
     pub startup: Duration,
+    /// Ask the operating system whether the host can still act ([`crate::idle::Probe`]): once a
+    /// sixth of the quiet has passed with nothing new, a host whose every thread waits on input
+    /// alone, twice with nothing run between, is quiet without waiting out the rest.
+    pub probe: bool,
 }
 
 impl Pacing {
-    /// 150 ms of quiet, 10 s at most, 60 s to start.
+    /// 150 ms of quiet, 10 s at most, 60 s to start, the probe on.
     pub const DEFAULT: Pacing = Pacing {
         quiet: Duration::from_millis(150),
         deadline: Duration::from_secs(10),
         startup: Duration::from_secs(60),
+        probe: true,
     };
+
+    /// How long nothing new must happen before the probe is asked: a sixth of the quiet, 2 ms at
+    /// least (time for what the runner sent last to reach the host and wake it).
+    pub fn floor(&self) -> Duration {
+        (self.quiet / 6).max(Duration::from_millis(2))
+    }
 }
 
 /// The most model requests one stage answers: past it, the host floods the model.
@@ -148,6 +160,8 @@ pub struct Stage {
     pacing: Pacing,
     /// Lines the host printed, in order.
     lines: Vec<String>,
+    /// The host's process tree, probed, if [`Pacing::probe`] and the system allow.
+    probe: Option<Probe>,
 }
 
 impl Stage {
@@ -223,7 +237,9 @@ impl Stage {
             let kept = Arc::clone(&stderr);
             move || keep_tail(stderr_pipe, &kept, STDERR_KEPT)
         });
+        let probe = if pacing.probe { Probe::new(host.id()) } else { None };
         let mut stage = Stage {
+            probe,
             host,
             stdin,
             said,
@@ -351,12 +367,16 @@ impl Stage {
     /// or it ended its turn), for a fifth of it: long enough to see what the host sent at the same
     /// time, without waiting out the quiet when the host can do nothing more on its own. `quiet`
     /// replaces [`Pacing::quiet`] while the host is not blocked (a runner that expects the host
-    /// to act waits longer before it concludes that it will not).
+    /// to act waits longer before it concludes that it will not). With the probe, the wait ends
+    /// as soon as [`Pacing::floor`] has passed with nothing new and the host's process tree was
+    /// parked at two looks with nothing run between ([`crate::idle`]): it cannot act on its own.
     pub fn settle_until(&mut self, blocked: impl Fn(&Stage) -> bool, quiet: Duration) -> Result<(), StageError> {
         let deadline = Instant::now() + self.pacing.deadline;
         let grace = (self.pacing.quiet / 5).max(Duration::from_millis(5));
         let mut last = self.activity();
         let mut since = Instant::now();
+        // The last look at a parked tree since anything new happened.
+        let mut parked: Option<Parked> = None;
         loop {
             // Wake at the host's next line, or in 2 ms to look at the other wires.
             if let Ok(said) = self.said.recv_timeout(Duration::from_millis(2)) {
@@ -368,11 +388,25 @@ impl Stage {
             }
             let now = self.activity();
             if now != last {
-                (last, since) = (now, Instant::now());
+                (last, since, parked) = (now, Instant::now(), None);
             }
             let wait = if blocked(self) { grace } else { quiet };
             if since.elapsed() >= wait {
                 return Ok(());
+            }
+            if since.elapsed() >= self.pacing.floor().min(wait)
+                && let Some(probe) = self.probe.as_mut()
+            {
+                // Parked at two looks with nothing run between, and no timeout of the host's
+                // ends before the quiet would: waiting it out would conclude the same.
+                let look = probe.look();
+                if let (Some(now), Some(before)) = (&look, &parked)
+                    && now.same(before)
+                    && now.until.is_none_or(|until| until > since + wait)
+                {
+                    return Ok(());
+                }
+                parked = look;
             }
             if Instant::now() >= deadline {
                 return Err(StageError::Timeout(format!(

@@ -11,6 +11,8 @@
 //! - `ends-turns`: lists every server, then ends every turn at once with words naming no server
 //!   (judged as "not available").
 //! - `ends-turns-naming`: the same, with an error naming the first server (not judged yet).
+//! - `acts-late`: lists every server, then ends each turn 40 ms after the user's question, on a
+//!   timer (what a wait for quiet must not cut short).
 //! - `fakes-calls`: lists every server at each turn and offers what it listed, but answers every
 //!   tool call of the model with "Done." without running it on the server (judged as a failed
 //!   call, never as the tool used).
@@ -42,6 +44,7 @@ async fn main() -> Result<()> {
         "garbage",
         "ends-turns",
         "ends-turns-naming",
+        "acts-late",
         "fakes-calls",
         "hides-failures",
         "lists-on-change",
@@ -80,6 +83,10 @@ async fn main() -> Result<()> {
                 std::io::stdout().flush()?;
             }
             "ends-turns" => say(json!({ "type": "turn_end", "text": "Error: Connection closed" })),
+            "acts-late" => {
+                tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+                say(json!({ "type": "turn_end", "text": "Done." }));
+            }
             "ends-turns-naming" => {
                 let name = servers.first().map_or("?", |s| s.name.as_str());
                 say(json!({ "type": "turn_end", "text": format!("Error: {name}: connection closed") }));

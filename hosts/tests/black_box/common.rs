@@ -25,8 +25,12 @@ pub fn gmail(transport: Transport) -> Vec<Connector> {
 }
 
 /// Short waits: these hosts answer in milliseconds.
-pub const PACING: Pacing =
-    Pacing { quiet: Duration::from_millis(100), deadline: Duration::from_secs(3), startup: Duration::from_secs(3) };
+pub const PACING: Pacing = Pacing {
+    quiet: Duration::from_millis(100),
+    deadline: Duration::from_secs(3),
+    startup: Duration::from_secs(3),
+    probe: true,
+};
 
 /// `command` on a stage with gmail.
 pub fn start(command: &str, transport: Transport) -> Result<Stage, StageError> {

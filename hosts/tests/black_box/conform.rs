@@ -108,6 +108,13 @@ fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
     assert_eq!((rows[0]["verdict"].as_str(), rows[1]["verdict"].as_str()), (Some("fail"), Some("not_run")));
     assert!(rows[0]["wire_log"].as_array().is_some_and(|log| !log.is_empty()), "{:?}", rows[0]);
     assert!(rows[1].get("wire_log").is_none_or(|log| log.as_array().unwrap().is_empty()), "{:?}", rows[1]);
+    // The same for a fixture stopped before its reset: its servers deploy, which the runner refuses
+    // at the hello, with the failure's stage still up.
+    let deploys = "scenario/DeployWithdrawsTool";
+    let (_, rows) = conform(&rmcp_host("session-start-only"), "stdio", &[HEADLINE, deploys]);
+    assert_eq!((rows[0]["verdict"].as_str(), rows[1]["verdict"].as_str()), (Some("fail"), Some("not_run")));
+    assert!(rows[1]["error"].as_str().unwrap().contains("deploys"), "{:?}", rows[1]);
+    assert!(rows[1].get("wire_log").is_none_or(|log| log.as_array().unwrap().is_empty()), "{:?}", rows[1]);
 }
 
 /// A host that ends every turn at the user's question, before any list or model request: with

@@ -5,8 +5,9 @@
 use crate::common;
 
 use coherence_wire::model_api::Reply;
-use coherence_wire::stage::{Stage, StageError, Transport};
+use coherence_wire::stage::{Pacing, Stage, StageError, Transport};
 use common::start;
+use std::time::{Duration, Instant};
 
 fn bad(mode: &str) -> String {
     format!("{} {mode}", env!("CARGO_BIN_EXE_bad-host"))
@@ -41,6 +42,31 @@ fn a_host_is_driven_turn_by_turn_over_both_transports() {
         stage.settle().unwrap();
         leaves_nothing(stage);
     }
+}
+
+/// The operating system's word ends a wait for quiet early only when the host cannot act on its
+/// own: a host that ends its turn 40 ms after the question, on a timer, is seen doing so within a
+/// quiet of 100 ms (the wait ends a sixth of the way in if the timer is taken for input); a host
+/// waiting on input alone ends a quiet of 3 s at once.
+#[test]
+fn a_wait_for_quiet_ends_early_only_for_a_host_that_cannot_act() {
+    for transport in [Transport::Http, Transport::Stdio] {
+        let mut stage = start(&bad("acts-late"), transport).unwrap();
+        stage.say(&serde_json::json!({ "type": "user", "text": "Hello." })).unwrap();
+        stage.settle().unwrap();
+        assert!(stage.lines().iter().any(|l| l.contains("turn_end")), "{transport:?}: {:?}", stage.lines());
+        leaves_nothing(stage);
+    }
+    let pacing = Pacing { quiet: Duration::from_secs(3), deadline: Duration::from_secs(10), ..common::PACING };
+    let started = Instant::now();
+    let mut stage =
+        Stage::start(env!("CARGO_BIN_EXE_rmcp-host"), &common::gmail(Transport::Stdio), &common::coherence(), pacing)
+            .unwrap();
+    let settled = Instant::now();
+    stage.settle().unwrap();
+    assert!(settled.elapsed() < Duration::from_secs(1), "a parked host's quiet took {:?}", settled.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(2), "the start took {:?}", started.elapsed());
+    leaves_nothing(stage);
 }
 
 #[test]

@@ -46,7 +46,6 @@ pub(super) struct Relay {
 impl Relay {
     pub(super) fn start(shared: Arc<Shared>) -> std::io::Result<Relay> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new().name(format!("relay-{}", shared.connector)).spawn({
@@ -64,6 +63,8 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // A connection of its own wakes the accepting thread, which then sees the stop.
+        let _ = TcpStream::connect_timeout(&self.addr, POLL);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -72,13 +73,14 @@ impl Drop for Relay {
 
 fn accept(listener: &TcpListener, shared: &Arc<Shared>, stop: &Arc<AtomicBool>) {
     let mut connections = Vec::new();
+    // Blocking: the relay's drop connects to wake it.
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
+            Ok(_) if stop.load(Ordering::Relaxed) => break,
             Ok((stream, _)) => {
                 let (shared, stop) = (Arc::clone(shared), Arc::clone(stop));
                 connections.push(std::thread::spawn(move || connection(stream, &shared, &stop)));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
         connections.retain(|c| !c.is_finished());
@@ -136,7 +138,7 @@ fn connection(stream: TcpStream, shared: &Arc<Shared>, stop: &AtomicBool) {
         return;
     }
     let (sender, mut outgoing) = mpsc::unbounded_channel::<Value>();
-    let session = open_session(shared, Some(sender.clone()));
+    let session = open_session(shared, Some(sender.clone()), reader.get_ref().try_clone().ok());
     shared.inner().seen.push(Seen::Connected { session: session.clone() });
     let writing = std::thread::spawn(move || {
         let mut writer = writer;
@@ -172,9 +174,7 @@ fn connection(stream: TcpStream, shared: &Arc<Shared>, stop: &AtomicBool) {
     inner.holding.held = kept;
     inner.seen.extend(gone_held.into_iter().map(|(held, _)| Seen::Abandoned { id: held.id }));
     if let Some(ended) = inner.sessions.iter_mut().find(|s| s.id == session) {
-        ended.lost = true;
-        ended.streams.clear();
-        ended.listens.clear();
+        ended.lose();
     }
     inner.seen.push(Seen::Disconnected { session });
     drop(inner);
@@ -260,9 +260,7 @@ fn handle(
                     Release::SessionLost => {
                         // The server process "exits": the connection closes.
                         if let Some(lost) = shared.inner().sessions.iter_mut().find(|s| s.id == session) {
-                            lost.lost = true;
-                            lost.streams.clear();
-                            lost.listens.clear();
+                            lost.lose();
                         }
                     }
                 }

@@ -292,8 +292,8 @@ struct ConformArgs {
     /// have done what an input made it do.
     #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     quiet_ms: u64,
-    /// With --host: always wait out the whole quiet. By default, over stdio, a wait ends once a
-    /// sixth of it has passed if the operating system shows that the host cannot act on its own:
+    /// With --host: always wait out the whole quiet. By default a wait ends once a sixth of it
+    /// has passed if the operating system shows that the host cannot act on its own:
     /// every thread waiting on input, or on a timer due after the quiet, twice with nothing run
     /// between (Linux on x86-64; SPEC.md §11.5, "Pacing").
     #[arg(long, conflicts_with = "adapter")]
@@ -1103,9 +1103,7 @@ fn conform(args: ConformArgs) -> Result<ExitCode> {
                     quiet: std::time::Duration::from_millis(args.quiet_ms),
                     deadline: timeout,
                     startup: std::time::Duration::from_millis(args.startup_ms),
-                    // Over HTTP, not yet: behind it, a notification on a 2026-07-28 listen stream
-                    // reached the host late (BENCHMARKS.md, "Waits the operating system ends").
-                    probe: !args.quiet_only && matches!(args.transport, WireTransport::Stdio),
+                    probe: !args.quiet_only,
                 },
                 phrases,
                 revision: match args.revision {

@@ -3,6 +3,7 @@
 //! server, closes every connection and frees the port.
 
 use axum::Router;
+use axum::serve::ListenerExt as _;
 
 /// A running server.
 pub struct Served {
@@ -31,7 +32,12 @@ impl Served {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let listener = {
             let _entered = runtime.enter();
-            tokio::net::TcpListener::from_std(listener)?
+            // Small writes go at once: with Nagle's algorithm, a notification written while the
+            // host's ACK of the previous write is delayed waits for that ACK (up to 40 ms), and
+            // the host looks idle while the server still owes it a message.
+            tokio::net::TcpListener::from_std(listener)?.tap_io(|connection| {
+                let _ = connection.set_nodelay(true);
+            })
         };
         let thread = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
             runtime.block_on(async move {

@@ -36,7 +36,10 @@ fn conform_with(
     command.current_dir(root).args(["conform", "--host", host, "--transport", transport, "--format", "json"]);
     command.args(flags);
     let timeout_ms = timeout_ms.to_string();
-    command.args(["--timeout-ms", &timeout_ms, "--startup-ms", &timeout_ms, "--quiet-ms", "100"]);
+    command.args(["--timeout-ms", &timeout_ms, "--startup-ms", &timeout_ms]);
+    if !flags.contains(&"--quiet-ms") {
+        command.args(["--quiet-ms", "100"]);
+    }
     for id in fixtures {
         command.args(["--fixture", id]);
     }
@@ -115,6 +118,33 @@ fn a_fixture_the_wire_cannot_play_is_not_run_and_never_passes() {
     assert_eq!((rows[0]["verdict"].as_str(), rows[1]["verdict"].as_str()), (Some("fail"), Some("not_run")));
     assert!(rows[1]["error"].as_str().unwrap().contains("deploys"), "{:?}", rows[1]);
     assert!(rows[1].get("wire_log").is_none_or(|log| log.as_array().unwrap().is_empty()), "{:?}", rows[1]);
+}
+
+/// A wait that the operating system's word ends early concludes what waiting out the quiet does:
+/// the same steps for fixtures where the kit once still owed the host a message when the host
+/// looked idle (a stdio session's close, a 2026-07-28 notification held back by Nagle's algorithm
+/// behind the host's delayed ACK).
+#[test]
+fn the_probe_ends_no_wait_while_the_kit_owes_the_host_a_message() {
+    let host = format!("{} --policy recommended-mcp", env!("CARGO_BIN_EXE_ref-host"));
+    for (transport, id) in [
+        ("stdio", "counterexample/invalidate-on-notify/INV-10"),
+        ("http", "coverage-2026/0041"),
+        ("http", "coverage-2026/0047"),
+    ] {
+        let run = |flags: &[&str]| {
+            // At 30 ms of quiet the probe looks 5 ms in, inside a delayed ACK's 40 ms.
+            let (_, rows) = conform_with(&host, transport, &[id], 5000, &[&["--quiet-ms", "30"], flags].concat());
+            let row = &rows[0];
+            (
+                row["verdict"].clone(),
+                row["violated"].clone(),
+                row["steps_executed"].clone(),
+                row["steps_skipped"].clone(),
+            )
+        };
+        assert_eq!(run(&[]), run(&["--quiet-only"]), "{id} over {transport}");
+    }
 }
 
 /// A host that ends every turn at the user's question, before any list or model request: with

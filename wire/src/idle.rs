@@ -14,7 +14,9 @@
 //!
 //! Two looks that both find the tree parked and in which no thread has run (the CPU time of each,
 //! to the nanosecond, unchanged) show a tree that did nothing between them and that nothing but a
-//! message from the runner, or a signal, wakes before T. If T is past the moment the quiet would
+//! message from the runner, or a signal, wakes before T; and a look counts only while no other
+//! thread of the runner's own process is running or runnable (one may be about to send the host
+//! something). If T is past the moment the quiet would
 //! end, the stage concludes what waiting out the quiet would have concluded, sooner
 //! ([`crate::stage::Stage::settle_until`]).
 //!
@@ -130,8 +132,26 @@ impl Probe {
         let alive: std::collections::HashSet<u32> = threads.iter().map(|&(tid, _)| tid).collect();
         self.threads.retain(|tid, _| alive.contains(tid));
         threads.sort_unstable();
-        parked.then_some(Parked { threads, until })
+        (parked && runner_waits()).then_some(Parked { threads, until })
     }
+}
+
+/// Whether no other thread of this process is running or runnable: one that is may be about to
+/// send the host something (a reply, a notification, a close), so the host's sleep proves nothing
+/// yet. Under load a runnable thread can wait for a core longer than the probe's first look.
+fn runner_waits() -> bool {
+    let Ok(me) = std::fs::read_link("/proc/thread-self") else { return false };
+    let Ok(threads) = std::fs::read_dir("/proc/self/task") else { return false };
+    threads.flatten().all(|entry| {
+        let dir = entry.path();
+        if dir.file_name() == me.file_name() {
+            return true;
+        }
+        // A thread that ended while it was read waits on nothing.
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { return true };
+        let state = stat.rfind(')').and_then(|at| stat[at + 1..].split_whitespace().next());
+        state != Some("R")
+    })
 }
 
 fn read(dir: &str, file: &str) -> Option<String> {
@@ -232,9 +252,14 @@ mod tests {
         let mut reading = spawn("cat; true");
         let mut probe = Probe::new(reading.id()).expect("a probe of a child");
         assert!(parked_within(&mut probe, Duration::from_secs(5)), "a tree reading stdin is parked");
-        let first = probe.look().expect("still parked");
-        std::thread::sleep(Duration::from_millis(20));
-        let second = probe.look().expect("still parked");
+        // Two looks 20 ms apart (a look fails while another test's thread of this process runs).
+        let (first, second) = (0..250)
+            .find_map(|_| {
+                let first = probe.look();
+                std::thread::sleep(Duration::from_millis(20));
+                Some((first?, probe.look()?))
+            })
+            .expect("two parked looks within 5 s");
         assert!(second.same(&first), "nothing in it ran");
         assert_eq!(second.until, None, "it waits on input alone");
         drop(reading.stdin.take());

@@ -63,9 +63,10 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // A connection of its own wakes the accepting thread, which then sees the stop.
-        let _ = TcpStream::connect_timeout(&self.addr, POLL);
-        if let Some(thread) = self.thread.take() {
+        // A connection of its own wakes the accepting thread, which then sees the stop. Should
+        // none get through, the thread is left to the process's end rather than waited on.
+        let woken = TcpStream::connect_timeout(&self.addr, POLL).is_ok();
+        if let Some(thread) = self.thread.take().filter(|_| woken) {
             let _ = thread.join();
         }
     }

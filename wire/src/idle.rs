@@ -110,9 +110,7 @@ impl Probe {
                     seen.ran_after = Some(seen.at);
                 }
                 (seen.cpu, seen.at) = (cpu, at);
-                // The state follows the command name, which may hold spaces and parentheses.
-                let state = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().next()?;
-                match (state, waits(&syscall)) {
+                match (state_of(&stat)?, waits(&syscall)) {
                     ("S", Some(Wait::Outside)) => {}
                     ("S", Some(Wait::Timeout(timeout))) => match seen.ran_after {
                         Some(ran) => until = Some(until.map_or(ran + timeout, |u| u.min(ran + timeout))),
@@ -149,9 +147,14 @@ fn runner_waits() -> bool {
         }
         // A thread that ended while it was read waits on nothing.
         let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { return true };
-        let state = stat.rfind(')').and_then(|at| stat[at + 1..].split_whitespace().next());
-        state != Some("R")
+        state_of(&stat) != Some("R")
     })
+}
+
+/// A thread's state in its `/proc/…/stat` line: after the command name, which may hold spaces and
+/// parentheses.
+fn state_of(stat: &str) -> Option<&str> {
+    stat.get(stat.rfind(')')? + 1..)?.split_whitespace().next()
 }
 
 fn read(dir: &str, file: &str) -> Option<String> {
